@@ -1,0 +1,8 @@
+"""socratic: distil step-by-step reasoning from a large teacher LM into small students (Socratic CoT).
+
+    socratic --help
+
+See docs/ARCHITECTURE.md for how the package mirrors the pipeline.
+"""
+
+__version__ = "0.1.0"

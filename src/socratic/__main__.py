@@ -1,0 +1,7 @@
+"""`python -m socratic` is the `socratic` command."""
+
+import sys
+
+from socratic.cli import main
+
+sys.exit(main())

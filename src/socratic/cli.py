@@ -1,0 +1,128 @@
+"""The `socratic` command: a thin layer that parses flags and calls one function per stage.
+
+    socratic --help
+    socratic data stats
+    socratic data show --dataset gsm8k --split test --limit 3
+    socratic models list
+
+Errors the user can fix (`SocraticError`) print one line and exit with status 2; anything else is a
+bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+from collections.abc import Sequence
+
+from socratic import __version__, config, models
+from socratic.errors import SocraticError
+from socratic.records import Problem, to_json
+from socratic.tasks import BENCHMARKS, FileFields, load_task
+
+log = logging.getLogger("socratic")
+
+DATASET_HELP = (
+    "a benchmark (gsm8k, svamp, strategyqa), your own .jsonl/.json/.csv file, "
+    "or hf:<datasets folder or hub id>"
+)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="socratic",
+        description="Distil step-by-step reasoning from a large teacher LM into small students (Socratic CoT).",
+        epilog="Run `socratic <command> --help` for the options of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"socratic {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+
+    data = commands.add_parser("data", help="look at the datasets: show problems, count them",
+                               description="Look at the benchmark datasets shipped with socratic, or at your own.")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="<show|stats>")
+    show = data_commands.add_parser(
+        "show", help="print problems with their gold answers and human steps",
+        description="Print problems of one split, with gold answers and (GSM8K) the human Socratic steps.",
+        epilog="example: socratic data show --dataset gsm8k --split test --limit 3",
+    )
+    show.add_argument("--dataset", default="gsm8k", help=DATASET_HELP + " (default: gsm8k)")
+    show.add_argument("--split", help="which split (default: test, or the only split of your file)")
+    show.add_argument("--limit", type=int, default=5, help="how many problems to print (default: 5; 0 for all)")
+    show.add_argument("--offset", type=int, default=0, help="skip this many problems first (default: 0)")
+    show.add_argument("--json", action="store_true", help="print Problem records as JSON lines instead")
+    config.add_arguments(show, FileFields, "fields of your own file")
+    show.set_defaults(handler=run_data_show)
+
+    stats = data_commands.add_parser(
+        "stats", help="count problems per split",
+        description="Count the problems of every split, with answer kinds and human annotations.",
+        epilog="example: socratic data stats   (all shipped benchmarks)",
+    )
+    stats.add_argument("--dataset", action="append",
+                       help=DATASET_HELP + "; repeat for several (default: every shipped benchmark)")
+    config.add_arguments(stats, FileFields, "fields of your own file")
+    stats.set_defaults(handler=run_data_stats)
+
+    models.add_commands(commands)
+    return parser
+
+
+def run_data_show(args: argparse.Namespace) -> None:
+    task = load_task(args.dataset, config.from_args(FileFields, args))
+    split = args.split or task.default_split
+    problems = task.load(split)
+    end = None if args.limit == 0 else args.offset + args.limit
+    for problem in problems[args.offset : end]:
+        print(to_json(problem) if args.json else describe_problem(problem))
+
+
+def describe_problem(problem: Problem) -> str:
+    wrap = textwrap.TextWrapper(width=100, initial_indent="  ", subsequent_indent="    ")
+    lines = [f"{problem.id}  gold answer: {problem.answer}", wrap.fill(problem.question)]
+    lines += [wrap.fill(f"Q: {step.question}  A: {step.answer}") for step in problem.human_steps]
+    lines += [wrap.fill(f"subquestion: {q}") for q in problem.decomposition]
+    lines += [wrap.fill(f"fact: {fact}") for fact in problem.facts]
+    if problem.equation:
+        lines.append(wrap.fill(f"equation: {problem.equation}"))
+    return "\n".join(lines) + "\n"
+
+
+def run_data_stats(args: argparse.Namespace) -> None:
+    fields = config.from_args(FileFields, args)
+    header = f"{'dataset':<14}{'split':<8}{'problems':>9}  {'answers':<8}{'human steps':>12}  description"
+    print(header)
+    print("-" * len(header))
+    for name in args.dataset or list(BENCHMARKS):
+        task = load_task(name, fields)
+        for split in task.splits:
+            problems = task.load(split)
+            with_steps = [p for p in problems if p.human_steps or p.decomposition]
+            steps = sum(len(p.human_steps) or len(p.decomposition) for p in with_steps)
+            mean = f"{steps / len(with_steps):.1f}/problem" if with_steps else "-"
+            print(f"{task.name:<14}{split:<8}{len(problems):>9,}  {task.answer_kind:<8}{mean:>12}  {task.description}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="socratic: %(levelname)s: %(message)s")
+    try:
+        args.handler(args)
+    except SocraticError as e:
+        print(f"socratic: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("socratic: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `socratic data show | head` closed the pipe: not an error
+        sys.stderr.close()
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Chains <-> text for every student mode: the one module that knows the layouts.
+
+    python -c "from socratic import formats; print(formats.examples('unified', 'What is 2+3*4?', formats.EXAMPLE_STEPS, '14')[0])"
+
+Training text and inference prompts are built by the same functions, and model output is parsed
+back by their inverses, so training and inference cannot drift apart. Every layout is plain text, one
+line per step, so any causal LM (base or instruct) can learn it. FORMAT_VERSION is stored with every
+checkpoint; change it whenever a byte of a layout changes.
+
+The layouts, for a problem P with subquestion/solution pairs (q1, s1) ... (qn, sn) and answer A.
+Every prompt starts with `Problem: P` and a newline; loss is computed on the completion only.
+
+| mode      | prompt                                 | completion                                   |
+|-----------|----------------------------------------|----------------------------------------------|
+| `answer`  | Problem: P\\n                           | Answer: A                                    |
+| `cot`     | Problem: P\\n                           | s1\\n ... sn\\nAnswer: A                        |
+| `unified` | Problem: P\\n                           | Q: q1\\nA: s1\\n ... Q: qn\\nA: sn\\nAnswer: A    |
+| `qg`      | Problem: P\\nQ: q1\\nA: s1\\n ... (k pairs)  | Q: q(k+1)\\n, or [END]\\n after the last pair  |
+| `qa`      | Problem: P\\n ... (k pairs) Q: q(k+1)\\n     | A: s(k+1)\\n                                  |
+
+So the iterative loop's text is the unified text without its answer line: QG and QA each extend
+the other's prompt by one line, which keeps their KV caches reusable from step to step. QG and QA
+completions end in a newline, which is where their generation stops; the others end with the
+answer line and the tokenizer's end-of-sequence token (added by the trainer). Steps are single
+lines: a newline inside a step is written as a space.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from socratic.records import Step
+
+FORMAT_VERSION = 1
+MODES = ("answer", "cot", "unified", "qg", "qa")
+
+PROBLEM_PREFIX = "Problem: "
+SUBQUESTION_PREFIX = "Q:"
+SOLUTION_PREFIX = "A:"
+ANSWER_PREFIX = "Answer:"
+END_MARKER = "[END]"  # QG's completion when the problem needs no more subquestions
+LINE_STOP = "\n"  # where QG and QA generations end
+
+EXAMPLE_STEPS = (
+    Step("What is 3*4?", "3*4 = <<3*4=12>>12"),
+    Step("What is 2 plus that?", "2+12 = <<2+12=14>>14"),
+)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training example: loss is computed on `completion` only."""
+
+    prompt: str
+    completion: str
+
+
+@dataclass(frozen=True)
+class ParsedChain:
+    """What a model wrote in `answer`, `cot` or `unified` mode, split back into parts."""
+
+    steps: tuple[Step, ...]
+    final_answer: str | None  # the text after "Answer:", if the model wrote that line
+
+    @property
+    def answer_text(self) -> str:
+        """Where to look for the answer: the answer line, else the last solution (the paper's rule)."""
+        if self.final_answer is not None:
+            return self.final_answer
+        return self.steps[-1].answer if self.steps else ""
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s*\n\s*", " ", text)
+
+
+def _require_subquestions(steps: Sequence[Step], mode: str) -> None:
+    missing = [i for i, step in enumerate(steps) if not step.question]
+    assert not missing, f"mode '{mode}' needs a subquestion on every step; step {missing[0]} has none"
+
+
+def problem_prompt(question: str) -> str:
+    return f"{PROBLEM_PREFIX}{_one_line(question.strip())}\n"
+
+
+def pairs_text(steps: Sequence[Step]) -> str:
+    return "".join(f"{SUBQUESTION_PREFIX} {_one_line(s.question)}\n{SOLUTION_PREFIX} {_one_line(s.answer)}\n" for s in steps)
+
+
+def answer_line(final_answer: str) -> str:
+    return f"{ANSWER_PREFIX} {final_answer}"
+
+
+def target(mode: str, steps: Sequence[Step], final_answer: str) -> str:
+    """The whole completion of a one-pass mode (`answer`, `cot`, `unified`)."""
+    if mode == "answer":
+        return answer_line(final_answer)
+    if mode == "cot":
+        return "".join(f"{_one_line(s.answer)}\n" for s in steps) + answer_line(final_answer)
+    if mode == "unified":
+        _require_subquestions(steps, mode)
+        return pairs_text(steps) + answer_line(final_answer)
+    raise ValueError(f"'{mode}' is not a one-pass mode (answer, cot, unified)")
+
+
+def qg_prompt(question: str, steps_so_far: Sequence[Step]) -> str:
+    return problem_prompt(question) + pairs_text(steps_so_far)
+
+
+def qa_prompt(question: str, steps_so_far: Sequence[Step], subquestion: str) -> str:
+    return qg_prompt(question, steps_so_far) + qg_completion(subquestion)
+
+
+def qg_completion(subquestion: str | None) -> str:
+    """QG's target: the next subquestion line, or the end marker when `subquestion` is None."""
+    return f"{SUBQUESTION_PREFIX} {_one_line(subquestion)}\n" if subquestion is not None else f"{END_MARKER}\n"
+
+
+def qa_completion(solution: str) -> str:
+    return f"{SOLUTION_PREFIX} {_one_line(solution)}\n"
+
+
+def examples(mode: str, question: str, steps: Sequence[Step], final_answer: str) -> list[Example]:
+    """The training examples one chain gives in `mode`: one for one-pass modes, one per step for QA,
+    and one per step plus the end marker for QG."""
+    if mode in ("answer", "cot", "unified"):
+        return [Example(problem_prompt(question), target(mode, steps, final_answer))]
+    _require_subquestions(steps, mode)
+    if mode == "qg":
+        nexts = [s.question for s in steps] + [None]
+        return [Example(qg_prompt(question, steps[:k]), qg_completion(q)) for k, q in enumerate(nexts)]
+    if mode == "qa":
+        return [Example(qa_prompt(question, steps[:k], s.question), qa_completion(s.answer)) for k, s in enumerate(steps)]
+    raise ValueError(f"unknown mode '{mode}' (choose from: {', '.join(MODES)})")
+
+
+def _after_prefix(line: str, prefix: str) -> str | None:
+    """The rest of `line` after `prefix` and one optional space, or None if it does not start so."""
+    if not line.startswith(prefix):
+        return None
+    rest = line[len(prefix) :]
+    return rest[1:] if rest.startswith(" ") else rest
+
+
+def parse_chain(text: str) -> ParsedChain:
+    """Split `answer`, `cot` or `unified` output into steps and the answer line; the inverse of `target`.
+
+    Tolerant of what small models write: text after the answer line is ignored, an `A:` with no `Q:`
+    before it and any other line become steps without a subquestion, blank lines are skipped.
+    """
+    steps: list[Step] = []
+    pending_question: str | None = None
+    for line in text.split("\n"):
+        if (final := _after_prefix(line, ANSWER_PREFIX)) is not None:
+            if pending_question is not None:
+                steps.append(Step(pending_question, ""))
+            return ParsedChain(tuple(steps), final)
+        if (question := _after_prefix(line, SUBQUESTION_PREFIX)) is not None:
+            if pending_question is not None:
+                steps.append(Step(pending_question, ""))
+            pending_question = question
+        elif (solution := _after_prefix(line, SOLUTION_PREFIX)) is not None:
+            steps.append(Step(pending_question or "", solution))
+            pending_question = None
+        elif line.strip():
+            if pending_question is not None:
+                steps.append(Step(pending_question, ""))
+                pending_question = None
+            steps.append(Step("", line))
+    if pending_question is not None:
+        steps.append(Step(pending_question, ""))
+    return ParsedChain(tuple(steps), None)
+
+
+def parse_subquestion(text: str) -> str | None:
+    """QG output -> the next subquestion, or None when QG ended the decomposition (or wrote nothing)."""
+    line = text.split("\n", 1)[0]
+    if line.strip() == END_MARKER or not line.strip():
+        return None
+    question = _after_prefix(line, SUBQUESTION_PREFIX)
+    return (question if question is not None else line).strip() or None
+
+
+def parse_solution(text: str) -> str:
+    """QA output -> the solution text of one step."""
+    line = text.split("\n", 1)[0]
+    solution = _after_prefix(line, SOLUTION_PREFIX)
+    return (solution if solution is not None else line).strip()

@@ -1,0 +1,167 @@
+"""A user's own problems: a JSONL, JSON or CSV file, or a Hugging Face `datasets` folder or hub id.
+
+    socratic data show --dataset my_problems.jsonl --question-field prompt --answer-field target
+    socratic data stats --dataset hf:./my_saved_dataset
+
+Every row needs a question and a gold answer; their field names are configurable (`FileFields`).
+Ids come from `--id-field` when given, else from the row's position, so they stay stable as long as
+the file does. The answer kind (number, yes/no or free text, which decides how a model's answer is
+read) is inferred from the gold answers unless given. A bad row stops loading with its file, line
+and field: nothing is skipped silently. `hf:` needs the optional `datasets` package
+(`pip install socratic[hf]`) and a hub id needs a network; a local folder written by
+`Dataset.save_to_disk` needs neither.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from socratic.answers import normalize_answer, normalize_number, normalize_yes_no
+from socratic.errors import RecordError, SocraticError
+from socratic.records import Problem
+from socratic.tasks.base import Task, check_answer_kind
+
+FILE_SUFFIXES = (".jsonl", ".json", ".csv")
+HF_PREFIX = "hf:"
+FILE_SPLIT = "all"  # a single file is one split
+
+
+@dataclass(frozen=True)
+class FileFields:
+    """Where a user's file keeps each part of a problem."""
+
+    question_field: str = field(default="question", metadata={"help": "field holding the problem text"})
+    answer_field: str = field(default="answer", metadata={"help": "field holding the gold answer"})
+    id_field: str | None = field(
+        default=None, metadata={"help": "field holding a unique row id (default: the row's position)"}
+    )
+    answer_kind: str = field(
+        default="auto",
+        metadata={"help": "how answers are compared: number, yesno, text, or auto (inferred from the gold answers)"},
+    )
+
+
+def is_custom_dataset(dataset: str) -> bool:
+    return dataset.startswith(HF_PREFIX) or dataset.lower().endswith(FILE_SUFFIXES)
+
+
+def task_for_source(dataset: str, fields: FileFields) -> Task:
+    """A `Task` over a user's file or HF dataset; rows are read (and checked) when a split is loaded."""
+    if dataset.startswith(HF_PREFIX):
+        return _hf_task(dataset.removeprefix(HF_PREFIX), fields)
+    path = Path(dataset)
+    if not path.is_file():
+        raise SocraticError(f"dataset file not found: {path}")
+    problems = _problems_from_rows(path.stem, FILE_SPLIT, _file_rows(path), fields, path)
+    return Task(
+        name=path.stem,
+        description=f"user file {path}",
+        splits=(FILE_SPLIT,),
+        answer_kind=_answer_kind(fields.answer_kind, problems),
+        loader=lambda split: problems,
+    )
+
+
+def _file_rows(path: Path) -> Iterator[tuple[int, str, Any]]:
+    """(position, unit, row) for each row; position is the line (JSONL, CSV) or item (JSON) number."""
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield number, "line", json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise RecordError(path, number, f"not valid JSON ({e.msg} at column {e.colno})") from None
+    elif suffix == ".json":
+        try:
+            rows = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise RecordError(path, e.lineno, f"not valid JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(rows, list):
+            raise SocraticError(f"{path}: expected a JSON array of objects, got {type(rows).__name__}")
+        for number, row in enumerate(rows, start=1):
+            yield number, "item", row
+    else:
+        with open(path, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            for row in reader:
+                yield reader.line_num, "line", row
+
+
+def _problems_from_rows(
+    name: str, split: str, rows: Iterator[tuple[int, str, Any]], fields: FileFields, source: object
+) -> list[Problem]:
+    problems, seen = [], {}
+    for position, (number, unit, row) in enumerate(rows):
+        def fail(reason: str, field_name: str | None = None) -> RecordError:
+            return RecordError(str(source), number, reason, field=field_name, unit=unit)
+
+        if not isinstance(row, Mapping):
+            raise fail(f"expected an object, got {type(row).__name__}")
+        question = _required(row, fields.question_field, fail)
+        answer = _required(row, fields.answer_field, fail)
+        if not isinstance(question, str) or not question.strip():
+            raise fail("expected non-empty text", fields.question_field)
+        if not isinstance(answer, str | int | float | bool) or (isinstance(answer, str) and not answer.strip()):
+            raise fail(f"expected a number, boolean or text, got {answer!r:.40}", fields.answer_field)
+        native_id = str(_required(row, fields.id_field, fail)) if fields.id_field else str(position)
+        if native_id in seen:
+            raise fail(f"duplicate id {native_id!r} (first at {unit} {seen[native_id]})", fields.id_field)
+        seen[native_id] = number
+        problems.append(
+            Problem(id=f"{name}/{split}/{native_id}", dataset=name, question=question.strip(),
+                    answer=normalize_answer(answer))
+        )
+    if not problems:
+        raise SocraticError(f"{source}: no problems found")
+    return problems
+
+
+def _required(row: Mapping[str, Any], name: str, fail: Any) -> Any:
+    if name not in row or row[name] is None:
+        known = ", ".join(sorted(map(str, row))[:8])
+        raise fail(f"missing (the row has: {known})", name)
+    return row[name]
+
+
+def _answer_kind(requested: str, problems: list[Problem]) -> str:
+    if requested != "auto":
+        return check_answer_kind(requested)
+    golds = [p.answer for p in problems]
+    if all(normalize_number(a) is not None for a in golds):
+        return "number"
+    if all(normalize_yes_no(a) is not None for a in golds):
+        return "yesno"
+    return "text"
+
+
+def _hf_task(source: str, fields: FileFields) -> Task:
+    try:
+        import datasets
+    except ImportError:
+        raise SocraticError("hf: datasets need the `datasets` package: pip install 'socratic[hf]'") from None
+    name = Path(source).name or source
+    try:
+        loaded = datasets.load_from_disk(source) if Path(source).is_dir() else datasets.load_dataset(source)
+    except (FileNotFoundError, ConnectionError, ValueError, OSError) as e:
+        raise SocraticError(f"cannot load hf:{source}: {e}") from None
+    splits = loaded if isinstance(loaded, datasets.DatasetDict) else {FILE_SPLIT: loaded}
+    problems = {
+        split: _problems_from_rows(name, split, ((i + 1, "row", row) for i, row in enumerate(rows)), fields,
+                                   f"hf:{source}[{split}]")
+        for split, rows in splits.items()
+    }
+    return Task(
+        name=name,
+        description=f"Hugging Face dataset {source}",
+        splits=tuple(problems),
+        answer_kind=_answer_kind(fields.answer_kind, [p for ps in problems.values() for p in ps]),
+        loader=lambda split: problems[split],
+    )
