@@ -15,7 +15,7 @@ The rules, in one place so that annotation filtering and evaluation agree:
   when nothing matches: a miss is recorded as a miss, never guessed.
 - **Matching**: two numbers match when |predicted - gold| <= 1e-6 + 1e-4 * |gold|, so "0.3333"
   matches 1/3 but "0.33" does not, and 72.00001 matches 72; anything else must be equal as
-  normalised strings.
+  normalised strings, ignoring case ("Paris" matches "paris").
 """
 
 from __future__ import annotations
@@ -144,4 +144,4 @@ def answers_match(predicted: str | None, gold: str) -> bool:
     p, g = parse_number(predicted), parse_number(gold)
     if p is not None and g is not None:
         return abs(p - g) <= ABS_TOLERANCE + REL_TOLERANCE * abs(g)
-    return normalize_answer(predicted) == normalize_answer(gold)
+    return normalize_answer(predicted).casefold() == normalize_answer(gold).casefold()

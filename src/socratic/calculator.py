@@ -17,8 +17,9 @@ Arithmetic is exact (`fractions.Fraction`): `0.1+0.2` is 0.3, and `10/3*3` is 10
 such as `2**0.5` is the one place that falls back to floating point.
 
 Text conventions accepted besides Python's: thousands separators (`1,200`), a dollar sign, the
-signs × and ÷, and a percent sign that ends an operand (`15%*80` is 12); a `%` between two
-operands (`10 % 3`) stays the remainder, as in Python and in GSM8K's annotations.
+signs × and ÷, and a percent sign that ends an expression or comes before ")", "*" or "/"
+(`15%*80` is 12); anywhere else (`10 % 3`, `10 % -3`) `%` is the remainder, as in Python and in
+GSM8K's annotations.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ _BINARY: dict[type[ast.operator], Callable[[Fraction, Fraction], Fraction]] = {
     ast.FloorDiv: operator.floordiv,
     ast.Mod: operator.mod,
 }
-_PERCENT_RE = re.compile(r"(\d+(?:\.\d+)?)\s*%(?!\s*[\d(.])")
+# A percent sign is a percent only where Python could not read it as a remainder: at the end, or
+# before ")", "*" or "/". "15%*80" is 12; "15 % 4" and "15 % -4" stay remainders.
+_PERCENT_RE = re.compile(r"(\d+(?:\.\d+)?)\s*%(?=\s*(?:$|[)*/]))")
 _THOUSANDS_RE = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 
 
@@ -62,7 +65,7 @@ def evaluate(expression: str) -> Fraction:
     """The exact value of an arithmetic expression (a float only for fractional powers)."""
     if len(expression) > MAX_EXPRESSION_CHARS:
         raise CalculatorError(f"expression longer than {MAX_EXPRESSION_CHARS} characters")
-    source = _to_python(expression)
+    source = _to_python(expression.strip())
     if _paren_depth(source) > MAX_DEPTH:
         raise CalculatorError(f"nested deeper than {MAX_DEPTH} levels")
     try:

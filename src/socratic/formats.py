@@ -98,7 +98,8 @@ def target(mode: str, steps: Sequence[Step], final_answer: str) -> str:
     if mode == "answer":
         return answer_line(final_answer)
     if mode == "cot":
-        return "".join(f"{_one_line(s.answer)}\n" for s in steps) + answer_line(final_answer)
+        # A step with an empty solution (GSM8K has 6) would be a blank line: it says nothing, so it goes.
+        return "".join(f"{_one_line(s.answer)}\n" for s in steps if s.answer.strip()) + answer_line(final_answer)
     if mode == "unified":
         _require_subquestions(steps, mode)
         return pairs_text(steps) + answer_line(final_answer)

@@ -1,0 +1,130 @@
+"""The student text layouts: exact round trips, on every human GSM8K chain, and tolerant parsing."""
+
+import pytest
+
+from socratic import formats
+from socratic.formats import (
+    END_MARKER,
+    examples,
+    parse_chain,
+    parse_solution,
+    parse_subquestion,
+    qa_prompt,
+    qg_prompt,
+    target,
+)
+from socratic.records import Step
+from socratic.tasks import gsm8k
+
+STEPS = (Step("How many clips in May?", "48/2 = <<48/2=24>>24"), Step("How many in all?", "48+24 = <<48+24=72>>72"))
+
+
+@pytest.fixture(scope="module")
+def gsm8k_train():
+    return gsm8k.load("train")
+
+
+def test_unified_layout_is_exactly_as_documented():
+    [example] = examples("unified", "Natalia sold clips.", STEPS, "72")
+    assert example.prompt == "Problem: Natalia sold clips.\n"
+    assert example.completion == (
+        "Q: How many clips in May?\nA: 48/2 = <<48/2=24>>24\nQ: How many in all?\nA: 48+24 = <<48+24=72>>72\nAnswer: 72"
+    )
+
+
+def test_one_pass_modes():
+    assert target("answer", STEPS, "72") == "Answer: 72"
+    assert target("cot", STEPS, "72") == "48/2 = <<48/2=24>>24\n48+24 = <<48+24=72>>72\nAnswer: 72"
+
+
+def test_iterative_modes_extend_each_other_line_by_line():
+    qg = examples("qg", "P", STEPS, "72")
+    qa = examples("qa", "P", STEPS, "72")
+    assert [e.completion for e in qg] == ["Q: How many clips in May?\n", "Q: How many in all?\n", f"{END_MARKER}\n"]
+    assert [e.completion for e in qa] == ["A: 48/2 = <<48/2=24>>24\n", "A: 48+24 = <<48+24=72>>72\n"]
+    # QA's prompt is QG's prompt plus QG's completion; the next QG prompt is that plus QA's completion.
+    for k in range(len(STEPS)):
+        assert qa[k].prompt == qg[k].prompt + qg[k].completion
+        assert qg[k + 1].prompt == qa[k].prompt + qa[k].completion
+    # ... and the whole iterative text is the unified text without its answer line.
+    unified = examples("unified", "P", STEPS, "72")[0]
+    assert qg[-1].prompt == unified.prompt + unified.completion.removesuffix("Answer: 72")
+
+
+def test_inference_prompts_are_the_training_prompts():
+    qg = examples("qg", "P", STEPS, "72")
+    qa = examples("qa", "P", STEPS, "72")
+    assert [qg_prompt("P", STEPS[:k]) for k in range(3)] == [e.prompt for e in qg]
+    assert [qa_prompt("P", STEPS[:k], STEPS[k].question) for k in range(2)] == [e.prompt for e in qa]
+
+
+def test_modes_that_need_subquestions_refuse_cot_steps():
+    with pytest.raises(AssertionError, match="needs a subquestion"):
+        examples("qg", "P", (Step("", "a sentence"),), "1")
+
+
+def test_unknown_mode():
+    with pytest.raises(ValueError, match="unknown mode 'socratic'"):
+        examples("socratic", "P", STEPS, "1")
+
+
+def test_newlines_inside_steps_become_spaces():
+    [example] = examples("unified", "line one\nline two", (Step("q\nq", "a\n a"),), "1")
+    assert example.prompt == "Problem: line one line two\n"
+    assert example.completion == "Q: q q\nA: a a\nAnswer: 1"
+
+
+@pytest.mark.parametrize("mode", ["unified", "cot"])
+def test_round_trip_on_every_gsm8k_training_chain(gsm8k_train, mode):
+    assert len(gsm8k_train) == 7473
+    for problem in gsm8k_train:
+        text = target(mode, problem.human_steps, problem.answer)
+        parsed = parse_chain(text)
+        cot_steps = tuple(Step("", s.answer) for s in problem.human_steps if s.answer.strip())
+        expected = problem.human_steps if mode == "unified" else cot_steps
+        assert parsed.steps == expected, problem.id
+        assert parsed.final_answer == problem.answer, problem.id
+        assert target(mode, parsed.steps, parsed.final_answer) == text, problem.id
+
+
+def test_qg_qa_round_trip_on_every_gsm8k_training_chain(gsm8k_train):
+    for problem in gsm8k_train:
+        steps = problem.human_steps
+        questions = [parse_subquestion(e.completion) for e in examples("qg", problem.question, steps, problem.answer)]
+        solutions = [parse_solution(e.completion) for e in examples("qa", problem.question, steps, problem.answer)]
+        assert questions == [s.question.strip() for s in steps] + [None], problem.id
+        assert solutions == [s.answer.strip() for s in steps], problem.id
+
+
+@pytest.mark.parametrize(
+    ("text", "steps", "final"),
+    [
+        ("Answer: 5", (), "5"),
+        ("Q: a?\nA: 1\nAnswer: 5\nQ: junk after the answer", (Step("a?", "1"),), "5"),
+        ("Q: a?\nA: 1\nQ: b?\nA: 2", (Step("a?", "1"), Step("b?", "2")), None),  # ran out of tokens
+        ("Q: a?\nQ: b?\nA: 2\n\nsome prose", (Step("a?", ""), Step("b?", "2"), Step("", "some prose")), None),
+        ("A: 3\nQ: dangling?", (Step("", "3"), Step("dangling?", "")), None),
+        ("Q:a?\nA:1\nAnswer:5", (Step("a?", "1"),), "5"),  # no spaces after the markers
+    ],
+)
+def test_parse_chain_tolerates_what_small_models_write(text, steps, final):
+    parsed = parse_chain(text)
+    assert (parsed.steps, parsed.final_answer) == (steps, final)
+
+
+def test_answer_text_falls_back_to_the_last_solution():
+    assert parse_chain("Q: a?\nA: so 7 apples").answer_text == "so 7 apples"
+    assert parse_chain("Q: a?\nA: 7\nAnswer: 8").answer_text == "8"
+    assert parse_chain("").answer_text == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("Q: next?\nA: spill", "next?"), (f"{END_MARKER}\n", None), ("", None), ("  \n", None), ("bare?", "bare?")],
+)
+def test_parse_subquestion(text, expected):
+    assert parse_subquestion(text) == expected
+
+
+def test_format_version_is_an_int():
+    assert isinstance(formats.FORMAT_VERSION, int)
