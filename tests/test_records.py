@@ -17,13 +17,30 @@ from socratic.records import (
 )
 
 PROBLEM = Problem(
-    id="gsm8k/test/0", dataset="gsm8k", question="2+3*4?", answer="14",
+    id="gsm8k/test/0",
+    dataset="gsm8k",
+    question="2+3*4?",
+    answer="14",
     human_steps=(Step("What is 3*4?", "3*4=<<3*4=12>>12"), Step("What is 2+12?", "<<2+12=14>>14")),
 )
-CHAIN = Chain(problem_id="gsm8k/test/0", style="socratic", steps=PROBLEM.human_steps, final_answer="14",
-              correct=True, source="teacher:qwen", meta={"sample": 2, "tokens": 91})
-PREDICTION = Prediction(problem_id="gsm8k/test/0", method="iterative", steps=PROBLEM.human_steps,
-                        output="...", answer=None, correct=False, meta={"why": "no answer"})
+CHAIN = Chain(
+    problem_id="gsm8k/test/0",
+    style="socratic",
+    steps=PROBLEM.human_steps,
+    final_answer="14",
+    correct=True,
+    source="teacher:qwen",
+    meta={"sample": 2, "tokens": 91},
+)
+PREDICTION = Prediction(
+    problem_id="gsm8k/test/0",
+    method="iterative",
+    steps=PROBLEM.human_steps,
+    output="...",
+    answer=None,
+    correct=False,
+    meta={"why": "no answer"},
+)
 
 
 @pytest.mark.parametrize("record", [PROBLEM, CHAIN, PREDICTION, Step("q", "a")])
@@ -78,15 +95,24 @@ def test_malformed_line_in_the_middle_is_an_error_with_its_line(tmp_path):
         ({"dataset": "d", "question": "q", "answer": "1"}, "id", "missing"),
         ({"id": "x", "dataset": "d", "question": 5, "answer": "1"}, "question", "expected a string, got int"),
         ({"id": "x", "dataset": "d", "question": "q", "answer": True}, "answer", "expected a string, got bool"),
-        ({"id": "x", "dataset": "d", "question": "q", "answer": "1", "facts": ["a", 2]}, "facts[1]", "expected a string"),
-        ({"id": "x", "dataset": "d", "question": "q", "answer": "1", "human_steps": [{"question": "q"}]},
-         "human_steps[0].answer", "missing"),
+        (
+            {"id": "x", "dataset": "d", "question": "q", "answer": "1", "facts": ["a", 2]},
+            "facts[1]",
+            "expected a string",
+        ),
+        (
+            {"id": "x", "dataset": "d", "question": "q", "answer": "1", "human_steps": [{"question": "q"}]},
+            "human_steps[0].answer",
+            "missing",
+        ),
     ],
 )
 def test_bad_field_names_file_line_and_field(tmp_path, row, field, reason):
     path = tmp_path / "problems.jsonl"
-    path.write_text(json.dumps({"id": "ok", "dataset": "d", "question": "q", "answer": "1"}) + "\n"
-                    + json.dumps(row) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps({"id": "ok", "dataset": "d", "question": "q", "answer": "1"}) + "\n" + json.dumps(row) + "\n",
+        encoding="utf-8",
+    )
     with pytest.raises(RecordError) as error:
         list(read_jsonl(path, Problem))
     assert (error.value.line, error.value.field) == (2, field)

@@ -73,7 +73,7 @@ def normalize_number(text: str) -> str | None:
 
 
 def normalize_yes_no(value: object) -> str | None:
-    """"yes" or "no" for a boolean written any common way, else None."""
+    """ "yes" or "no" for a boolean written any common way, else None."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, str):

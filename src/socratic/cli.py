@@ -12,7 +12,6 @@ bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import textwrap
@@ -26,8 +25,7 @@ from socratic.tasks import BENCHMARKS, FileFields, load_task
 log = logging.getLogger("socratic")
 
 DATASET_HELP = (
-    "a benchmark (gsm8k, svamp, strategyqa), your own .jsonl/.json/.csv file, "
-    "or hf:<datasets folder or hub id>"
+    "a benchmark (gsm8k, svamp, strategyqa), your own .jsonl/.json/.csv file, or hf:<datasets folder or hub id>"
 )
 
 
@@ -41,11 +39,15 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
 
-    data = commands.add_parser("data", help="look at the datasets: show problems, count them",
-                               description="Look at the benchmark datasets shipped with socratic, or at your own.")
+    data = commands.add_parser(
+        "data",
+        help="look at the datasets: show problems, count them",
+        description="Look at the benchmark datasets shipped with socratic, or at your own.",
+    )
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="<show|stats>")
     show = data_commands.add_parser(
-        "show", help="print problems with their gold answers and human steps",
+        "show",
+        help="print problems with their gold answers and human steps",
         description="Print problems of one split, with gold answers and (GSM8K) the human Socratic steps.",
         epilog="example: socratic data show --dataset gsm8k --split test --limit 3",
     )
@@ -58,12 +60,14 @@ def make_parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=run_data_show)
 
     stats = data_commands.add_parser(
-        "stats", help="count problems per split",
+        "stats",
+        help="count problems per split",
         description="Count the problems of every split, with answer kinds and human annotations.",
         epilog="example: socratic data stats   (all shipped benchmarks)",
     )
-    stats.add_argument("--dataset", action="append",
-                       help=DATASET_HELP + "; repeat for several (default: every shipped benchmark)")
+    stats.add_argument(
+        "--dataset", action="append", help=DATASET_HELP + "; repeat for several (default: every shipped benchmark)"
+    )
     config.add_arguments(stats, FileFields, "fields of your own file")
     stats.set_defaults(handler=run_data_stats)
 
@@ -108,8 +112,9 @@ def run_data_stats(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="socratic: %(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="socratic: %(levelname)s: %(message)s"
+    )
     try:
         args.handler(args)
     except SocraticError as e:

@@ -40,13 +40,20 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type, group_tit
         default = field.default if field.default is not dataclasses.MISSING else None
         help_text = field.metadata.get("help", "")
         if kind is bool:
-            target.add_argument(_flag(field.name), action=argparse.BooleanOptionalAction, default=default,
-                                help=help_text)
+            target.add_argument(
+                _flag(field.name), action=argparse.BooleanOptionalAction, default=default, help=help_text
+            )
             continue
         shown = f" (default: {default})" if default is not None else ""
-        target.add_argument(_flag(field.name), type=kind, default=default, dest=field.name,
-                            choices=field.metadata.get("choices"), metavar=field.metadata.get("metavar"),
-                            help=help_text + shown)
+        target.add_argument(
+            _flag(field.name),
+            type=kind,
+            default=default,
+            dest=field.name,
+            choices=field.metadata.get("choices"),
+            metavar=field.metadata.get("metavar"),
+            help=help_text + shown,
+        )
 
 
 def from_args(config_class: type[Config], args: argparse.Namespace) -> Config:

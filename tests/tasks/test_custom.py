@@ -14,10 +14,15 @@ def write_jsonl(path, rows):
 
 
 def test_jsonl_with_default_fields(tmp_path):
-    path = write_jsonl(tmp_path / "mine.jsonl", [{"question": "1+1?", "answer": "2"}, {"question": "3*3?", "answer": 9}])
+    path = write_jsonl(
+        tmp_path / "mine.jsonl", [{"question": "1+1?", "answer": "2"}, {"question": "3*3?", "answer": 9}]
+    )
     task = load_task(str(path))
     problems = task.load(task.default_split)
-    assert [(p.id, p.question, p.answer) for p in problems] == [("mine/all/0", "1+1?", "2"), ("mine/all/1", "3*3?", "9")]
+    assert [(p.id, p.question, p.answer) for p in problems] == [
+        ("mine/all/0", "1+1?", "2"),
+        ("mine/all/1", "3*3?", "9"),
+    ]
     assert task.answer_kind == "number"
 
 
@@ -42,7 +47,10 @@ def test_csv_and_json(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('{"question": "a", "answer": 1}\n{"question": "b"}\n', r"bad\.jsonl:2: field 'answer': missing \(the row has: question\)"),
+        (
+            '{"question": "a", "answer": 1}\n{"question": "b"}\n',
+            r"bad\.jsonl:2: field 'answer': missing \(the row has: question\)",
+        ),
         ('{"question": "a", "answer": 1}\n{"question": "b", "answer": 2,\n', r"bad\.jsonl:2: not valid JSON"),
         ('{"question": "", "answer": 1}\n', r"bad\.jsonl:1: field 'question': expected non-empty text"),
         ('{"question": "a", "answer": [1]}\n', r"bad\.jsonl:1: field 'answer': expected a number, boolean or text"),
@@ -57,7 +65,9 @@ def test_bad_rows_name_file_line_and_field(tmp_path, content, message):
 
 
 def test_duplicate_ids_are_an_error(tmp_path):
-    path = write_jsonl(tmp_path / "dup.jsonl", [{"id": 1, "question": "a", "answer": 1}, {"id": 1, "question": "b", "answer": 2}])
+    path = write_jsonl(
+        tmp_path / "dup.jsonl", [{"id": 1, "question": "a", "answer": 1}, {"id": 1, "question": "b", "answer": 2}]
+    )
     with pytest.raises(RecordError, match=r"dup\.jsonl:2: field 'id': duplicate id '1' \(first at line 1\)"):
         load_task(str(path), FileFields(id_field="id"))
 
@@ -80,8 +90,9 @@ def test_missing_file_and_bad_answer_kind(tmp_path):
 def test_huggingface_folder(tmp_path):
     datasets = pytest.importorskip("datasets")
     rows = {"question": ["1+1?", "2+2?", "3+3?"], "answer": ["2", "4", "6"]}
-    datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows), "test": datasets.Dataset.from_dict(rows)}
-                         ).save_to_disk(tmp_path / "saved")
+    datasets.DatasetDict(
+        {"train": datasets.Dataset.from_dict(rows), "test": datasets.Dataset.from_dict(rows)}
+    ).save_to_disk(tmp_path / "saved")
     task = load_task(f"hf:{tmp_path / 'saved'}")
     assert task.splits == ("train", "test") and task.default_split == "test"
     assert [p.id for p in task.load("test")] == ["saved/test/0", "saved/test/1", "saved/test/2"]

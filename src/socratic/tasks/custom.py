@@ -23,7 +23,7 @@ from typing import Any
 
 from socratic.answers import normalize_answer, normalize_number, normalize_yes_no
 from socratic.errors import RecordError, SocraticError
-from socratic.records import Problem
+from socratic.records import FieldError, Problem
 from socratic.tasks.base import Task, check_answer_kind
 
 FILE_SUFFIXES = (".jsonl", ".json", ".csv")
@@ -98,36 +98,44 @@ def _file_rows(path: Path) -> Iterator[tuple[int, str, Any]]:
 def _problems_from_rows(
     name: str, split: str, rows: Iterator[tuple[int, str, Any]], fields: FileFields, source: object
 ) -> list[Problem]:
-    problems, seen = [], {}
+    problems, first_seen = [], {}
     for position, (number, unit, row) in enumerate(rows):
-        def fail(reason: str, field_name: str | None = None) -> RecordError:
-            return RecordError(str(source), number, reason, field=field_name, unit=unit)
-
-        if not isinstance(row, Mapping):
-            raise fail(f"expected an object, got {type(row).__name__}")
-        question = _required(row, fields.question_field, fail)
-        answer = _required(row, fields.answer_field, fail)
-        if not isinstance(question, str) or not question.strip():
-            raise fail("expected non-empty text", fields.question_field)
-        if not isinstance(answer, str | int | float | bool) or (isinstance(answer, str) and not answer.strip()):
-            raise fail(f"expected a number, boolean or text, got {answer!r:.40}", fields.answer_field)
-        native_id = str(_required(row, fields.id_field, fail)) if fields.id_field else str(position)
-        if native_id in seen:
-            raise fail(f"duplicate id {native_id!r} (first at {unit} {seen[native_id]})", fields.id_field)
-        seen[native_id] = number
-        problems.append(
-            Problem(id=f"{name}/{split}/{native_id}", dataset=name, question=question.strip(),
-                    answer=normalize_answer(answer))
-        )
+        try:
+            problem = _problem_from_row(name, split, position, row, fields)
+            native_id = problem.id.rsplit("/", 1)[1]
+            if native_id in first_seen:
+                raise FieldError(
+                    str(fields.id_field), f"duplicate id {native_id!r} (first at {unit} {first_seen[native_id]})"
+                )
+        except FieldError as e:
+            field_name = None if e.field == "<row>" else e.field
+            raise RecordError(str(source), number, e.reason, field=field_name, unit=unit) from None
+        first_seen[native_id] = number
+        problems.append(problem)
     if not problems:
         raise SocraticError(f"{source}: no problems found")
     return problems
 
 
-def _required(row: Mapping[str, Any], name: str, fail: Any) -> Any:
+def _problem_from_row(name: str, split: str, position: int, row: Any, fields: FileFields) -> Problem:
+    if not isinstance(row, Mapping):
+        raise FieldError("<row>", f"expected an object, got {type(row).__name__}")
+    question = _required(row, fields.question_field)
+    answer = _required(row, fields.answer_field)
+    if not isinstance(question, str) or not question.strip():
+        raise FieldError(fields.question_field, "expected non-empty text")
+    if not isinstance(answer, str | int | float | bool) or (isinstance(answer, str) and not answer.strip()):
+        raise FieldError(fields.answer_field, f"expected a number, boolean or text, got {answer!r:.40}")
+    native_id = str(_required(row, fields.id_field)) if fields.id_field else str(position)
+    return Problem(
+        id=f"{name}/{split}/{native_id}", dataset=name, question=question.strip(), answer=normalize_answer(answer)
+    )
+
+
+def _required(row: Mapping[str, Any], name: str) -> Any:
     if name not in row or row[name] is None:
         known = ", ".join(sorted(map(str, row))[:8])
-        raise fail(f"missing (the row has: {known})", name)
+        raise FieldError(name, f"missing (the row has: {known})")
     return row[name]
 
 
@@ -154,8 +162,9 @@ def _hf_task(source: str, fields: FileFields) -> Task:
         raise SocraticError(f"cannot load hf:{source}: {e}") from None
     splits = loaded if isinstance(loaded, datasets.DatasetDict) else {FILE_SPLIT: loaded}
     problems = {
-        split: _problems_from_rows(name, split, ((i + 1, "row", row) for i, row in enumerate(rows)), fields,
-                                   f"hf:{source}[{split}]")
+        split: _problems_from_rows(
+            name, split, ((i + 1, "row", row) for i, row in enumerate(rows)), fields, f"hf:{source}[{split}]"
+        )
         for split, rows in splits.items()
     }
     return Task(

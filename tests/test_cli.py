@@ -1,0 +1,116 @@
+"""The `socratic` command as users run it: output, exit status 2 and one-line errors on bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from socratic.cli import main
+from socratic.records import Problem, from_dict
+
+
+def run(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_data_stats_prints_every_split(capsys):
+    status, out, _ = run(capsys, "data", "stats")
+    assert status == 0
+    rows = {tuple(line.split()[:3]) for line in out.splitlines()[2:]}
+    assert rows == {
+        ("gsm8k", "train", "7,473"),
+        ("gsm8k", "test", "1,319"),
+        ("svamp", "train", "700"),
+        ("svamp", "test", "300"),
+        ("strategyqa", "train", "2,061"),
+        ("strategyqa", "test", "229"),
+    }
+
+
+def test_data_show_as_text_and_json(capsys):
+    status, out, _ = run(capsys, "data", "show", "--dataset", "gsm8k", "--split", "test", "--limit", "2")
+    assert status == 0
+    assert out.startswith("gsm8k/test/0  gold answer: 18\n")
+    assert "Q: How many eggs does Janet sell?" in out and "gsm8k/test/1" in out
+    status, out, _ = run(capsys, "data", "show", "--dataset", "svamp", "--limit", "3", "--offset", "1", "--json")
+    problems = [from_dict(Problem, json.loads(line)) for line in out.splitlines()]
+    assert len(problems) == 3 and all(p.id.startswith("svamp/test/") for p in problems)
+
+
+def test_data_show_on_a_users_file_with_other_field_names(capsys, tmp_path):
+    path = tmp_path / "mine.jsonl"
+    path.write_text(json.dumps({"prompt": "Is 7 prime?", "label": "yes"}) + "\n", encoding="utf-8")
+    status, out, _ = run(
+        capsys, "data", "show", "--dataset", str(path), "--question-field", "prompt", "--answer-field", "label"
+    )
+    assert status == 0 and out.startswith("mine/all/0  gold answer: yes")
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "expected"),
+    [
+        (
+            '{"question": "a", "answer": 1}\n{"question": "b", "answer": 2,,}\n{"question": "c", "answer": 3}\n',
+            [],
+            "bad.jsonl:2: not valid JSON",
+        ),
+        ('{"question": "a", "answer": 1}\n{"question": "b"}\n', [], "bad.jsonl:2: field 'answer': missing"),
+        (
+            '{"q": "a", "answer": 1}\n',
+            ["--question-field", "q", "--id-field", "uid"],
+            "bad.jsonl:1: field 'uid': missing",
+        ),
+    ],
+)
+def test_bad_rows_exit_2_with_one_line_naming_file_line_and_field(capsys, tmp_path, content, args, expected):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content, encoding="utf-8")
+    status, out, err = run(capsys, "data", "show", "--dataset", str(path), *args)
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("socratic: error: ") and expected in err
+
+
+def test_unknown_names_exit_2_with_a_suggestion(capsys):
+    status, _, err = run(capsys, "data", "show", "--dataset", "strategyq")
+    assert status == 2 and err == "socratic: error: unknown dataset 'strategyq' (did you mean 'strategyqa'?)\n"
+    status, _, err = run(capsys, "models", "prepare", "gemma-270m")
+    assert status == 2 and "did you mean 'gemma3-270m'" in err
+
+
+def test_models_list(capsys):
+    status, out, _ = run(capsys, "models", "list")
+    assert status == 0
+    for name in ("smollm2-135m", "gemma3-270m", "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"):
+        assert name in out
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["data", "show", "--help"], ["data", "stats", "--help"], ["models", "prepare", "--help"]]
+)
+def test_help_teaches(capsys, argv):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: socratic" in out and ("example" in out or "command" in out)
+
+
+def test_console_script_runs_as_installed(tmp_path):
+    """The installed entry point, in a fresh process: status codes reach the shell."""
+    ok = subprocess.run(
+        [sys.executable, "-m", "socratic", "data", "stats", "--dataset", "svamp"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ok.returncode == 0 and "svamp" in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "socratic", "data", "show", "--dataset", "nope"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
