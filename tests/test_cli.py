@@ -114,3 +114,12 @@ def test_console_script_runs_as_installed(tmp_path):
         check=False,
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_models_prepare_own_gguf_needs_out_and_a_file(capsys, tmp_path):
+    status, _, err = run(capsys, "models", "prepare", "--gguf", str(tmp_path / "x.gguf"))
+    assert status == 2 and "--gguf needs --out" in err
+    status, _, err = run(capsys, "models", "prepare", "--gguf", str(tmp_path / "x.gguf"), "--out", str(tmp_path / "o"))
+    assert status == 2 and "GGUF file not found" in err
+    status, _, err = run(capsys, "models", "prepare")
+    assert status == 2 and "name a model to prepare" in err

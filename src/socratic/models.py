@@ -49,10 +49,6 @@ class ModelSpec:
     sha256: str  # of the assembled GGUF
     size_bytes: int
 
-    @property
-    def packages(self) -> list[str]:
-        return sorted({module.replace("_", "-") for module, _ in self.parts})
-
 
 def _chunks(module_prefix: str, count: int) -> tuple[tuple[str, str], ...]:
     return tuple((f"{module_prefix}{i}", f"data/part{i:02d}.bin") for i in range(1, count + 1))
