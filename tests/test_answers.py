@@ -1,5 +1,8 @@
 """Answer normalisation, extraction and matching, on outputs of the kind small models really write."""
 
+import json
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,6 +13,8 @@ from socratic.answers import (
     extract_number_flexible,
     extract_number_strict,
     extract_yes_no,
+    extract_yes_no_flexible,
+    extract_yes_no_strict,
     format_number,
     normalize_answer,
     normalize_number,
@@ -133,3 +138,24 @@ def test_formatted_numbers_read_back_within_tolerance(value):
 def test_integers_survive_thousands_separators(n):
     assert normalize_number(f"{n:,}") == str(n)
     assert extract_number(f"The answer is {n:,}.") == str(n)
+
+
+def real_outputs():
+    """Greedy outputs of SmolLM2-135M and Qwen2.5-Coder-0.5B on GSM8K / StrategyQA test problems,
+    recorded by tools/collect_real_outputs.py; the expected answers were read off each text by hand."""
+    path = Path(__file__).parent / "data" / "real_outputs.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("row", real_outputs(), ids=lambda r: f"{r['model']}:{r['problem_id']}")
+def test_extraction_on_real_model_outputs(row):
+    yes_no = row["problem_id"].startswith("strategyqa/")
+    strict = extract_yes_no_strict if yes_no else extract_number_strict
+    flexible = extract_yes_no_flexible if yes_no else extract_number_flexible
+    assert strict(row["output"]) == row["expected_strict"]
+    assert flexible(row["output"]) == row["expected_flexible"]
+
+
+def test_list_numbering_is_not_an_answer():
+    assert extract_number_flexible("3. The total is \\(15 + 25 = 40\\) cups.\n4. The") == "40"
+    assert extract_number_flexible("The answer is\n72.") == "72"

@@ -11,8 +11,9 @@ The rules, in one place so that annotation filtering and evaluation agree:
 - **Extraction** from model text is two named filters, as in lm-evaluation-harness:
   `strict` takes the first number (or yes/no) after the *last* answer marker
   ("####", "The answer is", "Answer:", "\\boxed{"); `flexible` takes the last number (or yes/no) in
-  the whole text. `extract_number` / `extract_yes_no` try strict, then flexible, and return None
-  when nothing matches: a miss is recorded as a miss, never guessed.
+  the whole text, skipping list numbering ("4. The ..."). `extract_number` / `extract_yes_no` try
+  strict, then flexible, and return None when nothing matches: a miss is recorded as a miss, never
+  guessed. tests/data/real_outputs.jsonl holds real small-model outputs these rules are tested on.
 - **Matching**: two numbers match when |predicted - gold| <= 1e-6 + 1e-4 * |gold|, so "0.3333"
   matches 1/3 but "0.33" does not, and 72.00001 matches 72; anything else must be equal as
   normalised strings, ignoring case ("Paris" matches "paris").
@@ -32,6 +33,9 @@ DECIMALS = 6  # places kept when a fraction has no exact short decimal form
 # "3,4,5" reads as three numbers and "1,200" as one.
 _NUMBER = r"[-−]?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?/\s?\d+(?:\.\d+)?)?|[-−]?\.\d+"
 NUMBER_RE = re.compile(rf"(?<![\w.])(?:{_NUMBER})(?!\d)")
+# "4. The total..." at the start of a line numbers a list item; a model cut off right after it
+# would otherwise "answer" 4. A line that is only "72." is still an answer.
+LIST_ENUMERATOR_RE = re.compile(r"^[ \t]*(\d+)[.)][ \t]+\S", re.MULTILINE)
 ANSWER_MARKER_RE = re.compile(r"####|\\boxed\{|\banswer\s*(?:is|:)|\bAnswer\s*:", re.IGNORECASE)
 YES_NO_RE = re.compile(r"\b(yes|no|true|false)\b", re.IGNORECASE)
 _TRUE_WORDS = {"yes", "true"}
@@ -109,8 +113,9 @@ def extract_number_strict(text: str) -> str | None:
 
 
 def extract_number_flexible(text: str) -> str | None:
-    """The last number anywhere in the text, or None."""
-    matches = NUMBER_RE.findall(text)
+    """The last number anywhere in the text, or None; list numbering ("4. The") does not count."""
+    enumerators = {m.start(1) for m in LIST_ENUMERATOR_RE.finditer(text)}
+    matches = [m.group() for m in NUMBER_RE.finditer(text) if m.start() not in enumerators]
     return normalize_number(matches[-1]) if matches else None
 
 
