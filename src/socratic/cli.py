@@ -21,6 +21,8 @@ from socratic import __version__, config, models
 from socratic.errors import SocraticError
 from socratic.records import Problem, to_json
 from socratic.tasks import BENCHMARKS, FileFields, load_task
+from socratic.teacher import annotate as annotate_module
+from socratic.teacher.annotate import AnnotateConfig, run_annotate
 
 log = logging.getLogger("socratic")
 
@@ -70,6 +72,21 @@ def make_parser() -> argparse.ArgumentParser:
     )
     config.add_arguments(stats, FileFields, "fields of your own file")
     stats.set_defaults(handler=run_data_stats)
+
+    annotate = commands.add_parser(
+        "annotate",
+        help="a teacher (or the human annotators) writes Socratic or CoT chains; correct ones are kept",
+        description=annotate_module.__doc__.split("\n\n", 2)[2],
+        epilog="examples:\n"
+        "  socratic annotate --dataset gsm8k --split train --teacher human --out runs/gsm8k/chains.jsonl\n"
+        "  socratic annotate --dataset svamp --teacher llamacpp:qwen2.5-coder-1.5b --limit 20 --samples 2\n"
+        "  socratic annotate --dataset svamp --teacher openai:http://127.0.0.1:8080/v1 --concurrency 8",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    config.add_arguments(annotate, AnnotateConfig)
+    config.add_arguments(annotate, FileFields, "fields of your own file")
+    annotate.set_defaults(handler=lambda args: run_annotate(config.from_args(AnnotateConfig, args),
+                                                            config.from_args(FileFields, args)))
 
     models.add_commands(commands)
     return parser

@@ -1,0 +1,309 @@
+"""`socratic annotate`: a teacher decomposes training problems; chains with the right answer are kept.
+
+    socratic annotate --dataset gsm8k --split train --style socratic --teacher human --out runs/gsm8k/chains.jsonl
+    socratic annotate --dataset svamp --split train --teacher llamacpp:qwen2.5-coder-1.5b --limit 20 --samples 2
+    socratic annotate --dataset svamp --teacher openai:http://127.0.0.1:8080/v1 --concurrency 8
+
+Reads `Problem`s, writes `Chain`s. Every teacher reply is appended to `<out>.replies.jsonl`
+(flushed and fsynced) *before* it is used, keyed by problem, sample index and a hash of the exact
+request (model, rendered prompt, sampling). A rerun of the same command skips what is cached, so a
+run killed at any moment resumes without duplicates or losses; editing the prompt, the problem text
+or the sampling invalidates exactly the replies they produced. The chains file is then rebuilt from
+the cache: each reply is parsed with the students' own `formats` code and judged (kept, or rejected
+as empty / too long / unparseable / no answer / wrong answer), and a summary table, a manifest and
+optional exports (chat-messages JSONL, a Hugging Face `datasets` folder) are written.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from socratic import formats
+from socratic.errors import SocraticError
+from socratic.manifest import write_manifest
+from socratic.records import Chain, JsonlAppender, Problem, read_jsonl, to_dict, write_jsonl
+from socratic.tasks import FileFields, Task, load_task
+from socratic.teacher import human, prompts
+from socratic.teacher.backends import TEACHER_HELP, Backend, Reply, Request, RetryPolicy, Sampling, TeacherError, load_backend
+
+log = logging.getLogger(__name__)
+
+REJECTIONS = ("empty", "too long", "unparseable", "no answer", "wrong answer", human.NOT_ALIGNED)
+
+
+@dataclass(frozen=True)
+class AnnotateConfig:
+    dataset: str = field(default="gsm8k", metadata={"help": "gsm8k, svamp, strategyqa, or your .jsonl/.json/.csv"})
+    split: str = field(default="train", metadata={"help": "which split to annotate"})
+    style: str = field(default="socratic", metadata={"help": "socratic (subquestion/solution pairs) or cot",
+                                                      "choices": prompts.STYLES})
+    teacher: str = field(default="human", metadata={"help": TEACHER_HELP})
+    out: str = field(default="runs/chains.jsonl", metadata={"help": "chains file to write"})
+    samples: int = field(default=1, metadata={"help": "replies to sample per problem"})
+    temperature: float | None = field(default=None, metadata={"help": "sampling temperature (default: 0 for one "
+                                                                       "sample, 0.7 for several)"})
+    max_tokens: int = field(default=384, metadata={"help": "longest reply, in tokens; longer ones are 'too long'"})
+    limit: int | None = field(default=None, metadata={"help": "annotate only this many problems"})
+    offset: int = field(default=0, metadata={"help": "skip this many problems first"})
+    prompt: str | None = field(default=None, metadata={"help": "your own few-shot prompt file (JSON, see "
+                                                               "socratic/teacher/prompts/)"})
+    with_facts: bool = field(default=False, metadata={"help": "show the problem's facts to the teacher "
+                                                              "(StrategyQA, as in the paper)"})
+    keep: str = field(default="all", metadata={"help": "keep all correct distinct chains of a problem, or the "
+                                                       "first", "choices": ("all", "first")})
+    concurrency: int = field(default=4, metadata={"help": "requests in flight at once (HTTP teachers)"})
+    timeout: float = field(default=120.0, metadata={"help": "seconds before one request is abandoned and retried"})
+    max_retries: int = field(default=5, metadata={"help": "retries of a failed request (timeouts, 429, 5xx)"})
+    endpoint: str = field(default="chat", metadata={"help": "OpenAI endpoint: chat or completion",
+                                                    "choices": ("chat", "completion")})
+    batch_size: int = field(default=8, metadata={"help": "problems per batch (hf: teachers)"})
+    price_in: float = field(default=0.0, metadata={"help": "USD per million prompt tokens, for the cost estimate"})
+    price_out: float = field(default=0.0, metadata={"help": "USD per million generated tokens"})
+    chat_jsonl: str | None = field(default=None, metadata={"help": "also export the kept chains as chat-messages JSONL"})
+    hf_dataset: str | None = field(default=None, metadata={"help": "also export them as a Hugging Face datasets folder"})
+
+    @property
+    def sampling(self) -> Sampling:
+        temperature = self.temperature if self.temperature is not None else (0.0 if self.samples == 1 else 0.7)
+        return Sampling(temperature=temperature, max_tokens=self.max_tokens)
+
+
+@dataclass
+class Tally:
+    """Running counts for the progress bar and the summary table."""
+
+    replies_new: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def add(self, reply: Reply) -> None:
+        self.replies_new += 1
+        self.tokens_in += reply.tokens_in
+        self.tokens_out += reply.tokens_out
+
+
+def replies_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".replies.jsonl")
+
+
+def run_annotate(config: AnnotateConfig, fields: FileFields | None = None) -> Path:
+    """Annotate, judge and write chains; return the chains file."""
+    started = time.time()
+    if config.samples < 1 or config.concurrency < 1:
+        raise SocraticError("--samples and --concurrency must be at least 1")
+    task = load_task(config.dataset, fields)
+    problems = task.load(config.split)[config.offset :]
+    problems = problems[: config.limit] if config.limit is not None else problems
+    out = Path(config.out)
+    if config.teacher == "human":
+        judged = {p.id: [human.human_chain(p, config.style)] for p in problems}
+        tally, model_name = Tally(), "human"
+    else:
+        prompt = prompts.load(task.name, config.style, config.prompt, config.with_facts)
+        backend = load_backend(config.teacher, config.endpoint, config.timeout, config.batch_size,
+                               RetryPolicy(max_retries=config.max_retries))
+        model_name = backend.model_name
+        requests = {p.id: _requests(p, prompt, backend, config) for p in problems}
+        cached = _collect_replies(out, backend, config, problems, requests)
+        judged = {p.id: [_judge(cached[p.id, k], p, task, config.style, model_name)
+                         for k in range(config.samples) if (p.id, k) in cached] for p in problems}
+        tally = cached.tally
+    chains = _keep(judged, config.keep)
+    write_jsonl(out, chains)
+    summary = _summary(config, task, problems, judged, chains, tally, model_name, time.time() - started)
+    print(summary)
+    write_manifest(out, "annotate", config, started, teacher_model=model_name, problems=len(problems),
+                   chains=len(chains), tokens_in=tally.tokens_in, tokens_out=tally.tokens_out,
+                   rejections=dict(_rejections(judged)), failed_requests=len(tally.failures))
+    _export(chains, problems, config)
+    if tally.failures:
+        raise SocraticError(f"{len(tally.failures)} teacher requests failed (first: {tally.failures[0]}); "
+                            f"everything else is saved in {replies_path(out)}: rerun the same command to retry them")
+    return out
+
+
+def _requests(problem: Problem, prompt: prompts.TeacherPrompt, backend: Backend, config: AnnotateConfig) -> list[Request]:
+    messages = prompt.as_messages(problem.question, problem.facts)
+    text = prompt.as_text(problem.question, problem.facts)
+    return [Request(messages=messages, text=text, stop=prompt.stop, seed=sample) for sample in range(config.samples)]
+
+
+def request_hash(request: Request, model: str, config: AnnotateConfig) -> str:
+    """Identifies what a reply answers: the same hash means the cached reply can be reused."""
+    sampling = config.sampling
+    payload = [request.messages if config.endpoint == "chat" else request.text, list(request.stop), model,
+               config.endpoint, sampling.temperature, sampling.top_p, sampling.max_tokens]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class _Cache(dict):
+    """(problem id, sample) -> cached reply row, for the current requests only; plus this run's tally."""
+
+    tally: Tally
+
+
+def _collect_replies(out: Path, backend: Backend, config: AnnotateConfig, problems: Sequence[Problem],
+                     requests: dict[str, list[Request]]) -> _Cache:
+    from tqdm.auto import tqdm
+
+    wanted = {(p.id, k): request_hash(requests[p.id][k], backend.model_name, config)
+              for p in problems for k in range(config.samples)}
+    cache = _Cache()
+    cache.tally = Tally()
+    path = replies_path(out)
+    if path.exists():
+        for row in read_jsonl(path):
+            key = (row.get("problem_id"), row.get("sample"))
+            if wanted.get(key) == row.get("request_hash"):
+                cache[key] = row
+    pending = [key for key in wanted if key not in cache]
+    if cache:
+        log.warning("resuming: %d of %d replies already cached in %s", len(cache), len(wanted), path)
+    workers = config.concurrency if backend.thread_safe else 1
+    batches = [pending[i : i + backend.batch_size] for i in range(0, len(pending), backend.batch_size)]
+    with (JsonlAppender(path, fsync=True) as appender, ThreadPoolExecutor(max_workers=workers) as pool,
+          tqdm(total=len(pending), desc=f"annotating with {backend.model_name}", unit="reply") as bar):
+
+        def record(future: Future, batch: list[tuple[str, int]]) -> None:
+            try:
+                replies = future.result()
+            except TeacherError as e:
+                cache.tally.failures.append(f"{batch[0][0]} sample {batch[0][1]}: {e}")
+            else:
+                for (problem_id, sample), reply in zip(batch, replies, strict=True):
+                    row = {"problem_id": problem_id, "sample": sample, "request_hash": wanted[problem_id, sample],
+                           "model": backend.model_name, **dataclasses.asdict(reply)}
+                    appender.append(row)  # on disk before it is used
+                    cache[problem_id, sample] = row
+                    cache.tally.add(reply)
+            bar.update(len(batch))
+            bar.set_postfix_str(_live_counts(cache.tally, config), refresh=False)
+
+        in_flight: dict[Future, list[tuple[str, int]]] = {}
+        queue = collections.deque(batches)
+        try:
+            while queue or in_flight:
+                # Keep only a few batches in flight, so that a 100k-problem run does not queue 100k futures.
+                while queue and len(in_flight) < 2 * workers:
+                    batch = queue.popleft()
+                    in_flight[pool.submit(backend.generate, [requests[p][k] for p, k in batch], config.sampling)] = batch
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    record(future, in_flight.pop(future))
+        except KeyboardInterrupt:
+            # Replies already being generated are paid for: wait for them and keep them (a second
+            # Ctrl-C stops at once). Nothing new is started.
+            log.warning("interrupted: saving the replies in flight; rerun the same command to continue")
+            running = [f for f in in_flight if not f.cancel()]
+            for future in running:
+                wait([future])
+                record(future, in_flight[future])
+            raise
+    return cache
+
+
+def _live_counts(tally: Tally, config: AnnotateConfig) -> str:
+    text = f"tokens in {tally.tokens_in:,} out {tally.tokens_out:,}"
+    if config.price_in or config.price_out:
+        text += f", ${_cost(tally, config):.4f}"
+    return text
+
+
+def _cost(tally: Tally, config: AnnotateConfig) -> float:
+    return (tally.tokens_in * config.price_in + tally.tokens_out * config.price_out) / 1e6
+
+
+def _judge(row: dict[str, Any], problem: Problem, task: Task, style: str, model: str) -> Chain | str:
+    """A teacher reply -> a kept chain, or the reason it is rejected (one of REJECTIONS)."""
+    text = row["text"]
+    if not text.strip():
+        return "empty"
+    if row["finish_reason"] == "length":
+        return "too long"
+    parsed = formats.parse_chain(text.strip().strip("`"))
+    # Chat models wrap the pairs in prose ("Sure! Here is ..."); prose lines are not steps.
+    steps = tuple(s for s in parsed.steps if s.question) if style == "socratic" else parsed.steps
+    if not steps or (style == "socratic" and not all(s.answer.strip() for s in steps)):
+        return "unparseable"
+    answer = task.extract_answer(parsed.answer_text)
+    if answer is None:
+        return "no answer"
+    if not task.is_correct(answer, problem.answer):
+        return "wrong answer"
+    meta = {key: row[key] for key in ("sample", "request_hash", "tokens_in", "tokens_out", "seconds")}
+    return Chain(problem_id=problem.id, style=style, steps=steps, final_answer=answer, correct=True,
+                 source=f"teacher:{model}", meta=meta)
+
+
+def _keep(judged: dict[str, list[Chain | str]], keep: str) -> list[Chain]:
+    kept = []
+    for outcomes in judged.values():
+        seen = set()
+        for chain in outcomes:
+            if isinstance(chain, Chain) and chain.steps not in seen:
+                seen.add(chain.steps)
+                kept.append(chain)
+                if keep == "first":
+                    break
+    return kept
+
+
+def _rejections(judged: dict[str, list[Chain | str]]) -> collections.Counter:
+    return collections.Counter(o for outcomes in judged.values() for o in outcomes if isinstance(o, str))
+
+
+def _summary(config: AnnotateConfig, task: Task, problems: Sequence[Problem], judged: dict[str, list[Chain | str]],
+             chains: Sequence[Chain], tally: Tally, model: str, seconds: float) -> str:
+    replies = sum(len(o) for o in judged.values())
+    solved = sum(any(isinstance(c, Chain) for c in o) for o in judged.values())
+    rows = [
+        ("problems", f"{len(problems):,}"),
+        ("replies (new this run)", f"{replies:,} ({tally.replies_new:,})" if model != "human" else "-"),
+        ("chains kept", f"{len(chains):,} (keep={config.keep})"),
+        ("problems with a chain", f"{solved:,} / {len(problems):,} ({100 * solved / max(1, len(problems)):.1f} %)"),
+        ("chains per problem", f"{len(chains) / max(1, len(problems)):.2f}"),
+    ]
+    rows += [(f"rejected: {reason}", f"{count:,}") for reason, count in _rejections(judged).most_common()]
+    if model != "human":
+        rows += [("tokens in / out (this run)", f"{tally.tokens_in:,} / {tally.tokens_out:,}"),
+                 ("estimated cost (this run)", f"${_cost(tally, config):.4f}")]
+    if tally.failures:
+        rows.append(("failed requests (rerun to retry)", f"{len(tally.failures):,}"))
+    rows.append(("wall time", f"{seconds:.1f} s"))
+    title = f"annotate {task.name}/{config.split}, style {config.style}, teacher {model} -> {config.out}"
+    width = max(len(label) for label, _ in rows) + 2
+    return "\n".join([title, *(f"  {label:<{width}}{value}" for label, value in rows)])
+
+
+def _export(chains: Iterable[Chain], problems: Sequence[Problem], config: AnnotateConfig) -> None:
+    if not (config.chat_jsonl or config.hf_dataset):
+        return
+    questions = {p.id: p.question for p in problems}
+    mode = "unified" if config.style == "socratic" else "cot"
+    rows = [{"problem_id": c.problem_id, "prompt": formats.problem_prompt(questions[c.problem_id]),
+             "completion": formats.target(mode, c.steps, c.final_answer), **to_dict(c)} for c in chains]
+    if config.chat_jsonl:
+        path = Path(config.chat_jsonl)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            for row in rows:
+                messages = [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": row["completion"]}]
+                f.write(json.dumps({"messages": messages, "problem_id": row["problem_id"]}, ensure_ascii=False) + "\n")
+    if config.hf_dataset:
+        try:
+            import datasets
+        except ImportError:
+            raise SocraticError("--hf-dataset needs the `datasets` package: pip install 'socratic[hf]'") from None
+        columns = ("problem_id", "prompt", "completion", "style", "final_answer", "source")
+        datasets.Dataset.from_list([{k: r[k] for k in columns} for r in rows]).save_to_disk(config.hf_dataset)
