@@ -85,8 +85,9 @@ def make_parser() -> argparse.ArgumentParser:
     )
     config.add_arguments(annotate, AnnotateConfig)
     config.add_arguments(annotate, FileFields, "fields of your own file")
-    annotate.set_defaults(handler=lambda args: run_annotate(config.from_args(AnnotateConfig, args),
-                                                            config.from_args(FileFields, args)))
+    annotate.set_defaults(
+        handler=lambda args: run_annotate(config.from_args(AnnotateConfig, args), config.from_args(FileFields, args))
+    )
 
     models.add_commands(commands)
     return parser

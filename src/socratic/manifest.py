@@ -1,10 +1,11 @@
 """`<output>.manifest.json`: what produced an output file — config, versions, git commit, timings.
 
-    cat runs/gsm8k/chains.manifest.json
+cat runs/gsm8k/chains.manifest.json
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import platform
@@ -27,8 +28,14 @@ def manifest_path(output: Path) -> Path:
 def git_commit() -> str | None:
     """The commit of the socratic checkout this code runs from, if it runs from one."""
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                                text=True, timeout=5, check=False)
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout.strip() or None
@@ -37,10 +44,8 @@ def git_commit() -> str | None:
 def versions() -> dict[str, str]:
     found = {"socratic": __version__, "python": sys.version.split()[0]}
     for package in _PACKAGES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
     return found
 
 

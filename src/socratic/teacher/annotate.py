@@ -34,7 +34,16 @@ from socratic.manifest import write_manifest
 from socratic.records import Chain, JsonlAppender, Problem, read_jsonl, to_dict, write_jsonl
 from socratic.tasks import FileFields, Task, load_task
 from socratic.teacher import human, prompts
-from socratic.teacher.backends import TEACHER_HELP, Backend, Reply, Request, RetryPolicy, Sampling, TeacherError, load_backend
+from socratic.teacher.backends import (
+    TEACHER_HELP,
+    Backend,
+    Reply,
+    Request,
+    RetryPolicy,
+    Sampling,
+    TeacherError,
+    load_backend,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,32 +54,43 @@ REJECTIONS = ("empty", "too long", "unparseable", "no answer", "wrong answer", h
 class AnnotateConfig:
     dataset: str = field(default="gsm8k", metadata={"help": "gsm8k, svamp, strategyqa, or your .jsonl/.json/.csv"})
     split: str = field(default="train", metadata={"help": "which split to annotate"})
-    style: str = field(default="socratic", metadata={"help": "socratic (subquestion/solution pairs) or cot",
-                                                      "choices": prompts.STYLES})
+    style: str = field(
+        default="socratic", metadata={"help": "socratic (subquestion/solution pairs) or cot", "choices": prompts.STYLES}
+    )
     teacher: str = field(default="human", metadata={"help": TEACHER_HELP})
     out: str = field(default="runs/chains.jsonl", metadata={"help": "chains file to write"})
     samples: int = field(default=1, metadata={"help": "replies to sample per problem"})
-    temperature: float | None = field(default=None, metadata={"help": "sampling temperature (default: 0 for one "
-                                                                       "sample, 0.7 for several)"})
+    temperature: float | None = field(
+        default=None, metadata={"help": "sampling temperature (default: 0 for one sample, 0.7 for several)"}
+    )
     max_tokens: int = field(default=384, metadata={"help": "longest reply, in tokens; longer ones are 'too long'"})
     limit: int | None = field(default=None, metadata={"help": "annotate only this many problems"})
     offset: int = field(default=0, metadata={"help": "skip this many problems first"})
-    prompt: str | None = field(default=None, metadata={"help": "your own few-shot prompt file (JSON, see "
-                                                               "socratic/teacher/prompts/)"})
-    with_facts: bool = field(default=False, metadata={"help": "show the problem's facts to the teacher "
-                                                              "(StrategyQA, as in the paper)"})
-    keep: str = field(default="all", metadata={"help": "keep all correct distinct chains of a problem, or the "
-                                                       "first", "choices": ("all", "first")})
+    prompt: str | None = field(
+        default=None, metadata={"help": "your own few-shot prompt file (JSON, see socratic/teacher/prompts/)"}
+    )
+    with_facts: bool = field(
+        default=False, metadata={"help": "show the problem's facts to the teacher (StrategyQA, as in the paper)"}
+    )
+    keep: str = field(
+        default="all",
+        metadata={"help": "keep all correct distinct chains of a problem, or the first", "choices": ("all", "first")},
+    )
     concurrency: int = field(default=4, metadata={"help": "requests in flight at once (HTTP teachers)"})
     timeout: float = field(default=120.0, metadata={"help": "seconds before one request is abandoned and retried"})
     max_retries: int = field(default=5, metadata={"help": "retries of a failed request (timeouts, 429, 5xx)"})
-    endpoint: str = field(default="chat", metadata={"help": "OpenAI endpoint: chat or completion",
-                                                    "choices": ("chat", "completion")})
+    endpoint: str = field(
+        default="chat", metadata={"help": "OpenAI endpoint: chat or completion", "choices": ("chat", "completion")}
+    )
     batch_size: int = field(default=8, metadata={"help": "problems per batch (hf: teachers)"})
     price_in: float = field(default=0.0, metadata={"help": "USD per million prompt tokens, for the cost estimate"})
     price_out: float = field(default=0.0, metadata={"help": "USD per million generated tokens"})
-    chat_jsonl: str | None = field(default=None, metadata={"help": "also export the kept chains as chat-messages JSONL"})
-    hf_dataset: str | None = field(default=None, metadata={"help": "also export them as a Hugging Face datasets folder"})
+    chat_jsonl: str | None = field(
+        default=None, metadata={"help": "also export the kept chains as chat-messages JSONL"}
+    )
+    hf_dataset: str | None = field(
+        default=None, metadata={"help": "also export them as a Hugging Face datasets folder"}
+    )
 
     @property
     def sampling(self) -> Sampling:
@@ -110,30 +130,55 @@ def run_annotate(config: AnnotateConfig, fields: FileFields | None = None) -> Pa
         judged = {p.id: [human.human_chain(p, config.style)] for p in problems}
         tally, model_name = Tally(), "human"
     else:
-        prompt = prompts.load(task.name, config.style, config.prompt, config.with_facts)
-        backend = load_backend(config.teacher, config.endpoint, config.timeout, config.batch_size,
-                               RetryPolicy(max_retries=config.max_retries))
+        prompt = prompts.load(task.name, config.style, config.prompt, config.with_facts, task.answer_kind)
+        backend = load_backend(
+            config.teacher,
+            config.endpoint,
+            config.timeout,
+            config.batch_size,
+            RetryPolicy(max_retries=config.max_retries),
+        )
         model_name = backend.model_name
         requests = {p.id: _requests(p, prompt, backend, config) for p in problems}
         cached = _collect_replies(out, backend, config, problems, requests)
-        judged = {p.id: [_judge(cached[p.id, k], p, task, config.style, model_name)
-                         for k in range(config.samples) if (p.id, k) in cached] for p in problems}
+        judged = {
+            p.id: [
+                _judge(cached[p.id, k], p, task, config.style, model_name)
+                for k in range(config.samples)
+                if (p.id, k) in cached
+            ]
+            for p in problems
+        }
         tally = cached.tally
     chains = _keep(judged, config.keep)
     write_jsonl(out, chains)
     summary = _summary(config, task, problems, judged, chains, tally, model_name, time.time() - started)
     print(summary)
-    write_manifest(out, "annotate", config, started, teacher_model=model_name, problems=len(problems),
-                   chains=len(chains), tokens_in=tally.tokens_in, tokens_out=tally.tokens_out,
-                   rejections=dict(_rejections(judged)), failed_requests=len(tally.failures))
+    write_manifest(
+        out,
+        "annotate",
+        config,
+        started,
+        teacher_model=model_name,
+        problems=len(problems),
+        chains=len(chains),
+        tokens_in=tally.tokens_in,
+        tokens_out=tally.tokens_out,
+        rejections=dict(_rejections(judged)),
+        failed_requests=len(tally.failures),
+    )
     _export(chains, problems, config)
     if tally.failures:
-        raise SocraticError(f"{len(tally.failures)} teacher requests failed (first: {tally.failures[0]}); "
-                            f"everything else is saved in {replies_path(out)}: rerun the same command to retry them")
+        raise SocraticError(
+            f"{len(tally.failures)} teacher requests failed (first: {tally.failures[0]}); "
+            f"everything else is saved in {replies_path(out)}: rerun the same command to retry them"
+        )
     return out
 
 
-def _requests(problem: Problem, prompt: prompts.TeacherPrompt, backend: Backend, config: AnnotateConfig) -> list[Request]:
+def _requests(
+    problem: Problem, prompt: prompts.TeacherPrompt, backend: Backend, config: AnnotateConfig
+) -> list[Request]:
     messages = prompt.as_messages(problem.question, problem.facts)
     text = prompt.as_text(problem.question, problem.facts)
     return [Request(messages=messages, text=text, stop=prompt.stop, seed=sample) for sample in range(config.samples)]
@@ -142,8 +187,15 @@ def _requests(problem: Problem, prompt: prompts.TeacherPrompt, backend: Backend,
 def request_hash(request: Request, model: str, config: AnnotateConfig) -> str:
     """Identifies what a reply answers: the same hash means the cached reply can be reused."""
     sampling = config.sampling
-    payload = [request.messages if config.endpoint == "chat" else request.text, list(request.stop), model,
-               config.endpoint, sampling.temperature, sampling.top_p, sampling.max_tokens]
+    payload = [
+        request.messages if config.endpoint == "chat" else request.text,
+        list(request.stop),
+        model,
+        config.endpoint,
+        sampling.temperature,
+        sampling.top_p,
+        sampling.max_tokens,
+    ]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -153,12 +205,16 @@ class _Cache(dict):
     tally: Tally
 
 
-def _collect_replies(out: Path, backend: Backend, config: AnnotateConfig, problems: Sequence[Problem],
-                     requests: dict[str, list[Request]]) -> _Cache:
+def _collect_replies(
+    out: Path, backend: Backend, config: AnnotateConfig, problems: Sequence[Problem], requests: dict[str, list[Request]]
+) -> _Cache:
     from tqdm.auto import tqdm
 
-    wanted = {(p.id, k): request_hash(requests[p.id][k], backend.model_name, config)
-              for p in problems for k in range(config.samples)}
+    wanted = {
+        (p.id, k): request_hash(requests[p.id][k], backend.model_name, config)
+        for p in problems
+        for k in range(config.samples)
+    }
     cache = _Cache()
     cache.tally = Tally()
     path = replies_path(out)
@@ -172,8 +228,11 @@ def _collect_replies(out: Path, backend: Backend, config: AnnotateConfig, proble
         log.warning("resuming: %d of %d replies already cached in %s", len(cache), len(wanted), path)
     workers = config.concurrency if backend.thread_safe else 1
     batches = [pending[i : i + backend.batch_size] for i in range(0, len(pending), backend.batch_size)]
-    with (JsonlAppender(path, fsync=True) as appender, ThreadPoolExecutor(max_workers=workers) as pool,
-          tqdm(total=len(pending), desc=f"annotating with {backend.model_name}", unit="reply") as bar):
+    with (
+        JsonlAppender(path, fsync=True) as appender,
+        ThreadPoolExecutor(max_workers=workers) as pool,
+        tqdm(total=len(pending), desc=f"annotating with {backend.model_name}", unit="reply") as bar,
+    ):
 
         def record(future: Future, batch: list[tuple[str, int]]) -> None:
             try:
@@ -182,8 +241,13 @@ def _collect_replies(out: Path, backend: Backend, config: AnnotateConfig, proble
                 cache.tally.failures.append(f"{batch[0][0]} sample {batch[0][1]}: {e}")
             else:
                 for (problem_id, sample), reply in zip(batch, replies, strict=True):
-                    row = {"problem_id": problem_id, "sample": sample, "request_hash": wanted[problem_id, sample],
-                           "model": backend.model_name, **dataclasses.asdict(reply)}
+                    row = {
+                        "problem_id": problem_id,
+                        "sample": sample,
+                        "request_hash": wanted[problem_id, sample],
+                        "model": backend.model_name,
+                        **dataclasses.asdict(reply),
+                    }
                     appender.append(row)  # on disk before it is used
                     cache[problem_id, sample] = row
                     cache.tally.add(reply)
@@ -197,7 +261,9 @@ def _collect_replies(out: Path, backend: Backend, config: AnnotateConfig, proble
                 # Keep only a few batches in flight, so that a 100k-problem run does not queue 100k futures.
                 while queue and len(in_flight) < 2 * workers:
                     batch = queue.popleft()
-                    in_flight[pool.submit(backend.generate, [requests[p][k] for p, k in batch], config.sampling)] = batch
+                    in_flight[pool.submit(backend.generate, [requests[p][k] for p, k in batch], config.sampling)] = (
+                        batch
+                    )
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     record(future, in_flight.pop(future))
@@ -242,8 +308,15 @@ def _judge(row: dict[str, Any], problem: Problem, task: Task, style: str, model:
     if not task.is_correct(answer, problem.answer):
         return "wrong answer"
     meta = {key: row[key] for key in ("sample", "request_hash", "tokens_in", "tokens_out", "seconds")}
-    return Chain(problem_id=problem.id, style=style, steps=steps, final_answer=answer, correct=True,
-                 source=f"teacher:{model}", meta=meta)
+    return Chain(
+        problem_id=problem.id,
+        style=style,
+        steps=steps,
+        final_answer=answer,
+        correct=True,
+        source=f"teacher:{model}",
+        meta=meta,
+    )
 
 
 def _keep(judged: dict[str, list[Chain | str]], keep: str) -> list[Chain]:
@@ -263,8 +336,16 @@ def _rejections(judged: dict[str, list[Chain | str]]) -> collections.Counter:
     return collections.Counter(o for outcomes in judged.values() for o in outcomes if isinstance(o, str))
 
 
-def _summary(config: AnnotateConfig, task: Task, problems: Sequence[Problem], judged: dict[str, list[Chain | str]],
-             chains: Sequence[Chain], tally: Tally, model: str, seconds: float) -> str:
+def _summary(
+    config: AnnotateConfig,
+    task: Task,
+    problems: Sequence[Problem],
+    judged: dict[str, list[Chain | str]],
+    chains: Sequence[Chain],
+    tally: Tally,
+    model: str,
+    seconds: float,
+) -> str:
     replies = sum(len(o) for o in judged.values())
     solved = sum(any(isinstance(c, Chain) for c in o) for o in judged.values())
     rows = [
@@ -276,8 +357,10 @@ def _summary(config: AnnotateConfig, task: Task, problems: Sequence[Problem], ju
     ]
     rows += [(f"rejected: {reason}", f"{count:,}") for reason, count in _rejections(judged).most_common()]
     if model != "human":
-        rows += [("tokens in / out (this run)", f"{tally.tokens_in:,} / {tally.tokens_out:,}"),
-                 ("estimated cost (this run)", f"${_cost(tally, config):.4f}")]
+        rows += [
+            ("tokens in / out (this run)", f"{tally.tokens_in:,} / {tally.tokens_out:,}"),
+            ("estimated cost (this run)", f"${_cost(tally, config):.4f}"),
+        ]
     if tally.failures:
         rows.append(("failed requests (rerun to retry)", f"{len(tally.failures):,}"))
     rows.append(("wall time", f"{seconds:.1f} s"))
@@ -291,14 +374,24 @@ def _export(chains: Iterable[Chain], problems: Sequence[Problem], config: Annota
         return
     questions = {p.id: p.question for p in problems}
     mode = "unified" if config.style == "socratic" else "cot"
-    rows = [{"problem_id": c.problem_id, "prompt": formats.problem_prompt(questions[c.problem_id]),
-             "completion": formats.target(mode, c.steps, c.final_answer), **to_dict(c)} for c in chains]
+    rows = [
+        {
+            "problem_id": c.problem_id,
+            "prompt": formats.problem_prompt(questions[c.problem_id]),
+            "completion": formats.target(mode, c.steps, c.final_answer),
+            **to_dict(c),
+        }
+        for c in chains
+    ]
     if config.chat_jsonl:
         path = Path(config.chat_jsonl)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
             for row in rows:
-                messages = [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": row["completion"]}]
+                messages = [
+                    {"role": "user", "content": row["prompt"]},
+                    {"role": "assistant", "content": row["completion"]},
+                ]
                 f.write(json.dumps({"messages": messages, "problem_id": row["problem_id"]}, ensure_ascii=False) + "\n")
     if config.hf_dataset:
         try:

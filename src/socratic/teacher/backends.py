@@ -84,14 +84,21 @@ class OpenAIBackend:
     batch_size = 1
     thread_safe = True
 
-    def __init__(self, base_url: str, model: str | None = None, endpoint: str = "chat", timeout: float = 120.0,
-                 retry: RetryPolicy | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        endpoint: str = "chat",
+        timeout: float = 120.0,
+        retry: RetryPolicy | None = None,
+    ):
         import openai
 
         assert endpoint in ("chat", "completion"), f"endpoint must be chat or completion, not {endpoint!r}"
         self._openai = openai
-        self.client = openai.OpenAI(base_url=base_url, api_key=os.environ.get("OPENAI_API_KEY", "not-needed"),
-                                    timeout=timeout, max_retries=0)
+        self.client = openai.OpenAI(
+            base_url=base_url, api_key=os.environ.get("OPENAI_API_KEY", "not-needed"), timeout=timeout, max_retries=0
+        )
         self.endpoint = endpoint
         self.retry = retry or RetryPolicy()
         self.model_name = model or self._only_served_model(base_url)
@@ -100,10 +107,13 @@ class OpenAIBackend:
         try:
             served = [m.id for m in self._call(self.client.models.list)]
         except TeacherError as e:
-            raise TeacherError(f"cannot list the models of {base_url} ({e}); name one: openai:{base_url}#MODEL") from None
+            raise TeacherError(
+                f"cannot list the models of {base_url} ({e}); name one: openai:{base_url}#MODEL"
+            ) from None
         if len(served) != 1:
-            raise TeacherError(f"{base_url} serves {len(served)} models ({', '.join(served[:5])}); "
-                               f"name one: openai:{base_url}#MODEL")
+            raise TeacherError(
+                f"{base_url} serves {len(served)} models ({', '.join(served[:5])}); name one: openai:{base_url}#MODEL"
+            )
         return served[0]
 
     def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]:
@@ -111,27 +121,45 @@ class OpenAIBackend:
 
     def _one(self, request: Request, sampling: Sampling) -> Reply:
         started = time.perf_counter()
-        common = dict(model=self.model_name, temperature=sampling.temperature, top_p=sampling.top_p,
-                      max_tokens=sampling.max_tokens, seed=request.seed)
+        common = dict(
+            model=self.model_name,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_tokens,
+            seed=request.seed,
+        )
         if self.endpoint == "chat":
             response = self._call(self.client.chat.completions.create, messages=request.messages, **common)
             choice = _first_choice(response)
             text = choice.message.content if choice.message is not None else None
         else:
-            response = self._call(self.client.completions.create, prompt=request.text, stop=list(request.stop), **common)
+            response = self._call(
+                self.client.completions.create, prompt=request.text, stop=list(request.stop), **common
+            )
             choice = _first_choice(response)
             text = choice.text
         usage = response.usage
-        return Reply(text=text or "", finish_reason=choice.finish_reason or "stop",
-                     tokens_in=usage.prompt_tokens if usage else 0, tokens_out=usage.completion_tokens if usage else 0,
-                     seconds=time.perf_counter() - started)
+        return Reply(
+            text=text or "",
+            finish_reason=choice.finish_reason or "stop",
+            tokens_in=usage.prompt_tokens if usage else 0,
+            tokens_out=usage.completion_tokens if usage else 0,
+            seconds=time.perf_counter() - started,
+        )
 
     def _call(self, method: Any, **kwargs: Any) -> Any:
         errors = self._openai
         # Worth retrying: the server is slow, busy, restarting, or a proxy mangled its reply
         # (a 200 whose body is not JSON, or is cut off, surfaces as a ValueError or a non-object).
-        retryable = (errors.APITimeoutError, errors.APIConnectionError, errors.RateLimitError,
-                     errors.InternalServerError, errors.APIResponseValidationError, _GarbageReply, ValueError)
+        retryable = (
+            errors.APITimeoutError,
+            errors.APIConnectionError,
+            errors.RateLimitError,
+            errors.InternalServerError,
+            errors.APIResponseValidationError,
+            _GarbageReply,
+            ValueError,
+        )
         for attempt in range(self.retry.max_retries + 1):
             try:
                 response = method(**kwargs)
@@ -186,12 +214,22 @@ class LlamaCppBackend:
         for request in requests:
             started = time.perf_counter()
             response = self.llm.create_chat_completion(
-                request.messages, temperature=sampling.temperature, top_p=sampling.top_p,
-                max_tokens=sampling.max_tokens, seed=request.seed)
+                request.messages,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                max_tokens=sampling.max_tokens,
+                seed=request.seed,
+            )
             choice, usage = response["choices"][0], response["usage"]
-            replies.append(Reply(text=choice["message"]["content"] or "", finish_reason=choice["finish_reason"] or "stop",
-                                 tokens_in=usage["prompt_tokens"], tokens_out=usage["completion_tokens"],
-                                 seconds=time.perf_counter() - started))
+            replies.append(
+                Reply(
+                    text=choice["message"]["content"] or "",
+                    finish_reason=choice["finish_reason"] or "stop",
+                    tokens_in=usage["prompt_tokens"],
+                    tokens_out=usage["completion_tokens"],
+                    seconds=time.perf_counter() - started,
+                )
+            )
         return replies
 
 
@@ -221,16 +259,25 @@ class HFBackend:
 
     def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]:
         started = time.perf_counter()
-        batch = self.tokenizer([self._prompt(r) for r in requests], return_tensors="pt", padding=True,
-                               add_special_tokens=not self.tokenizer.chat_template).to(self.model.device)
+        batch = self.tokenizer(
+            [self._prompt(r) for r in requests],
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=not self.tokenizer.chat_template,
+        ).to(self.model.device)
         self.torch.manual_seed(requests[0].seed)
         sample = sampling.temperature > 0
         with self.torch.no_grad():
             output = self.model.generate(
-                **batch, max_new_tokens=sampling.max_tokens, do_sample=sample, pad_token_id=self.tokenizer.pad_token_id,
-                stop_strings=None if self.tokenizer.chat_template else list(requests[0].stop), tokenizer=self.tokenizer,
-                **({"temperature": sampling.temperature, "top_p": sampling.top_p} if sample else {}))
-        new = output[:, batch.input_ids.shape[1]:]
+                **batch,
+                max_new_tokens=sampling.max_tokens,
+                do_sample=sample,
+                pad_token_id=self.tokenizer.pad_token_id,
+                stop_strings=None if self.tokenizer.chat_template else list(requests[0].stop),
+                tokenizer=self.tokenizer,
+                **({"temperature": sampling.temperature, "top_p": sampling.top_p} if sample else {}),
+            )
+        new = output[:, batch.input_ids.shape[1] :]
         seconds = (time.perf_counter() - started) / len(requests)
         replies = []
         for i, tokens in enumerate(new):
@@ -239,8 +286,15 @@ class HFBackend:
             for stop in requests[i].stop if not self.tokenizer.chat_template else ():
                 text = text.split(stop, 1)[0]
             finish = "length" if len(real) >= sampling.max_tokens else "stop"
-            replies.append(Reply(text=text, finish_reason=finish, tokens_in=int(batch.attention_mask[i].sum()),
-                                 tokens_out=len(real), seconds=seconds))
+            replies.append(
+                Reply(
+                    text=text,
+                    finish_reason=finish,
+                    tokens_in=int(batch.attention_mask[i].sum()),
+                    tokens_out=len(real),
+                    seconds=seconds,
+                )
+            )
         return replies
 
 
@@ -251,8 +305,9 @@ TEACHER_HELP = (
 )
 
 
-def load_backend(teacher: str, endpoint: str = "chat", timeout: float = 120.0, batch_size: int = 8,
-                 retry: RetryPolicy | None = None) -> Backend:
+def load_backend(
+    teacher: str, endpoint: str = "chat", timeout: float = 120.0, batch_size: int = 8, retry: RetryPolicy | None = None
+) -> Backend:
     """The backend for a `--teacher` argument (anything but `human`)."""
     from socratic import models
 

@@ -34,9 +34,18 @@ def human_chain(problem: Problem, style: str) -> Chain | str:
         else:
             return NOT_ALIGNED
     else:
-        raise SocraticError(f"{problem.dataset} has no human reasoning to use; annotate it with a teacher "
-                            f"(--teacher llamacpp:qwen2.5-coder-1.5b or openai:<url>)")
+        raise SocraticError(
+            f"{problem.dataset} has no human reasoning to use; annotate it with a teacher "
+            f"(--teacher llamacpp:qwen2.5-coder-1.5b or openai:<url>)"
+        )
     if not steps:
         return "empty"
-    return Chain(problem_id=problem.id, style=style, steps=steps, final_answer=problem.answer, correct=True,
-                 source="human", meta={})
+    return Chain(
+        problem_id=problem.id,
+        style=style,
+        steps=steps,
+        final_answer=problem.answer,
+        correct=True,
+        source="human",
+        meta={},
+    )

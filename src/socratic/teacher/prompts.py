@@ -23,6 +23,7 @@ from socratic.errors import SocraticError
 from socratic.records import FieldError, Step, from_dict
 
 STYLES = ("socratic", "cot")
+GENERIC_PROMPTS = {"number": "gsm8k", "yesno": "strategyqa"}  # answer kind -> prompt for a user's dataset
 FACTS_PREFIX = "Facts: "
 
 
@@ -51,8 +52,16 @@ class TeacherPrompt:
 
     @property
     def hash(self) -> str:
-        payload = json.dumps([self.style, self.instruction, [_exemplar_json(e) for e in self.exemplars],
-                              self.with_facts, formats.FORMAT_VERSION], sort_keys=True)
+        payload = json.dumps(
+            [
+                self.style,
+                self.instruction,
+                [_exemplar_json(e) for e in self.exemplars],
+                self.with_facts,
+                formats.FORMAT_VERSION,
+            ],
+            sort_keys=True,
+        )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def problem_text(self, question: str, facts: Sequence[str] = ()) -> str:
@@ -72,7 +81,8 @@ class TeacherPrompt:
     def as_text(self, question: str, facts: Sequence[str] = ()) -> str:
         """One plain-text prompt for completion endpoints and base models; ends where the reply starts."""
         shots = [
-            formats.problem_prompt(self.problem_text(e.question, e.facts)) + formats.target(self.mode, e.steps, e.answer)
+            formats.problem_prompt(self.problem_text(e.question, e.facts))
+            + formats.target(self.mode, e.steps, e.answer)
             for e in self.exemplars
         ]
         return "\n\n".join([self.instruction, *shots, formats.problem_prompt(self.problem_text(question, facts))])
@@ -82,12 +92,19 @@ class TeacherPrompt:
 
 
 def _exemplar_json(e: Exemplar) -> dict:
-    return {"question": e.question, "steps": [[s.question, s.answer] for s in e.steps], "answer": e.answer,
-            "facts": list(e.facts)}
+    return {
+        "question": e.question,
+        "steps": [[s.question, s.answer] for s in e.steps],
+        "answer": e.answer,
+        "facts": list(e.facts),
+    }
 
 
-def load(dataset: str, style: str, path: str | Path | None = None, with_facts: bool = False) -> TeacherPrompt:
-    """The shipped prompt for a benchmark and style, or the user's prompt file at `path`."""
+def load(
+    dataset: str, style: str, path: str | Path | None = None, with_facts: bool = False, answer_kind: str | None = None
+) -> TeacherPrompt:
+    """The user's prompt file at `path`, else the shipped prompt for the benchmark and style, else
+    (a user's dataset) the shipped prompt for its answer kind: math word problems or yes/no."""
     if style not in STYLES:
         raise SocraticError(f"unknown style '{style}' (choose from: {', '.join(STYLES)})")
     if path is not None:
@@ -97,9 +114,14 @@ def load(dataset: str, style: str, path: str | Path | None = None, with_facts: b
         text = source.read_text(encoding="utf-8")
     else:
         shipped = resources.files("socratic.teacher") / "prompts" / f"{dataset}-{style}.json"
+        if not shipped.is_file() and answer_kind in GENERIC_PROMPTS:
+            # A user's own dataset: the benchmark prompt whose answers look like theirs.
+            shipped = resources.files("socratic.teacher") / "prompts" / f"{GENERIC_PROMPTS[answer_kind]}-{style}.json"
         if not shipped.is_file():
-            raise SocraticError(f"no shipped {style} prompt for '{dataset}': write one and pass --prompt FILE "
-                                f"(see socratic/teacher/prompts/gsm8k-{style}.json for the format)")
+            raise SocraticError(
+                f"no shipped {style} prompt for '{dataset}': write one and pass --prompt FILE "
+                f"(see socratic/teacher/prompts/gsm8k-{style}.json for the format)"
+            )
         source, text = shipped, shipped.read_text(encoding="utf-8")
     try:
         return parse(json.loads(text), style, with_facts)
@@ -116,5 +138,10 @@ def parse(data: dict, style: str, with_facts: bool = False) -> TeacherPrompt:
         exemplars.append(Exemplar(str(row["question"]), steps, str(row["answer"]), tuple(row.get("facts", ()))))
     if data.get("style", style) != style:
         raise FieldError("style", f"the file is for style '{data['style']}', not '{style}'")
-    return TeacherPrompt(name=str(data.get("name", "custom")), style=style, instruction=str(data["instruction"]),
-                         exemplars=tuple(exemplars), with_facts=with_facts)
+    return TeacherPrompt(
+        name=str(data.get("name", "custom")),
+        style=style,
+        instruction=str(data["instruction"]),
+        exemplars=tuple(exemplars),
+        with_facts=with_facts,
+    )

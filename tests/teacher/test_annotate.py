@@ -1,0 +1,166 @@
+"""`socratic annotate` end to end: against llama.cpp's real server, under faults, killed and resumed."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from socratic.errors import SocraticError
+from socratic.records import Chain, read_jsonl
+from socratic.tasks import load_task
+from socratic.teacher.annotate import AnnotateConfig, _judge, replies_path, run_annotate
+from tests.teacher.fault_server import FaultServer
+
+SMALL = dict(dataset="svamp", split="train", limit=3, max_tokens=48)
+
+
+def reply_keys(out: Path) -> list[tuple[str, int]]:
+    return [(row["problem_id"], row["sample"]) for row in read_jsonl(replies_path(out))]
+
+
+def test_against_llama_cpp_server_and_resume_without_new_requests(llama_server, tmp_path, capsys):
+    config = AnnotateConfig(
+        teacher=f"openai:{llama_server}",
+        out=str(tmp_path / "chains.jsonl"),
+        samples=2,
+        chat_jsonl=str(tmp_path / "chat.jsonl"),
+        **SMALL,
+    )
+    out = run_annotate(config)
+    summary = capsys.readouterr().out
+    assert "problems                    3" in summary and "replies (new this run)      6 (6)" in summary
+    keys = reply_keys(out)
+    assert len(set(keys)) == 6 and {sample for _, sample in keys} == {0, 1}
+    rows = list(read_jsonl(replies_path(out)))
+    assert all(r["tokens_in"] > 0 and r["tokens_out"] > 0 and r["model"] for r in rows)
+    chains = list(read_jsonl(out, Chain))
+    assert all(c.correct and c.source.startswith("teacher:") for c in chains)
+    manifest = json.loads((tmp_path / "chains.manifest.json").read_text())
+    assert manifest["problems"] == 3 and manifest["config"]["samples"] == 2
+    # The same command again: everything is cached, no request is made, the outputs are the same.
+    run_annotate(config)
+    assert "replies (new this run)      6 (0)" in capsys.readouterr().out
+    assert reply_keys(out) == keys and list(read_jsonl(out, Chain)) == chains
+    # More samples reuse the first two and ask only for the third.
+    run_annotate(AnnotateConfig(**{**config.__dict__, "samples": 3}))
+    assert "replies (new this run)      9 (3)" in capsys.readouterr().out
+
+
+def test_completion_endpoint(llama_server, tmp_path, capsys):
+    config = AnnotateConfig(
+        teacher=f"openai:{llama_server}", endpoint="completion", out=str(tmp_path / "c.jsonl"), **{**SMALL, "limit": 2}
+    )
+    run_annotate(config)
+    assert len(reply_keys(Path(config.out))) == 2
+
+
+def test_failed_requests_are_reported_and_retried_by_a_rerun(tmp_path, capsys):
+    problems = tmp_path / "ones.jsonl"
+    problems.write_text(
+        "".join(json.dumps({"question": f"What is {i}+{2 - i}?", "answer": 2}) + "\n" for i in range(3))
+    )
+    out = tmp_path / "chains.jsonl"
+    config = AnnotateConfig(dataset=str(problems), split="all", out=str(out), max_retries=1, concurrency=1)
+    # Requests 1-2 succeed, then the server fails for good: the third problem's request is lost.
+    with (
+        FaultServer(["ok", "ok", "500"]) as server,
+        pytest.raises(SocraticError, match=r"1 teacher requests failed .* rerun the same command"),
+    ):
+        run_annotate(AnnotateConfig(**{**config.__dict__, "teacher": f"openai:{server.url}"}))
+    assert len(reply_keys(out)) == 2 and len(list(read_jsonl(out, Chain))) == 2
+    with FaultServer(["ok"]) as server:
+        run_annotate(AnnotateConfig(**{**config.__dict__, "teacher": f"openai:{server.url}"}))
+        assert server.requests == 1  # only the missing one
+    assert len(reply_keys(out)) == 3 and len(list(read_jsonl(out, Chain))) == 3
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_run_resumes_to_the_same_result(llama_server, tmp_path, sig):
+    def command(out):
+        return [
+            sys.executable,
+            "-m",
+            "socratic",
+            "annotate",
+            "--dataset",
+            "svamp",
+            "--split",
+            "train",
+            "--limit",
+            "8",
+            "--max-tokens",
+            "32",
+            "--teacher",
+            f"openai:{llama_server}",
+            "--concurrency",
+            "2",
+            "--out",
+            str(out),
+        ]
+
+    interrupted = tmp_path / "interrupted" / "chains.jsonl"
+    process = subprocess.Popen(command(interrupted), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if replies_path(interrupted).exists() and len(replies_path(interrupted).read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run finished before it could be interrupted"
+    os.kill(process.pid, sig)
+    status = process.wait(timeout=60)
+    assert status == (-signal.SIGKILL if sig == signal.SIGKILL else 130)
+    partial = reply_keys(interrupted)
+    assert 3 <= len(partial) < 8
+    subprocess.run(command(interrupted), check=True, capture_output=True)
+    resumed = reply_keys(interrupted)
+    assert resumed[: len(partial)] == partial  # nothing lost
+    assert len(resumed) == len(set(resumed)) == 8  # nothing twice
+
+    straight = tmp_path / "straight" / "chains.jsonl"
+    subprocess.run(command(straight), check=True, capture_output=True)
+    assert sorted(resumed) == sorted(reply_keys(straight))
+    texts = lambda out: {(r["problem_id"], r["sample"]): r["text"] for r in read_jsonl(replies_path(out))}  # noqa: E731
+    assert texts(interrupted) == texts(straight)  # greedy: the resumed run is the uninterrupted run
+
+
+@pytest.mark.parametrize(
+    ("text", "finish", "outcome"),
+    [
+        ("", "stop", "empty"),
+        ("Q: a?\nA: 1+1 = 2", "length", "too long"),
+        ("Sure! Here is the solution.\nQ: What is 1+1?\nA: 1+1 = <<1+1=2>>2\nAnswer: 2", "stop", "kept"),
+        ("The answer is obvious.", "stop", "unparseable"),
+        ("Q: What is 1+1?\nA:\nAnswer: 2", "stop", "unparseable"),
+        ("Q: What is 1+1?\nA: I do not know.", "stop", "no answer"),
+        ("Q: What is 1+1?\nA: 1+1 = 3\nAnswer: 3", "stop", "wrong answer"),
+        ("```\nQ: What is 1+1?\nA: It is 2.\n```", "stop", "kept"),
+    ],
+)
+def test_judging_replies(tmp_path, text, finish, outcome):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"question": "1+1?", "answer": 2}) + "\n")
+    task = load_task(str(path))
+    row = {
+        "text": text,
+        "finish_reason": finish,
+        "sample": 0,
+        "request_hash": "h",
+        "tokens_in": 1,
+        "tokens_out": 1,
+        "seconds": 0.1,
+    }
+    result = _judge(row, task.load("all")[0], task, "socratic", "m")
+    assert (result if isinstance(result, str) else "kept") == outcome
+
+
+def test_human_teacher_on_gsm8k_is_quick_and_complete(tmp_path, capsys):
+    started = time.perf_counter()
+    out = run_annotate(AnnotateConfig(dataset="gsm8k", split="train", teacher="human", out=str(tmp_path / "h.jsonl")))
+    assert time.perf_counter() - started < 30
+    chains = list(read_jsonl(out, Chain))
+    assert len(chains) == 7473 and all(c.correct for c in chains)
