@@ -190,6 +190,10 @@ def to_json(record: Problem | Chain | Prediction | Step) -> str:
     return json.dumps(to_dict(record), ensure_ascii=False)
 
 
+def _line(record: Problem | Chain | Prediction | Step | Mapping[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False) if isinstance(record, Mapping) else to_json(record)
+
+
 def read_jsonl(path: str | Path, kind: type[Record] | None = None) -> Iterator[Any]:
     """Stream the objects of a JSONL file, as records of `kind` if given, else as dicts.
 
@@ -218,14 +222,14 @@ def read_jsonl(path: str | Path, kind: type[Record] | None = None) -> Iterator[A
                 raise RecordError(path, number, e.reason, field=e.field) from None
 
 
-def write_jsonl(path: str | Path, records: Iterable[Problem | Chain | Prediction | Step]) -> Path:
+def write_jsonl(path: str | Path, records: Iterable[Problem | Chain | Prediction | Step | Mapping[str, Any]]) -> Path:
     """Write a whole file atomically: readers see the old file or the new one, never half of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         for record in records:
-            f.write(to_json(record) + "\n")
+            f.write(_line(record) + "\n")
     os.replace(tmp, path)
     return path
 
@@ -253,8 +257,7 @@ class JsonlAppender:
 
     def append(self, record: Problem | Chain | Prediction | Step | Mapping[str, Any]) -> None:
         assert self._file is not None, "JsonlAppender.append outside its `with` block"
-        line = json.dumps(record, ensure_ascii=False) if isinstance(record, Mapping) else to_json(record)
-        self._file.write(line + "\n")
+        self._file.write(_line(record) + "\n")
         self._file.flush()
         if self.fsync:
             os.fsync(self._file.fileno())

@@ -164,3 +164,26 @@ def test_human_teacher_on_gsm8k_is_quick_and_complete(tmp_path, capsys):
     assert time.perf_counter() - started < 30
     chains = list(read_jsonl(out, Chain))
     assert len(chains) == 7473 and all(c.correct for c in chains)
+
+
+def test_rejections_are_listed_by_problem_and_sample(tmp_path):
+    out = run_annotate(
+        AnnotateConfig(dataset="strategyqa", split="test", teacher="human", out=str(tmp_path / "s.jsonl"))
+    )
+    rejected = list(read_jsonl(tmp_path / "s.rejected.jsonl"))
+    kept = list(read_jsonl(out, Chain))
+    assert len(rejected) + len(kept) == 229
+    assert {r["reason"] for r in rejected} == {"facts do not align with subquestions"}
+    assert not {r["problem_id"] for r in rejected} & {c.problem_id for c in kept}
+
+
+def test_in_process_llama_cpp_and_transformers_teachers(tmp_path, capsys):
+    """The two in-process engines on the small real model: replies are produced, cached and judged."""
+    for teacher in ("llamacpp:smollm2-135m", "hf:smollm2-135m"):
+        out = tmp_path / teacher.split(":")[0] / "chains.jsonl"
+        run_annotate(
+            AnnotateConfig(teacher=teacher, out=str(out), batch_size=2, **{**SMALL, "limit": 2, "max_tokens": 24})
+        )
+        rows = list(read_jsonl(replies_path(out)))
+        assert len(rows) == 2 and all(r["tokens_out"] > 0 for r in rows), teacher
+        assert "problems                    2" in capsys.readouterr().out

@@ -10,8 +10,9 @@ request (model, rendered prompt, sampling). A rerun of the same command skips wh
 run killed at any moment resumes without duplicates or losses; editing the prompt, the problem text
 or the sampling invalidates exactly the replies they produced. The chains file is then rebuilt from
 the cache: each reply is parsed with the students' own `formats` code and judged (kept, or rejected
-as empty / too long / unparseable / no answer / wrong answer), and a summary table, a manifest and
-optional exports (chat-messages JSONL, a Hugging Face `datasets` folder) are written.
+as empty / too long / unparseable / no answer / wrong answer, listed in `<out>.rejected.jsonl`), and
+a summary table, a manifest and optional exports (chat-messages JSONL, a Hugging Face `datasets`
+folder) are written.
 """
 
 from __future__ import annotations
@@ -117,6 +118,10 @@ def replies_path(out: Path) -> Path:
     return out.with_name(out.stem + ".replies.jsonl")
 
 
+def rejected_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".rejected.jsonl")
+
+
 def run_annotate(config: AnnotateConfig, fields: FileFields | None = None) -> Path:
     """Annotate, judge and write chains; return the chains file."""
     started = time.time()
@@ -127,7 +132,7 @@ def run_annotate(config: AnnotateConfig, fields: FileFields | None = None) -> Pa
     problems = problems[: config.limit] if config.limit is not None else problems
     out = Path(config.out)
     if config.teacher == "human":
-        judged = {p.id: [human.human_chain(p, config.style)] for p in problems}
+        judged = {p.id: [(0, human.human_chain(p, config.style))] for p in problems}
         tally, model_name = Tally(), "human"
     else:
         prompt = prompts.load(task.name, config.style, config.prompt, config.with_facts, task.answer_kind)
@@ -143,7 +148,7 @@ def run_annotate(config: AnnotateConfig, fields: FileFields | None = None) -> Pa
         cached = _collect_replies(out, backend, config, problems, requests)
         judged = {
             p.id: [
-                _judge(cached[p.id, k], p, task, config.style, model_name)
+                (k, _judge(cached[p.id, k], p, task, config.style, model_name))
                 for k in range(config.samples)
                 if (p.id, k) in cached
             ]
@@ -152,6 +157,7 @@ def run_annotate(config: AnnotateConfig, fields: FileFields | None = None) -> Pa
         tally = cached.tally
     chains = _keep(judged, config.keep)
     write_jsonl(out, chains)
+    write_jsonl(rejected_path(out), _rejected_rows(judged))
     summary = _summary(config, task, problems, judged, chains, tally, model_name, time.time() - started)
     print(summary)
     write_manifest(
@@ -319,11 +325,15 @@ def _judge(row: dict[str, Any], problem: Problem, task: Task, style: str, model:
     )
 
 
-def _keep(judged: dict[str, list[Chain | str]], keep: str) -> list[Chain]:
+# problem id -> [(sample index, the kept chain or why the reply was rejected)]
+Judged = dict[str, list[tuple[int, Chain | str]]]
+
+
+def _keep(judged: Judged, keep: str) -> list[Chain]:
     kept = []
     for outcomes in judged.values():
         seen = set()
-        for chain in outcomes:
+        for _, chain in outcomes:
             if isinstance(chain, Chain) and chain.steps not in seen:
                 seen.add(chain.steps)
                 kept.append(chain)
@@ -332,22 +342,32 @@ def _keep(judged: dict[str, list[Chain | str]], keep: str) -> list[Chain]:
     return kept
 
 
-def _rejections(judged: dict[str, list[Chain | str]]) -> collections.Counter:
-    return collections.Counter(o for outcomes in judged.values() for o in outcomes if isinstance(o, str))
+def _rejected_rows(judged: Judged) -> list[dict[str, Any]]:
+    """Why each rejected reply was rejected, by problem and sample (the reply itself is in the cache)."""
+    return [
+        {"problem_id": problem_id, "sample": sample, "reason": outcome}
+        for problem_id, outcomes in judged.items()
+        for sample, outcome in outcomes
+        if isinstance(outcome, str)
+    ]
+
+
+def _rejections(judged: Judged) -> collections.Counter:
+    return collections.Counter(o for outcomes in judged.values() for _, o in outcomes if isinstance(o, str))
 
 
 def _summary(
     config: AnnotateConfig,
     task: Task,
     problems: Sequence[Problem],
-    judged: dict[str, list[Chain | str]],
+    judged: Judged,
     chains: Sequence[Chain],
     tally: Tally,
     model: str,
     seconds: float,
 ) -> str:
     replies = sum(len(o) for o in judged.values())
-    solved = sum(any(isinstance(c, Chain) for c in o) for o in judged.values())
+    solved = sum(any(isinstance(c, Chain) for _, c in o) for o in judged.values())
     rows = [
         ("problems", f"{len(problems):,}"),
         ("replies (new this run)", f"{replies:,} ({tally.replies_new:,})" if model != "human" else "-"),
