@@ -18,11 +18,13 @@ import textwrap
 from collections.abc import Sequence
 
 from socratic import __version__, config, models
+from socratic import train as train_module
 from socratic.errors import SocraticError
 from socratic.records import Problem, to_json
 from socratic.tasks import BENCHMARKS, FileFields, load_task
 from socratic.teacher import annotate as annotate_module
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
+from socratic.train import TrainConfig, run_train
 
 log = logging.getLogger("socratic")
 
@@ -88,6 +90,18 @@ def make_parser() -> argparse.ArgumentParser:
     annotate.set_defaults(
         handler=lambda args: run_annotate(config.from_args(AnnotateConfig, args), config.from_args(FileFields, args))
     )
+
+    train = commands.add_parser(
+        "train",
+        help="fine-tune a small student on chains: answer, cot, unified, qg, qa or iterative (qg + qa)",
+        description=train_module.__doc__.split("\n\n", 2)[2],
+        epilog="examples:\n"
+        "  socratic train --mode unified --chains runs/gsm8k/chains.jsonl --model smollm2-135m --out runs/gsm8k/unified\n"
+        "  socratic train --mode iterative --chains runs/gsm8k/chains.jsonl --lora-r 16 --out runs/gsm8k/iterative",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    config.add_arguments(train, TrainConfig)
+    train.set_defaults(handler=lambda args: print(run_train(config.from_args(TrainConfig, args))))
 
     models.add_commands(commands)
     return parser

@@ -22,7 +22,8 @@ _PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "openai", "ll
 
 
 def manifest_path(output: Path) -> Path:
-    return output.with_name(output.stem + ".manifest.json")
+    """`<folder>/manifest.json` for a folder, `<name>.manifest.json` beside a file."""
+    return output / "manifest.json" if output.is_dir() else output.with_name(output.stem + ".manifest.json")
 
 
 def git_commit() -> str | None:

@@ -1,0 +1,284 @@
+"""`socratic train`: fine-tune a small causal LM on chains, in one of the paper's student modes.
+
+    socratic train --mode unified --chains runs/gsm8k/chains.jsonl --model smollm2-135m --out runs/gsm8k/unified
+    socratic train --mode iterative --chains runs/gsm8k/chains.jsonl --model gemma3-270m --lora-r 16 --out runs/gsm8k/it
+    accelerate launch -m socratic train --mode unified ...      # several GPUs (DDP); see README
+
+Reads `Chain`s (and the `Problem`s they belong to), writes a checkpoint folder that `solve` loads:
+safetensors weights, the tokenizer, `socratic.json` (mode, text format version, base model, a hash
+of the training data) and the loss curve (`loss.jsonl`, `loss.png`).
+
+The recipe, and why:
+- Text comes only from `formats.examples`, as prompt/completion pairs; TRL's `SFTTrainer` computes
+  the loss on completion tokens only.
+- Examples are packed best-fit into rows of `--max-length` tokens with no padding (TRL's `bfd`
+  packing); each example keeps its own position ids, from which transformers builds a block-diagonal
+  attention mask, so packed examples never see each other (tested).
+- Full fine-tuning by default, as in the paper; `--lora-r` trains LoRA adapters on every linear
+  layer instead (merged into the saved weights). AdamW, linear decay after a short warm-up.
+- bf16 on a GPU, float32 on a CPU; `accelerate launch` for several GPUs.
+- Checkpoints every `--save-steps` under `<out>/checkpoints/`; rerunning the same command resumes
+  from the latest one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from socratic import formats
+from socratic.errors import SocraticError
+from socratic.manifest import write_manifest
+from socratic.records import Chain, Problem, read_jsonl
+from socratic.tasks import load_task
+
+log = logging.getLogger(__name__)
+
+MODES = (*formats.MODES, "iterative")
+CHECKPOINT_CONFIG = "socratic.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    mode: str = field(
+        default="unified",
+        metadata={
+            "help": "answer, cot, unified, qg, qa, or iterative (qg and qa into <out>/qg and <out>/qa)",
+            "choices": MODES,
+        },
+    )
+    chains: str = field(default="runs/chains.jsonl", metadata={"help": "chains file from `socratic annotate`"})
+    model: str = field(
+        default="smollm2-135m",
+        metadata={"help": "base model: a name from `socratic models list` or a Hugging Face folder"},
+    )
+    out: str = field(default="runs/student", metadata={"help": "checkpoint folder to write"})
+    dataset: str | None = field(
+        default=None,
+        metadata={"help": "where the chains' problems come from (default: read from their ids, e.g. gsm8k/train/17)"},
+    )
+    limit: int | None = field(default=None, metadata={"help": "train on the chains of the first N problems only"})
+    epochs: float = field(default=3.0, metadata={"help": "passes over the training examples"})
+    learning_rate: float | None = field(
+        default=None, metadata={"help": "peak learning rate (default: 5e-5 full fine-tuning, 2e-4 LoRA)"}
+    )
+    batch_size: int = field(default=4, metadata={"help": "packed rows per optimizer step and device"})
+    grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps"})
+    max_length: int = field(default=1024, metadata={"help": "tokens per packed row (longer examples are cut)"})
+    packing: bool = field(default=True, metadata={"help": "pack examples into rows without padding"})
+    lora_r: int | None = field(
+        default=None, metadata={"help": "train LoRA adapters of this rank (default: full fine-tuning)"}
+    )
+    lora_alpha: int | None = field(default=None, metadata={"help": "LoRA alpha (default: 2 x rank)"})
+    warmup_ratio: float = field(default=0.03, metadata={"help": "share of steps spent warming up the learning rate"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (large models)"})
+    torch_compile: bool = field(default=False, metadata={"help": "compile the model with torch.compile"})
+    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)"})
+    save_steps: int = field(default=100, metadata={"help": "save a resumable checkpoint every N steps"})
+    logging_steps: int = field(default=5, metadata={"help": "record the loss every N steps"})
+    max_steps: int = field(default=-1, metadata={"help": "stop after N optimizer steps (default: by --epochs)"})
+    seed: int = field(default=0, metadata={"help": "random seed (data order, LoRA init)"})
+
+    @property
+    def lr(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 2e-4 if self.lora_r else 5e-5
+
+
+def load_examples(config: TrainConfig, mode: str) -> tuple[list[formats.Example], str]:
+    """The training examples of `mode` from the chains file, and a hash of the chains used."""
+    path = Path(config.chains)
+    if not path.is_file():
+        raise SocraticError(f"chains file not found: {path} (write one with `socratic annotate`)")
+    chains = [c for c in read_jsonl(path, Chain) if c.correct is not False]
+    if not chains:
+        raise SocraticError(f"{path}: no correct chains to train on")
+    problems = _problems_for(chains, config.dataset)
+    if config.limit is not None:
+        allowed = set(list(dict.fromkeys(c.problem_id for c in chains))[: config.limit])
+        chains = [c for c in chains if c.problem_id in allowed]
+    if mode in ("unified", "qg", "qa") and any(c.style != "socratic" for c in chains):
+        raise SocraticError(
+            f"mode '{mode}' needs socratic chains (with subquestions); {path} has "
+            f"{sum(c.style != 'socratic' for c in chains)} of another style"
+        )
+    examples = [
+        e for c in chains for e in formats.examples(mode, problems[c.problem_id].question, c.steps, c.final_answer)
+    ]
+    digest = hashlib.sha256("\n".join(f"{e.prompt}\x00{e.completion}" for e in examples).encode()).hexdigest()[:16]
+    return examples, digest
+
+
+def _problems_for(chains: Sequence[Chain], dataset: str | None) -> dict[str, Problem]:
+    """Problems by id, loaded from the benchmark (or file) and split that the chain ids name."""
+    sources = sorted({tuple(c.problem_id.split("/")[:2]) for c in chains})
+    problems: dict[str, Problem] = {}
+    for name, split in sources:
+        task = load_task(dataset or name)
+        problems.update((p.id, p) for p in task.load(split if split in task.splits else task.default_split))
+    missing = [c.problem_id for c in chains if c.problem_id not in problems]
+    if missing:
+        raise SocraticError(f"{len(missing)} chains name problems that --dataset does not have (first: {missing[0]})")
+    return problems
+
+
+def run_train(config: TrainConfig) -> Path:
+    """Train the student(s) of `config.mode`; return the output folder."""
+    if config.mode == "iterative":
+        for part in ("qg", "qa"):
+            _train_one(dataclasses.replace(config, mode=part, out=str(Path(config.out) / part)))
+        return Path(config.out)
+    return _train_one(config)
+
+
+def _train_one(config: TrainConfig) -> Path:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from socratic import models
+
+    started = time.time()
+    out = Path(config.out)
+    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    examples, data_hash = load_examples(config, config.mode)
+    base = models.resolve(config.model)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    gpu = torch.cuda.is_available()
+    model = AutoModelForCausalLM.from_pretrained(
+        base, dtype=torch.bfloat16 if gpu else torch.float32, attn_implementation="sdpa"
+    )
+    dataset = Dataset.from_list([{"prompt": e.prompt, "completion": e.completion} for e in examples])
+    args = SFTConfig(
+        output_dir=str(out / "checkpoints"),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        learning_rate=config.lr,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        lr_scheduler_type="linear",
+        warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        max_length=config.max_length,
+        packing=config.packing,
+        packing_strategy="bfd",
+        completion_only_loss=True,
+        bf16=gpu,
+        logging_steps=config.logging_steps,
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        seed=config.seed,
+        report_to="none",
+        gradient_checkpointing=config.gradient_checkpointing,
+        torch_compile=config.torch_compile,
+        dataloader_num_workers=0,
+        shuffle_dataset=True,
+        use_cpu=not gpu,
+        disable_tqdm=False,
+    )
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=_lora_config(config)
+    )
+    checkpoint = _latest_checkpoint(out / "checkpoints")
+    if checkpoint:
+        log.warning("resuming from %s", checkpoint)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    _save(trainer, tokenizer, out, config, data_hash, len(examples))
+    write_loss_curve(trainer.state.log_history, out, f"{config.mode} · {Path(str(base)).name}")
+    write_manifest(
+        out, "train", config, started, examples=len(examples), data_hash=data_hash, steps=trainer.state.global_step
+    )
+    return out
+
+
+def _lora_config(config: TrainConfig) -> Any:
+    if not config.lora_r:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha or 2 * config.lora_r,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+
+
+def _latest_checkpoint(folder: Path) -> Path | None:
+    found = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    return max(found, key=lambda p: int(p.name.split("-")[1])) if found else None
+
+
+def _save(trainer: Any, tokenizer: Any, out: Path, config: TrainConfig, data_hash: str, examples: int) -> None:
+    model = trainer.model
+    if config.lora_r:
+        model.save_pretrained(out / "adapter")
+        model = model.merge_and_unload()  # `solve` loads one plain folder
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    (out / CHECKPOINT_CONFIG).write_text(
+        json.dumps(
+            {
+                "mode": config.mode,
+                "format_version": formats.FORMAT_VERSION,
+                "base_model": config.model,
+                "data_hash": data_hash,
+                "examples": examples,
+                "lora_r": config.lora_r,
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+
+
+def read_checkpoint_config(folder: str | Path) -> dict[str, Any]:
+    """What `solve` needs to know about a trained student: its mode and text format."""
+    path = Path(folder) / CHECKPOINT_CONFIG
+    if not path.is_file():
+        raise SocraticError(f"{folder} has no {CHECKPOINT_CONFIG}: was it written by `socratic train`?")
+    found = json.loads(path.read_text(encoding="utf-8"))
+    if found.get("format_version") != formats.FORMAT_VERSION:
+        raise SocraticError(
+            f"{folder} was trained on text format {found.get('format_version')}, this socratic "
+            f"writes format {formats.FORMAT_VERSION}: retrain it"
+        )
+    return found
+
+
+def write_loss_curve(log_history: Sequence[dict[str, Any]], out: Path, title: str) -> Path:
+    """`loss.jsonl` (step, loss, learning rate) and `loss.png` from the trainer's log."""
+    rows = [
+        {"step": r["step"], "loss": r["loss"], "learning_rate": r.get("learning_rate")}
+        for r in log_history
+        if "loss" in r
+    ]
+    (out / "loss.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    axis.plot([r["step"] for r in rows], [r["loss"] for r in rows], marker="." if len(rows) < 50 else None)
+    axis.set(xlabel="optimizer step", ylabel="training loss (completion tokens)", title=title)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(out / "loss.png", dpi=120)
+    plt.close(figure)
+    return out / "loss.png"
