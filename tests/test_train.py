@@ -1,0 +1,174 @@
+"""Training: completion-only labels, packing without cross-talk, every mode learns, resume, LoRA.
+
+Uses a tiny randomly initialised Llama built on SmolLM2's real tokenizer, so each run takes seconds.
+"""
+
+import json
+
+import pytest
+import torch
+
+from socratic import formats, models
+from socratic.errors import SocraticError
+from socratic.records import Chain, write_jsonl
+from socratic.tasks import gsm8k
+from socratic.train import TrainConfig, load_examples, read_checkpoint_config, run_train
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(models.resolve("smollm2-135m"))
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def chains_file(tmp_path_factory):
+    problems = gsm8k.load("train")[:6]
+    chains = [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in problems]
+    return write_jsonl(tmp_path_factory.mktemp("chains") / "chains.jsonl", chains)
+
+
+def quick(tiny_model, chains_file, out, **overrides):
+    settings = dict(
+        chains=str(chains_file),
+        model=str(tiny_model),
+        out=str(out),
+        max_steps=12,
+        batch_size=2,
+        max_length=512,
+        learning_rate=3e-3,
+        warmup_ratio=0.0,
+        logging_steps=1,
+        save_steps=1000,
+    )
+    return TrainConfig(**{**settings, **overrides})
+
+
+def first_batch(tiny_model, chains_file, tmp_path, mode="unified"):
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    examples, _ = load_examples(quick(tiny_model, chains_file, tmp_path), mode)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    args = SFTConfig(
+        output_dir=str(tmp_path / "x"),
+        per_device_train_batch_size=2,
+        max_length=512,
+        packing=True,
+        completion_only_loss=True,
+        use_cpu=True,
+        report_to="none",
+    )
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(tiny_model),
+        args=args,
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_list([{"prompt": e.prompt, "completion": e.completion} for e in examples]),
+    )
+    return examples, tokenizer, trainer, next(iter(trainer.get_train_dataloader()))
+
+
+def test_loss_is_on_completion_tokens_only(tiny_model, chains_file, tmp_path):
+    examples, tokenizer, _, batch = first_batch(tiny_model, chains_file, tmp_path)
+    ids, labels, positions = batch["input_ids"][0], batch["labels"][0], batch["position_ids"][0]
+    starts = [*torch.nonzero(positions == 0).flatten().tolist(), len(ids)]
+    completions = {e.completion + tokenizer.eos_token for e in examples}
+    prompts = {e.prompt for e in examples}
+    assert len(starts) > 2  # several examples share the packed row
+    for start, end in zip(starts, starts[1:]):
+        trained = [t for t, label in zip(ids[start:end], labels[start:end]) if label != -100]
+        masked = [t for t, label in zip(ids[start:end], labels[start:end]) if label == -100]
+        assert tokenizer.decode(trained) in completions  # exactly the completion (and its EOS) is trained
+        assert tokenizer.decode(masked) in prompts  # exactly the prompt is masked
+
+
+def test_packed_examples_do_not_see_each_other(tiny_model, chains_file, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    _, _, _, batch = first_batch(tiny_model, chains_file, tmp_path)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="sdpa").eval()
+    ids, positions = batch["input_ids"], batch["position_ids"]
+    with torch.no_grad():
+        # As in training (TRL passes use_cache=False): with no cache and no attention mask, transformers
+        # reads the sequence boundaries from the position ids and masks attention across them.
+        packed = model(input_ids=ids, position_ids=positions, use_cache=False).logits[0]
+        starts = [*torch.nonzero(positions[0] == 0).flatten().tolist(), ids.shape[1]]
+        for start, end in zip(starts, starts[1:]):
+            alone = model(input_ids=ids[:, start:end]).logits[0]
+            torch.testing.assert_close(packed[start:end], alone, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode", formats.MODES)
+def test_every_mode_learns_and_reloads(tiny_model, chains_file, tmp_path, mode):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = run_train(quick(tiny_model, chains_file, tmp_path / mode, mode=mode))
+    losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    assert len(losses) == 12 and sum(losses[-3:]) < 0.85 * sum(losses[:3]), losses  # it fits the small set
+    assert (out / "loss.png").stat().st_size > 1000
+    assert read_checkpoint_config(out)["mode"] == mode
+    before = AutoModelForCausalLM.from_pretrained(tiny_model).state_dict()
+    model = AutoModelForCausalLM.from_pretrained(out)
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed, "training did not change the weights"
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    prompt = tokenizer(formats.problem_prompt("What is 2+3?"), return_tensors="pt")
+    generated = model.generate(**prompt, max_new_tokens=5, do_sample=False)
+    assert generated.shape[1] > prompt.input_ids.shape[1]
+
+
+def test_iterative_writes_qg_and_qa(tiny_model, chains_file, tmp_path):
+    out = run_train(quick(tiny_model, chains_file, tmp_path / "it", mode="iterative", max_steps=2))
+    assert read_checkpoint_config(out / "qg")["mode"] == "qg"
+    assert read_checkpoint_config(out / "qa")["mode"] == "qa"
+
+
+def test_resume_continues_from_the_saved_step(tiny_model, chains_file, tmp_path):
+    out = tmp_path / "resume"
+    run_train(quick(tiny_model, chains_file, out, max_steps=4, save_steps=2))
+    # A later run with more steps starts from the latest checkpoint, not from scratch.
+    run_train(quick(tiny_model, chains_file, out, max_steps=6, save_steps=2))
+    steps = [json.loads(line)["step"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    state = json.loads((out / "checkpoints" / "checkpoint-6" / "trainer_state.json").read_text())
+    assert state["global_step"] == 6
+
+
+def test_lora_merges_into_a_plain_checkpoint(tiny_model, chains_file, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    out = run_train(quick(tiny_model, chains_file, tmp_path / "lora", lora_r=8, max_steps=3))
+    assert (out / "adapter" / "adapter_config.json").exists()
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert not any("lora" in name for name in model.state_dict())
+
+
+def test_bad_inputs(tiny_model, chains_file, tmp_path):
+    with pytest.raises(SocraticError, match="chains file not found"):
+        run_train(quick(tiny_model, tmp_path / "none.jsonl", tmp_path / "o"))
+    cot = write_jsonl(tmp_path / "cot.jsonl", [Chain("gsm8k/train/0", "cot", (), "72", True, "human")])
+    with pytest.raises(SocraticError, match="mode 'qg' needs socratic chains"):
+        load_examples(quick(tiny_model, cot, tmp_path / "o", mode="qg"), "qg")
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "socratic.json").write_text(json.dumps({"mode": "unified", "format_version": 0}))
+    with pytest.raises(SocraticError, match="retrain it"):
+        read_checkpoint_config(tmp_path / "ck")
