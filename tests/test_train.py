@@ -3,6 +3,7 @@
 Uses a tiny randomly initialised Llama built on SmolLM2's real tokenizer, so each run takes seconds.
 """
 
+import itertools
 import json
 
 import pytest
@@ -94,9 +95,9 @@ def test_loss_is_on_completion_tokens_only(tiny_model, chains_file, tmp_path):
     completions = {e.completion + tokenizer.eos_token for e in examples}
     prompts = {e.prompt for e in examples}
     assert len(starts) > 2  # several examples share the packed row
-    for start, end in zip(starts, starts[1:]):
-        trained = [t for t, label in zip(ids[start:end], labels[start:end]) if label != -100]
-        masked = [t for t, label in zip(ids[start:end], labels[start:end]) if label == -100]
+    for start, end in itertools.pairwise(starts):
+        trained = [t for t, label in zip(ids[start:end], labels[start:end], strict=True) if label != -100]
+        masked = [t for t, label in zip(ids[start:end], labels[start:end], strict=True) if label == -100]
         assert tokenizer.decode(trained) in completions  # exactly the completion (and its EOS) is trained
         assert tokenizer.decode(masked) in prompts  # exactly the prompt is masked
 
@@ -112,7 +113,7 @@ def test_packed_examples_do_not_see_each_other(tiny_model, chains_file, tmp_path
         # reads the sequence boundaries from the position ids and masks attention across them.
         packed = model(input_ids=ids, position_ids=positions, use_cache=False).logits[0]
         starts = [*torch.nonzero(positions[0] == 0).flatten().tolist(), ids.shape[1]]
-        for start, end in zip(starts, starts[1:]):
+        for start, end in itertools.pairwise(starts):
             alone = model(input_ids=ids[:, start:end]).logits[0]
             torch.testing.assert_close(packed[start:end], alone, atol=1e-4, rtol=1e-4)
 

@@ -96,7 +96,8 @@ def make_parser() -> argparse.ArgumentParser:
         help="fine-tune a small student on chains: answer, cot, unified, qg, qa or iterative (qg + qa)",
         description=train_module.__doc__.split("\n\n", 2)[2],
         epilog="examples:\n"
-        "  socratic train --mode unified --chains runs/gsm8k/chains.jsonl --model smollm2-135m --out runs/gsm8k/unified\n"
+        "  socratic train --mode unified --chains runs/gsm8k/chains.jsonl --model smollm2-135m "
+        "--out runs/gsm8k/unified\n"
         "  socratic train --mode iterative --chains runs/gsm8k/chains.jsonl --lora-r 16 --out runs/gsm8k/iterative",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
