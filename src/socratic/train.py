@@ -198,10 +198,24 @@ def _train_one(config: TrainConfig) -> Path:
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     _save(trainer, tokenizer, out, config, data_hash, len(examples))
     write_loss_curve(trainer.state.log_history, out, f"{config.mode} · {Path(str(base)).name}")
+    runtime = next((r["train_runtime"] for r in reversed(trainer.state.log_history) if "train_runtime" in r), None)
     write_manifest(
-        out, "train", config, started, examples=len(examples), data_hash=data_hash, steps=trainer.state.global_step
+        out,
+        "train",
+        config,
+        started,
+        examples=len(examples),
+        data_hash=data_hash,
+        steps=trainer.state.global_step,
+        train_seconds=runtime,
+        epoch_tokens=_token_count(trainer),
     )
     return out
+
+
+def _token_count(trainer: Any) -> int:
+    """Tokens in one epoch of the (tokenized, packed) training set: no padding is counted."""
+    return sum(len(ids) for ids in trainer.train_dataset["input_ids"])
 
 
 def _lora_config(config: TrainConfig) -> Any:
