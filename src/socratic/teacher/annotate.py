@@ -144,8 +144,8 @@ def run_annotate(config: AnnotateConfig, fields: FileFields | None = None) -> Pa
             RetryPolicy(max_retries=config.max_retries),
         )
         model_name = backend.model_name
-        requests = {p.id: _requests(p, prompt, backend, config) for p in problems}
-        cached = _collect_replies(out, backend, config, problems, requests)
+        requests = {p.id: _requests(p, prompt, config.samples) for p in problems}
+        cached, tally = _collect_replies(out, backend, config, problems, requests)
         judged = {
             p.id: [
                 (k, _judge(cached[p.id, k], p, task, config.style, model_name))
@@ -154,7 +154,6 @@ def run_annotate(config: AnnotateConfig, fields: FileFields | None = None) -> Pa
             ]
             for p in problems
         }
-        tally = cached.tally
     chains = _keep(judged, config.keep)
     write_jsonl(out, chains)
     write_jsonl(rejected_path(out), _rejected_rows(judged))
@@ -182,12 +181,10 @@ def run_annotate(config: AnnotateConfig, fields: FileFields | None = None) -> Pa
     return out
 
 
-def _requests(
-    problem: Problem, prompt: prompts.TeacherPrompt, backend: Backend, config: AnnotateConfig
-) -> list[Request]:
+def _requests(problem: Problem, prompt: prompts.TeacherPrompt, samples: int) -> list[Request]:
     messages = prompt.as_messages(problem.question, problem.facts)
     text = prompt.as_text(problem.question, problem.facts)
-    return [Request(messages=messages, text=text, stop=prompt.stop, seed=sample) for sample in range(config.samples)]
+    return [Request(messages=messages, text=text, stop=prompt.stop, seed=sample) for sample in range(samples)]
 
 
 def request_hash(request: Request, model: str, config: AnnotateConfig) -> str:
@@ -205,15 +202,11 @@ def request_hash(request: Request, model: str, config: AnnotateConfig) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-class _Cache(dict):
-    """(problem id, sample) -> cached reply row, for the current requests only; plus this run's tally."""
-
-    tally: Tally
-
-
 def _collect_replies(
     out: Path, backend: Backend, config: AnnotateConfig, problems: Sequence[Problem], requests: dict[str, list[Request]]
-) -> _Cache:
+) -> tuple[dict[tuple[str, int], dict[str, Any]], Tally]:
+    """Ask the teacher for every (problem, sample) not yet in the cache file, appending each reply as it
+    arrives; return the cached replies of this run's requests by (problem id, sample), and its tally."""
     from tqdm.auto import tqdm
 
     wanted = {
@@ -221,8 +214,8 @@ def _collect_replies(
         for p in problems
         for k in range(config.samples)
     }
-    cache = _Cache()
-    cache.tally = Tally()
+    cache: dict[tuple[str, int], dict[str, Any]] = {}
+    tally = Tally()
     path = replies_path(out)
     if path.exists():
         for row in read_jsonl(path):
@@ -244,7 +237,7 @@ def _collect_replies(
             try:
                 replies = future.result()
             except TeacherError as e:
-                cache.tally.failures.append(f"{batch[0][0]} sample {batch[0][1]}: {e}")
+                tally.failures.append(f"{batch[0][0]} sample {batch[0][1]}: {e}")
             else:
                 for (problem_id, sample), reply in zip(batch, replies, strict=True):
                     row = {
@@ -256,9 +249,9 @@ def _collect_replies(
                     }
                     appender.append(row)  # on disk before it is used
                     cache[problem_id, sample] = row
-                    cache.tally.add(reply)
+                    tally.add(reply)
             bar.update(len(batch))
-            bar.set_postfix_str(_live_counts(cache.tally, config), refresh=False)
+            bar.set_postfix_str(_live_counts(tally, config), refresh=False)
 
         in_flight: dict[Future, list[tuple[str, int]]] = {}
         queue = collections.deque(batches)
@@ -282,7 +275,7 @@ def _collect_replies(
                 wait([future])
                 record(future, in_flight[future])
             raise
-    return cache
+    return cache, tally
 
 
 def _live_counts(tally: Tally, config: AnnotateConfig) -> str:
