@@ -5,8 +5,10 @@
 Same model (full fine-tuning, float32, CPU threads = cores), same examples (the unified-mode text of
 the first N GSM8K training problems' human chains, from `formats`), one epoch each, loss on the
 completion only in both. The plain Trainer pads each batch of 8 to its longest example (what a
-newcomer writes); `socratic train` packs examples into rows without padding. Tokens/s counts real
-tokens only (no padding), over the `train()` call (model loading excluded). Optional: LoRA r=16.
+newcomer writes), in float32 and with `bf16=True`; `socratic train` packs examples into rows without
+padding, with bf16 off and with its default (bf16 mixed precision where the CPU computes bf16
+natively). Tokens/s counts real tokens only (no padding), over the `train()` call (model loading
+excluded). Optional: LoRA r=16.
 """
 
 import argparse
@@ -24,7 +26,9 @@ from socratic.tasks import gsm8k
 from socratic.train import TrainConfig, run_train
 
 
-def plain_trainer(folder: Path, examples: list[formats.Example], batch_size: int, tmp: str) -> tuple[int, float]:
+def plain_trainer(
+    folder: Path, examples: list[formats.Example], batch_size: int, tmp: str, bf16: bool = False
+) -> tuple[int, float]:
     tokenizer = AutoTokenizer.from_pretrained(folder)
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
     rows = []
