@@ -50,15 +50,16 @@ def versions() -> dict[str, str]:
     return found
 
 
-def write_manifest(output: Path, command: str, config: Any, started: float, **facts: Any) -> Path:
-    """Write the manifest beside `output`; `started` is the `time.time()` the command began."""
+def write_manifest(output: Path, command: str, config: Any, started: float, commit: str | None, **facts: Any) -> Path:
+    """Write the manifest beside `output`. `started` is the `time.time()` the command began and `commit`
+    the `git_commit()` read then: a long run must not report a commit made while it ran."""
     path = manifest_path(output)
     payload = {
         "command": command,
         "output": str(output),
         "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config,
         "versions": versions(),
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "machine": {"platform": platform.platform(), "processor": platform.machine()},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "seconds": round(time.time() - started, 1),

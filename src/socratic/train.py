@@ -37,7 +37,7 @@ from typing import Any
 
 from socratic import formats
 from socratic.errors import SocraticError
-from socratic.manifest import write_manifest
+from socratic.manifest import git_commit, write_manifest
 from socratic.records import Chain, Problem, read_jsonl
 from socratic.tasks import load_task
 
@@ -158,6 +158,7 @@ def _train_one(config: TrainConfig) -> Path:
     from socratic import models
 
     started = time.time()
+    commit = git_commit()
     out = Path(config.out)
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
     examples, data_hash = load_examples(config, config.mode)
@@ -213,6 +214,7 @@ def _train_one(config: TrainConfig) -> Path:
         "train",
         config,
         started,
+        commit,
         examples=len(examples),
         data_hash=data_hash,
         steps=trainer.state.global_step,

@@ -31,7 +31,7 @@ from typing import Any
 
 from socratic import formats
 from socratic.errors import SocraticError
-from socratic.manifest import write_manifest
+from socratic.manifest import git_commit, write_manifest
 from socratic.records import Chain, JsonlAppender, Problem, read_jsonl, to_dict, write_jsonl
 from socratic.tasks import FileFields, Task, load_task
 from socratic.teacher import human, prompts
@@ -125,6 +125,7 @@ def rejected_path(out: Path) -> Path:
 def run_annotate(config: AnnotateConfig, fields: FileFields | None = None) -> Path:
     """Annotate, judge and write chains; return the chains file."""
     started = time.time()
+    commit = git_commit()
     if config.samples < 1 or config.concurrency < 1:
         raise SocraticError("--samples and --concurrency must be at least 1")
     task = load_task(config.dataset, fields)
@@ -164,6 +165,7 @@ def run_annotate(config: AnnotateConfig, fields: FileFields | None = None) -> Pa
         "annotate",
         config,
         started,
+        commit,
         teacher_model=model_name,
         problems=len(problems),
         chains=len(chains),
