@@ -48,6 +48,7 @@ def plain_trainer(
         save_strategy="no",
         use_cpu=True,
         logging_steps=1000,
+        bf16=bf16,
     )
     trainer = Trainer(
         model=model, args=args, train_dataset=rows, data_collator=DataCollatorForSeq2Seq(tokenizer, padding="longest")
@@ -88,21 +89,22 @@ def main() -> None:
             Path(tmp) / "chains.jsonl",
             [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in problems],
         )
+        packed = dict(batch_size=2, max_length=1024)
         results = {
-            "plain Trainer, padded batches of 8": plain_trainer(folder, examples, 8, tmp),
-            "socratic train, packed rows of 1024 (batch 2)": ours(
-                folder, chains, tmp, "packed", batch_size=2, max_length=1024
-            ),
+            "plain Trainer, padded batches of 8, fp32": plain_trainer(folder, examples, 8, tmp),
+            "plain Trainer, padded batches of 8, bf16=True": plain_trainer(folder, examples, 8, tmp, bf16=True),
+            "socratic train --no-bf16 (packed, fp32)": ours(folder, chains, tmp, "fp32", bf16=False, **packed),
+            "socratic train (packed, bf16 auto)": ours(folder, chains, tmp, "auto", **packed),
         }
         if args.lora:
-            results["socratic train, packed, LoRA r=16"] = ours(
-                folder, chains, tmp, "lora", batch_size=2, max_length=1024, lora_r=16
+            results["socratic train --lora-r 16 (packed, bf16 auto)"] = ours(
+                folder, chains, tmp, "lora", lora_r=16, **packed
             )
     base = None
     for name, (tokens, seconds) in results.items():
         rate = tokens / seconds
         base = base or rate
-        print(f"{name:<48} {tokens:>7,} tokens in {seconds:6.1f} s = {rate:6.1f} tokens/s ({rate / base:.2f}x)")
+        print(f"{name:<50} {tokens:>7,} tokens in {seconds:6.1f} s = {rate:6.1f} tokens/s ({rate / base:.2f}x)")
 
 
 if __name__ == "__main__":
