@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,19 +32,19 @@ from typing import Any
 from socratic import formats
 from socratic.errors import SocraticError
 from socratic.manifest import git_commit, write_manifest
-from socratic.records import Chain, JsonlAppender, Problem, read_jsonl, to_dict, write_jsonl
+from socratic.records import Chain, JsonlAppender, Problem, read_jsonl, write_jsonl
 from socratic.tasks import FileFields, Task, load_task
 from socratic.teacher import human, prompts
 from socratic.teacher.backends import (
     TEACHER_HELP,
     Backend,
-    Reply,
     Request,
     RetryPolicy,
     Sampling,
     TeacherError,
     load_backend,
 )
+from socratic.teacher.outputs import Judged, Tally, export, live_counts, rejected_rows, rejections, summary_table
 
 log = logging.getLogger(__name__)
 
@@ -99,21 +99,6 @@ class AnnotateConfig:
         return Sampling(temperature=temperature, max_tokens=self.max_tokens)
 
 
-@dataclass
-class Tally:
-    """Running counts for the progress bar and the summary table."""
-
-    replies_new: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    failures: list[str] = field(default_factory=list)
-
-    def add(self, reply: Reply) -> None:
-        self.replies_new += 1
-        self.tokens_in += reply.tokens_in
-        self.tokens_out += reply.tokens_out
-
-
 def replies_path(out: Path) -> Path:
     return out.with_name(out.stem + ".replies.jsonl")
 
@@ -157,8 +142,8 @@ def run_annotate(config: AnnotateConfig, fields: FileFields | None = None) -> Pa
         }
     chains = _keep(judged, config.keep)
     write_jsonl(out, chains)
-    write_jsonl(rejected_path(out), _rejected_rows(judged))
-    summary = _summary(config, task, problems, judged, chains, tally, model_name, time.time() - started)
+    write_jsonl(rejected_path(out), rejected_rows(judged))
+    summary = summary_table(config, task, problems, judged, chains, tally, model_name, time.time() - started)
     print(summary)
     write_manifest(
         out,
@@ -171,10 +156,10 @@ def run_annotate(config: AnnotateConfig, fields: FileFields | None = None) -> Pa
         chains=len(chains),
         tokens_in=tally.tokens_in,
         tokens_out=tally.tokens_out,
-        rejections=dict(_rejections(judged)),
+        rejections=dict(rejections(judged)),
         failed_requests=len(tally.failures),
     )
-    _export(chains, problems, config)
+    export(chains, problems, config)
     if tally.failures:
         raise SocraticError(
             f"{len(tally.failures)} teacher requests failed (first: {tally.failures[0]}); "
@@ -253,7 +238,7 @@ def _collect_replies(
                     cache[problem_id, sample] = row
                     tally.add(reply)
             bar.update(len(batch))
-            bar.set_postfix_str(_live_counts(tally, config), refresh=False)
+            bar.set_postfix_str(live_counts(tally, config), refresh=False)
 
         in_flight: dict[Future, list[tuple[str, int]]] = {}
         queue = collections.deque(batches)
@@ -278,17 +263,6 @@ def _collect_replies(
                 record(future, in_flight[future])
             raise
     return cache, tally
-
-
-def _live_counts(tally: Tally, config: AnnotateConfig) -> str:
-    text = f"tokens in {tally.tokens_in:,} out {tally.tokens_out:,}"
-    if config.price_in or config.price_out:
-        text += f", ${_cost(tally, config):.4f}"
-    return text
-
-
-def _cost(tally: Tally, config: AnnotateConfig) -> float:
-    return (tally.tokens_in * config.price_in + tally.tokens_out * config.price_out) / 1e6
 
 
 def _judge(row: dict[str, Any], problem: Problem, task: Task, style: str, model: str) -> Chain | str:
@@ -320,10 +294,6 @@ def _judge(row: dict[str, Any], problem: Problem, task: Task, style: str, model:
     )
 
 
-# problem id -> [(sample index, the kept chain or why the reply was rejected)]
-Judged = dict[str, list[tuple[int, Chain | str]]]
-
-
 def _keep(judged: Judged, keep: str) -> list[Chain]:
     kept = []
     for outcomes in judged.values():
@@ -335,83 +305,3 @@ def _keep(judged: Judged, keep: str) -> list[Chain]:
                 if keep == "first":
                     break
     return kept
-
-
-def _rejected_rows(judged: Judged) -> list[dict[str, Any]]:
-    """Why each rejected reply was rejected, by problem and sample (the reply itself is in the cache)."""
-    return [
-        {"problem_id": problem_id, "sample": sample, "reason": outcome}
-        for problem_id, outcomes in judged.items()
-        for sample, outcome in outcomes
-        if isinstance(outcome, str)
-    ]
-
-
-def _rejections(judged: Judged) -> collections.Counter:
-    return collections.Counter(o for outcomes in judged.values() for _, o in outcomes if isinstance(o, str))
-
-
-def _summary(
-    config: AnnotateConfig,
-    task: Task,
-    problems: Sequence[Problem],
-    judged: Judged,
-    chains: Sequence[Chain],
-    tally: Tally,
-    model: str,
-    seconds: float,
-) -> str:
-    replies = sum(len(o) for o in judged.values())
-    solved = sum(any(isinstance(c, Chain) for _, c in o) for o in judged.values())
-    rows = [
-        ("problems", f"{len(problems):,}"),
-        ("replies (new this run)", f"{replies:,} ({tally.replies_new:,})" if model != "human" else "-"),
-        ("chains kept", f"{len(chains):,} (keep={config.keep})"),
-        ("problems with a chain", f"{solved:,} / {len(problems):,} ({100 * solved / max(1, len(problems)):.1f} %)"),
-        ("chains per problem", f"{len(chains) / max(1, len(problems)):.2f}"),
-    ]
-    rows += [(f"rejected: {reason}", f"{count:,}") for reason, count in _rejections(judged).most_common()]
-    if model != "human":
-        rows += [
-            ("tokens in / out (this run)", f"{tally.tokens_in:,} / {tally.tokens_out:,}"),
-            ("estimated cost (this run)", f"${_cost(tally, config):.4f}"),
-        ]
-    if tally.failures:
-        rows.append(("failed requests (rerun to retry)", f"{len(tally.failures):,}"))
-    rows.append(("wall time", f"{seconds:.1f} s"))
-    title = f"annotate {task.name}/{config.split}, style {config.style}, teacher {model} -> {config.out}"
-    width = max(len(label) for label, _ in rows) + 2
-    return "\n".join([title, *(f"  {label:<{width}}{value}" for label, value in rows)])
-
-
-def _export(chains: Iterable[Chain], problems: Sequence[Problem], config: AnnotateConfig) -> None:
-    if not (config.chat_jsonl or config.hf_dataset):
-        return
-    questions = {p.id: p.question for p in problems}
-    mode = "unified" if config.style == "socratic" else "cot"
-    rows = [
-        {
-            "problem_id": c.problem_id,
-            "prompt": formats.problem_prompt(questions[c.problem_id]),
-            "completion": formats.target(mode, c.steps, c.final_answer),
-            **to_dict(c),
-        }
-        for c in chains
-    ]
-    if config.chat_jsonl:
-        path = Path(config.chat_jsonl)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            for row in rows:
-                messages = [
-                    {"role": "user", "content": row["prompt"]},
-                    {"role": "assistant", "content": row["completion"]},
-                ]
-                f.write(json.dumps({"messages": messages, "problem_id": row["problem_id"]}, ensure_ascii=False) + "\n")
-    if config.hf_dataset:
-        try:
-            import datasets
-        except ImportError:
-            raise SocraticError("--hf-dataset needs the `datasets` package: pip install 'socratic[hf]'") from None
-        columns = ("problem_id", "prompt", "completion", "style", "final_answer", "source")
-        datasets.Dataset.from_list([{k: r[k] for k in columns} for r in rows]).save_to_disk(config.hf_dataset)
