@@ -3,6 +3,8 @@
     socratic --help
     socratic data stats
     socratic data show --dataset gsm8k --split test --limit 3
+    socratic annotate --dataset gsm8k --split train --teacher human --out runs/gsm8k/chains.jsonl
+    socratic train --mode unified --chains runs/gsm8k/chains.jsonl --model smollm2-135m --out runs/gsm8k/unified
     socratic models list
 
 Errors the user can fix (`SocraticError`) print one line and exit with status 2; anything else is a
@@ -25,8 +27,6 @@ from socratic.tasks import BENCHMARKS, FileFields, load_task
 from socratic.teacher import annotate as annotate_module
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
 from socratic.train import TrainConfig, run_train
-
-log = logging.getLogger("socratic")
 
 DATASET_HELP = (
     "a benchmark (gsm8k, svamp, strategyqa), your own .jsonl/.json/.csv file, or hf:<datasets folder or hub id>"
