@@ -92,7 +92,7 @@ def test_killed_run_resumes_to_the_same_result(llama_server, tmp_path, sig):
             "--split",
             "train",
             "--limit",
-            "8",
+            "16",
             "--max-tokens",
             "32",
             "--teacher",
@@ -103,6 +103,8 @@ def test_killed_run_resumes_to_the_same_result(llama_server, tmp_path, sig):
             str(out),
         ]
 
+    # 16 problems at a few tenths of a second each leave seconds between the third reply and the end,
+    # so the signal lands mid-run even on a loaded machine.
     interrupted = tmp_path / "interrupted" / "chains.jsonl"
     process = subprocess.Popen(command(interrupted), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -115,11 +117,11 @@ def test_killed_run_resumes_to_the_same_result(llama_server, tmp_path, sig):
     status = process.wait(timeout=60)
     assert status == (-signal.SIGKILL if sig == signal.SIGKILL else 130)
     partial = reply_keys(interrupted)
-    assert 3 <= len(partial) < 8
+    assert 3 <= len(partial) < 16
     subprocess.run(command(interrupted), check=True, capture_output=True)
     resumed = reply_keys(interrupted)
     assert resumed[: len(partial)] == partial  # nothing lost
-    assert len(resumed) == len(set(resumed)) == 8  # nothing twice
+    assert len(resumed) == len(set(resumed)) == 16  # nothing twice
 
     straight = tmp_path / "straight" / "chains.jsonl"
     subprocess.run(command(straight), check=True, capture_output=True)
