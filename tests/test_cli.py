@@ -88,7 +88,15 @@ def test_models_list(capsys):
 
 
 @pytest.mark.parametrize(
-    "argv", [["--help"], ["data", "show", "--help"], ["data", "stats", "--help"], ["models", "prepare", "--help"]]
+    "argv",
+    [
+        ["--help"],
+        ["data", "show", "--help"],
+        ["data", "stats", "--help"],
+        ["models", "prepare", "--help"],
+        ["annotate", "--help"],
+        ["train", "--help"],
+    ],
 )
 def test_help_teaches(capsys, argv):
     with pytest.raises(SystemExit) as exit_:

@@ -75,15 +75,11 @@ def make_parser() -> argparse.ArgumentParser:
     config.add_arguments(stats, FileFields, "fields of your own file")
     stats.set_defaults(handler=run_data_stats)
 
-    annotate = commands.add_parser(
+    annotate = stage_parser(
+        commands,
         "annotate",
-        help="a teacher (or the human annotators) writes Socratic or CoT chains; correct ones are kept",
-        description=annotate_module.__doc__.split("\n\n", 2)[2],
-        epilog="examples:\n"
-        "  socratic annotate --dataset gsm8k --split train --teacher human --out runs/gsm8k/chains.jsonl\n"
-        "  socratic annotate --dataset svamp --teacher llamacpp:qwen2.5-coder-1.5b --limit 20 --samples 2\n"
-        "  socratic annotate --dataset svamp --teacher openai:http://127.0.0.1:8080/v1 --concurrency 8",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        annotate_module,
+        "a teacher (or the human annotators) writes Socratic or CoT chains; correct ones are kept",
     )
     config.add_arguments(annotate, AnnotateConfig)
     config.add_arguments(annotate, FileFields, "fields of your own file")
@@ -91,21 +87,32 @@ def make_parser() -> argparse.ArgumentParser:
         handler=lambda args: run_annotate(config.from_args(AnnotateConfig, args), config.from_args(FileFields, args))
     )
 
-    train = commands.add_parser(
+    train = stage_parser(
+        commands,
         "train",
-        help="fine-tune a small student on chains: answer, cot, unified, qg, qa or iterative (qg + qa)",
-        description=train_module.__doc__.split("\n\n", 2)[2],
-        epilog="examples:\n"
-        "  socratic train --mode unified --chains runs/gsm8k/chains.jsonl --model smollm2-135m "
-        "--out runs/gsm8k/unified\n"
-        "  socratic train --mode iterative --chains runs/gsm8k/chains.jsonl --lora-r 16 --out runs/gsm8k/iterative",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        train_module,
+        "fine-tune a small student on chains: answer, cot, unified, qg, qa or iterative (qg + qa)",
     )
     config.add_arguments(train, TrainConfig)
     train.set_defaults(handler=lambda args: print(run_train(config.from_args(TrainConfig, args))))
 
     models.add_commands(commands)
     return parser
+
+
+def stage_parser(
+    commands: argparse._SubParsersAction, name: str, module: object, help_text: str
+) -> argparse.ArgumentParser:
+    """A pipeline command whose --help is its module's docstring: the example commands that open it,
+    then the explanation, so the two cannot disagree."""
+    _, examples, description = module.__doc__.split("\n\n", 2)
+    return commands.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        epilog="examples:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def run_data_show(args: argparse.Namespace) -> None:
