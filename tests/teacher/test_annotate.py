@@ -106,7 +106,14 @@ def test_killed_run_resumes_to_the_same_result(llama_server, tmp_path, sig):
     # 16 problems at a few tenths of a second each leave seconds between the third reply and the end,
     # so the signal lands mid-run even on a loaded machine.
     interrupted = tmp_path / "interrupted" / "chains.jsonl"
-    process = subprocess.Popen(command(interrupted), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # A shell starts background jobs with SIGINT ignored, and children inherit that (CI may run us so):
+    # give the run the default disposition, so that Python turns SIGINT into KeyboardInterrupt.
+    process = subprocess.Popen(
+        command(interrupted),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         if replies_path(interrupted).exists() and len(replies_path(interrupted).read_text().splitlines()) >= 3:
