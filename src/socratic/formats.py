@@ -43,6 +43,12 @@ ANSWER_PREFIX = "Answer:"
 END_MARKER = "[END]"  # QG's completion when the problem needs no more subquestions
 LINE_STOP = "\n"  # where QG and QA generations end
 
+
+def mode_for_style(style: str) -> str:
+    """The one-pass layout a chain of `style` is written in: Socratic chains as `unified`, CoT as `cot`."""
+    return "unified" if style == "socratic" else "cot"
+
+
 EXAMPLE_STEPS = (
     Step("What is 3*4?", "3*4 = <<3*4=12>>12"),
     Step("What is 2 plus that?", "2+12 = <<2+12=14>>14"),

@@ -102,7 +102,7 @@ def export(chains: Iterable[Chain], problems: Sequence[Problem], config: Annotat
     if not (config.chat_jsonl or config.hf_dataset):
         return
     questions = {p.id: p.question for p in problems}
-    mode = "unified" if config.style == "socratic" else "cot"
+    mode = formats.mode_for_style(config.style)
     rows = [
         {
             "problem_id": c.problem_id,

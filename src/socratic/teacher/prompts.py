@@ -48,7 +48,7 @@ class TeacherPrompt:
     @property
     def mode(self) -> str:
         """The student layout the teacher writes in: `unified` for Socratic chains, `cot` for CoT."""
-        return "unified" if self.style == "socratic" else "cot"
+        return formats.mode_for_style(self.style)
 
     @property
     def hash(self) -> str:
