@@ -173,3 +173,12 @@ def test_bad_inputs(tiny_model, chains_file, tmp_path):
     (tmp_path / "ck" / "socratic.json").write_text(json.dumps({"mode": "unified", "format_version": 0}))
     with pytest.raises(SocraticError, match="retrain it"):
         read_checkpoint_config(tmp_path / "ck")
+
+
+def test_rerunning_a_finished_student_skips_it(tiny_model, chains_file, tmp_path):
+    out = run_train(quick(tiny_model, chains_file, tmp_path / "done", max_steps=2))
+    weights = (out / "model.safetensors").stat().st_mtime_ns
+    run_train(quick(tiny_model, chains_file, out, max_steps=2))
+    assert (out / "model.safetensors").stat().st_mtime_ns == weights
+    with pytest.raises(SocraticError, match="different student"):
+        run_train(quick(tiny_model, chains_file, out, mode="answer", max_steps=2))

@@ -162,6 +162,11 @@ def _train_one(config: TrainConfig) -> Path:
     out = Path(config.out)
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
     examples, data_hash = load_examples(config, config.mode)
+    if _already_trained(out, config, data_hash):
+        log.warning(
+            "%s already holds a finished %s student of these chains: kept (delete it to retrain)", out, config.mode
+        )
+        return out
     base = models.resolve(config.model)
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
@@ -254,6 +259,28 @@ def _lora_config(config: TrainConfig) -> Any:
     )
 
 
+def _already_trained(out: Path, config: TrainConfig, data_hash: str) -> bool:
+    """Whether `out` is a finished student of this mode, base model, data and length of training, so that
+    rerunning a pipeline skips it; asking for more steps or epochs continues from its last checkpoint."""
+    path = out / CHECKPOINT_CONFIG
+    if not path.is_file():
+        return False
+    found = json.loads(path.read_text(encoding="utf-8"))
+    if found.get("trained_for") != _trained_for(config):
+        return False
+    same = (found.get("mode"), found.get("base_model"), found.get("data_hash")) == (
+        config.mode,
+        config.model,
+        data_hash,
+    )
+    if not same:
+        raise SocraticError(
+            f"{out} already holds a different student ({found.get('mode')}, {found.get('base_model')}, "
+            f"data {found.get('data_hash')}): choose another --out"
+        )
+    return True
+
+
 def _latest_checkpoint(folder: Path) -> Path | None:
     found = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
     return max(found, key=lambda p: int(p.name.split("-")[1])) if found else None
@@ -275,12 +302,17 @@ def _save(trainer: Any, tokenizer: Any, out: Path, config: TrainConfig, data_has
                 "data_hash": data_hash,
                 "examples": examples,
                 "lora_r": config.lora_r,
+                "trained_for": _trained_for(config),
             },
             indent=2,
         )
         + "\n",
         encoding="utf-8",
     )
+
+
+def _trained_for(config: TrainConfig) -> dict[str, float]:
+    return {"epochs": config.epochs, "max_steps": config.max_steps}
 
 
 def read_checkpoint_config(folder: str | Path) -> dict[str, Any]:
