@@ -5,6 +5,8 @@
     socratic data show --dataset gsm8k --split test --limit 3
     socratic annotate --dataset gsm8k --split train --teacher human --out runs/gsm8k/chains.jsonl
     socratic train --mode unified --chains runs/gsm8k/chains.jsonl --model smollm2-135m --out runs/gsm8k/unified
+    socratic solve --mode unified --model runs/gsm8k/unified --dataset gsm8k --limit 200
+    socratic evaluate runs/gsm8k/*/predictions.gsm8k.test.jsonl --report runs/gsm8k/report
     socratic models list
 
 Errors the user can fix (`SocraticError`) print one line and exit with status 2; anything else is a
@@ -20,9 +22,13 @@ import textwrap
 from collections.abc import Sequence
 
 from socratic import __version__, config, models
+from socratic import evaluate as evaluate_module
+from socratic import solve as solve_module
 from socratic import train as train_module
 from socratic.errors import SocraticError
+from socratic.evaluate import EvaluateConfig, run_evaluate
 from socratic.records import Problem, to_json
+from socratic.solve import SolveConfig, run_solve
 from socratic.tasks import BENCHMARKS, FileFields, load_task
 from socratic.teacher import annotate as annotate_module
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
@@ -95,6 +101,27 @@ def make_parser() -> argparse.ArgumentParser:
     )
     config.add_arguments(train, TrainConfig)
     train.set_defaults(handler=lambda args: print(run_train(config.from_args(TrainConfig, args))))
+
+    solve = stage_parser(
+        commands,
+        "solve",
+        solve_module,
+        "trained students solve a dataset split: answer, cot, unified, or the iterative QG <-> QA loop",
+    )
+    config.add_arguments(solve, SolveConfig)
+    config.add_arguments(solve, FileFields, "fields of your own file")
+    solve.set_defaults(
+        handler=lambda args: print(run_solve(config.from_args(SolveConfig, args), config.from_args(FileFields, args)))
+    )
+
+    evaluate = stage_parser(
+        commands,
+        "evaluate",
+        evaluate_module,
+        "accuracy with 95% confidence intervals, failure breakdown, markdown table, plot and HTML report",
+    )
+    config.add_arguments(evaluate, EvaluateConfig)
+    evaluate.set_defaults(handler=lambda args: run_evaluate(config.from_args(EvaluateConfig, args)))
 
     models.add_commands(commands)
     return parser

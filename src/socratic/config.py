@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser, config_class: type, group_tit
         kind, _ = _plain_type(hints[field.name])
         default = field.default if field.default is not dataclasses.MISSING else None
         help_text = field.metadata.get("help", "")
+        if field.metadata.get("positional"):  # a list of paths, e.g. `socratic evaluate a.jsonl b.jsonl`
+            target.add_argument(field.name, nargs="+", type=typing.get_args(kind)[0], help=help_text)
+            continue
         if kind is bool:
             target.add_argument(
                 _flag(field.name), action=argparse.BooleanOptionalAction, default=default, help=help_text

@@ -199,3 +199,22 @@ def parse_solution(text: str) -> str:
     line = text.split("\n", 1)[0]
     solution = _after_prefix(line, SOLUTION_PREFIX)
     return (solution if solution is not None else line).strip()
+
+
+def completion_end(text: str, until: str) -> int | None:
+    """Where generated text stops being the completion (index just past it), or None while it goes on.
+
+    `until="line"`: QG and QA completions are one line, newline included. `until="answer"`: one-pass
+    completions end with their answer line; the newline after it is not part of the completion (the
+    model was trained to write end-of-sequence there, but a newline ends it just as well).
+    """
+    if until == "line":
+        newline = text.find(LINE_STOP)
+        return newline + 1 if newline >= 0 else None
+    if until == "answer":
+        start = 0 if text.startswith(ANSWER_PREFIX) else text.find("\n" + ANSWER_PREFIX) + 1
+        if start == 0 and not text.startswith(ANSWER_PREFIX):
+            return None
+        newline = text.find("\n", start)
+        return newline if newline >= 0 else None
+    raise ValueError(f"until must be 'line' or 'answer', not {until!r}")

@@ -250,6 +250,67 @@ def convert_gguf_to_hf(gguf: Path, out_dir: Path) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
+def export_gguf(student: Path, template: Path, out: Path) -> Path:
+    """Write a trained Hugging Face student as a float32 GGUF that llama.cpp runs.
+
+    The base model's GGUF is the template: its metadata (architecture, tokenizer, chat template) is
+    copied and every tensor is replaced by the student's weight of the same role. This is the inverse
+    of `convert_gguf_to_hf`, so it supports what that reads from our catalogue: `llama` (SmolLM2,
+    Qwen-style rotary weights are permuted back the way llama.cpp expects) and `gemma3` (norm weights
+    stored as 1 + w). Float32 keeps llama.cpp's greedy outputs as close as possible to transformers'.
+    """
+    import gguf
+    import numpy as np
+    from safetensors import safe_open
+
+    reader = gguf.GGUFReader(str(template))
+    arch = bytes(reader.fields["general.architecture"].parts[-1]).decode()
+    if arch not in ("llama", "gemma3"):
+        raise SocraticError(f"exporting a {arch} model to GGUF is not supported (llama and gemma3 are)")
+    blocks = int(reader.fields[f"{arch}.block_count"].contents())
+    heads = int(reader.fields[f"{arch}.attention.head_count"].contents())
+    kv_heads = int(reader.fields[f"{arch}.attention.head_count_kv"].contents())
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH[arch.upper()], blocks)
+    weights = {}
+    with safe_open(student / "model.safetensors", "pt") as loaded:
+        for hf_name in loaded.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
+            gguf_name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+            if gguf_name is None:
+                raise SocraticError(f"{student}: no GGUF name for tensor {hf_name}")
+            tensor = loaded.get_tensor(hf_name).float()
+            if arch == "llama" and gguf_name.endswith(("attn_q.weight", "attn_k.weight")):
+                tensor = _permute_rotary(tensor, heads if "attn_q" in gguf_name else kv_heads)
+            if arch == "gemma3" and gguf_name.endswith("norm.weight"):
+                tensor = tensor + 1
+            weights[gguf_name] = tensor.numpy()
+    expected = {t.name for t in reader.tensors}
+    if not expected <= set(weights):
+        raise SocraticError(f"{student} lacks tensors of its base model: {sorted(expected - set(weights))[:3]}")
+    partial = out.with_name(out.name + ".partial")
+    writer = gguf.GGUFWriter(str(partial), arch)
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key in ("general.architecture", "general.file_type"):
+            continue
+        kind = field.types[0]
+        writer.add_key_value(key, field.contents(), kind, sub_type=field.types[-1] if len(field.types) > 1 else None)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    for tensor in reader.tensors:  # the template's order and set (tied output weights stay absent)
+        writer.add_tensor(tensor.name, np.ascontiguousarray(weights[tensor.name], dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    os.replace(partial, out)
+    return out
+
+
+def _permute_rotary(weight, heads: int):
+    """Hugging Face's rotary layout -> llama.cpp's (interleaved pairs), as llama.cpp's converter does."""
+    return (
+        weight.reshape(heads, 2, weight.shape[0] // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    )
+
+
 def _tied_keys(model: object) -> set[str]:
     tied = getattr(model, "_tied_weights_keys", None) or {}
     return set(tied) if not isinstance(tied, dict) else set(tied.keys())

@@ -1,0 +1,350 @@
+"""Stage 3: trained students solve a dataset split; every attempt is saved as a `Prediction`.
+
+    socratic solve --mode unified --model runs/u --dataset gsm8k --limit 200
+    socratic solve --mode iterative --qg runs/it/qg --qa runs/it/qa --dataset gsm8k
+    socratic solve --mode iterative --qa runs/it/qa --oracle          # human subquestions ("with guidance")
+    socratic solve --mode unified --model runs/u --samples 5 --temperature 0.7   # self-consistency
+
+One-pass students (`answer`, `cot`, `unified`) write their whole completion in one generation. The
+iterative pair works in sync over all problems at once: every unfinished problem asks QG for its
+next subquestion in one batch, then QA answers all of them in one batch; a problem leaves the active
+set when QG writes the end marker or after `--max-steps` pairs, so one problem ending early never
+holds up the others. The answer is read from the answer line (one-pass) or the last solution
+(iterative, as in the paper). With `--samples k`, k attempts are sampled per problem and the most
+frequent answer wins (self-consistency).
+
+The calculator writes the true value of every `<<expr=` annotation while decoding (`--no-calculator`
+to measure what it adds). Predictions are appended to the output file chunk by chunk; rerunning the
+same command continues after the last saved problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from socratic import formats
+from socratic.engines import ENGINES, GREEDY, Completion, Engine, Sampling
+from socratic.errors import SocraticError
+from socratic.manifest import git_commit, write_manifest
+from socratic.records import JsonlAppender, Prediction, Problem, Step, read_jsonl
+from socratic.tasks import FileFields, load_task
+from socratic.tasks.base import Task
+
+log = logging.getLogger(__name__)
+
+METHODS = ("answer", "cot", "unified", "iterative")
+
+
+@dataclass(frozen=True)
+class SolveConfig:
+    mode: str = field(
+        default="unified",
+        metadata={
+            "help": "answer, cot, unified (one student: --model) or iterative (--qg and --qa)",
+            "choices": METHODS,
+        },
+    )
+    model: str | None = field(default=None, metadata={"help": "student folder from `socratic train` (one-pass modes)"})
+    qg: str | None = field(default=None, metadata={"help": "question-generator student folder (iterative)"})
+    qa: str | None = field(default=None, metadata={"help": "question-answerer student folder (iterative)"})
+    dataset: str = field(default="gsm8k", metadata={"help": "gsm8k, svamp, strategyqa, or a .jsonl/.json/.csv file"})
+    split: str | None = field(default=None, metadata={"help": "split to solve (default: test)"})
+    limit: int | None = field(default=None, metadata={"help": "solve the first N problems only"})
+    out: str | None = field(
+        default=None, metadata={"help": "predictions file (default: <student>/predictions.<dataset>.<split>.jsonl)"}
+    )
+    engine: str = field(
+        default="hf",
+        metadata={
+            "help": "hf: batched transformers decoding; llamacpp: the student exported to GGUF, decoded by "
+            "llama.cpp one problem at a time with its KV cache kept between steps",
+            "choices": ENGINES,
+        },
+    )
+    batch_size: int = field(default=32, metadata={"help": "prompts decoded together (hf engine)"})
+    max_new_tokens: int = field(default=256, metadata={"help": "token budget of one-pass completions"})
+    step_tokens: int = field(default=96, metadata={"help": "token budget of one QG or QA line (iterative)"})
+    max_steps: int = field(default=10, metadata={"help": "most subquestion/solution pairs per problem (iterative)"})
+    calculator: bool = field(
+        default=True, metadata={"help": "write the calculator's value into <<expr=...>> annotations"}
+    )
+    oracle: bool = field(
+        default=False, metadata={"help": "feed the dataset's human subquestions to QA instead of asking QG (iterative)"}
+    )
+    samples: int = field(
+        default=1, metadata={"help": "attempts per problem; >1 votes on the answer (self-consistency)"}
+    )
+    temperature: float = field(
+        default=0.0, metadata={"help": "0 = greedy; >0 samples (default 0.7 when --samples > 1)"}
+    )
+    chunk: int = field(default=64, metadata={"help": "problems solved and saved together (resume granularity)"})
+    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)"})
+    seed: int = field(default=0, metadata={"help": "sampling seed"})
+
+    @property
+    def sampling(self) -> Sampling:
+        temperature = self.temperature or (0.7 if self.samples > 1 else 0.0)
+        return Sampling(temperature, self.seed) if temperature > 0 else GREEDY
+
+
+# --- the two ways of solving ---------------------------------------------------------------------------
+
+
+@dataclass
+class Attempt:
+    """One decoding of one problem, before it becomes a `Prediction`."""
+
+    steps: tuple[Step, ...] = ()
+    output: str = ""
+    answer_text: str = ""
+    finish: str = ""
+    tokens: int = 0
+    calculator: int = 0
+
+
+def solve_one_pass(
+    engine: Engine,
+    mode: str,
+    questions: Sequence[str],
+    config: SolveConfig,
+    progress: Callable[[int], None] | None = None,
+) -> list[Attempt]:
+    """`answer`, `cot` or `unified`: one generation per problem."""
+    prompts = [formats.problem_prompt(q) for q in questions]
+    completions = engine.complete(
+        prompts, "answer", config.max_new_tokens, config.sampling, config.calculator, progress=progress
+    )
+    return [_one_pass_attempt(c) for c in completions]
+
+
+def _one_pass_attempt(completion: Completion) -> Attempt:
+    parsed = formats.parse_chain(completion.text)
+    finish = "answer" if parsed.final_answer is not None else completion.finish
+    return Attempt(parsed.steps, completion.text, parsed.answer_text, finish, completion.tokens, completion.calculator)
+
+
+def solve_iterative(
+    qg: Engine | None,
+    qa: Engine,
+    questions: Sequence[str],
+    config: SolveConfig,
+    oracle: Sequence[Sequence[str]] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[Attempt]:
+    """The QG <-> QA loop over all `questions` at once (see the module docstring).
+
+    `oracle[i]` are problem i's human subquestions: when given, QG is not asked.
+    """
+    attempts = [Attempt() for _ in questions]
+    active = list(range(len(questions)))
+    for step in range(config.max_steps):
+        if not active:
+            break
+        asked = _next_subquestions(qg, questions, attempts, active, step, config, oracle)
+        ended = [i for i in active if asked[i] is None]
+        for i in ended:
+            attempts[i].finish = "end"
+        active = [i for i in active if asked[i] is not None]
+        if progress and ended:
+            progress(len(ended))
+        if not active:
+            break
+        prompts = [formats.qa_prompt(questions[i], attempts[i].steps, asked[i]) for i in active]
+        solved = qa.complete(prompts, "line", config.step_tokens, config.sampling, config.calculator)
+        for i, completion in zip(active, solved, strict=True):
+            attempt = attempts[i]
+            attempt.steps += (Step(asked[i], formats.parse_solution(completion.text)),)
+            attempt.tokens += completion.tokens
+            attempt.calculator += completion.calculator
+    for i in active:
+        attempts[i].finish = "max_steps"
+    if progress and active:
+        progress(len(active))
+    for attempt in attempts:
+        attempt.output = formats.pairs_text(attempt.steps) + (formats.END_MARKER if attempt.finish == "end" else "")
+        attempt.answer_text = attempt.steps[-1].answer if attempt.steps else ""
+    return attempts
+
+
+def _next_subquestions(
+    qg: Engine | None,
+    questions: Sequence[str],
+    attempts: list[Attempt],
+    active: list[int],
+    step: int,
+    config: SolveConfig,
+    oracle: Sequence[Sequence[str]] | None,
+) -> dict[int, str | None]:
+    if oracle is not None:
+        return {i: oracle[i][step] if step < len(oracle[i]) else None for i in active}
+    assert qg is not None, "iterative solving needs a QG engine unless oracle subquestions are given"
+    prompts = [formats.qg_prompt(questions[i], attempts[i].steps) for i in active]
+    asked = qg.complete(prompts, "line", config.step_tokens, config.sampling, calculator=False)
+    for i, completion in zip(active, asked, strict=True):
+        attempts[i].tokens += completion.tokens
+    return {i: formats.parse_subquestion(c.text) for i, c in zip(active, asked, strict=True)}
+
+
+# --- from attempts to predictions ------------------------------------------------------------------
+
+
+def to_prediction(problem: Problem, attempts: Sequence[Attempt], method: str, task: Task, seconds: float) -> Prediction:
+    """The prediction of one problem: its (first) attempt's trace and the majority answer of all attempts."""
+    answers = [task.extract_answer(a.answer_text) for a in attempts]
+    votes = Counter(a for a in answers if a is not None)
+    answer = votes.most_common(1)[0][0] if votes else None
+    chosen = attempts[answers.index(answer)] if answer is not None else attempts[0]
+    meta = {
+        "finish": chosen.finish,
+        "tokens": sum(a.tokens for a in attempts),
+        "calculator": sum(a.calculator for a in attempts),
+        "seconds": round(seconds, 3),
+        "gold": problem.answer,
+    }
+    if len(attempts) > 1:
+        meta["votes"] = dict(votes)
+        meta["answers"] = answers
+    return Prediction(
+        problem.id, method, chosen.steps, chosen.output, answer, task.is_correct(answer, problem.answer), meta
+    )
+
+
+# --- the command -----------------------------------------------------------------------------------------
+
+
+def default_output(config: SolveConfig, split: str) -> Path:
+    student = config.model if config.mode != "iterative" else str(Path(config.qa or ".").parent)
+    name = Path(config.dataset).stem if "." in config.dataset else config.dataset
+    suffix = ".oracle" if config.oracle else ""
+    return Path(student) / f"predictions.{name}.{split}{suffix}.jsonl"
+
+
+def check_students(config: SolveConfig) -> None:
+    """Each student folder exists and was trained for the role it is given."""
+    from socratic.train import read_checkpoint_config
+
+    if config.mode == "iterative":
+        roles = {"qa": config.qa} if config.oracle else {"qg": config.qg, "qa": config.qa}
+    else:
+        roles = {config.mode: config.model}
+    for role, folder in roles.items():
+        if folder is None:
+            flag = "--model" if config.mode != "iterative" else f"--{role}"
+            raise SocraticError(f"--mode {config.mode} needs {flag} (a folder written by `socratic train`)")
+        trained = read_checkpoint_config(folder)["mode"]
+        if trained != role:
+            raise SocraticError(
+                f"{folder} is a '{trained}' student; --mode {config.mode} needs a '{role}' student here"
+            )
+
+
+def load_engine(folder: str, config: SolveConfig) -> Engine:
+    from socratic.engines import HFEngine, LlamaCppEngine
+
+    if config.engine == "hf":
+        return HFEngine(folder, batch_size=config.batch_size, threads=config.threads)
+    return LlamaCppEngine(student_gguf(folder), tokenizer=folder, threads=config.threads)
+
+
+def student_gguf(folder: str | Path) -> Path:
+    """The student's float32 GGUF, exported once next to its weights (llama.cpp engine)."""
+    from socratic import models
+    from socratic.train import read_checkpoint_config
+
+    folder = Path(folder)
+    target = folder / "model.f32.gguf"
+    weights = folder / "model.safetensors"
+    if target.exists() and target.stat().st_mtime >= weights.stat().st_mtime:
+        return target
+    base = read_checkpoint_config(folder)["base_model"]
+    if base not in models.MODELS:
+        raise SocraticError(
+            f"{folder}: the llama.cpp engine needs a base model from `socratic models list` "
+            f"(its GGUF is the export template), not {base}; use --engine hf"
+        )
+    log.warning("exporting %s to GGUF for llama.cpp (once)", folder)
+    return models.export_gguf(folder, models.resolve(base, want="gguf"), target)
+
+
+def run_solve(config: SolveConfig, fields: FileFields | None = None) -> Path:
+    from tqdm import tqdm
+
+    started, commit = time.time(), git_commit()
+    check_students(config)
+    if config.oracle and config.mode != "iterative":
+        raise SocraticError("--oracle feeds human subquestions to a QA student: use it with --mode iterative")
+    task = load_task(config.dataset, fields)
+    split = config.split or task.default_split
+    problems = task.load(split, config.limit)
+    if config.oracle and not all(p.human_steps for p in problems):
+        raise SocraticError(
+            f"--oracle needs human subquestions, which {task.name}/{split} does not have for every problem"
+        )
+    out = Path(config.out) if config.out else default_output(config, split)
+    done = _already_solved(out, config.mode)
+    todo = [p for p in problems if p.id not in done]
+    if done:
+        log.warning("%s: %d problems already solved, %d to go", out, len(problems) - len(todo), len(todo))
+    qa = load_engine(config.qa if config.mode == "iterative" else config.model, config) if todo else None  # type: ignore[arg-type]
+    qg = load_engine(config.qg, config) if todo and config.mode == "iterative" and not config.oracle else None  # type: ignore[arg-type]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        JsonlAppender(out) as sink,
+        tqdm(total=len(todo) * config.samples, desc=f"solve {config.mode}", unit="attempt") as bar,
+    ):
+        for start in range(0, len(todo), config.chunk):
+            chunk = todo[start : start + config.chunk]
+            chunk_started = time.time()
+            attempts = _solve_chunk(chunk, qg, qa, config, bar.update)  # type: ignore[arg-type]
+            seconds = (time.time() - chunk_started) / len(chunk)
+            for problem, tries in zip(chunk, attempts, strict=True):
+                sink.append(to_prediction(problem, tries, config.mode, task, seconds))
+    predictions = list(read_jsonl(out, Prediction))
+    correct = sum(bool(p.correct) for p in predictions)
+    write_manifest(
+        out,
+        "solve",
+        config,
+        started,
+        commit,
+        split=split,
+        problems=len(predictions),
+        correct=correct,
+        solve_seconds=round(time.time() - started, 1),
+        solved_now=len(todo),
+    )
+    log.warning(
+        "%s: %d / %d correct (%.1f %%)", out, correct, len(predictions), 100 * correct / max(len(predictions), 1)
+    )
+    return out
+
+
+def _solve_chunk(
+    problems: Sequence[Problem], qg: Engine | None, qa: Engine, config: SolveConfig, progress: Callable[[int], None]
+) -> list[list[Attempt]]:
+    """Every sample of every problem in one batch; attempts grouped back per problem."""
+    k = config.samples
+    questions = [p.question for p in problems for _ in range(k)]
+    if config.mode == "iterative":
+        oracle = [[s.question for s in p.human_steps] for p in problems for _ in range(k)] if config.oracle else None
+        flat = solve_iterative(qg, qa, questions, config, oracle, progress)
+    else:
+        flat = solve_one_pass(qa, config.mode, questions, config, progress)
+    return [flat[i * k : (i + 1) * k] for i in range(len(problems))]
+
+
+def _already_solved(out: Path, method: str) -> set[str]:
+    if not out.exists():
+        return set()
+    found = list(read_jsonl(out, Prediction))
+    others = {p.method for p in found} - {method}
+    if others:
+        raise SocraticError(
+            f"{out} holds predictions of another method ({', '.join(sorted(others))}): choose another --out"
+        )
+    return {p.problem_id for p in found}
