@@ -128,3 +128,18 @@ def test_parse_subquestion(text, expected):
 
 def test_format_version_is_an_int():
     assert isinstance(formats.FORMAT_VERSION, int)
+
+
+@pytest.mark.parametrize(
+    ("text", "until", "end"),
+    [
+        ("Q: a\nA: b\nAnswer: 5", "answer", None),  # the answer line may still grow
+        ("Q: a\nAnswer: 5\nQ: more", "answer", 14),
+        ("Answer: 5\n", "answer", 9),
+        ("The Answer: 5\n", "answer", None),  # only a line that starts with it
+        ("Q: x\nA", "line", 5),
+        ("Q: x", "line", None),
+    ],
+)
+def test_completion_end(text, until, end):
+    assert formats.completion_end(text, until) == end

@@ -70,8 +70,9 @@ class Engine(Protocol):
 class _Decoding:
     """The state of one completion while its tokens arrive: text, stop check, calculator."""
 
-    def __init__(self, tokenizer, until: str, max_new_tokens: int, calculator: bool, eos: set[int]):
+    def __init__(self, tokenizer, until: str, max_new_tokens: int, calculator: bool, eos: set[int], prompt: str = ""):
         self.tokenizer, self.until, self.max_new_tokens = tokenizer, until, max_new_tokens
+        self.line_start = prompt.rsplit("\n", 1)[-1]  # an annotation may open in the prompt's last line
         self.use_calculator, self.eos = calculator, eos
         self.tokens: list[int] = []
         self.forced: deque[int] = deque()
@@ -90,7 +91,7 @@ class _Decoding:
         elif len(self.tokens) >= self.max_new_tokens:
             self.finish = "length"
         elif self.use_calculator and not self.forced and self.text.endswith("="):
-            value = complete_open_annotation(self.text)
+            value = complete_open_annotation(self.line_start + self.text)
             if value is not None:
                 self.forced.extend(self.tokenizer.encode(f"{value}>>", add_special_tokens=False))
                 self.calculator_writes += 1
@@ -140,7 +141,7 @@ class HFEngine:
         generator = self.torch.Generator(device=self.device).manual_seed(sampling.seed)
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            states = [_Decoding(self.tokenizer, until, max_new_tokens, calculator, self.eos) for _ in batch]
+            states = [_Decoding(self.tokenizer, until, max_new_tokens, calculator, self.eos, prompts[i]) for i in batch]
             self._decode([encoded[i] for i in batch], states, sampling, generator)
             for i, state in zip(batch, states, strict=True):
                 results[i] = state.result()
@@ -228,7 +229,7 @@ class LlamaCppEngine:
     ) -> list[Completion]:
         results = []
         for prompt in prompts:
-            state = _Decoding(self.tokenizer, until, max_new_tokens, calculator, self.eos)
+            state = _Decoding(self.tokenizer, until, max_new_tokens, calculator, self.eos, prompt)
             self._decode(self.tokenizer(prompt)["input_ids"], state, sampling)
             results.append(state.result())
             if progress:

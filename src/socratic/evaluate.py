@@ -90,8 +90,9 @@ def failure_kind(prediction: Prediction) -> str | None:
 
 
 def label_for(path: Path) -> str:
-    """A short name for a predictions file: its student folder (e.g. `runs/u` -> `u`)."""
-    return path.parent.name or path.stem
+    """A short name for a predictions file: its student folder (`runs/u/predictions.gsm8k.test.jsonl` -> `u`),
+    or the file's own name when it is not called `predictions.*`."""
+    return path.parent.name if path.name.startswith("predictions.") else path.stem
 
 
 def score(path: Path, predictions: Sequence[Prediction]) -> Score:

@@ -124,8 +124,14 @@ def solve_one_pass(
 
 def _one_pass_attempt(completion: Completion) -> Attempt:
     parsed = formats.parse_chain(completion.text)
+    answer_text = parsed.answer_text
+    if parsed.final_answer is None and completion.finish == "length":
+        # Cut off before its answer line: read the last complete solution, not a number cut in half.
+        complete = formats.parse_chain(completion.text[: completion.text.rfind("\n") + 1])
+        solved = [step.answer for step in complete.steps if step.answer.strip()]
+        answer_text = solved[-1] if solved else ""
     finish = "answer" if parsed.final_answer is not None else completion.finish
-    return Attempt(parsed.steps, completion.text, parsed.answer_text, finish, completion.tokens, completion.calculator)
+    return Attempt(parsed.steps, completion.text, answer_text, finish, completion.tokens, completion.calculator)
 
 
 def solve_iterative(
@@ -142,16 +148,21 @@ def solve_iterative(
     """
     attempts = [Attempt() for _ in questions]
     active = list(range(len(questions)))
-    for step in range(config.max_steps):
+    # One round more than --max-steps: a problem at the limit whose QG ends it there is finished,
+    # not cut off; the others are marked as out of steps without asking QA.
+    for step in range(config.max_steps + 1):
         if not active:
             break
         asked = _next_subquestions(qg, questions, attempts, active, step, config, oracle)
-        ended = [i for i in active if asked[i] is None]
-        for i in ended:
-            attempts[i].finish = "end"
-        active = [i for i in active if asked[i] is not None]
-        if progress and ended:
-            progress(len(ended))
+        for i in active:
+            if asked[i] is None:
+                attempts[i].finish = "end"
+            elif step == config.max_steps:
+                attempts[i].finish = "max_steps"
+        finished = [i for i in active if attempts[i].finish]
+        active = [i for i in active if not attempts[i].finish]
+        if progress and finished:
+            progress(len(finished))
         if not active:
             break
         prompts = [formats.qa_prompt(questions[i], attempts[i].steps, asked[i]) for i in active]
@@ -161,10 +172,6 @@ def solve_iterative(
             attempt.steps += (Step(asked[i], formats.parse_solution(completion.text)),)
             attempt.tokens += completion.tokens
             attempt.calculator += completion.calculator
-    for i in active:
-        attempts[i].finish = "max_steps"
-    if progress and active:
-        progress(len(active))
     for attempt in attempts:
         attempt.output = formats.pairs_text(attempt.steps) + (formats.END_MARKER if attempt.finish == "end" else "")
         attempt.answer_text = attempt.steps[-1].answer if attempt.steps else ""

@@ -1,0 +1,75 @@
+"""Engines: batched decoding equals one-at-a-time decoding, completions stop where their layout ends,
+the calculator writes annotation values, and llama.cpp on the exported GGUF matches transformers."""
+
+import pytest
+
+from socratic import formats, models
+from socratic.engines import HFEngine, LlamaCppEngine, Sampling, _Decoding
+from socratic.tasks import load_task
+
+
+@pytest.fixture(scope="module")
+def engine(smollm2):
+    return HFEngine(smollm2, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def prompts():
+    # Different lengths, so the batch is left-padded and rows finish at different steps.
+    questions = [p.question for p in load_task("gsm8k").load("test", limit=5)] + ["What is 2 + 3?"]
+    return [formats.problem_prompt(q) + "Q: What is the first step?\nA:" for q in questions]
+
+
+def test_batched_greedy_equals_one_at_a_time(engine, prompts):
+    batched = engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
+    single = [engine.complete([p], "line", max_new_tokens=24, calculator=True)[0] for p in prompts]
+    assert batched == single
+    assert {c.finish for c in batched} <= {"stop", "eos", "length"}
+
+
+def test_completions_stop_where_the_layout_ends(engine, prompts):
+    for completion in engine.complete(prompts, "line", max_new_tokens=24):
+        if completion.finish == "stop":
+            assert completion.text.endswith("\n") and completion.text.count("\n") == 1
+        else:
+            assert "\n" not in completion.text
+        assert completion.tokens <= 24
+    long = engine.complete(prompts[:2], "answer", max_new_tokens=5)
+    assert all(c.finish in ("length", "eos", "stop") and c.tokens <= 5 for c in long)
+
+
+def test_calculator_writes_the_value_of_an_open_annotation(engine):
+    state = _Decoding(engine.tokenizer, "line", 64, calculator=True, eos=engine.eos)
+    for token in engine.tokenizer.encode("A: 12 eggs cost 12*3 = <<12*3=", add_special_tokens=False):
+        state.add(token)
+    assert engine.tokenizer.decode(list(state.forced)) == "36>>"
+    assert state.calculator_writes == 1
+    off = _Decoding(engine.tokenizer, "line", 64, calculator=False, eos=engine.eos)
+    for token in engine.tokenizer.encode("A: 12*3 = <<12*3=", add_special_tokens=False):
+        off.add(token)
+    assert not off.forced
+
+
+def test_calculator_forces_the_value_while_decoding(engine):
+    # Few-shot annotations make the model write "=" after the open expression; the value after it is
+    # the calculator's, in the batched loop as in the one-at-a-time one.
+    prompt = "A: 2+2 = <<2+2=4>>4\nA: 3+5 = <<3+5=8>>8\nA: 1787+2694 = <<1787+2694"
+    on = engine.complete([prompt, "A: 1 + 1 ="], "line", 12, calculator=True)[0]
+    off = engine.complete([prompt], "line", 12, calculator=False)[0]
+    assert on.text.startswith("=4481>>") and on.calculator == 1
+    assert not off.text.startswith("=4481>>") and off.calculator == 0
+
+
+def test_sampling_is_seeded(engine, prompts):
+    first = engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
+    again = engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
+    assert first == again
+
+
+def test_llamacpp_on_the_exported_gguf_matches_transformers(engine, smollm2, prompts, tmp_path):
+    gguf = models.export_gguf(smollm2, models.resolve("smollm2-135m", want="gguf"), tmp_path / "student.gguf")
+    llama = LlamaCppEngine(gguf, tokenizer=smollm2)
+    ours = llama.complete(prompts, "line", max_new_tokens=24, calculator=True)
+    theirs = engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
+    # Float32 on both sides; summation order differs, so allow one near-tie divergence.
+    assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) - 1

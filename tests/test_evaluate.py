@@ -1,0 +1,132 @@
+"""Scoring: answers read from real student outputs, Wilson intervals, the failure buckets, and the
+report (markdown table, PNG plot, HTML that parses and links each trace to its gold answer)."""
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from socratic.engines import Completion
+from socratic.errors import SocraticError
+from socratic.evaluate import EvaluateConfig, failure_kind, markdown_table, run_evaluate, wilson_interval
+from socratic.records import Prediction, Step, write_jsonl
+from socratic.solve import _one_pass_attempt
+from socratic.tasks import load_task
+
+# Greedy outputs of a real unified student (SmolLM2-135M fine-tuned on 300 GSM8K problems) on the
+# first 16 test problems; the expected answers were read off each text by hand: the answer line,
+# or for outputs cut off by the token budget the last complete solution's final number.
+EXPECTED = ["32", "64", "30000", "4860", "6.25", "2.4", "24", "3200", "30", "80", "60", "80", "90", "8", "0", "16000"]
+
+
+def real_student_outputs():
+    path = Path(__file__).parent / "data" / "real_student_outputs.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_answers_read_from_real_student_outputs():
+    task = load_task("gsm8k")
+    rows = real_student_outputs()
+    read = [task.extract_answer(_one_pass_attempt(Completion(r["output"], 256, r["finish"])).answer_text) for r in rows]
+    assert read == EXPECTED
+    assert not any(task.is_correct(a, r["gold"]) for a, r in zip(read, rows, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "low", "high"),
+    [(0, 16, 0.0, 0.194), (50, 100, 0.404, 0.596), (13, 1319, 0.00577, 0.0168), (16, 16, 0.806, 1.0)],
+)
+def test_wilson_interval(k, n, low, high):
+    found = wilson_interval(k, n)
+    assert found == pytest.approx((low, high), abs=6e-4)
+
+
+def prediction(correct, answer="5", finish="answer", steps=(), output=""):
+    return Prediction(
+        "gsm8k/test/0", "unified", tuple(steps), output, answer, correct, {"finish": finish, "gold": "18"}
+    )
+
+
+def test_failure_buckets():
+    assert failure_kind(prediction(True, "18")) is None
+    assert failure_kind(prediction(False, None)) == "no answer"
+    assert failure_kind(prediction(False, finish="length")) == "out of budget"
+    assert failure_kind(prediction(False, finish="max_steps")) == "out of budget"
+    bad = [Step("How many?", "2*3 = <<2*3=7>>7")]
+    assert failure_kind(prediction(False, steps=bad)) == "arithmetic"
+    assert failure_kind(prediction(False, steps=[Step("How many?", "2*3 = <<2*3=6>>6")])) == "wrong reasoning"
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.text = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_report_files(tmp_path, capsys):
+    rows = real_student_outputs()
+    task = load_task("gsm8k")
+    predictions = []
+    for i, row in enumerate(rows):
+        attempt = _one_pass_attempt(Completion(row["output"], 256, row["finish"]))
+        answer = task.extract_answer(attempt.answer_text)
+        ok = i < 4  # pretend four were right, so the table has something to count
+        predictions.append(
+            Prediction(
+                row["problem_id"],
+                "unified",
+                attempt.steps,
+                row["output"],
+                answer,
+                ok,
+                {"finish": attempt.finish, "gold": row["gold"]},
+            )
+        )
+    first = write_jsonl(tmp_path / "u" / "predictions.gsm8k.test.jsonl", predictions)
+    second = write_jsonl(
+        tmp_path / "a" / "predictions.gsm8k.test.jsonl",
+        [
+            Prediction(
+                p.problem_id, "answer", (), "Answer: 5", "5", False, {"finish": "answer", "gold": p.meta["gold"]}
+            )
+            for p in predictions
+        ],
+    )
+    scores = run_evaluate(EvaluateConfig([str(first), str(second)], report=str(tmp_path / "report")))
+    printed = capsys.readouterr().out
+    assert "| u | gsm8k/test | unified | 16 | 25.0 % | 10.2–49.5 |" in printed
+    assert "| a | gsm8k/test | answer | 16 | 0.0 % |" in printed
+    assert [s.correct for s in scores] == [4, 0]
+    assert sum(scores[0].failures.values()) == 12
+    assert (tmp_path / "report" / "results.md").read_text().startswith(markdown_table(scores))
+
+    png = (tmp_path / "report" / "accuracy.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
+    import matplotlib.image
+
+    image = matplotlib.image.imread(tmp_path / "report" / "accuracy.png")
+    assert image.shape[0] > 200 and image.shape[1] > 300 and image.std() > 0.01  # not a blank canvas
+
+    page = _Collector()
+    page.feed((tmp_path / "report" / "report.html").read_text())
+    text = "".join(page.text)
+    assert page.tags.count("details") == 32
+    assert "Janet" in text  # the problem text next to its trace
+    assert "gold 18" in text and "How many eggs does Janet lay in a day?" in text
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(SocraticError, match="not found"):
+        run_evaluate(EvaluateConfig([str(tmp_path / "missing.jsonl")]))
+    mixed = write_jsonl(
+        tmp_path / "mixed.jsonl", [prediction(True), Prediction("gsm8k/test/1", "cot", (), "", None, False)]
+    )
+    with pytest.raises(SocraticError, match="mixes methods"):
+        run_evaluate(EvaluateConfig([str(mixed)]))

@@ -1,0 +1,115 @@
+"""The solving loops with a real model (SmolLM2-135M standing in for trained students): the
+iterative loop finishes, respects its limits, gives the same results batched and one problem at a
+time, uses oracle subquestions, votes, and `socratic solve` resumes after a kill without duplicates."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from socratic.engines import HFEngine
+from socratic.errors import SocraticError
+from socratic.records import Prediction, read_jsonl
+from socratic.solve import Attempt, SolveConfig, run_solve, solve_iterative, solve_one_pass, to_prediction
+from socratic.tasks import load_task
+
+
+@pytest.fixture(scope="module")
+def engine(smollm2):
+    return HFEngine(smollm2, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def problems():
+    return load_task("gsm8k").load("test", limit=4)
+
+
+def test_iterative_loop_batched_equals_one_problem_at_a_time(engine, problems):
+    config = SolveConfig(mode="iterative", max_steps=2, step_tokens=16)
+    questions = [p.question for p in problems]
+    batched = solve_iterative(engine, engine, questions, config)
+    single = [solve_iterative(engine, engine, [q], config)[0] for q in questions]
+    assert batched == single
+    for attempt in batched:
+        assert len(attempt.steps) <= 2
+        assert attempt.finish in ("end", "max_steps")
+        assert attempt.finish == "end" or len(attempt.steps) == 2
+
+
+def test_one_problem_ending_early_does_not_disturb_the_others(engine, problems):
+    config = SolveConfig(mode="iterative", max_steps=3, step_tokens=16)
+    questions = [p.question for p in problems]
+    # Oracle subquestions of different counts: problem 0 stops after one step, the rest go on.
+    oracle = [["What is asked?"]] + [["What is given?", "What is asked?", "What is the answer?", "Why?"]] * 3
+    together = solve_iterative(None, engine, questions, config, oracle=oracle)
+    alone = [solve_iterative(None, engine, [q], config, oracle=[o])[0] for q, o in zip(questions, oracle, strict=True)]
+    assert together == alone
+    assert [len(a.steps) for a in together] == [1, 3, 3, 3]
+    assert [a.finish for a in together] == ["end", "max_steps", "max_steps", "max_steps"]
+    assert [s.question for s in together[1].steps] == oracle[1][:3]
+
+
+def test_self_consistency_votes_on_the_answer(engine, problems):
+    task = load_task("gsm8k")
+    attempts = [Attempt(answer_text="42"), Attempt(answer_text="41"), Attempt(answer_text="The answer is 42")]
+    prediction = to_prediction(problems[0], attempts, "unified", task, 1.0)
+    assert prediction.answer == "42" and prediction.meta["votes"] == {"42": 2, "41": 1}
+    config = SolveConfig(samples=3, max_new_tokens=8)
+    sampled = solve_one_pass(engine, "unified", [problems[0].question] * 3, config)
+    assert config.sampling.temperature == 0.7 and len(sampled) == 3
+
+
+def test_students_must_fit_their_role(make_student, tmp_path):
+    unified = make_student("unified")
+    with pytest.raises(SocraticError, match="'unified' student; --mode iterative needs a 'qg'"):
+        run_solve(SolveConfig(mode="iterative", qg=str(unified), qa=str(unified), out=str(tmp_path / "p.jsonl")))
+    with pytest.raises(SocraticError, match="needs --model"):
+        run_solve(SolveConfig(mode="cot"))
+    with pytest.raises(SocraticError, match="use it with --mode iterative"):
+        run_solve(SolveConfig(mode="unified", model=str(unified), oracle=True))
+
+
+def _solve_command(student, out, limit):
+    return [
+        sys.executable,
+        "-m",
+        "socratic.cli",
+        "solve",
+        "--mode",
+        "unified",
+        "--model",
+        str(student),
+        "--limit",
+        str(limit),
+        "--chunk",
+        "1",
+        "--batch-size",
+        "1",
+        "--max-new-tokens",
+        "24",
+        "--out",
+        str(out),
+    ]
+
+
+def test_solve_resumes_after_a_kill_without_duplicates(make_student, tmp_path):
+    student = make_student("unified")
+    out = tmp_path / "predictions.jsonl"
+    child = subprocess.Popen(_solve_command(student, out, 5), stderr=subprocess.DEVNULL, preexec_fn=os.setpgrp)
+    deadline = time.time() + 300
+    while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 2):
+        time.sleep(0.2)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    before = list(read_jsonl(out, Prediction))
+    assert 2 <= len(before) < 5
+    subprocess.run(_solve_command(student, out, 5), check=True, stderr=subprocess.DEVNULL)
+    after = list(read_jsonl(out, Prediction))
+    assert [p.problem_id for p in after] == [f"gsm8k/test/{i}" for i in range(5)]
+    assert after[: len(before)] == before
+    fresh = tmp_path / "fresh.jsonl"
+    subprocess.run(_solve_command(student, fresh, 5), check=True, stderr=subprocess.DEVNULL)
+    assert [p.output for p in read_jsonl(fresh, Prediction)] == [p.output for p in after]
