@@ -143,3 +143,16 @@ def test_format_version_is_an_int():
 )
 def test_completion_end(text, until, end):
     assert formats.completion_end(text, until) == end
+
+
+@pytest.mark.parametrize("mode", formats.MODES)
+def test_segments_teach_exactly_the_examples(mode):
+    """Each trained piece, with everything before it as the prompt, is one of the mode's examples."""
+    steps = gsm8k.load("train")[3].human_steps
+    pieces = formats.segments(mode, "A question?", steps, "7")
+    taught = [
+        formats.Example("".join(text for text, _ in pieces[:i]), text)
+        for i, (text, trained) in enumerate(pieces)
+        if trained
+    ]
+    assert taught == formats.examples(mode, "A question?", steps, "7")

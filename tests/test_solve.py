@@ -113,3 +113,29 @@ def test_solve_resumes_after_a_kill_without_duplicates(make_student, tmp_path):
     fresh = tmp_path / "fresh.jsonl"
     subprocess.run(_solve_command(student, fresh, 5), check=True, stderr=subprocess.DEVNULL)
     assert [p.output for p in read_jsonl(fresh, Prediction)] == [p.output for p in after]
+
+
+def test_vllm_engine_is_reported_clearly_where_missing(make_student):
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("vllm") is not None and torch.cuda.is_available():
+        pytest.skip("vLLM and a GPU are here: the engine is exercised by test_vllm_matches_hf")
+    with pytest.raises(SocraticError, match="needs vLLM and a GPU"):
+        run_solve(SolveConfig(mode="unified", model=str(make_student("unified")), engine="vllm", limit=1))
+
+
+def test_vllm_matches_hf(make_student, engine, problems):
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("vllm") is None or not torch.cuda.is_available():
+        pytest.skip("needs vLLM and a GPU (socratic[vllm])")
+    from socratic.engines import VLLMEngine
+
+    prompts = [f"Problem: {p.question}\nQ:" for p in problems]
+    theirs = VLLMEngine(make_student("unified")).complete(prompts, "line", 24, calculator=True)
+    ours = engine.complete(prompts, "line", 24, calculator=True)
+    assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) - 1

@@ -9,35 +9,11 @@ import json
 import pytest
 import torch
 
-from socratic import formats, models
+from socratic import formats
 from socratic.errors import SocraticError
 from socratic.records import Chain, write_jsonl
 from socratic.tasks import gsm8k
-from socratic.train import TrainConfig, load_examples, read_checkpoint_config, run_train
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(models.resolve("smollm2-135m"))
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+from socratic.train import TrainConfig, load_pieces, read_checkpoint_config, run_train, tokenize_pieces
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +44,7 @@ def first_batch(tiny_model, chains_file, tmp_path, mode="unified"):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    examples, _ = load_examples(quick(tiny_model, chains_file, tmp_path), mode)
+    pieces, _ = load_pieces(quick(tiny_model, chains_file, tmp_path), mode)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     args = SFTConfig(
         output_dir=str(tmp_path / "x"),
@@ -83,23 +59,42 @@ def first_batch(tiny_model, chains_file, tmp_path, mode="unified"):
         model=AutoModelForCausalLM.from_pretrained(tiny_model),
         args=args,
         processing_class=tokenizer,
-        train_dataset=Dataset.from_list([{"prompt": e.prompt, "completion": e.completion} for e in examples]),
+        train_dataset=Dataset.from_list([tokenize_pieces(tokenizer, p) for p in pieces]),
     )
-    return examples, tokenizer, trainer, next(iter(trainer.get_train_dataloader()))
+    return pieces, tokenizer, trainer, next(iter(trainer.get_train_dataloader()))
 
 
-def test_loss_is_on_completion_tokens_only(tiny_model, chains_file, tmp_path):
-    examples, tokenizer, _, batch = first_batch(tiny_model, chains_file, tmp_path)
+@pytest.mark.parametrize("mode", ["unified", "qg", "qa"])
+def test_loss_is_on_completion_tokens_only(tiny_model, chains_file, tmp_path, mode):
+    pieces, tokenizer, _, batch = first_batch(tiny_model, chains_file, tmp_path, mode)
     ids, labels, positions = batch["input_ids"][0], batch["labels"][0], batch["position_ids"][0]
     starts = [*torch.nonzero(positions == 0).flatten().tolist(), len(ids)]
-    completions = {e.completion + tokenizer.eos_token for e in examples}
-    prompts = {e.prompt for e in examples}
-    assert len(starts) > 2  # several examples share the packed row
+    # Per chain: the trained pieces (completion; QG's subquestion lines and end marker; QA's solution
+    # lines) and the rest (prompt and history).
+    trained_text = {"".join(t for t, flag in p if flag) + (tokenizer.eos_token if p[-1][1] else "") for p in pieces}
+    masked_text = {"".join(t for t, flag in p if not flag) for p in pieces}
+    assert len(starts) > 2  # several chains share the packed row
     for start, end in itertools.pairwise(starts):
         trained = [t for t, label in zip(ids[start:end], labels[start:end], strict=True) if label != -100]
         masked = [t for t, label in zip(ids[start:end], labels[start:end], strict=True) if label == -100]
-        assert tokenizer.decode(trained) in completions  # exactly the completion (and its EOS) is trained
-        assert tokenizer.decode(masked) in prompts  # exactly the prompt is masked
+        assert tokenizer.decode(trained) in trained_text
+        assert tokenizer.decode(masked) in masked_text
+
+
+def test_iterative_pieces_cost_far_fewer_tokens_than_per_step_examples(tiny_model, chains_file, tmp_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    problems = gsm8k.load("train")[:6]
+    for mode in ("qg", "qa"):
+        pieces, _ = load_pieces(quick(tiny_model, chains_file, tmp_path), mode)
+        ours = sum(len(tokenize_pieces(tokenizer, p)["input_ids"]) for p in pieces)
+        per_step = sum(
+            len(tokenizer(e.prompt + e.completion)["input_ids"]) + 1
+            for p in problems
+            for e in formats.examples(mode, p.question, p.human_steps, p.answer)
+        )
+        assert ours * 2 < per_step, (mode, ours, per_step)
 
 
 def test_packed_examples_do_not_see_each_other(tiny_model, chains_file, tmp_path):
@@ -168,7 +163,7 @@ def test_bad_inputs(tiny_model, chains_file, tmp_path):
         run_train(quick(tiny_model, tmp_path / "none.jsonl", tmp_path / "o"))
     cot = write_jsonl(tmp_path / "cot.jsonl", [Chain("gsm8k/train/0", "cot", (), "72", True, "human")])
     with pytest.raises(SocraticError, match="mode 'qg' needs socratic chains"):
-        load_examples(quick(tiny_model, cot, tmp_path / "o", mode="qg"), "qg")
+        load_pieces(quick(tiny_model, cot, tmp_path / "o", mode="qg"), "qg")
     (tmp_path / "ck").mkdir()
     (tmp_path / "ck" / "socratic.json").write_text(json.dumps({"mode": "unified", "format_version": 0}))
     with pytest.raises(SocraticError, match="retrain it"):

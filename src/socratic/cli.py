@@ -1,6 +1,7 @@
 """The `socratic` command: a thin layer that parses flags and calls one function per stage.
 
     socratic --help
+    socratic run                      # the whole pipeline on shipped data and a small real model
     socratic data stats
     socratic data show --dataset gsm8k --split test --limit 3
     socratic annotate --dataset gsm8k --split train --teacher human --out runs/gsm8k/chains.jsonl
@@ -23,10 +24,12 @@ from collections.abc import Sequence
 
 from socratic import __version__, config, models
 from socratic import evaluate as evaluate_module
+from socratic import pipeline as pipeline_module
 from socratic import solve as solve_module
 from socratic import train as train_module
 from socratic.errors import SocraticError
 from socratic.evaluate import EvaluateConfig, run_evaluate
+from socratic.pipeline import RunArgs, run_command
 from socratic.records import Problem, to_json
 from socratic.solve import SolveConfig, run_solve
 from socratic.tasks import BENCHMARKS, FileFields, load_task
@@ -118,10 +121,19 @@ def make_parser() -> argparse.ArgumentParser:
         commands,
         "evaluate",
         evaluate_module,
-        "accuracy with 95% confidence intervals, failure breakdown, markdown table, plot and HTML report",
+        "accuracy with 95%% confidence intervals, failure breakdown, markdown table, plot and HTML report",
     )
     config.add_arguments(evaluate, EvaluateConfig)
     evaluate.set_defaults(handler=lambda args: run_evaluate(config.from_args(EvaluateConfig, args)))
+
+    run = stage_parser(
+        commands,
+        "run",
+        pipeline_module,
+        "the whole pipeline on one command: chains -> four students -> solve -> report (default: a quick CPU demo)",
+    )
+    config.add_arguments(run, RunArgs)
+    run.set_defaults(handler=lambda args: run_command(config.from_args(RunArgs, args)))
 
     models.add_commands(commands)
     return parser

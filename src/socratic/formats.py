@@ -147,6 +147,29 @@ def examples(mode: str, question: str, steps: Sequence[Step], final_answer: str)
     raise ValueError(f"unknown mode '{mode}' (choose from: {', '.join(MODES)})")
 
 
+def segments(mode: str, question: str, steps: Sequence[Step], final_answer: str) -> list[tuple[str, bool]]:
+    """One chain's whole training text in `mode`, as (text, trained) pieces.
+
+    For one-pass modes this is `examples` again (prompt untrained, completion trained). For QG and QA
+    it is the iterative loop's whole text, once: every QG example (or QA example) of the chain is a
+    prefix of it followed by one trained line, so one sequence with the loss on those lines teaches
+    exactly what the per-step examples teach, at a fraction of the tokens (the per-step examples
+    repeat the growing history: about 6x the tokens of `unified` on GSM8K, this about 2x).
+    """
+    if mode in ("answer", "cot", "unified"):
+        (example,) = examples(mode, question, steps, final_answer)
+        return [(example.prompt, False), (example.completion, True)]
+    if mode not in ("qg", "qa"):
+        raise ValueError(f"unknown mode '{mode}' (choose from: {', '.join(MODES)})")
+    _require_subquestions(steps, mode)
+    pieces = [(problem_prompt(question), False)]
+    for step in steps:
+        pieces += [(qg_completion(step.question), mode == "qg"), (qa_completion(step.answer), mode == "qa")]
+    if mode == "qg":
+        pieces.append((qg_completion(None), True))
+    return pieces
+
+
 def _after_prefix(line: str, prefix: str) -> str | None:
     """The rest of `line` after `prefix` and one optional space, or None if it does not start so."""
     if not line.startswith(prefix):

@@ -61,12 +61,13 @@ class SolveConfig:
     engine: str = field(
         default="hf",
         metadata={
-            "help": "hf: batched transformers decoding; llamacpp: the student exported to GGUF, decoded by "
-            "llama.cpp one problem at a time with its KV cache kept between steps",
+            "help": "hf: batched transformers decoding (any model); llamacpp: the student exported "
+            "to GGUF (once) and decoded by llama.cpp with continuous batching (fastest on CPUs); vllm: "
+            "vLLM on a GPU (extra socratic[vllm]; not tested here)",
             "choices": ENGINES,
         },
     )
-    batch_size: int = field(default=32, metadata={"help": "prompts decoded together (hf engine)"})
+    batch_size: int = field(default=32, metadata={"help": "sequences decoded together"})
     max_new_tokens: int = field(default=256, metadata={"help": "token budget of one-pass completions"})
     step_tokens: int = field(default=96, metadata={"help": "token budget of one QG or QA line (iterative)"})
     max_steps: int = field(default=10, metadata={"help": "most subquestion/solution pairs per problem (iterative)"})
@@ -251,11 +252,16 @@ def check_students(config: SolveConfig) -> None:
 
 
 def load_engine(folder: str, config: SolveConfig) -> Engine:
-    from socratic.engines import HFEngine, LlamaCppEngine
+    from socratic.engines import HFEngine, LlamaCppEngine, VLLMEngine
 
     if config.engine == "hf":
         return HFEngine(folder, batch_size=config.batch_size, threads=config.threads)
-    return LlamaCppEngine(student_gguf(folder), tokenizer=folder, threads=config.threads)
+    if config.engine == "vllm":
+        try:
+            return VLLMEngine(folder, batch_size=config.batch_size)
+        except RuntimeError as e:
+            raise SocraticError(str(e)) from None
+    return LlamaCppEngine(student_gguf(folder), tokenizer=folder, threads=config.threads, batch_size=config.batch_size)
 
 
 def student_gguf(folder: str | Path) -> Path:

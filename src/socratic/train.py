@@ -9,8 +9,11 @@ safetensors weights, the tokenizer, `socratic.json` (mode, text format version, 
 of the training data) and the loss curve (`loss.jsonl`, `loss.png`).
 
 The recipe, and why:
-- Text comes only from `formats.examples`, as prompt/completion pairs; TRL's `SFTTrainer` computes
-  the loss on completion tokens only.
+- Text comes only from `formats.segments`: per chain, its text in pieces that are trained (the
+  completion; for QG the subquestion lines and the end marker, for QA the solution lines) or not
+  (the prompt and history). Each chain is tokenized once and the loss is on trained tokens only.
+  QG and QA thus see each chain once, not once per step with the history repeated: the same
+  examples as `formats.examples`, in a third of the tokens (tested).
 - Examples are packed best-fit into rows of `--max-length` tokens with no padding (TRL's `bfd`
   packing); each example keeps its own position ids, from which transformers builds a block-diagonal
   attention mask, so packed examples never see each other (tested).
@@ -103,8 +106,9 @@ class TrainConfig:
         return 2e-4 if self.lora_r else 5e-5
 
 
-def load_examples(config: TrainConfig, mode: str) -> tuple[list[formats.Example], str]:
-    """The training examples of `mode` from the chains file, and a hash of the chains used."""
+def load_pieces(config: TrainConfig, mode: str) -> tuple[list[list[tuple[str, bool]]], str]:
+    """The training text of `mode`, one list of (text, trained) pieces per chain (`formats.segments`),
+    and a hash of that text."""
     path = Path(config.chains)
     if not path.is_file():
         raise SocraticError(f"chains file not found: {path} (write one with `socratic annotate`)")
@@ -120,11 +124,25 @@ def load_examples(config: TrainConfig, mode: str) -> tuple[list[formats.Example]
             f"mode '{mode}' needs socratic chains (with subquestions); {path} has "
             f"{sum(c.style != 'socratic' for c in chains)} of another style"
         )
-    examples = [
-        e for c in chains for e in formats.examples(mode, problems[c.problem_id].question, c.steps, c.final_answer)
-    ]
-    digest = hashlib.sha256("\n".join(f"{e.prompt}\x00{e.completion}" for e in examples).encode()).hexdigest()[:16]
-    return examples, digest
+    pieces = [formats.segments(mode, problems[c.problem_id].question, c.steps, c.final_answer) for c in chains]
+    digest = hashlib.sha256("\n".join("\x00".join(t for t, _ in p) for p in pieces).encode()).hexdigest()[:16]
+    return pieces, digest
+
+
+def tokenize_pieces(tokenizer: Any, pieces: Sequence[tuple[str, bool]]) -> dict[str, list[int]]:
+    """Token ids of the whole text and a mask of the trained tokens, plus end-of-sequence.
+
+    The text is tokenized in one go, as `solve` tokenizes a prompt, and a token is trained when its
+    first character lies in a trained piece. End-of-sequence follows the last piece, trained with it.
+    """
+    text = "".join(t for t, _ in pieces)
+    trained_chars = [flag for t, flag in pieces for _ in t]
+    encoded = tokenizer(text, return_offsets_mapping=True)
+    mask = [int(start < len(text) and end > start and trained_chars[start]) for start, end in encoded["offset_mapping"]]
+    return {
+        "input_ids": [*encoded["input_ids"], tokenizer.eos_token_id],
+        "completion_mask": [*mask, int(pieces[-1][1])],
+    }
 
 
 def _problems_for(chains: Sequence[Chain], dataset: str | None) -> dict[str, Problem]:
@@ -161,7 +179,7 @@ def _train_one(config: TrainConfig) -> Path:
     commit = git_commit()
     out = Path(config.out)
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
-    examples, data_hash = load_examples(config, config.mode)
+    pieces, data_hash = load_pieces(config, config.mode)
     if _already_trained(out, config, data_hash):
         log.warning(
             "%s already holds a finished %s student of these chains: kept (delete it to retrain)", out, config.mode
@@ -176,7 +194,7 @@ def _train_one(config: TrainConfig) -> Path:
     model = AutoModelForCausalLM.from_pretrained(
         base, dtype=torch.bfloat16 if gpu and bf16 else torch.float32, attn_implementation="sdpa"
     )
-    dataset = Dataset.from_list([{"prompt": e.prompt, "completion": e.completion} for e in examples])
+    dataset = Dataset.from_list([tokenize_pieces(tokenizer, p) for p in pieces])
     args = SFTConfig(
         output_dir=str(out / "checkpoints"),
         num_train_epochs=config.epochs,
@@ -211,7 +229,7 @@ def _train_one(config: TrainConfig) -> Path:
     if checkpoint:
         log.warning("resuming from %s", checkpoint)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    _save(trainer, tokenizer, out, config, data_hash, len(examples))
+    _save(trainer, tokenizer, out, config, data_hash, len(pieces))
     write_loss_curve(trainer.state.log_history, out, f"{config.mode} · {Path(config.model).name}")
     runtime = next((r["train_runtime"] for r in reversed(trainer.state.log_history) if "train_runtime" in r), None)
     write_manifest(
@@ -220,7 +238,7 @@ def _train_one(config: TrainConfig) -> Path:
         config,
         started,
         commit,
-        examples=len(examples),
+        examples=len(pieces),
         data_hash=data_hash,
         steps=trainer.state.global_step,
         train_seconds=runtime,

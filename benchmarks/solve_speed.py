@@ -1,0 +1,128 @@
+"""Solving speed: `socratic solve`'s engines against a plain batched `transformers.generate`, side by side.
+
+    python benchmarks/solve_speed.py --model runs/gsm8k/smollm2-unified-300 --problems 200
+
+Same student, same GSM8K test problems, greedy decoding, up to 256 new tokens, calculator off (it
+changes the text, so outputs could not be compared), float32, CPU threads = cores unless --threads.
+
+- plain: what a newcomer writes: problems in dataset order, batches of 32, left padding,
+  `model.generate(max_new_tokens=256, do_sample=False)`; a batch runs until every row has written
+  end-of-sequence (or 256 tokens).
+- hf engine: `socratic.engines.HFEngine`: batches of similar prompt lengths, each row leaves the
+  batch and its KV cache once its answer line is complete.
+- llamacpp engine (--llamacpp): the student exported to a float32 GGUF, decoded by llama.cpp with
+  continuous batching (a finished sequence's slot takes the next problem at once).
+
+Outputs are compared after cutting each plain completion where its layout ends (the answer line),
+which is all `solve` keeps. Reports problems/s and the ratio to plain.
+
+    python benchmarks/solve_speed.py --iterative runs/it --problems 64
+
+compares the iterative QG <-> QA loop batched over all problems against the same loop run one problem
+at a time (the naive loop), and both against unified generation when --model is also given.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from socratic import formats
+from socratic.engines import HFEngine, LlamaCppEngine
+from socratic.solve import SolveConfig, solve_iterative, student_gguf
+from socratic.tasks import load_task
+
+
+def plain_generate(folder: str, prompts: list[str], batch_size: int, max_new_tokens: int) -> list[str]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    texts = []
+    for start in range(0, len(prompts), batch_size):
+        batch = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True)
+        with torch.inference_mode():
+            out = model.generate(
+                **batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
+            )
+        texts += tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+    return texts
+
+
+def cut(text: str) -> str:
+    end = formats.completion_end(text, "answer")
+    return text[:end] if end is not None else text
+
+
+def timed(label: str, results: dict, fn, *args):
+    started = time.perf_counter()
+    value = fn(*args)
+    results[label] = round(time.perf_counter() - started, 1)
+    print(f"{label}: {results[label]} s", flush=True)
+    return value
+
+
+def one_pass(args, questions, results):
+    prompts = [formats.problem_prompt(q) for q in questions]
+    plain = timed("plain generate", results, plain_generate, args.model, prompts, 32, args.max_new_tokens)
+    engine = HFEngine(args.model, batch_size=args.batch_size, threads=args.threads)
+    ours = timed("hf engine", results, engine.complete, prompts, "answer", args.max_new_tokens)
+    results["hf same outputs"] = sum(cut(p) == o.text for p, o in zip(plain, ours, strict=True))
+    if args.llamacpp:
+        llama = LlamaCppEngine(
+            student_gguf(args.model), tokenizer=args.model, threads=args.threads, batch_size=args.llamacpp_batch
+        )
+        theirs = timed("llamacpp engine", results, llama.complete, prompts, "answer", args.max_new_tokens)
+        results["llamacpp same outputs"] = sum(cut(p) == o.text for p, o in zip(plain, theirs, strict=True))
+
+
+def iterative(args, questions, results):
+    folder = Path(args.iterative)
+    qg = HFEngine(folder / "qg", batch_size=args.batch_size, threads=args.threads)
+    qa = HFEngine(folder / "qa", batch_size=args.batch_size, threads=args.threads)
+    config = SolveConfig(mode="iterative", calculator=False)
+    batched = timed("iterative batched", results, solve_iterative, qg, qa, questions, config)
+    naive = timed(
+        "iterative one problem at a time",
+        results,
+        lambda: [solve_iterative(qg, qa, [q], config)[0] for q in questions],
+    )
+    results["iterative same outputs"] = sum(a.output == b.output for a, b in zip(batched, naive, strict=True))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="a one-pass (unified) student folder")
+    parser.add_argument("--iterative", help="a folder with qg/ and qa/ students")
+    parser.add_argument("--problems", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--llamacpp", action="store_true", help="also time the llama.cpp engine")
+    parser.add_argument("--llamacpp-batch", type=int, default=64, help="sequences decoded together by llama.cpp")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    questions = [p.question for p in load_task("gsm8k").load("test", limit=args.problems)]
+    results: dict = {"problems": len(questions), "threads": torch.get_num_threads()}
+    if args.model:
+        one_pass(args, questions, results)
+    if args.iterative:
+        iterative(args, questions, results)
+    for label in ("hf engine", "llamacpp engine"):
+        if label in results:
+            results[f"{label} speed-up"] = round(results["plain generate"] / results[label], 2)
+    if "iterative batched" in results:
+        results["iterative batched speed-up"] = round(
+            results["iterative one problem at a time"] / results["iterative batched"], 2
+        )
+        if "hf engine" in results:
+            results["iterative / unified time"] = round(results["iterative batched"] / results["hf engine"], 2)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
