@@ -19,7 +19,8 @@ which is all `solve` keeps. Reports problems/s and the ratio to plain.
     python benchmarks/solve_speed.py --iterative runs/it --problems 64
 
 compares the iterative QG <-> QA loop batched over all problems against the same loop run one problem
-at a time (the naive loop), and both against unified generation when --model is also given.
+at a time (the naive loop), both with the engine of --iterative-engine, and the batched loop against
+unified generation (`hf` engine) when --model is also given.
 """
 
 import argparse
@@ -73,7 +74,10 @@ def one_pass(args, questions, results):
     results["hf same outputs"] = sum(cut(p) == o.text for p, o in zip(plain, ours, strict=True))
     if args.llamacpp:
         llama = LlamaCppEngine(
-            student_gguf(args.model), tokenizer=args.model, threads=args.threads, batch_size=args.llamacpp_batch
+            student_gguf(args.model, args.gguf_type),
+            tokenizer=args.model,
+            threads=args.threads,
+            batch_size=args.llamacpp_batch,
         )
         theirs = timed("llamacpp engine", results, llama.complete, prompts, "answer", args.max_new_tokens)
         results["llamacpp same outputs"] = sum(cut(p) == o.text for p, o in zip(plain, theirs, strict=True))
@@ -81,8 +85,18 @@ def one_pass(args, questions, results):
 
 def iterative(args, questions, results):
     folder = Path(args.iterative)
-    qg = HFEngine(folder / "qg", batch_size=args.batch_size, threads=args.threads)
-    qa = HFEngine(folder / "qa", batch_size=args.batch_size, threads=args.threads)
+    if args.iterative_engine == "llamacpp":
+        qg, qa = (
+            LlamaCppEngine(
+                student_gguf(folder / r, args.gguf_type),
+                folder / r,
+                threads=args.threads,
+                batch_size=args.llamacpp_batch,
+            )
+            for r in ("qg", "qa")
+        )
+    else:
+        qg, qa = (HFEngine(folder / r, batch_size=args.batch_size, threads=args.threads) for r in ("qg", "qa"))
     config = SolveConfig(mode="iterative", calculator=False)
     batched = timed("iterative batched", results, solve_iterative, qg, qa, questions, config)
     naive = timed(
@@ -101,6 +115,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--iterative-engine", choices=("hf", "llamacpp"), default="hf")
+    parser.add_argument("--gguf-type", choices=("f32", "bf16", "q8_0"), default="f32", help="llama.cpp weights")
     parser.add_argument("--llamacpp", action="store_true", help="also time the llama.cpp engine")
     parser.add_argument("--llamacpp-batch", type=int, default=64, help="sequences decoded together by llama.cpp")
     args = parser.parse_args()

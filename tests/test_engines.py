@@ -73,3 +73,15 @@ def test_llamacpp_on_the_exported_gguf_matches_transformers(engine, smollm2, pro
     theirs = engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
     # Float32 on both sides; summation order differs, so allow one near-tie divergence.
     assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) - 1
+
+
+@pytest.mark.parametrize("weights_type", ["bf16", "q8_0"])
+def test_smaller_gguf_exports_run(engine, smollm2, prompts, tmp_path, weights_type):
+    template = models.resolve("smollm2-135m", want="gguf")
+    small = models.export_gguf(smollm2, template, tmp_path / f"s.{weights_type}.gguf", weights_type)
+    float32_bytes = 4 * sum(p.numel() for p in engine.model.parameters())  # tied weights counted once
+    assert small.stat().st_size < 0.6 * float32_bytes
+    ours = LlamaCppEngine(small, tokenizer=smollm2).complete(prompts, "line", max_new_tokens=12)
+    theirs = engine.complete(prompts, "line", max_new_tokens=12)
+    # Rounded weights change some greedy choices, not most of them.
+    assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) // 2

@@ -250,14 +250,19 @@ def convert_gguf_to_hf(gguf: Path, out_dir: Path) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
-def export_gguf(student: Path, template: Path, out: Path) -> Path:
-    """Write a trained Hugging Face student as a float32 GGUF that llama.cpp runs.
+GGUF_TYPES = ("f32", "bf16", "q8_0")
+
+
+def export_gguf(student: Path, template: Path, out: Path, weights_type: str = "f32") -> Path:
+    """Write a trained Hugging Face student as a GGUF that llama.cpp runs.
 
     The base model's GGUF is the template: its metadata (architecture, tokenizer, chat template) is
     copied and every tensor is replaced by the student's weight of the same role. This is the inverse
     of `convert_gguf_to_hf`, so it supports what that reads from our catalogue: `llama` (SmolLM2,
     Qwen-style rotary weights are permuted back the way llama.cpp expects) and `gemma3` (norm weights
-    stored as 1 + w). Float32 keeps llama.cpp's greedy outputs as close as possible to transformers'.
+    stored as 1 + w). `weights_type` f32 keeps llama.cpp's greedy outputs as close as possible to
+    transformers'; bf16 and q8_0 store the matrices smaller (faster, slightly different outputs);
+    vectors (norms) stay float32 either way.
     """
     import gguf
     import numpy as np
@@ -293,9 +298,16 @@ def export_gguf(student: Path, template: Path, out: Path) -> Path:
             continue
         kind = field.types[0]
         writer.add_key_value(key, field.contents(), kind, sub_type=field.types[-1] if len(field.types) > 1 else None)
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    kinds = {"f32": None, "bf16": gguf.GGMLQuantizationType.BF16, "q8_0": gguf.GGMLQuantizationType.Q8_0}
+    file_types = {"f32": "ALL_F32", "bf16": "MOSTLY_BF16", "q8_0": "MOSTLY_Q8_0"}
+    writer.add_file_type(getattr(gguf.LlamaFileType, file_types[weights_type]))
     for tensor in reader.tensors:  # the template's order and set (tied output weights stay absent)
-        writer.add_tensor(tensor.name, np.ascontiguousarray(weights[tensor.name], dtype=np.float32))
+        data = np.ascontiguousarray(weights[tensor.name], dtype=np.float32)
+        kind = kinds[weights_type]
+        if kind is None or data.ndim < 2:
+            writer.add_tensor(tensor.name, data)
+        else:
+            writer.add_tensor(tensor.name, gguf.quants.quantize(data, kind), raw_dtype=kind)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

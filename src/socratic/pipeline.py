@@ -43,9 +43,9 @@ class RunConfig:
     teacher: str = "human"  # `socratic annotate --teacher` spec
     model: str = "smollm2-135m"
     methods: tuple[str, ...] = ("answer", "cot", "unified", "iterative")
-    train_problems: int | None = 32  # None: the whole training split
-    test_problems: int | None = 30  # None: the whole test split
-    epochs: float = 3.0
+    train_problems: int | None = 24  # None: the whole training split
+    test_problems: int | None = 20  # None: the whole test split
+    epochs: float = 2.0
     learning_rate: float | None = None
     lora_r: int | None = None
     batch_size: int = 2
@@ -54,7 +54,7 @@ class RunConfig:
     engine: str = "hf"
     solve_batch_size: int = 32
     max_new_tokens: int = 256
-    max_steps: int = 10
+    max_steps: int = 6
     seed: int = 0
 
 

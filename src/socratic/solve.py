@@ -68,6 +68,14 @@ class SolveConfig:
         },
     )
     batch_size: int = field(default=32, metadata={"help": "sequences decoded together"})
+    gguf_type: str = field(
+        default="f32",
+        metadata={
+            "help": "weights of the GGUF exported for the llamacpp engine: f32 (outputs closest to transformers), "
+            "bf16 or q8_0 (smaller and faster, outputs differ slightly)",
+            "choices": ("f32", "bf16", "q8_0"),
+        },
+    )
     max_new_tokens: int = field(default=256, metadata={"help": "token budget of one-pass completions"})
     step_tokens: int = field(default=96, metadata={"help": "token budget of one QG or QA line (iterative)"})
     max_steps: int = field(default=10, metadata={"help": "most subquestion/solution pairs per problem (iterative)"})
@@ -261,16 +269,18 @@ def load_engine(folder: str, config: SolveConfig) -> Engine:
             return VLLMEngine(folder, batch_size=config.batch_size)
         except RuntimeError as e:
             raise SocraticError(str(e)) from None
-    return LlamaCppEngine(student_gguf(folder), tokenizer=folder, threads=config.threads, batch_size=config.batch_size)
+    return LlamaCppEngine(
+        student_gguf(folder, config.gguf_type), tokenizer=folder, threads=config.threads, batch_size=config.batch_size
+    )
 
 
-def student_gguf(folder: str | Path) -> Path:
-    """The student's float32 GGUF, exported once next to its weights (llama.cpp engine)."""
+def student_gguf(folder: str | Path, weights_type: str = "f32") -> Path:
+    """The student's GGUF, exported once next to its weights (llama.cpp engine)."""
     from socratic import models
     from socratic.train import read_checkpoint_config
 
     folder = Path(folder)
-    target = folder / "model.f32.gguf"
+    target = folder / f"model.{weights_type}.gguf"
     weights = folder / "model.safetensors"
     if target.exists() and target.stat().st_mtime >= weights.stat().st_mtime:
         return target
@@ -281,7 +291,7 @@ def student_gguf(folder: str | Path) -> Path:
             f"(its GGUF is the export template), not {base}; use --engine hf"
         )
     log.warning("exporting %s to GGUF for llama.cpp (once)", folder)
-    return models.export_gguf(folder, models.resolve(base, want="gguf"), target)
+    return models.export_gguf(folder, models.resolve(base, want="gguf"), target, weights_type)
 
 
 def run_solve(config: SolveConfig, fields: FileFields | None = None) -> Path:
