@@ -157,7 +157,7 @@ def run_pipeline(config: RunConfig, folder: Path, threads: int | None = None) ->
                     max_length=config.max_length,
                     threads=threads,
                     seed=config.seed,
-                    save_steps=50,
+                    save_steps=20,
                 )
             )
         students = (
