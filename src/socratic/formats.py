@@ -235,9 +235,9 @@ def completion_end(text: str, until: str) -> int | None:
         newline = text.find(LINE_STOP)
         return newline + 1 if newline >= 0 else None
     if until == "answer":
-        start = 0 if text.startswith(ANSWER_PREFIX) else text.find("\n" + ANSWER_PREFIX) + 1
-        if start == 0 and not text.startswith(ANSWER_PREFIX):
+        line = re.search(rf"^{re.escape(ANSWER_PREFIX)}", text, re.MULTILINE)
+        if line is None:
             return None
-        newline = text.find("\n", start)
+        newline = text.find("\n", line.start())
         return newline if newline >= 0 else None
     raise ValueError(f"until must be 'line' or 'answer', not {until!r}")
