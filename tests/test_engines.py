@@ -75,6 +75,26 @@ def test_llamacpp_on_the_exported_gguf_matches_transformers(engine, smollm2, pro
     assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) - 1
 
 
+def test_llamacpp_continues_parked_sequences_instead_of_recomputing_them(smollm2, prompts, tmp_path):
+    # The iterative loop's pattern: every call repeats each problem's history plus a new line. With
+    # fewer slots than prompts, some parked sequences are given away and their prompts start afresh.
+    gguf = models.export_gguf(smollm2, models.resolve("smollm2-135m", want="gguf"), tmp_path / "student.gguf")
+    fresh = LlamaCppEngine(gguf, tokenizer=smollm2, batch_size=8, keep_cache=False)
+    kept = LlamaCppEngine(gguf, tokenizer=smollm2, batch_size=8)
+    crowded = LlamaCppEngine(gguf, tokenizer=smollm2, batch_size=4)
+    histories = list(prompts)
+    for _ in range(3):
+        expected = fresh.complete(histories, "line", max_new_tokens=16)
+        for engine in (kept, crowded):
+            continued = engine.complete(histories, "line", max_new_tokens=16)
+            # Cached cells were computed in other batches (other float summation order): allow a near-tie.
+            assert sum(a.text == b.text for a, b in zip(expected, continued, strict=True)) >= len(prompts) - 1
+        histories = [h + c.text.rstrip("\n") + "\nQ: And then?\nA:" for h, c in zip(histories, expected, strict=True)]
+    assert kept.tokens_evaluated < 0.5 * fresh.tokens_evaluated
+    assert kept.tokens_evaluated < crowded.tokens_evaluated < fresh.tokens_evaluated
+    assert len(kept.parked) == len(prompts), "finished sequences stay parked for the next call"
+
+
 @pytest.mark.parametrize("weights_type", ["bf16", "q8_0"])
 def test_smaller_gguf_exports_run(engine, smollm2, prompts, tmp_path, weights_type):
     template = models.resolve("smollm2-135m", want="gguf")

@@ -2,6 +2,7 @@
 its report, the record of stages, resuming, and config errors."""
 
 import json
+import subprocess
 
 import pytest
 
@@ -63,6 +64,31 @@ def test_the_whole_pipeline_on_a_tiny_config(tiny_model, tmp_path, capsys):
     run_pipeline(config, folder)
     assert (folder / "students" / "unified" / "model.safetensors").stat().st_mtime_ns == weights
     assert len((folder / "students" / "cot" / "predictions.gsm8k.test.jsonl").read_text().splitlines()) == 3
+
+    # The run folder committed to git leaves weights out; on a machine with only the committed files,
+    # the finished methods are not trained again.
+    committed = _files_git_would_commit(folder)
+    assert not [f for f in committed if f.endswith((".safetensors", ".gguf")) or "checkpoint" in f]
+    assert "students/iterative/predictions.gsm8k.test.jsonl" in committed
+    assert "students/unified/loss.png" in committed
+    elsewhere = tmp_path / "elsewhere"
+    for name in committed:
+        (elsewhere / name).parent.mkdir(parents=True, exist_ok=True)
+        (elsewhere / name).write_bytes((folder / name).read_bytes())
+    run_pipeline(config, elsewhere)
+    assert not list(elsewhere.rglob("*.safetensors"))
+    assert "nothing to train or solve" in capsys.readouterr().out
+
+
+def _files_git_would_commit(folder):
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    listed = subprocess.run(
+        ["git", "-C", str(folder), "ls-files", "--others", "--exclude-standard"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return set(listed.stdout.split())
 
 
 def test_an_unfinished_run_is_continued(tmp_path):

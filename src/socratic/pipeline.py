@@ -127,6 +127,7 @@ def run_pipeline(config: RunConfig, folder: Path, threads: int | None = None) ->
     from socratic.train import TrainConfig, run_train
 
     folder.mkdir(parents=True, exist_ok=True)
+    _ignore_weights(folder)
     record = _Record(folder / "run.json", config)
     chains = folder / "chains.jsonl"
     with record.stage("annotate"):
@@ -143,6 +144,11 @@ def run_pipeline(config: RunConfig, folder: Path, threads: int | None = None) ->
     predictions = []
     for method in config.methods:
         student = folder / "students" / method
+        target = student / f"predictions.{config.dataset}.test.jsonl"
+        if _solved_everything(target, method, config):
+            print(f"== {method}: every test problem already solved, nothing to train or solve", flush=True)
+            predictions.append(str(target))
+            continue
         with record.stage(f"train {method}"):
             run_train(
                 TrainConfig(
@@ -163,7 +169,6 @@ def run_pipeline(config: RunConfig, folder: Path, threads: int | None = None) ->
         students = (
             {"qg": str(student / "qg"), "qa": str(student / "qa")} if method == "iterative" else {"model": str(student)}
         )
-        target = student / f"predictions.{config.dataset}.test.jsonl"
         with record.stage(f"solve {method}"):
             run_solve(
                 SolveConfig(
@@ -174,6 +179,9 @@ def run_pipeline(config: RunConfig, folder: Path, threads: int | None = None) ->
                     out=str(target),
                     engine=config.engine,
                     batch_size=config.solve_batch_size,
+                    # One-pass: several batches per chunk keep llama.cpp's batch full. Iterative: one
+                    # batch, so every active problem keeps its KV cache between QG and QA calls.
+                    chunk=config.solve_batch_size if method == "iterative" else 4 * config.solve_batch_size,
                     max_new_tokens=config.max_new_tokens,
                     max_steps=config.max_steps,
                     calculator=config.calculator,
@@ -186,6 +194,40 @@ def run_pipeline(config: RunConfig, folder: Path, threads: int | None = None) ->
         run_evaluate(EvaluateConfig(predictions, report=str(folder / "report")))
     print(f"report: {folder / 'report' / 'report.html'}")
     return folder
+
+
+def _solved_everything(predictions: Path, method: str, config: RunConfig) -> bool:
+    """Whether `predictions` answers every test problem of the run, so its student is not needed.
+
+    This lets a run folder committed without its weights (see `_ignore_weights`) continue on another
+    machine: finished methods are kept, only the unfinished ones are trained and solved there.
+    """
+    from socratic.solve import _already_solved
+    from socratic.tasks import load_task
+
+    if not predictions.is_file():
+        return False
+    task = load_task(config.dataset)
+    wanted = {p.id for p in task.load("test", config.test_problems)}
+    return wanted <= _already_solved(predictions, method)
+
+
+_WEIGHTS_GITIGNORE = """\
+# Written by `socratic run`: commit the run folder without its weights and checkpoints. Predictions,
+# loss curves, settings and the report are kept; a later `socratic run` with the same config skips the
+# methods whose predictions are complete.
+students/**/*
+!students/**/
+!students/**/predictions.*
+!students/**/loss.jsonl
+!students/**/loss.png
+!students/**/socratic.json
+!students/**/manifest.json
+"""
+
+
+def _ignore_weights(folder: Path) -> None:
+    (folder / ".gitignore").write_text(_WEIGHTS_GITIGNORE, encoding="utf-8")
 
 
 class _Record:
