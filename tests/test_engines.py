@@ -4,7 +4,7 @@ the calculator writes annotation values, and llama.cpp on the exported GGUF matc
 import pytest
 
 from socratic import formats, models
-from socratic.engines import HFEngine, LlamaCppEngine, Sampling, _Decoding
+from socratic.engines import Decoding, HFEngine, LlamaCppEngine, Sampling
 from socratic.tasks import load_task
 
 
@@ -39,12 +39,12 @@ def test_completions_stop_where_the_layout_ends(engine, prompts):
 
 
 def test_calculator_writes_the_value_of_an_open_annotation(engine):
-    state = _Decoding(engine.tokenizer, "line", 64, calculator=True, eos=engine.eos)
+    state = Decoding(engine.tokenizer, "line", 64, calculator=True, eos=engine.eos)
     for token in engine.tokenizer.encode("A: 12 eggs cost 12*3 = <<12*3=", add_special_tokens=False):
         state.add(token)
     assert engine.tokenizer.decode(list(state.forced)) == "36>>"
     assert state.calculator_writes == 1
-    off = _Decoding(engine.tokenizer, "line", 64, calculator=False, eos=engine.eos)
+    off = Decoding(engine.tokenizer, "line", 64, calculator=False, eos=engine.eos)
     for token in engine.tokenizer.encode("A: 12*3 = <<12*3=", add_special_tokens=False):
         off.add(token)
     assert not off.forced

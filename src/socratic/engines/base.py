@@ -1,0 +1,88 @@
+"""What every engine shares: the contract (`Engine`), its records, and the per-completion decoding
+state that decides where a completion stops and writes the calculator's values."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from socratic import formats
+from socratic.calculator import complete_open_annotation
+
+ENGINES = ("hf", "llamacpp", "vllm")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Greedy decoding when `temperature` is 0; otherwise sampling with this temperature and seed."""
+
+    temperature: float = 0.0
+    seed: int = 0
+
+
+GREEDY = Sampling()
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str  # the completion, cut where its layout ends
+    tokens: int  # tokens generated (forced calculator tokens included)
+    finish: str  # "stop": layout complete, "eos": end-of-sequence token, "length": ran out of tokens
+    calculator: int = 0  # annotations whose value the calculator wrote
+
+
+class Engine(Protocol):
+    def complete(
+        self,
+        prompts: Sequence[str],
+        until: str,
+        max_new_tokens: int,
+        sampling: Sampling = GREEDY,
+        calculator: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Completion]:
+        """One completion per prompt, in order; `until` is "line" or "answer" (see `formats.completion_end`)."""
+        ...
+
+
+class Decoding:
+    """The state of one completion while its tokens arrive: text, stop check, calculator."""
+
+    def __init__(self, tokenizer, until: str, max_new_tokens: int, calculator: bool, eos: set[int], prompt: str = ""):
+        self.tokenizer, self.until, self.max_new_tokens = tokenizer, until, max_new_tokens
+        self.line_start = prompt.rsplit("\n", 1)[-1]  # an annotation may open in the prompt's last line
+        self.use_calculator, self.eos = calculator, eos
+        self.tokens: list[int] = []
+        self.forced: deque[int] = deque()
+        self.text = ""
+        self.finish: str | None = None
+        self.calculator_writes = 0
+
+    def add(self, token: int) -> None:
+        self.tokens.append(token)
+        if token in self.eos:
+            self.finish = "eos"
+            return
+        self.text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        if formats.completion_end(self.text, self.until) is not None:
+            self.finish = "stop"
+        elif len(self.tokens) >= self.max_new_tokens:
+            self.finish = "length"
+        elif self.use_calculator and not self.forced and self.text.endswith("="):
+            value = complete_open_annotation(self.line_start + self.text)
+            if value is not None:
+                self.forced.extend(self.tokenizer.encode(f"{value}>>", add_special_tokens=False))
+                self.calculator_writes += 1
+
+    def result(self) -> Completion:
+        end = formats.completion_end(self.text, self.until)
+        text = self.text[:end] if end is not None else self.text
+        return Completion(text, len(self.tokens), self.finish or "length", self.calculator_writes)
+
+
+def eos_ids(tokenizer, config_eos: int | list[int] | None) -> set[int]:
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    ids |= set(config_eos if isinstance(config_eos, list) else [config_eos] if config_eos is not None else [])
+    return ids

@@ -1,0 +1,103 @@
+"""`HFEngine`: batched greedy or sampled decoding with a transformers model and our own loop."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, eos_ids
+
+
+class HFEngine:
+    """Batched decoding with a transformers model; see the module docstring."""
+
+    def __init__(self, model: str | Path, batch_size: int = 32, dtype: str = "float32", threads: int | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        torch.set_num_threads(threads or os.cpu_count() or 1)
+        self.torch = torch
+        self.batch_size = batch_size
+        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype)).to(device).eval()
+        self.device = device
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        self.eos = eos_ids(self.tokenizer, self.model.generation_config.eos_token_id)
+
+    def complete(
+        self,
+        prompts: Sequence[str],
+        until: str,
+        max_new_tokens: int,
+        sampling: Sampling = GREEDY,
+        calculator: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Completion]:
+        # Tokenised exactly as the trainer tokenised prompts (the tokenizer's defaults).
+        encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))  # similar lengths share a batch
+        results: list[Completion | None] = [None] * len(prompts)
+        generator = self.torch.Generator(device=self.device).manual_seed(sampling.seed)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            states = [Decoding(self.tokenizer, until, max_new_tokens, calculator, self.eos, prompts[i]) for i in batch]
+            self._decode([encoded[i] for i in batch], states, sampling, generator)
+            for i, state in zip(batch, states, strict=True):
+                results[i] = state.result()
+            if progress:
+                progress(len(batch))
+        return results  # type: ignore[return-value]
+
+    def _decode(self, rows: list[list[int]], states: list[Decoding], sampling: Sampling, generator) -> None:
+        torch = self.torch
+        from transformers import DynamicCache
+
+        width = max(len(r) for r in rows)
+        ids = torch.tensor([[self.pad_id] * (width - len(r)) + r for r in rows], device=self.device)
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache()
+        active = list(range(len(rows)))  # which state each batch row belongs to
+        with torch.inference_mode():
+            logits = self._forward(ids, mask, positions, cache)
+            next_positions = positions[:, -1:] + 1
+            while True:
+                chosen = self._choose(logits, sampling, generator).tolist()
+                fed = []
+                for row, state_index in enumerate(active):
+                    state = states[state_index]
+                    token = state.forced.popleft() if state.forced else chosen[row]
+                    state.add(token)
+                    fed.append(token)
+                keep = [row for row, s in enumerate(active) if states[s].finish is None]
+                if not keep:
+                    return
+                if len(keep) < len(active):  # finished rows leave the batch and the cache
+                    index = torch.tensor(keep, device=self.device)
+                    cache.batch_select_indices(index)
+                    mask, next_positions = mask[index], next_positions[index]
+                    active = [active[row] for row in keep]
+                    fed = [fed[row] for row in keep]
+                mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
+                step_ids = torch.tensor(fed, device=self.device).unsqueeze(1)
+                logits = self._forward(step_ids, mask, next_positions, cache)
+                next_positions = next_positions + 1
+
+    def _forward(self, ids, mask, positions, cache):
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        return out.logits[:, -1, :].float()
+
+    def _choose(self, logits, sampling: Sampling, generator):
+        if sampling.temperature <= 0:
+            return logits.argmax(-1)
+        probs = self.torch.softmax(logits / sampling.temperature, dim=-1)
+        return self.torch.multinomial(probs, 1, generator=generator).squeeze(1)

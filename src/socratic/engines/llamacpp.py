@@ -1,0 +1,257 @@
+"""`LlamaCppEngine`: a student exported to GGUF, decoded by llama.cpp with continuous batching and
+KV-cache sequences that outlive a call."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import os
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, eos_ids
+
+
+def _shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    return next((i for i in range(n) if a[i] != b[i]), n)
+
+
+@functools.cache
+def _silent_llama_log():
+    """A llama.cpp log callback that drops everything (kept alive for the process: llama.cpp holds it)."""
+    import llama_cpp
+
+    return llama_cpp.llama_log_callback(lambda level, text, user_data: None)
+
+
+class LlamaCppEngine:
+    """Continuous batching with llama.cpp; see the module docstring. `model` is a .gguf file
+    (`models.export_gguf` writes one for a trained student); `tokenizer` is the student's folder, so
+    that prompts become exactly the token ids the student was trained on.
+
+    Up to `batch_size` sequences decode together, each in its own KV-cache sequence. Each llama.cpp
+    call carries one new token for every running sequence plus the whole prompts of sequences that
+    start in freed slots, so the batch stays full until the prompts run out.
+
+    Finished sequences keep their KV cells ("parked") while no waiting prompt needs the slot, and a
+    later prompt that starts with the same tokens continues from them: only its new tokens are
+    evaluated. The iterative loop asks QG and QA about the same problems again and again with a
+    history that only grows, so each call reads just the line the other model wrote
+    (`keep_cache=False` recomputes every prompt).
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        tokenizer: str | Path,
+        threads: int | None = None,
+        batch_size: int = 32,
+        context_per_sequence: int = 1024,
+        keep_cache: bool = True,
+    ):
+        import llama_cpp as lc
+        from transformers import AutoTokenizer
+
+        self.lc = lc
+        self.batch_size, self.context_per_sequence, self.keep_cache = batch_size, context_per_sequence, keep_cache
+        self.spare = batch_size  # one sequence more than the batch: scratch space to swap two sequences
+        self.parked: dict[int, list[int]] = {}  # finished sequence -> the tokens its KV cells hold
+        self.tokens_evaluated = 0  # prompt and generated tokens llama.cpp has computed, for benchmarks
+        threads = threads or os.cpu_count() or 1
+        lc.llama_log_set(_silent_llama_log(), ctypes.c_void_p(0))  # llama.cpp logs every graph it builds
+        lc.llama_backend_init()
+        model_params = lc.llama_model_default_params()
+        # No repacked weight buffers: on CPUs with AMX (Sapphire Rapids) llama.cpp moves Q8_0/Q4 weights
+        # into an AMX buffer whose matmul segfaults (ggml-org/llama.cpp#20824; seen here with a Q8_0
+        # student). Float32 and bf16 students never use those buffers, so this costs them nothing.
+        model_params.use_extra_bufts = False
+        self.model = lc.llama_model_load_from_file(str(model).encode(), model_params)
+        if not self.model:
+            raise RuntimeError(f"llama.cpp could not load {model}")
+        params = lc.llama_context_default_params()
+        params.n_ctx = (batch_size + 1) * context_per_sequence
+        params.n_batch = params.n_ubatch = self.max_tokens_per_call = 2048
+        params.n_seq_max = batch_size + 1
+        params.n_threads = params.n_threads_batch = threads
+        # One KV stream per sequence: a unified cache would make every token attend over (and mask)
+        # the cells of all sequences, which made batched decoding slower than one at a time.
+        params.kv_unified = False
+        params.flash_attn_type = 1  # enabled; llama.cpp's CPU flash attention skips the empty cells
+        self.ctx = lc.llama_init_from_model(self.model, params)
+        self.batch = lc.llama_batch_init(self.max_tokens_per_call, 0, 1)
+        self.memory = lc.llama_get_memory(self.ctx)
+        self.n_vocab = lc.llama_vocab_n_tokens(lc.llama_model_get_vocab(self.model))
+        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer)
+        self.eos = eos_ids(self.tokenizer, lc.llama_vocab_eos(lc.llama_model_get_vocab(self.model)))
+
+    def close(self) -> None:
+        """Free llama.cpp's memory (also done when the engine is garbage-collected)."""
+        if getattr(self, "ctx", None):
+            self.lc.llama_batch_free(self.batch)
+            self.lc.llama_free(self.ctx)
+            self.lc.llama_model_free(self.model)
+            self.ctx = None
+
+    def __del__(self):
+        with contextlib.suppress(Exception):  # at interpreter shutdown llama_cpp may already be gone
+            self.close()
+
+    def complete(
+        self,
+        prompts: Sequence[str],
+        until: str,
+        max_new_tokens: int,
+        sampling: Sampling = GREEDY,
+        calculator: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Completion]:
+        import numpy as np
+
+        rng = np.random.default_rng(sampling.seed)
+        encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
+        too_long = [i for i, ids in enumerate(encoded) if len(ids) + max_new_tokens > self.context_per_sequence]
+        if too_long:
+            raise ValueError(f"prompt {too_long[0]} needs more than {self.context_per_sequence} tokens of context")
+        states = [Decoding(self.tokenizer, until, max_new_tokens, calculator, self.eos, p) for p in prompts]
+        reserved = self._continue_parked(encoded)  # prompt -> (its parked sequence, tokens already there)
+        fresh = sorted(set(range(len(prompts))) - set(reserved), key=lambda i: -len(encoded[i]))
+        waiting = deque(sorted(reserved) + fresh)  # continuations first: their slots are taken anyway
+        free = [seq for seq in range(self.batch_size) if seq not in {s for s, _ in reserved.values()}]
+        for seq in free:
+            self._forget(seq)
+        fresh_waiting = len(fresh)
+        slots: dict[int, int] = {}  # running KV-cache sequence -> prompt index
+        feed: list[tuple[int, int, int, bool]] = []  # (sequence, token, position, wants logits)
+        while waiting or slots:
+            while waiting:
+                index = waiting[0]
+                seq, start = reserved.get(index, (min(free) if free else None, 0))  # low ids first: llama.cpp
+                ids = encoded[index]  # batches contiguous sequence ids in one pass, gaps split the batch
+                if seq is None or len(feed) + len(ids) - start > self.max_tokens_per_call:
+                    break
+                waiting.popleft()
+                if index not in reserved:
+                    free.remove(seq)
+                    fresh_waiting -= 1
+                self.parked.pop(seq, None)
+                slots[seq] = index
+                feed += [(seq, token, pos, pos == len(ids) - 1) for pos, token in enumerate(ids[start:], start)]
+            if not waiting:
+                feed = self._close_gaps(feed, slots, free)
+            logits = self._decode(feed)
+            feed = []
+            for seq, row in logits.items():
+                index = slots[seq]
+                state = states[index]
+                token = state.forced.popleft() if state.forced else self._choose(row, sampling, rng)
+                state.add(token)
+                if state.finish is None:
+                    feed.append((seq, token, len(encoded[index]) + len(state.tokens) - 1, True))
+                    continue
+                del slots[seq]
+                if self.keep_cache and fresh_waiting <= len(free):
+                    self.parked[seq] = encoded[index] + state.tokens[:-1]  # the last token was never fed
+                else:
+                    self._forget(seq)
+                    free.append(seq)
+                if progress:
+                    progress(1)
+        return [state.result() for state in states]
+
+    def _continue_parked(self, encoded: list[list[int]]) -> dict[int, tuple[int, int]]:
+        """Pair prompts with the parked sequence sharing their longest prefix, and cut each such
+        sequence back to that prefix: prompt index -> (sequence, tokens kept)."""
+        if not self.keep_cache:
+            self.lc.llama_memory_clear(self.memory, True)
+            self.parked.clear()
+            return {}
+        key = 32  # prompts are matched on their first tokens (the problem), then on the longest prefix
+        by_start: dict[tuple[int, ...], list[int]] = {}
+        for seq, tokens in self.parked.items():
+            by_start.setdefault(tuple(tokens[:key]), []).append(seq)
+        reserved = {}
+        for index, ids in enumerate(encoded):
+            candidates = by_start.get(tuple(ids[:key]))
+            if not candidates:
+                continue
+            shared = {seq: _shared_prefix(self.parked[seq], ids) for seq in candidates}
+            seq = max(candidates, key=shared.__getitem__)
+            kept = min(shared[seq], len(ids) - 1)  # the last prompt token is fed again for its logits
+            if kept == 0 or not self.lc.llama_memory_seq_rm(self.memory, seq, kept, -1):
+                continue  # (a cache that cannot drop its tail, e.g. a recurrent one, starts afresh)
+            candidates.remove(seq)
+            self.parked[seq] = self.parked[seq][:kept]
+            reserved[index] = (seq, kept)
+        return reserved
+
+    def _forget(self, seq: int) -> None:
+        self.lc.llama_memory_seq_rm(self.memory, seq, -1, -1)
+        self.parked.pop(seq, None)
+
+    def _close_gaps(self, feed: list[tuple[int, int, int, bool]], slots: dict[int, int], free: list[int]) -> list:
+        """Move the highest running sequences into lower slots that are free or parked, so the running
+        ids stay contiguous.
+
+        llama.cpp splits a batch at every gap in the sequence ids (16 sequences with gaps decode 5x
+        slower than 16 contiguous ones here); with prompts waiting, new ones fill the gaps, so this
+        only runs for the tail of a call. Moving a sequence copies its KV cells (milliseconds); a
+        parked one swaps places with the running one through the spare sequence.
+        """
+        moves = {}
+        while slots:
+            high = max(slots)
+            idle = [seq for seq in range(high) if seq not in slots]
+            if not idle:
+                break
+            low = idle[0]
+            if low in self.parked:
+                self._move(low, self.spare)
+                self._move(high, low)
+                self._move(self.spare, high)
+                self.parked[high] = self.parked.pop(low)
+            else:
+                self._move(high, low)
+                free.remove(low)
+                free.append(high)
+            slots[low] = slots.pop(high)
+            moves[high] = low
+        return [(moves.get(seq, seq), token, pos, wants) for seq, token, pos, wants in feed]
+
+    def _move(self, source: int, target: int) -> None:
+        self.lc.llama_memory_seq_cp(self.memory, source, target, -1, -1)
+        self.lc.llama_memory_seq_rm(self.memory, source, -1, -1)
+
+    def _decode(self, feed: list[tuple[int, int, int, bool]]) -> dict[int, object]:
+        """Evaluate the tokens in `feed`; the next-token logits of each sequence that asked for them."""
+        import numpy as np
+
+        # Ordered by sequence: llama.cpp splits a batch whose sequences come out of order into many
+        # small ones (7x slower per step, measured with 32 sequences; see also `_close_gaps`).
+        feed = sorted(feed, key=lambda item: (item[0], item[2]))
+        batch = self.batch
+        for i, (seq, token, pos, wants) in enumerate(feed):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos, 1
+            batch.seq_id[i][0], batch.logits[i] = seq, wants
+        batch.n_tokens = len(feed)
+        self.tokens_evaluated += len(feed)
+        status = self.lc.llama_decode(self.ctx, batch)
+        if status != 0:
+            raise RuntimeError(f"llama_decode failed with status {status} (is the KV cache too small?)")
+        return {
+            seq: np.ctypeslib.as_array(self.lc.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,)).copy()
+            for i, (seq, _, _, wants) in enumerate(feed)
+            if wants
+        }
+
+    @staticmethod
+    def _choose(logits, sampling: Sampling, rng) -> int:
+        import numpy as np
+
+        if sampling.temperature <= 0:
+            return int(np.argmax(logits))
+        scaled = (logits - logits.max()) / sampling.temperature
+        probs = np.exp(scaled)
+        return int(rng.choice(len(probs), p=probs / probs.sum()))
