@@ -10,6 +10,8 @@ changes the text, so outputs could not be compared), float32, CPU threads = core
   end-of-sequence (or 256 tokens).
 - hf engine: `socratic.engines.HFEngine`: batches of similar prompt lengths, each row leaves the
   batch and its KV cache once its answer line is complete.
+- hf engine in bfloat16 (--bf16): the same with bf16 weights (AMX / AVX512-BF16 CPUs and GPUs
+  compute it natively); greedy outputs then differ at near-ties, so the agreement is reported.
 - llamacpp engine (--llamacpp): the student exported to a float32 GGUF, decoded by llama.cpp with
   continuous batching (a finished sequence's slot takes the next problem at once).
 
@@ -20,7 +22,8 @@ which is all `solve` keeps. Reports problems/s and the ratio to plain.
 
 compares the iterative QG <-> QA loop batched over all problems against the same loop run one problem
 at a time (the naive loop), both with the engine of --iterative-engine, and the batched loop against
-unified generation (`hf` engine) when --model is also given.
+unified generation (`hf` engine) when --model is also given. With `--iterative-engine llamacpp` the
+batched loop is also timed without keeping each problem's KV cache between calls.
 """
 
 import argparse
@@ -72,6 +75,10 @@ def one_pass(args, questions, results):
     engine = HFEngine(args.model, batch_size=args.batch_size, threads=args.threads)
     ours = timed("hf engine", results, engine.complete, prompts, "answer", args.max_new_tokens)
     results["hf same outputs"] = sum(cut(p) == o.text for p, o in zip(plain, ours, strict=True))
+    if args.bf16:
+        bf16 = HFEngine(args.model, batch_size=args.batch_size, dtype="bfloat16", threads=args.threads)
+        ours = timed("hf engine bf16", results, bf16.complete, prompts, "answer", args.max_new_tokens)
+        results["hf engine bf16 same outputs"] = sum(cut(p) == o.text for p, o in zip(plain, ours, strict=True))
     if args.llamacpp:
         llama = LlamaCppEngine(
             student_gguf(args.model, args.gguf_type),
@@ -85,18 +92,22 @@ def one_pass(args, questions, results):
 
 def iterative(args, questions, results):
     folder = Path(args.iterative)
-    if args.iterative_engine == "llamacpp":
-        qg, qa = (
-            LlamaCppEngine(
-                student_gguf(folder / r, args.gguf_type),
-                folder / r,
-                threads=args.threads,
-                batch_size=args.llamacpp_batch,
-            )
-            for r in ("qg", "qa")
-        )
-    else:
-        qg, qa = (HFEngine(folder / r, batch_size=args.batch_size, threads=args.threads) for r in ("qg", "qa"))
+
+    def engines(**options):
+        if args.iterative_engine == "llamacpp":
+            return [
+                LlamaCppEngine(
+                    student_gguf(folder / role, args.gguf_type),
+                    folder / role,
+                    threads=args.threads,
+                    batch_size=args.llamacpp_batch,
+                    **options,
+                )
+                for role in ("qg", "qa")
+            ]
+        return [HFEngine(folder / role, batch_size=args.batch_size, threads=args.threads) for role in ("qg", "qa")]
+
+    qg, qa = engines()
     config = SolveConfig(mode="iterative", calculator=False)
     batched = timed("iterative batched", results, solve_iterative, qg, qa, questions, config)
     naive = timed(
@@ -105,6 +116,12 @@ def iterative(args, questions, results):
         lambda: [solve_iterative(qg, qa, [q], config)[0] for q in questions],
     )
     results["iterative same outputs"] = sum(a.output == b.output for a, b in zip(batched, naive, strict=True))
+    if args.iterative_engine == "llamacpp":
+        qg, qa = engines(keep_cache=False)
+        again = timed("iterative batched, no KV reuse", results, solve_iterative, qg, qa, questions, config)
+        results["iterative no-reuse same outputs"] = sum(
+            a.output == b.output for a, b in zip(batched, again, strict=True)
+        )
 
 
 def main() -> None:
@@ -117,6 +134,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--iterative-engine", choices=("hf", "llamacpp"), default="hf")
     parser.add_argument("--gguf-type", choices=("f32", "bf16", "q8_0"), default="f32", help="llama.cpp weights")
+    parser.add_argument("--bf16", action="store_true", help="also time the hf engine with bfloat16 weights")
     parser.add_argument("--llamacpp", action="store_true", help="also time the llama.cpp engine")
     parser.add_argument("--llamacpp-batch", type=int, default=64, help="sequences decoded together by llama.cpp")
     args = parser.parse_args()
@@ -128,13 +146,17 @@ def main() -> None:
         one_pass(args, questions, results)
     if args.iterative:
         iterative(args, questions, results)
-    for label in ("hf engine", "llamacpp engine"):
+    for label in ("hf engine", "hf engine bf16", "llamacpp engine"):
         if label in results:
             results[f"{label} speed-up"] = round(results["plain generate"] / results[label], 2)
     if "iterative batched" in results:
         results["iterative batched speed-up"] = round(
             results["iterative one problem at a time"] / results["iterative batched"], 2
         )
+        if "iterative batched, no KV reuse" in results:
+            results["KV reuse speed-up"] = round(
+                results["iterative batched, no KV reuse"] / results["iterative batched"], 2
+            )
         if "hf engine" in results:
             results["iterative / unified time"] = round(results["iterative batched"] / results["hf engine"], 2)
     print(json.dumps(results, indent=2))
