@@ -4,6 +4,7 @@
     socratic solve --mode iterative --qg runs/it/qg --qa runs/it/qa --dataset gsm8k
     socratic solve --mode iterative --qa runs/it/qa --oracle          # human subquestions ("with guidance")
     socratic solve --mode unified --model runs/u --samples 5 --temperature 0.7   # self-consistency
+    socratic solve --mode iterative --qg runs/it/qg --qa runs/it/qa --adapters    # LoRA pair, one base model
 
 One-pass students (`answer`, `cot`, `unified`) write their whole completion in one generation. The
 iterative pair works in sync over all problems at once: every unfinished problem asks QG for its
@@ -92,6 +93,13 @@ class SolveConfig:
     )
     oracle: bool = field(
         default=False, metadata={"help": "feed the dataset's human subquestions to QA instead of asking QG (iterative)"}
+    )
+    adapters: bool = field(
+        default=False,
+        metadata={
+            "help": "iterative students trained with --lora-r: load their base model once with QG's and QA's "
+            "LoRA adapters and switch between them (half the memory; hf engine)"
+        },
     )
     samples: int = field(
         default=1, metadata={"help": "attempts per problem; >1 votes on the answer (self-consistency)"}
@@ -267,6 +275,45 @@ def check_students(config: SolveConfig) -> None:
             )
 
 
+def load_engines(config: SolveConfig) -> tuple[Engine | None, Engine]:
+    """(QG, QA) for the iterative mode (QG is None with --oracle), else (None, the one student)."""
+    if config.mode != "iterative":
+        return None, load_engine(config.model, config)  # type: ignore[arg-type]
+    if config.adapters:
+        return load_adapter_roles(config)
+    qa = load_engine(config.qa, config)  # type: ignore[arg-type]
+    return (None if config.oracle else load_engine(config.qg, config)), qa  # type: ignore[arg-type]
+
+
+def load_adapter_roles(config: SolveConfig) -> tuple[Engine, Engine]:
+    """QG and QA as two LoRA adapters of one base model in one `HFEngine`."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from socratic import models
+    from socratic.engines import AdapterRole, HFEngine
+    from socratic.train import read_checkpoint_config
+
+    if config.engine != "hf" or config.oracle:
+        raise SocraticError(
+            "--adapters switches LoRA adapters in the hf engine: use it with --engine hf, without --oracle"
+        )
+    folders = {"qg": Path(config.qg), "qa": Path(config.qa)}  # type: ignore[arg-type]
+    bases = {read_checkpoint_config(f)["base_model"] for f in folders.values()}
+    missing = [str(f) for f in folders.values() if not (f / "adapter").is_dir()]
+    if missing or len(bases) != 1:
+        raise SocraticError(
+            "--adapters needs QG and QA trained with --lora-r from the same base model "
+            f"({'no adapter/ in ' + missing[0] if missing else 'bases differ: ' + ', '.join(sorted(bases))})"
+        )
+    base = AutoModelForCausalLM.from_pretrained(models.resolve(bases.pop()), dtype=getattr(torch, config.dtype))
+    model = PeftModel.from_pretrained(base, folders["qg"] / "adapter", adapter_name="qg")
+    model.load_adapter(folders["qa"] / "adapter", adapter_name="qa")
+    engine = HFEngine(model, batch_size=config.batch_size, threads=config.threads, tokenizer=folders["qa"])
+    return AdapterRole(engine, "qg"), AdapterRole(engine, "qa")
+
+
 def load_engine(folder: str, config: SolveConfig) -> Engine:
     from socratic.engines import HFEngine, LlamaCppEngine, VLLMEngine
 
@@ -321,8 +368,7 @@ def run_solve(config: SolveConfig, fields: FileFields | None = None) -> Path:
     todo = [p for p in problems if p.id not in done]
     if done:
         log.warning("%s: %d problems already solved, %d to go", out, len(problems) - len(todo), len(todo))
-    qa = load_engine(config.qa if config.mode == "iterative" else config.model, config) if todo else None  # type: ignore[arg-type]
-    qg = load_engine(config.qg, config) if todo and config.mode == "iterative" and not config.oracle else None  # type: ignore[arg-type]
+    qg, qa = load_engines(config) if todo else (None, None)
     out.parent.mkdir(parents=True, exist_ok=True)
     with (
         JsonlAppender(out) as sink,

@@ -25,13 +25,14 @@ model's own arithmetic (which is what small students get wrong most).
 """
 
 from socratic.engines.base import ENGINES, GREEDY, Completion, Decoding, Engine, Sampling
-from socratic.engines.hf import HFEngine
+from socratic.engines.hf import AdapterRole, HFEngine
 from socratic.engines.llamacpp import LlamaCppEngine
 from socratic.engines.vllm import VLLMEngine
 
 __all__ = [
     "ENGINES",
     "GREEDY",
+    "AdapterRole",
     "Completion",
     "Decoding",
     "Engine",

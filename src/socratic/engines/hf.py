@@ -10,18 +10,31 @@ from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, eos_id
 
 
 class HFEngine:
-    """Batched decoding with a transformers model; see the module docstring."""
+    """Batched decoding with a transformers model; see the package docstring.
 
-    def __init__(self, model: str | Path, batch_size: int = 32, dtype: str = "float32", threads: int | None = None):
+    `model` is a student folder, or an already loaded model (then `tokenizer` names its folder), e.g.
+    a base model carrying several LoRA adapters (`AdapterRole` picks one per call).
+    """
+
+    def __init__(
+        self,
+        model,
+        batch_size: int = 32,
+        dtype: str = "float32",
+        threads: int | None = None,
+        tokenizer: str | Path | None = None,
+    ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         torch.set_num_threads(threads or os.cpu_count() or 1)
         self.torch = torch
         self.batch_size = batch_size
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer or model)
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype)).to(device).eval()
+        if isinstance(model, str | Path):
+            model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype))
+        self.model = model.to(device).eval()
         self.device = device
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.eos = eos_ids(self.tokenizer, self.model.generation_config.eos_token_id)
@@ -101,3 +114,15 @@ class HFEngine:
             return logits.argmax(-1)
         probs = self.torch.softmax(logits / sampling.temperature, dim=-1)
         return self.torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+class AdapterRole:
+    """One role (QG or QA) of a model that carries both roles' LoRA adapters: switches the model to
+    this role's adapter, then decodes with the shared engine. One base model in memory for two students."""
+
+    def __init__(self, engine: HFEngine, adapter: str):
+        self.engine, self.adapter = engine, adapter
+
+    def complete(self, prompts: Sequence[str], *args, **kwargs) -> list[Completion]:
+        self.engine.model.set_adapter(self.adapter)
+        return self.engine.complete(prompts, *args, **kwargs)
