@@ -15,6 +15,7 @@ from llama_cpp import Llama
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from socratic import formats, models
+from socratic.llama_buffers import without_repacking
 from socratic.tasks import gsm8k
 
 
@@ -27,9 +28,14 @@ def main() -> None:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(folder)
         ids = tokenizer(text).input_ids
-        llama = Llama(
-            model_path=str(models.resolve(name, want="gguf")), n_ctx=512, n_threads=2, logits_all=True, verbose=False
-        )
+        with without_repacking():  # AMX CPUs: see socratic.llama_buffers
+            llama = Llama(
+                model_path=str(models.resolve(name, want="gguf")),
+                n_ctx=512,
+                n_threads=2,
+                logits_all=True,
+                verbose=False,
+            )
         llama.eval(ids)
         reference = np.array(llama.scores[: len(ids)])
         llama.close()

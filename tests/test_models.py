@@ -41,10 +41,13 @@ def assert_agrees_with_llama_cpp(folder, gguf):
     from llama_cpp import Llama
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from socratic.llama_buffers import without_repacking
+
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder)
     ids = tokenizer(PROMPT).input_ids  # with the model's own special tokens (Gemma's <bos>)
-    llama = Llama(model_path=str(gguf), n_ctx=256, n_threads=2, logits_all=True, verbose=False)
+    with without_repacking():
+        llama = Llama(model_path=str(gguf), n_ctx=256, n_threads=2, logits_all=True, verbose=False)
     try:
         plain = tokenizer(PROMPT, add_special_tokens=False).input_ids
         assert llama.tokenize(PROMPT.encode(), add_bos=False) == plain  # the same tokenizer

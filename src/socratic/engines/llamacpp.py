@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, eos_ids
+from socratic.llama_buffers import model_params
 
 
 def _shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -63,12 +64,7 @@ class LlamaCppEngine:
         threads = threads or os.cpu_count() or 1
         lc.llama_log_set(_silent_llama_log(), ctypes.c_void_p(0))  # llama.cpp logs every graph it builds
         lc.llama_backend_init()
-        model_params = lc.llama_model_default_params()
-        # No repacked weight buffers: on CPUs with AMX (Sapphire Rapids) llama.cpp moves Q8_0/Q4 weights
-        # into an AMX buffer whose matmul segfaults (ggml-org/llama.cpp#20824; seen here with a Q8_0
-        # student). Float32 and bf16 students never use those buffers, so this costs them nothing.
-        model_params.use_extra_bufts = False
-        self.model = lc.llama_model_load_from_file(str(model).encode(), model_params)
+        self.model = lc.llama_model_load_from_file(str(model).encode(), model_params())  # no AMX repacking
         if not self.model:
             raise RuntimeError(f"llama.cpp could not load {model}")
         params = lc.llama_context_default_params()

@@ -206,8 +206,11 @@ class LlamaCppBackend:
     def __init__(self, gguf_path: str, n_ctx: int = 4096, n_threads: int | None = None):
         from llama_cpp import Llama
 
+        from socratic.llama_buffers import without_repacking
+
         self.model_name = os.path.basename(gguf_path)
-        self.llm = Llama(model_path=gguf_path, n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), verbose=False)
+        with without_repacking():  # AMX CPUs: see socratic.llama_buffers
+            self.llm = Llama(model_path=gguf_path, n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), verbose=False)
 
     def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]:
         replies = []

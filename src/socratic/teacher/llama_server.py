@@ -6,7 +6,8 @@
 `LlamaServer` does the same from Python (tests, benchmarks) and waits until it answers. We run
 llama.cpp's server, not a server of our own: any OpenAI-compatible server works the same way.
 `--interrupt_requests False` matters with several requests in flight: by default the server aborts
-a streaming request when the next one arrives.
+a streaming request when the next one arrives. On CPUs with AMX, start it as
+`python -m socratic.llama_buffers` (the same server and flags; see that module for why).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class LlamaServer:
                 [
                     sys.executable,
                     "-m",
-                    "llama_cpp.server",
+                    "socratic.llama_buffers",  # llama_cpp.server, safe on AMX CPUs
                     "--model",
                     self.gguf,
                     "--host",
