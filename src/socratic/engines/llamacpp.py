@@ -29,7 +29,7 @@ def _silent_llama_log():
 
 
 class LlamaCppEngine:
-    """Continuous batching with llama.cpp; see the module docstring. `model` is a .gguf file
+    """Continuous batching with llama.cpp; see the package docstring. `model` is a .gguf file
     (`models.export_gguf` writes one for a trained student); `tokenizer` is the student's folder, so
     that prompts become exactly the token ids the student was trained on.
 
@@ -124,8 +124,9 @@ class LlamaCppEngine:
         while waiting or slots:
             while waiting:
                 index = waiting[0]
-                seq, start = reserved.get(index, (min(free) if free else None, 0))  # low ids first: llama.cpp
-                ids = encoded[index]  # batches contiguous sequence ids in one pass, gaps split the batch
+                # Fresh prompts take the lowest free id: llama.cpp batches contiguous ids in one pass.
+                seq, start = reserved.get(index, (min(free) if free else None, 0))
+                ids = encoded[index]
                 if seq is None or len(feed) + len(ids) - start > self.max_tokens_per_call:
                     break
                 waiting.popleft()
