@@ -9,7 +9,14 @@ import pytest
 
 from socratic.engines import Completion
 from socratic.errors import SocraticError
-from socratic.evaluate import EvaluateConfig, failure_kind, markdown_table, run_evaluate, wilson_interval
+from socratic.evaluate import (
+    EvaluateConfig,
+    failure_kind,
+    markdown_table,
+    mcnemar_exact,
+    run_evaluate,
+    wilson_interval,
+)
 from socratic.records import Prediction, Step, write_jsonl
 from socratic.solve import _one_pass_attempt
 from socratic.tasks import load_task
@@ -46,6 +53,15 @@ def prediction(correct, answer="5", finish="answer", steps=(), output=""):
     return Prediction(
         "gsm8k/test/0", "unified", tuple(steps), output, answer, correct, {"finish": finish, "gold": "18"}
     )
+
+
+@pytest.mark.parametrize(
+    ("only_first", "only_second", "p"),
+    [(0, 0, 1.0), (4, 0, 0.125), (5, 5, 1.0), (48, 26, 0.0141)],  # the last: unified vs answer, cpu-gsm8k
+)
+def test_mcnemar_exact(only_first, only_second, p):
+    assert mcnemar_exact(only_first, only_second) == pytest.approx(p, abs=5e-4)
+    assert mcnemar_exact(only_second, only_first) == pytest.approx(p, abs=5e-4)
 
 
 def test_failure_buckets():
@@ -104,6 +120,8 @@ def test_report_files(tmp_path, capsys):
     assert "| u | gsm8k/test | unified | 16 | 25.0 % | 10.2–49.5 |" in printed
     assert "| a | gsm8k/test | answer | 16 | 0.0 % |" in printed
     assert [s.correct for s in scores] == [4, 0]
+    # Same 16 problems: the paired test (4 discordant, all for u) says p = 2 / 2**4.
+    assert "| a | u | 16 | 0 | 4 | 0.125 |" in printed
     assert sum(scores[0].failures.values()) == 12
     assert (tmp_path / "report" / "results.md").read_text().startswith(markdown_table(scores))
 

@@ -75,6 +75,62 @@ def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[fl
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+@dataclass(frozen=True)
+class Paired:
+    """Two students on the same problems: how many each solved that the other did not."""
+
+    first: str
+    second: str
+    shared: int  # problems both files answer
+    only_first: int
+    only_second: int
+
+    @property
+    def p_value(self) -> float:
+        return mcnemar_exact(self.only_first, self.only_second)
+
+
+def mcnemar_exact(only_first: int, only_second: int) -> float:
+    """Two-sided exact McNemar test: under "equally good", each discordant problem is a fair coin.
+
+    The right test for two students on the same problems: their accuracies are paired, so the two
+    Wilson intervals overlapping does not mean that the difference is noise, nor the reverse.
+    """
+    n, k = only_first + only_second, min(only_first, only_second)
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n)
+
+
+def paired_comparisons(labels: Sequence[str], runs: Sequence[Sequence[Prediction]]) -> list[Paired]:
+    """Every pair of files that answer the same problems (later files against earlier ones)."""
+    solved = [{p.problem_id: bool(p.correct) for p in run} for run in runs]
+    pairs = []
+    for j in range(len(runs)):
+        for i in range(j):
+            shared = solved[i].keys() & solved[j].keys()
+            if shared and len(shared) == len(solved[i]) == len(solved[j]):
+                only_j = sum(solved[j][k] and not solved[i][k] for k in shared)
+                only_i = sum(solved[i][k] and not solved[j][k] for k in shared)
+                pairs.append(Paired(labels[j], labels[i], len(shared), only_j, only_i))
+    return pairs
+
+
+def paired_table(pairs: Sequence[Paired]) -> str:
+    if not pairs:
+        return ""
+    rows = [
+        "| student | against | problems | solved only by student | solved only by the other | exact McNemar p |",
+        "|---|---|---|---|---|---|",
+    ]
+    for pair in pairs:
+        rows.append(
+            f"| {pair.first} | {pair.second} | {pair.shared:,} | {pair.only_first:,} | {pair.only_second:,} | "
+            f"{pair.p_value:.3g} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
 def failure_kind(prediction: Prediction) -> str | None:
     """Why a prediction missed (one of FAILURES), or None if it is correct."""
     if prediction.correct:
@@ -222,6 +278,9 @@ def run_evaluate(config: EvaluateConfig) -> list[Score]:
     runs = [list(read_jsonl(p, Prediction)) for p in paths]
     scores = [score(path, predictions) for path, predictions in zip(paths, runs, strict=True)]
     table = markdown_table(scores)
+    pairs = paired_table(paired_comparisons([s.label for s in scores], runs))
+    if pairs:  # same problems in several files: is each difference more than chance?
+        table += "\n" + pairs
     print(table + f"\n{PAPER_NOTE}")
     if config.report:
         write_report(Path(config.report), scores, runs, table)

@@ -72,8 +72,8 @@ class SolveConfig:
     dtype: str = field(
         default="float32",
         metadata={
-            "help": "weights of the hf engine: float32 (reference outputs) or bfloat16 (about 2x faster on CPUs "
-            "with AMX and on GPUs; greedy outputs differ at near-ties)",
+            "help": "weights of the hf engine: float32 (reference outputs) or bfloat16 (faster on GPUs and on "
+            "CPUs with AMX; greedy outputs differ at near-ties)",
             "choices": ("float32", "bfloat16"),
         },
     )
