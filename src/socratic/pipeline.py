@@ -202,14 +202,14 @@ def _solved_everything(predictions: Path, method: str, config: RunConfig) -> boo
     This lets a run folder committed without its weights (see `_ignore_weights`) continue on another
     machine: finished methods are kept, only the unfinished ones are trained and solved there.
     """
-    from socratic.solve import _already_solved
+    from socratic.solve import already_solved
     from socratic.tasks import load_task
 
     if not predictions.is_file():
         return False
     task = load_task(config.dataset)
     wanted = {p.id for p in task.load("test", config.test_problems)}
-    return wanted <= _already_solved(predictions, method)
+    return wanted <= already_solved(predictions, method)
 
 
 _WEIGHTS_GITIGNORE = """\

@@ -364,7 +364,7 @@ def run_solve(config: SolveConfig, fields: FileFields | None = None) -> Path:
             f"--oracle needs human subquestions, which {task.name}/{split} does not have for every problem"
         )
     out = Path(config.out) if config.out else default_output(config, split)
-    done = _already_solved(out, config.mode)
+    done = already_solved(out, config.mode)
     todo = [p for p in problems if p.id not in done]
     if done:
         log.warning("%s: %d problems already solved, %d to go", out, len(problems) - len(todo), len(todo))
@@ -415,7 +415,8 @@ def _solve_chunk(
     return [flat[i * k : (i + 1) * k] for i in range(len(problems))]
 
 
-def _already_solved(out: Path, method: str) -> set[str]:
+def already_solved(out: Path, method: str) -> set[str]:
+    """The problems `out` already holds predictions for (an error if they are another method's)."""
     if not out.exists():
         return set()
     found = list(read_jsonl(out, Prediction))
