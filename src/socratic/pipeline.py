@@ -214,8 +214,9 @@ def _solved_everything(predictions: Path, method: str, config: RunConfig) -> boo
 
 _WEIGHTS_GITIGNORE = """\
 # Written by `socratic run`: commit the run folder without its weights and checkpoints. Predictions,
-# loss curves, settings and the report are kept; a later `socratic run` with the same config skips the
-# methods whose predictions are complete.
+# loss curves, settings and the report are kept (not report.html: megabytes, rebuilt from the
+# predictions by `socratic evaluate`); a later `socratic run` with the same config skips the methods
+# whose predictions are complete.
 students/**/*
 !students/**/
 !students/**/predictions.*
@@ -223,6 +224,7 @@ students/**/*
 !students/**/loss.png
 !students/**/socratic.json
 !students/**/manifest.json
+report/report.html
 """
 
 
