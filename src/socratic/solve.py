@@ -324,8 +324,14 @@ def load_engine(folder: str, config: SolveConfig) -> Engine:
             return VLLMEngine(folder, batch_size=config.batch_size)
         except RuntimeError as e:
             raise SocraticError(str(e)) from None
+    # Room for the longest prompt: the iterative history grows by up to two lines a step.
+    history = 2 * config.max_steps * config.step_tokens if config.mode == "iterative" else config.max_new_tokens
     return LlamaCppEngine(
-        student_gguf(folder, config.gguf_type), tokenizer=folder, threads=config.threads, batch_size=config.batch_size
+        student_gguf(folder, config.gguf_type),
+        tokenizer=folder,
+        threads=config.threads,
+        batch_size=config.batch_size,
+        context_per_sequence=768 + history,
     )
 
 
