@@ -15,6 +15,13 @@ def smollm2():
 
 
 @pytest.fixture(scope="session")
+def smollm2_gguf(smollm2, tmp_path_factory):
+    """SmolLM2's HF folder exported back to a float32 GGUF, once: what `solve` gives llama.cpp."""
+    template = models.resolve("smollm2-135m", want="gguf")
+    return models.export_gguf(smollm2, template, tmp_path_factory.mktemp("gguf") / "student.gguf")
+
+
+@pytest.fixture(scope="session")
 def make_student(smollm2, tmp_path_factory):
     """A student folder of a given mode: SmolLM2's files linked in, plus the socratic.json `train` writes.
 

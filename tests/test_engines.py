@@ -66,22 +66,20 @@ def test_sampling_is_seeded(engine, prompts):
     assert first == again
 
 
-def test_llamacpp_on_the_exported_gguf_matches_transformers(engine, smollm2, prompts, tmp_path):
-    gguf = models.export_gguf(smollm2, models.resolve("smollm2-135m", want="gguf"), tmp_path / "student.gguf")
-    llama = LlamaCppEngine(gguf, tokenizer=smollm2)
+def test_llamacpp_on_the_exported_gguf_matches_transformers(engine, smollm2, smollm2_gguf, prompts):
+    llama = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2)
     ours = llama.complete(prompts, "line", max_new_tokens=24, calculator=True)
     theirs = engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
     # Float32 on both sides; summation order differs, so allow one near-tie divergence.
     assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) - 1
 
 
-def test_llamacpp_continues_parked_sequences_instead_of_recomputing_them(smollm2, prompts, tmp_path):
+def test_llamacpp_continues_parked_sequences_instead_of_recomputing_them(smollm2, smollm2_gguf, prompts):
     # The iterative loop's pattern: every call repeats each problem's history plus a new line. With
     # fewer slots than prompts, some parked sequences are given away and their prompts start afresh.
-    gguf = models.export_gguf(smollm2, models.resolve("smollm2-135m", want="gguf"), tmp_path / "student.gguf")
-    fresh = LlamaCppEngine(gguf, tokenizer=smollm2, batch_size=8, keep_cache=False)
-    kept = LlamaCppEngine(gguf, tokenizer=smollm2, batch_size=8)
-    crowded = LlamaCppEngine(gguf, tokenizer=smollm2, batch_size=4)
+    fresh = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, batch_size=8, keep_cache=False)
+    kept = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, batch_size=8)
+    crowded = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, batch_size=4)
     histories = list(prompts)
     for _ in range(3):
         expected = fresh.complete(histories, "line", max_new_tokens=16)

@@ -41,18 +41,16 @@ def test_iterative_loop_batched_equals_one_problem_at_a_time(engine, problems):
         assert attempt.finish == "end" or len(attempt.steps) == 2
 
 
-def test_iterative_loop_on_llamacpp_continues_each_problem_from_its_cache(smollm2, problems, tmp_path):
-    from socratic import models
+def test_iterative_loop_on_llamacpp_continues_each_problem_from_its_cache(smollm2, smollm2_gguf, problems):
     from socratic.engines import LlamaCppEngine
 
-    gguf = models.export_gguf(smollm2, models.resolve("smollm2-135m", want="gguf"), tmp_path / "student.gguf")
     config = SolveConfig(mode="iterative", max_steps=3, step_tokens=16)
     questions = [p.question for p in problems]
     # Oracle subquestions: the base model does not follow QG's layout, and QA's calls are what repeat.
     oracle = [["How many are there at first?", "How many are added?", "How many in all?"]] * len(questions)
     runs = {}
     for keep_cache in (True, False):
-        qa = LlamaCppEngine(gguf, tokenizer=smollm2, batch_size=4, keep_cache=keep_cache)
+        qa = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, batch_size=4, keep_cache=keep_cache)
         runs[keep_cache] = (solve_iterative(None, qa, questions, config, oracle=oracle), qa.tokens_evaluated)
     (cached, cached_tokens), (fresh, fresh_tokens) = runs[True], runs[False]
     assert [len(a.steps) for a in cached] == [3] * len(questions)
