@@ -35,7 +35,8 @@ import torch
 
 from socratic import formats
 from socratic.engines import HFEngine, LlamaCppEngine
-from socratic.solve import SolveConfig, solve_iterative, student_gguf
+from socratic.solve import SolveConfig, solve_iterative
+from socratic.students import student_gguf
 from socratic.tasks import load_task
 
 

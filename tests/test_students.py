@@ -1,0 +1,91 @@
+"""Opening students for `solve`: each folder must fit its role, a missing engine is a clear error,
+and a LoRA-trained QG + QA pair loads as two adapters of one model with the merged students' logits."""
+
+import dataclasses
+import shutil
+
+import pytest
+
+from socratic.engines import HFEngine
+from socratic.errors import SocraticError
+from socratic.solve import SolveConfig, run_solve, solve_iterative
+from socratic.students import open_adapter_roles
+from socratic.tasks import load_task
+
+
+def test_students_must_fit_their_role(make_student, tmp_path):
+    unified = make_student("unified")
+    with pytest.raises(SocraticError, match="'unified' student; --mode iterative needs a 'qg'"):
+        run_solve(SolveConfig(mode="iterative", qg=str(unified), qa=str(unified), out=str(tmp_path / "p.jsonl")))
+    with pytest.raises(SocraticError, match="needs --model"):
+        run_solve(SolveConfig(mode="cot"))
+    with pytest.raises(SocraticError, match="use it with --mode iterative"):
+        run_solve(SolveConfig(mode="unified", model=str(unified), oracle=True))
+
+
+def test_vllm_engine_is_reported_clearly_where_missing(make_student):
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("vllm") is not None and torch.cuda.is_available():
+        pytest.skip("vLLM and a GPU are here: the engine is exercised by test_vllm_matches_hf")
+    with pytest.raises(SocraticError, match="needs vLLM and a GPU"):
+        run_solve(SolveConfig(mode="unified", model=str(make_student("unified")), engine="vllm", limit=1))
+
+
+def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students(tiny_model, tmp_path):
+    import torch
+
+    from socratic.records import Chain, write_jsonl
+    from socratic.train import TrainConfig, run_train
+
+    train = load_task("gsm8k").load("train", limit=4)
+    chains = write_jsonl(
+        tmp_path / "chains.jsonl", [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in train]
+    )
+    students = run_train(
+        TrainConfig(
+            mode="iterative",
+            chains=str(chains),
+            model=str(tiny_model),
+            out=str(tmp_path / "it"),
+            lora_r=8,
+            max_steps=3,
+            learning_rate=3e-2,
+            batch_size=2,
+            save_steps=1000,
+        )
+    )
+    config = SolveConfig(mode="iterative", qg=str(students / "qg"), qa=str(students / "qa"), adapters=True)
+    qg, qa = open_adapter_roles(config)
+    assert qg.engine is qa.engine, "one model in memory for both roles"
+    ids = qa.engine.tokenizer("Problem: Tom has 3 apples.\nQ:", return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        for role in (qg, qa):
+            merged = HFEngine(students / role.adapter).model
+            role.engine.model.set_adapter(role.adapter)
+            assert torch.allclose(role.engine.model(ids).logits, merged(ids).logits, atol=1e-4)
+    attempts = solve_iterative(qg, qa, [train[0].question], SolveConfig(mode="iterative", max_steps=2, step_tokens=8))
+    assert attempts[0].finish in ("end", "max_steps")
+    with pytest.raises(SocraticError, match="--adapters needs QG and QA trained with --lora-r"):
+        plain = shutil.copytree(students / "qg", tmp_path / "plain", ignore=shutil.ignore_patterns("adapter"))
+        open_adapter_roles(dataclasses.replace(config, qg=str(plain)))
+
+
+def test_a_student_is_exported_to_gguf_once_and_only_from_a_known_base(make_student, tmp_path):
+    import json
+
+    from socratic.students import student_gguf
+
+    student = make_student("unified")
+    gguf = student_gguf(student, "q8_0")
+    assert gguf == student / "model.q8_0.gguf" and gguf.stat().st_size > 100e6
+    exported_at = gguf.stat().st_mtime_ns
+    assert student_gguf(student, "q8_0").stat().st_mtime_ns == exported_at, "not exported again"
+
+    foreign = shutil.copytree(student, tmp_path / "foreign", symlinks=True, ignore=shutil.ignore_patterns("*.gguf"))
+    info = json.loads((foreign / "socratic.json").read_text())
+    (foreign / "socratic.json").write_text(json.dumps({**info, "base_model": "/somewhere/else"}))
+    with pytest.raises(SocraticError, match="needs a base model from `socratic models list`"):
+        student_gguf(foreign)
