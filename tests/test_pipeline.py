@@ -14,8 +14,9 @@ def test_shipped_configs_load():
     assert load_config(None).name == "default"
     cpu = load_config("cpu-gsm8k")
     assert cpu.test_problems == 1319 and cpu.methods == ("answer", "cot", "unified", "iterative")
-    for name in ("paper-gsm8k", "paper-svamp", "paper-strategyqa"):
+    for name in ("cpu-svamp", "cpu-strategyqa", "paper-gsm8k", "paper-svamp", "paper-strategyqa"):
         assert load_config(f"configs/{name}.toml").name == name
+    assert load_config("cpu-svamp").teacher == "llamacpp:qwen2.5-coder-1.5b", "SVAMP has no human chains"
 
 
 def test_config_errors(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 from socratic.engines import HFEngine
 from socratic.records import Prediction, read_jsonl
-from socratic.solve import Attempt, SolveConfig, solve_iterative, solve_one_pass, to_prediction
+from socratic.solve import Attempt, SolveConfig, run_solve, solve_iterative, solve_one_pass, to_prediction
 from socratic.tasks import load_task
 
 
@@ -36,6 +36,21 @@ def test_iterative_loop_batched_equals_one_problem_at_a_time(engine, problems):
         assert len(attempt.steps) <= 2
         assert attempt.finish in ("end", "max_steps")
         assert attempt.finish == "end" or len(attempt.steps) == 2
+
+
+def test_a_rolling_active_set_gives_the_same_attempts_and_reports_each_problem_once(engine, problems):
+    config = SolveConfig(mode="iterative", max_steps=3, step_tokens=16)
+    questions = [p.question for p in problems]
+    # Problem 0 ends after one step: its place goes to problem 2 while problem 1 is still going.
+    oracle = [["What is asked?"]] + [["What is given?", "What is asked?", "What is the answer?"]] * 3
+    together = solve_iterative(None, engine, questions, config, oracle=oracle)
+    reported = []
+    rolling = solve_iterative(
+        None, engine, questions, config, oracle=oracle, width=2, on_finished=lambda i, a: reported.append((i, a))
+    )
+    assert rolling == together
+    assert [i for i, _ in reported] == [0, 1, 2, 3]
+    assert all(attempt.output and attempt.seconds > 0 for _, attempt in reported), "closed before it is reported"
 
 
 def test_iterative_loop_on_llamacpp_continues_each_problem_from_its_cache(smollm2, smollm2_gguf, problems):
@@ -67,6 +82,27 @@ def test_one_problem_ending_early_does_not_disturb_the_others(engine, problems):
     assert [len(a.steps) for a in together] == [1, 3, 3, 3]
     assert [a.finish for a in together] == ["end", "max_steps", "max_steps", "max_steps"]
     assert [s.question for s in together[1].steps] == oracle[1][:3]
+
+
+def test_solve_iterative_saves_every_problem_once_with_all_its_samples(make_student, tmp_path):
+    out = tmp_path / "oracle.jsonl"
+    config = SolveConfig(
+        mode="iterative",
+        qa=str(make_student("qa")),
+        oracle=True,
+        limit=3,
+        samples=2,
+        batch_size=3,  # fewer places than attempts: the active set rolls
+        max_steps=2,
+        step_tokens=8,
+        out=str(out),
+    )
+    run_solve(config)
+    saved = list(read_jsonl(out, Prediction))
+    assert sorted(p.problem_id for p in saved) == [f"gsm8k/test/{i}" for i in range(3)]
+    assert all(len(p.meta["answers"]) == 2 and p.meta["seconds"] > 0 for p in saved)
+    run_solve(config)  # everything is saved: nothing to do, nothing added
+    assert len(list(read_jsonl(out, Prediction))) == 3
 
 
 def test_self_consistency_votes_on_the_answer(engine, problems):

@@ -64,7 +64,8 @@ class RunArgs:
         default=None,
         metadata={
             "help": "a TOML file, or the name of a shipped config: default (the quick CPU demo), cpu-gsm8k, "
-            "paper-gsm8k, paper-svamp, paper-strategyqa"
+            "cpu-svamp, cpu-strategyqa (the comparisons that fit 2 CPU cores), paper-gsm8k, paper-svamp, "
+            "paper-strategyqa (the paper's settings, for a GPU)"
         },
     )
     out: str | None = field(
@@ -179,9 +180,9 @@ def run_pipeline(config: RunConfig, folder: Path, threads: int | None = None) ->
                     out=str(target),
                     engine=config.engine,
                     batch_size=config.solve_batch_size,
-                    # One-pass: several batches per chunk keep llama.cpp's batch full. Iterative: one
-                    # batch, so every active problem keeps its KV cache between QG and QA calls.
-                    chunk=config.solve_batch_size if method == "iterative" else 4 * config.solve_batch_size,
+                    # Several batches per chunk keep llama.cpp's batch full (one-pass modes; the
+                    # iterative loop keeps solve_batch_size problems active and saves each as it ends).
+                    chunk=4 * config.solve_batch_size,
                     max_new_tokens=config.max_new_tokens,
                     max_steps=config.max_steps,
                     calculator=config.calculator,

@@ -15,15 +15,16 @@ holds up the others. The answer is read from the answer line (one-pass) or the l
 frequent answer wins (self-consistency).
 
 The calculator writes the true value of every `<<expr=` annotation while decoding (`--no-calculator`
-to measure what it adds). Predictions are appended to the output file chunk by chunk; rerunning the
-same command continues after the last saved problem.
+to measure what it adds). Predictions are appended to the output file as they are made (one-pass:
+chunk by chunk; iterative: each problem when it ends); rerunning the same command continues with the
+problems not saved yet.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +108,13 @@ class SolveConfig:
     temperature: float = field(
         default=0.0, metadata={"help": "0 = greedy; >0 samples (default 0.7 when --samples > 1)"}
     )
-    chunk: int = field(default=64, metadata={"help": "problems solved and saved together (resume granularity)"})
+    chunk: int = field(
+        default=64,
+        metadata={
+            "help": "one-pass modes: problems solved and saved together (resume granularity); the iterative "
+            "loop keeps --batch-size problems active and saves each one as it finishes"
+        },
+    )
     threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)"})
     seed: int = field(default=0, metadata={"help": "sampling seed"})
 
@@ -130,6 +137,7 @@ class Attempt:
     finish: str = ""
     tokens: int = 0
     calculator: int = 0
+    seconds: float = field(default=0.0, compare=False)  # its share of the wall time of the batches it was in
 
 
 def solve_one_pass(
@@ -166,41 +174,57 @@ def solve_iterative(
     config: SolveConfig,
     oracle: Sequence[Sequence[str]] | None = None,
     progress: Callable[[int], None] | None = None,
+    width: int | None = None,
+    on_finished: Callable[[int, Attempt], None] | None = None,
 ) -> list[Attempt]:
     """The QG <-> QA loop over all `questions` at once (see the module docstring).
 
+    At most `width` problems are active at once (default: all of them); the place of a finished
+    problem goes to the next waiting one, so the batch stays full while the long problems go on.
+    `on_finished(i, attempt)` is called the moment problem i is done, e.g. to save it.
     `oracle[i]` are problem i's human subquestions: when given, QG is not asked.
     """
     attempts = [Attempt() for _ in questions]
-    active = list(range(len(questions)))
-    # One round more than --max-steps: a problem at the limit whose QG ends it there is finished,
-    # not cut off; the others are marked as out of steps without asking QA.
-    for step in range(config.max_steps + 1):
-        if not active:
-            break
-        asked = _next_subquestions(qg, questions, attempts, active, step, config, oracle)
+    waiting = deque(range(len(questions)))
+    active: list[int] = []
+    while waiting or active:
+        while waiting and len(active) < (width or len(questions)):
+            active.append(waiting.popleft())
+        round_started = time.perf_counter()
+        asked = _next_subquestions(qg, questions, attempts, active, config, oracle)
+        # A problem at --max-steps is asked once more: if QG ends it there it is finished, not cut off.
         for i in active:
             if asked[i] is None:
                 attempts[i].finish = "end"
-            elif step == config.max_steps:
+            elif len(attempts[i].steps) == config.max_steps:
                 attempts[i].finish = "max_steps"
+        going = [i for i in active if not attempts[i].finish]
+        if going:
+            prompts = [formats.qa_prompt(questions[i], attempts[i].steps, asked[i]) for i in going]
+            solved = qa.complete(prompts, "line", config.step_tokens, config.sampling, config.calculator)
+            for i, completion in zip(going, solved, strict=True):
+                attempt = attempts[i]
+                attempt.steps += (Step(asked[i], formats.parse_solution(completion.text)),)
+                attempt.tokens += completion.tokens
+                attempt.calculator += completion.calculator
+        share = (time.perf_counter() - round_started) / len(active)
+        for i in active:
+            attempts[i].seconds += share
         finished = [i for i in active if attempts[i].finish]
-        active = [i for i in active if not attempts[i].finish]
+        for i in finished:
+            _close(attempts[i])
+            if on_finished:
+                on_finished(i, attempts[i])
         if progress and finished:
             progress(len(finished))
-        if not active:
-            break
-        prompts = [formats.qa_prompt(questions[i], attempts[i].steps, asked[i]) for i in active]
-        solved = qa.complete(prompts, "line", config.step_tokens, config.sampling, config.calculator)
-        for i, completion in zip(active, solved, strict=True):
-            attempt = attempts[i]
-            attempt.steps += (Step(asked[i], formats.parse_solution(completion.text)),)
-            attempt.tokens += completion.tokens
-            attempt.calculator += completion.calculator
-    for attempt in attempts:
-        attempt.output = formats.pairs_text(attempt.steps) + (formats.END_MARKER if attempt.finish == "end" else "")
-        attempt.answer_text = attempt.steps[-1].answer if attempt.steps else ""
+        active = going
     return attempts
+
+
+def _close(attempt: Attempt) -> None:
+    """The finished attempt's text and answer: the pairs (plus the end marker) and the last solution."""
+    attempt.output = formats.pairs_text(attempt.steps) + (formats.END_MARKER if attempt.finish == "end" else "")
+    attempt.answer_text = attempt.steps[-1].answer if attempt.steps else ""
 
 
 def _next_subquestions(
@@ -208,18 +232,21 @@ def _next_subquestions(
     questions: Sequence[str],
     attempts: list[Attempt],
     active: list[int],
-    step: int,
     config: SolveConfig,
     oracle: Sequence[Sequence[str]] | None,
 ) -> dict[int, str | None]:
     if oracle is not None:
-        return {i: oracle[i][step] if step < len(oracle[i]) else None for i in active}
+        return {i: _nth(oracle[i], len(attempts[i].steps)) for i in active}
     assert qg is not None, "iterative solving needs a QG engine unless oracle subquestions are given"
     prompts = [formats.qg_prompt(questions[i], attempts[i].steps) for i in active]
     asked = qg.complete(prompts, "line", config.step_tokens, config.sampling, calculator=False)
     for i, completion in zip(active, asked, strict=True):
         attempts[i].tokens += completion.tokens
     return {i: formats.parse_subquestion(c.text) for i, c in zip(active, asked, strict=True)}
+
+
+def _nth(subquestions: Sequence[str], n: int) -> str | None:
+    return subquestions[n] if n < len(subquestions) else None
 
 
 # --- from attempts to predictions ------------------------------------------------------------------
@@ -281,13 +308,10 @@ def run_solve(config: SolveConfig, fields: FileFields | None = None) -> Path:
         JsonlAppender(out) as sink,
         tqdm(total=len(todo) * config.samples, desc=f"solve {config.mode}", unit="attempt") as bar,
     ):
-        for start in range(0, len(todo), config.chunk):
-            chunk = todo[start : start + config.chunk]
-            chunk_started = time.time()
-            attempts = _solve_chunk(chunk, qg, qa, config, bar.update)  # type: ignore[arg-type]
-            seconds = (time.time() - chunk_started) / len(chunk)
-            for problem, tries in zip(chunk, attempts, strict=True):
-                sink.append(to_prediction(problem, tries, config.mode, task, seconds))
+        if config.mode == "iterative":
+            _solve_rolling(todo, qg, qa, config, task, sink.append, bar.update)  # type: ignore[arg-type]
+        else:
+            _solve_in_chunks(todo, qa, config, task, sink.append, bar.update)  # type: ignore[arg-type]
     predictions = list(read_jsonl(out, Prediction))
     correct = sum(bool(p.correct) for p in predictions)
     write_manifest(
@@ -308,18 +332,49 @@ def run_solve(config: SolveConfig, fields: FileFields | None = None) -> Path:
     return out
 
 
-def _solve_chunk(
-    problems: Sequence[Problem], qg: Engine | None, qa: Engine, config: SolveConfig, progress: Callable[[int], None]
-) -> list[list[Attempt]]:
-    """Every sample of every problem in one batch; attempts grouped back per problem."""
+def _solve_in_chunks(
+    problems: Sequence[Problem],
+    engine: Engine,
+    config: SolveConfig,
+    task: Task,
+    save: Callable[[Prediction], None],
+    progress: Callable[[int], None],
+) -> None:
+    """One-pass modes: `--chunk` problems (every sample of each) per engine call, saved after each call."""
+    k = config.samples
+    for start in range(0, len(problems), config.chunk):
+        chunk = problems[start : start + config.chunk]
+        chunk_started = time.time()
+        flat = solve_one_pass(engine, config.mode, [p.question for p in chunk for _ in range(k)], config, progress)
+        seconds = (time.time() - chunk_started) / len(chunk)
+        for n, problem in enumerate(chunk):
+            save(to_prediction(problem, flat[n * k : (n + 1) * k], config.mode, task, seconds))
+
+
+def _solve_rolling(
+    problems: Sequence[Problem],
+    qg: Engine | None,
+    qa: Engine,
+    config: SolveConfig,
+    task: Task,
+    save: Callable[[Prediction], None],
+    progress: Callable[[int], None],
+) -> None:
+    """Iterative: `--batch-size` attempts active at once; a problem is saved as soon as its k attempts end."""
     k = config.samples
     questions = [p.question for p in problems for _ in range(k)]
-    if config.mode == "iterative":
-        oracle = [[s.question for s in p.human_steps] for p in problems for _ in range(k)] if config.oracle else None
-        flat = solve_iterative(qg, qa, questions, config, oracle, progress)
-    else:
-        flat = solve_one_pass(qa, config.mode, questions, config, progress)
-    return [flat[i * k : (i + 1) * k] for i in range(len(problems))]
+    oracle = [[s.question for s in p.human_steps] for p in problems for _ in range(k)] if config.oracle else None
+    ended: dict[int, dict[int, Attempt]] = {}
+
+    def finished(i: int, attempt: Attempt) -> None:
+        tries = ended.setdefault(i // k, {})
+        tries[i % k] = attempt
+        if len(tries) == k:
+            del ended[i // k]
+            ordered = [tries[j] for j in range(k)]
+            save(to_prediction(problems[i // k], ordered, "iterative", task, sum(a.seconds for a in ordered)))
+
+    solve_iterative(qg, qa, questions, config, oracle, progress, width=config.batch_size, on_finished=finished)
 
 
 def already_solved(out: Path, method: str) -> set[str]:
