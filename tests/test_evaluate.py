@@ -2,6 +2,7 @@
 report (markdown table, PNG plot, HTML that parses and links each trace to its gold answer)."""
 
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def test_report_files(tmp_path, capsys):
             Prediction(
                 p.problem_id, "answer", (), "Answer: 5", "5", False, {"finish": "answer", "gold": p.meta["gold"]}
             )
-            for p in predictions
+            for p in reversed(predictions)  # saved in another order, as the iterative loop does
         ],
     )
     scores = run_evaluate(EvaluateConfig([str(first), str(second)], report=str(tmp_path / "report")))
@@ -136,6 +137,9 @@ def test_report_files(tmp_path, capsys):
     page.feed((tmp_path / "report" / "report.html").read_text())
     text = "".join(page.text)
     assert page.tags.count("details") == 32
+    listed = re.findall(r"<summary>(gsm8k/test/\d+) ", (tmp_path / "report" / "report.html").read_text())
+    in_dataset_order = sorted({p.problem_id for p in predictions}, key=lambda i: int(i.rsplit("/", 1)[1]))
+    assert listed == in_dataset_order * 2, "each section lists the problems as the dataset does"
     assert "Janet" in text  # the problem text next to its trace
     assert "gold 18" in text and "How many eggs does Janet lay in a day?" in text
 

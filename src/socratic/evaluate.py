@@ -236,9 +236,11 @@ def html_report(scores: Sequence[Score], runs: Sequence[Sequence[Prediction]], q
             + "</tr>"
         )
     parts.append(f"</table><p>{e(PAPER_NOTE)}</p>")
+    # In the dataset's order (`questions` is built in it): the iterative loop saves problems as they end.
+    place = {problem_id: n for n, problem_id in enumerate(questions)}
     for s, predictions in zip(scores, runs, strict=True):
         parts.append(f"<h2 id='{e(s.label)}-{e(s.method)}'>{e(s.label)} · {e(s.method)}</h2>")
-        for p in predictions:
+        for p in sorted(predictions, key=lambda p: place.get(p.problem_id, len(place))):
             kind = failure_kind(p)
             mark = "<span class='ok'>✓</span>" if kind is None else f"<span class='miss'>✗ {e(kind)}</span>"
             steps = "".join(
