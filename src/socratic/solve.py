@@ -7,11 +7,12 @@
     socratic solve --mode iterative --qg runs/it/qg --qa runs/it/qa --adapters    # LoRA pair, one base model
 
 One-pass students (`answer`, `cot`, `unified`) write their whole completion in one generation. The
-iterative pair works in sync over all problems at once: every unfinished problem asks QG for its
-next subquestion in one batch, then QA answers all of them in one batch; a problem leaves the active
-set when QG writes the end marker or after `--max-steps` pairs, so one problem ending early never
-holds up the others. The answer is read from the answer line (one-pass) or the last solution
-(iterative, as in the paper). With `--samples k`, k attempts are sampled per problem and the most
+iterative pair works in sync over many problems at once: every active problem asks QG for its next
+subquestion in one batch, then QA answers all of them in one batch; a problem leaves the active set
+when QG writes the end marker or after `--max-steps` pairs, and the next waiting problem takes its
+place (at most `--batch-size` are active), so one problem ending early never holds up the others.
+The answer is read from the answer line (one-pass) or the last solution (iterative, as in the
+paper). With `--samples k`, k attempts are sampled per problem and the most
 frequent answer wins (self-consistency).
 
 The calculator writes the true value of every `<<expr=` annotation while decoding (`--no-calculator`
