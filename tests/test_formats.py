@@ -156,3 +156,26 @@ def test_segments_teach_exactly_the_examples(mode):
         if trained
     ]
     assert taught == formats.examples(mode, "A question?", steps, "7")
+
+
+def test_iterative_students_learn_a_yes_no_verdict_in_the_last_solution():
+    """The iterative loop's answer is the last solution; a StrategyQA fact holds no yes/no, so it is added."""
+    from socratic.answers import extract_yes_no
+    from socratic.tasks import strategyqa
+
+    facts = (Step("How many kids did Caesar have?", "Caesar had three children."), Step("Is #1 > 2?", "3 is more."))
+    solutions = [parse_solution(e.completion) for e in examples("qa", "Q?", facts, "yes")]
+    assert solutions == ["Caesar had three children.", "3 is more. So the answer is yes."]
+    assert examples("qg", "Q?", facts, "no")[-1].prompt.endswith("A: 3 is more. So the answer is no.\n")
+    for mode in ("qg", "qa"):
+        pieces = formats.segments(mode, "Q?", facts, "no")
+        assert "".join(text for text, _ in pieces).endswith(
+            "So the answer is no.\n" + ("[END]\n" if mode == "qg" else "")
+        )
+    assert examples("qa", "Q?", STEPS, "72")[-1].completion == "A: 48+24 = <<48+24=72>>72\n", "numbers: unchanged"
+    # On real chains the added sentence is what answer extraction reads, whatever words the facts use.
+    for problem in strategyqa.load("train")[:300]:
+        if len(problem.facts) == len(problem.decomposition):  # the pairs `--teacher human` makes
+            steps = [Step(q, fact) for q, fact in zip(problem.decomposition, problem.facts, strict=True)]
+            last = examples("qa", problem.question, steps, problem.answer)[-1]
+            assert extract_yes_no(parse_solution(last.completion)) == problem.answer, problem.id

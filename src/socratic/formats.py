@@ -19,7 +19,10 @@ Every prompt starts with `Problem: P` and a newline; loss is computed on the com
 | `qa`      | Problem: P\\n ... (k pairs) Q: q(k+1)\\n     | A: s(k+1)\\n                                  |
 
 So the iterative loop's text is the unified text without its answer line: QG and QA each extend
-the other's prompt by one line, which keeps their KV caches reusable from step to step. QG and QA
+the other's prompt by one line, which keeps their KV caches reusable from step to step. The loop
+reads its answer from the last solution (the paper's rule); a number is there in arithmetic chains,
+but a yes/no verdict is not in a fact ("Genghis Khan had sixteen children."), so for yes/no answers
+the last solution QA learns ends with "So the answer is A." (`iterative_steps`). QG and QA
 completions end in a newline, which is where their generation stops; the others end with the
 answer line and the tokenizer's end-of-sequence token (added by the trainer). Steps are single
 lines: a newline inside a step is written as a space.
@@ -114,6 +117,15 @@ def target(mode: str, steps: Sequence[Step], final_answer: str) -> str:
     raise ValueError(f"'{mode}' is not a one-pass mode (answer, cot, unified)")
 
 
+def iterative_steps(steps: Sequence[Step], final_answer: str) -> tuple[Step, ...]:
+    """The chain's steps as QG and QA learn them: for a yes/no answer, the last solution states it."""
+    if final_answer.strip().lower() not in ("yes", "no") or not steps:
+        return tuple(steps)
+    last = steps[-1]
+    verdict = f"So the answer is {final_answer.strip().lower()}."
+    return (*steps[:-1], Step(last.question, f"{last.answer.strip()} {verdict}".strip()))
+
+
 def qg_prompt(question: str, steps_so_far: Sequence[Step]) -> str:
     return problem_prompt(question) + pairs_text(steps_so_far)
 
@@ -137,6 +149,7 @@ def examples(mode: str, question: str, steps: Sequence[Step], final_answer: str)
     if mode in ("answer", "cot", "unified"):
         return [Example(problem_prompt(question), target(mode, steps, final_answer))]
     _require_subquestions(steps, mode)
+    steps = iterative_steps(steps, final_answer)
     if mode == "qg":
         nexts = [s.question for s in steps] + [None]
         return [Example(qg_prompt(question, steps[:k]), qg_completion(q)) for k, q in enumerate(nexts)]
@@ -162,6 +175,7 @@ def segments(mode: str, question: str, steps: Sequence[Step], final_answer: str)
     if mode not in ("qg", "qa"):
         raise ValueError(f"unknown mode '{mode}' (choose from: {', '.join(MODES)})")
     _require_subquestions(steps, mode)
+    steps = iterative_steps(steps, final_answer)
     pieces = [(problem_prompt(question), False)]
     for step in steps:
         pieces += [(qg_completion(step.question), mode == "qg"), (qa_completion(step.answer), mode == "qa")]
