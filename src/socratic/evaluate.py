@@ -190,7 +190,7 @@ def plot_accuracy(scores: Sequence[Score], out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{s.label}\n{s.method}" for s in scores]
+    labels = [s.label if s.label == s.method else f"{s.label}\n{s.method}" for s in scores]
     values = [100 * s.accuracy for s in scores]
     errors = [
         [100 * (s.accuracy - s.interval[0]) for s in scores],
@@ -202,9 +202,9 @@ def plot_accuracy(scores: Sequence[Score], out: Path) -> Path:
         axes.annotate(
             f"{value:.1f}",
             (bar.get_x() + bar.get_width() / 2, value),
-            ha="center",
+            ha="left",  # beside the error bar, which would cross a centred label
             va="bottom",
-            xytext=(0, 2),
+            xytext=(3, 1),
             textcoords="offset points",
             fontsize=8,
         )
