@@ -2,6 +2,7 @@
 and a LoRA-trained QG + QA pair loads as two adapters of one model with the merged students' logits."""
 
 import dataclasses
+import json
 import shutil
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from socratic.engines import HFEngine
 from socratic.errors import SocraticError
 from socratic.solve import SolveConfig, run_solve, solve_iterative
-from socratic.students import open_adapter_roles
+from socratic.students import open_adapter_roles, student_gguf
 from socratic.tasks import load_task
 
 
@@ -74,10 +75,6 @@ def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students(tiny_m
 
 
 def test_a_student_is_exported_to_gguf_once_and_only_from_a_known_base(make_student, tmp_path):
-    import json
-
-    from socratic.students import student_gguf
-
     student = make_student("unified")
     gguf = student_gguf(student, "q8_0")
     assert gguf == student / "model.q8_0.gguf" and gguf.stat().st_size > 100e6

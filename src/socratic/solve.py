@@ -12,8 +12,8 @@ subquestion in one batch, then QA answers all of them in one batch; a problem le
 when QG writes the end marker or after `--max-steps` pairs, and the next waiting problem takes its
 place (at most `--batch-size` are active), so one problem ending early never holds up the others.
 The answer is read from the answer line (one-pass) or the last solution (iterative, as in the
-paper). With `--samples k`, k attempts are sampled per problem and the most
-frequent answer wins (self-consistency).
+paper). With `--samples k`, k attempts are sampled per problem and the most frequent answer wins
+(self-consistency).
 
 The calculator writes the true value of every `<<expr=` annotation while decoding (`--no-calculator`
 to measure what it adds). Predictions are appended to the output file as they are made (one-pass:
