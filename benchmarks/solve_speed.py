@@ -21,7 +21,9 @@ which is all `solve` keeps. Reports problems/s and the ratio to plain.
     python benchmarks/solve_speed.py --iterative runs/it --problems 64
 
 compares the iterative QG <-> QA loop batched over all problems against the same loop run one problem
-at a time (the naive loop), both with the engine of --iterative-engine, and the batched loop against
+at a time, both with the engine of --iterative-engine; with --plain-iterative also against the naive
+loop a newcomer writes (one problem at a time, `model.generate` for each line, the history tokenised
+again at every call); and the batched loop against
 unified generation (`hf` engine) when --model is also given. With `--iterative-engine llamacpp` the
 batched loop is also timed without keeping each problem's KV cache between calls.
 """
@@ -35,6 +37,7 @@ import torch
 
 from socratic import formats
 from socratic.engines import HFEngine, LlamaCppEngine
+from socratic.records import Step
 from socratic.solve import SolveConfig, solve_iterative
 from socratic.students import student_gguf
 from socratic.tasks import load_task
@@ -55,6 +58,43 @@ def plain_generate(folder: str, prompts: list[str], batch_size: int, max_new_tok
             )
         texts += tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
     return texts
+
+
+def plain_iterative(folder: Path, questions: list[str], config: SolveConfig) -> list[str]:
+    """The QG <-> QA loop as a newcomer writes it: one problem at a time, `model.generate` for every
+    line, the whole history tokenised again at each call, a line ends at its newline."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    models = {}
+    for role in ("qg", "qa"):
+        tokenizer = AutoTokenizer.from_pretrained(folder / role)
+        models[role] = (AutoModelForCausalLM.from_pretrained(folder / role, dtype=torch.float32).eval(), tokenizer)
+
+    def line(role: str, prompt: str) -> str:
+        model, tokenizer = models[role]
+        batch = tokenizer(prompt, return_tensors="pt")
+        with torch.inference_mode():
+            out = model.generate(
+                **batch,
+                max_new_tokens=config.step_tokens,
+                do_sample=False,
+                stop_strings=formats.LINE_STOP,
+                tokenizer=tokenizer,
+                pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+            )
+        return tokenizer.decode(out[0, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+
+    outputs = []
+    for question in questions:
+        steps: tuple[Step, ...] = ()
+        while True:
+            subquestion = formats.parse_subquestion(line("qg", formats.qg_prompt(question, steps)))
+            if subquestion is None or len(steps) == config.max_steps:
+                break
+            solution = formats.parse_solution(line("qa", formats.qa_prompt(question, steps, subquestion)))
+            steps += (Step(subquestion, solution),)
+        outputs.append(formats.pairs_text(steps) + (formats.END_MARKER if subquestion is None else ""))
+    return outputs
 
 
 def cut(text: str) -> str:
@@ -117,6 +157,11 @@ def iterative(args, questions, results):
         lambda: [solve_iterative(qg, qa, [q], config)[0] for q in questions],
     )
     results["iterative same outputs"] = sum(a.output == b.output for a, b in zip(batched, naive, strict=True))
+    if args.plain_iterative:
+        plain = timed(
+            "iterative plain generate, one problem at a time", results, plain_iterative, folder, questions, config
+        )
+        results["iterative plain same outputs"] = sum(a.output == b for a, b in zip(batched, plain, strict=True))
     if args.iterative_engine == "llamacpp":
         qg, qa = engines(keep_cache=False)
         again = timed("iterative batched, no KV reuse", results, solve_iterative, qg, qa, questions, config)
@@ -137,6 +182,9 @@ def main() -> None:
     parser.add_argument("--gguf-type", choices=("f32", "bf16", "q8_0"), default="f32", help="llama.cpp weights")
     parser.add_argument("--bf16", action="store_true", help="also time the hf engine with bfloat16 weights")
     parser.add_argument("--llamacpp", action="store_true", help="also time the llama.cpp engine")
+    parser.add_argument(
+        "--plain-iterative", action="store_true", help="also time the loop written with plain generate, one at a time"
+    )
     parser.add_argument("--llamacpp-batch", type=int, default=64, help="sequences decoded together by llama.cpp")
     args = parser.parse_args()
     if args.threads:
@@ -154,6 +202,10 @@ def main() -> None:
         results["iterative batched speed-up"] = round(
             results["iterative one problem at a time"] / results["iterative batched"], 2
         )
+        if "iterative plain generate, one problem at a time" in results:
+            results["iterative batched speed-up over plain"] = round(
+                results["iterative plain generate, one problem at a time"] / results["iterative batched"], 2
+            )
         if "iterative batched, no KV reuse" in results:
             results["KV reuse speed-up"] = round(
                 results["iterative batched, no KV reuse"] / results["iterative batched"], 2

@@ -12,9 +12,11 @@ from socratic.engines import Completion
 from socratic.errors import SocraticError
 from socratic.evaluate import (
     EvaluateConfig,
+    Score,
     failure_kind,
     markdown_table,
     mcnemar_exact,
+    paper_note,
     run_evaluate,
     wilson_interval,
 )
@@ -142,6 +144,17 @@ def test_report_files(tmp_path, capsys):
     assert listed == in_dataset_order * 2, "each section lists the problems as the dataset does"
     assert "Janet" in text  # the problem text next to its trace
     assert "gold 18" in text and "How many eggs does Janet lay in a day?" in text
+
+
+def test_reference_note_names_only_the_datasets_in_the_table():
+    def scored(dataset):
+        return Score("s", dataset, "unified", 10, 1, dict.fromkeys(("no answer",), 0))
+
+    assert "Socratic CoT 21.1 %" in paper_note([scored("gsm8k/test")])
+    strategyqa = paper_note([scored("strategyqa/test")])
+    assert "53.9" in strategyqa and "21.1" not in strategyqa
+    assert paper_note([scored("gsm8k/test"), scored("svamp/test")]).count("\n") == 1
+    assert paper_note([scored("mine/test")]) == ""  # a user's own data has no reference figures
 
 
 def test_bad_inputs(tmp_path):
