@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from socratic import formats, models
+from socratic.gguf_io import export_gguf
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +19,7 @@ def smollm2():
 def smollm2_gguf(smollm2, tmp_path_factory):
     """SmolLM2's HF folder exported back to a float32 GGUF, once: what `solve` gives llama.cpp."""
     template = models.resolve("smollm2-135m", want="gguf")
-    return models.export_gguf(smollm2, template, tmp_path_factory.mktemp("gguf") / "student.gguf")
+    return export_gguf(smollm2, template, tmp_path_factory.mktemp("gguf") / "student.gguf")
 
 
 @pytest.fixture(scope="session")

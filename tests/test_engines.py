@@ -5,6 +5,7 @@ import pytest
 
 from socratic import formats, models
 from socratic.engines import Decoding, HFEngine, LlamaCppEngine, Sampling
+from socratic.gguf_io import export_gguf
 from socratic.tasks import load_task
 
 
@@ -96,7 +97,7 @@ def test_llamacpp_continues_parked_sequences_instead_of_recomputing_them(smollm2
 @pytest.mark.parametrize("weights_type", ["bf16", "q8_0"])
 def test_smaller_gguf_exports_run(engine, smollm2, prompts, tmp_path, weights_type):
     template = models.resolve("smollm2-135m", want="gguf")
-    small = models.export_gguf(smollm2, template, tmp_path / f"s.{weights_type}.gguf", weights_type)
+    small = export_gguf(smollm2, template, tmp_path / f"s.{weights_type}.gguf", weights_type)
     float32_bytes = 4 * sum(p.numel() for p in engine.model.parameters())  # tied weights counted once
     assert small.stat().st_size < 0.6 * float32_bytes
     ours = LlamaCppEngine(small, tokenizer=smollm2).complete(prompts, "line", max_new_tokens=12)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from socratic.errors import SocraticError, unknown_name
+from socratic.gguf_io import convert_gguf_to_hf
 
 log = logging.getLogger(__name__)
 
@@ -223,109 +224,6 @@ def prepare_hf(spec: ModelSpec, cache: Path | None = None, progress: bool = True
     shutil.rmtree(target, ignore_errors=True)
     os.replace(partial, target)
     return target
-
-
-def convert_gguf_to_hf(gguf: Path, out_dir: Path) -> None:
-    """Write a GGUF model as safetensors + tokenizer that `from_pretrained(out_dir)` loads directly.
-
-    transformers de-quantises GGUF weights to float32 but refuses to `save_pretrained` a model
-    loaded that way, so the weights are moved into a plain model built from the same config.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    log.warning("converting %s to a Hugging Face folder (once; up to a minute or two)", gguf.name)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    model_config = loaded.config
-    if hasattr(model_config, "quantization_config"):
-        del model_config.quantization_config
-    plain = AutoModelForCausalLM.from_config(model_config, dtype=torch.float32)
-    result = plain.load_state_dict(loaded.state_dict(), strict=False)
-    # Tied output embeddings are absent from the GGUF by design; anything else missing is a bug.
-    missing = [k for k in result.missing_keys if k not in _tied_keys(plain)]
-    assert not missing and not result.unexpected_keys, f"GGUF conversion mismatch: {missing} {result.unexpected_keys}"
-    plain.generation_config = loaded.generation_config
-    plain.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
-
-
-GGUF_TYPES = ("f32", "bf16", "q8_0")
-
-
-def export_gguf(student: Path, template: Path, out: Path, weights_type: str = "f32") -> Path:
-    """Write a trained Hugging Face student as a GGUF that llama.cpp runs.
-
-    The base model's GGUF is the template: its metadata (architecture, tokenizer, chat template) is
-    copied and every tensor is replaced by the student's weight of the same role. This is the inverse
-    of `convert_gguf_to_hf`, so it supports what that reads from our catalogue: `llama` (SmolLM2,
-    Qwen-style rotary weights are permuted back the way llama.cpp expects) and `gemma3` (norm weights
-    stored as 1 + w). `weights_type` f32 keeps llama.cpp's greedy outputs as close as possible to
-    transformers'; bf16 and q8_0 store the matrices smaller (faster, slightly different outputs);
-    vectors (norms) stay float32 either way.
-    """
-    import gguf
-    import numpy as np
-    from safetensors import safe_open
-
-    reader = gguf.GGUFReader(str(template))
-    arch = bytes(reader.fields["general.architecture"].parts[-1]).decode()
-    if arch not in ("llama", "gemma3"):
-        raise SocraticError(f"exporting a {arch} model to GGUF is not supported (llama and gemma3 are)")
-    blocks = int(reader.fields[f"{arch}.block_count"].contents())
-    heads = int(reader.fields[f"{arch}.attention.head_count"].contents())
-    kv_heads = int(reader.fields[f"{arch}.attention.head_count_kv"].contents())
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH[arch.upper()], blocks)
-    weights = {}
-    with safe_open(student / "model.safetensors", "pt") as loaded:
-        for hf_name in loaded.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
-            gguf_name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
-            if gguf_name is None:
-                raise SocraticError(f"{student}: no GGUF name for tensor {hf_name}")
-            tensor = loaded.get_tensor(hf_name).float()
-            if arch == "llama" and gguf_name.endswith(("attn_q.weight", "attn_k.weight")):
-                tensor = _permute_rotary(tensor, heads if "attn_q" in gguf_name else kv_heads)
-            if arch == "gemma3" and gguf_name.endswith("norm.weight"):
-                tensor = tensor + 1
-            weights[gguf_name] = tensor.numpy()
-    expected = {t.name for t in reader.tensors}
-    if not expected <= set(weights):
-        raise SocraticError(f"{student} lacks tensors of its base model: {sorted(expected - set(weights))[:3]}")
-    partial = out.with_name(out.name + ".partial")
-    writer = gguf.GGUFWriter(str(partial), arch)
-    for key, field in reader.fields.items():
-        if key.startswith("GGUF.") or key in ("general.architecture", "general.file_type"):
-            continue
-        kind = field.types[0]
-        writer.add_key_value(key, field.contents(), kind, sub_type=field.types[-1] if len(field.types) > 1 else None)
-    kinds = {"f32": None, "bf16": gguf.GGMLQuantizationType.BF16, "q8_0": gguf.GGMLQuantizationType.Q8_0}
-    file_types = {"f32": "ALL_F32", "bf16": "MOSTLY_BF16", "q8_0": "MOSTLY_Q8_0"}
-    writer.add_file_type(getattr(gguf.LlamaFileType, file_types[weights_type]))
-    for tensor in reader.tensors:  # the template's order and set (tied output weights stay absent)
-        data = np.ascontiguousarray(weights[tensor.name], dtype=np.float32)
-        kind = kinds[weights_type]
-        if kind is None or data.ndim < 2:
-            writer.add_tensor(tensor.name, data)
-        else:
-            writer.add_tensor(tensor.name, gguf.quants.quantize(data, kind), raw_dtype=kind)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    os.replace(partial, out)
-    return out
-
-
-def _permute_rotary(weight, heads: int):
-    """Hugging Face's rotary layout -> llama.cpp's (interleaved pairs), as llama.cpp's converter does."""
-    return (
-        weight.reshape(heads, 2, weight.shape[0] // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
-    )
-
-
-def _tied_keys(model: object) -> set[str]:
-    tied = getattr(model, "_tied_weights_keys", None) or {}
-    return set(tied) if not isinstance(tied, dict) else set(tied.keys())
 
 
 def resolve(model: str, want: str = "hf") -> Path:

@@ -102,6 +102,7 @@ def open_engine(folder: str, config: SolveConfig) -> Engine:
 def student_gguf(folder: str | Path, weights_type: str = "f32") -> Path:
     """The student's GGUF, exported once next to its weights (llama.cpp engine)."""
     from socratic import models
+    from socratic.gguf_io import export_gguf
     from socratic.train import read_checkpoint_config
 
     folder = Path(folder)
@@ -116,4 +117,4 @@ def student_gguf(folder: str | Path, weights_type: str = "f32") -> Path:
             f"(its GGUF is the export template), not {base}; use --engine hf"
         )
     log.warning("exporting %s to GGUF for llama.cpp (once)", folder)
-    return models.export_gguf(folder, models.resolve(base, want="gguf"), target, weights_type)
+    return export_gguf(folder, models.resolve(base, want="gguf"), target, weights_type)

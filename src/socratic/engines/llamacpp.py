@@ -30,7 +30,7 @@ def _silent_llama_log():
 
 class LlamaCppEngine:
     """Continuous batching with llama.cpp; see the package docstring. `model` is a .gguf file
-    (`models.export_gguf` writes one for a trained student); `tokenizer` is the student's folder, so
+    (`gguf_io.export_gguf` writes one for a trained student); `tokenizer` is the student's folder, so
     that prompts become exactly the token ids the student was trained on.
 
     Up to `batch_size` sequences decode together, each in its own KV-cache sequence. Each llama.cpp
