@@ -2,8 +2,9 @@
 
     python benchmarks/solve_speed.py --model runs/gsm8k/smollm2-unified-300 --problems 200
 
-Same student, same GSM8K test problems, greedy decoding, up to 256 new tokens, calculator off (it
-changes the text, so outputs could not be compared), float32, CPU threads = cores unless --threads.
+Same student, the same first test problems of --dataset (GSM8K unless told), greedy decoding, up to
+256 new tokens, calculator off (it changes the text, so outputs could not be compared), float32, CPU
+threads = cores unless --threads.
 
 - plain: what a newcomer writes: problems in dataset order, batches of 32, left padding,
   `model.generate(max_new_tokens=256, do_sample=False)`; a batch runs until every row has written
@@ -174,6 +175,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="a one-pass (unified) student folder")
     parser.add_argument("--iterative", help="a folder with qg/ and qa/ students")
+    parser.add_argument("--dataset", default="gsm8k", help="benchmark whose first test problems are solved")
     parser.add_argument("--problems", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=256)
@@ -189,8 +191,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    questions = [p.question for p in load_task("gsm8k").load("test", limit=args.problems)]
-    results: dict = {"problems": len(questions), "threads": torch.get_num_threads()}
+    questions = [p.question for p in load_task(args.dataset).load("test", limit=args.problems)]
+    results: dict = {"dataset": args.dataset, "problems": len(questions), "threads": torch.get_num_threads()}
     if args.model:
         one_pass(args, questions, results)
     if args.iterative:

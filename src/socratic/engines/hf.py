@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,6 +36,10 @@ class HFEngine:
         if isinstance(model, str | Path):
             model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype))
         self.model = model.to(device).eval()
+        # transformers 5.24 renamed `past_key_values` to `cache` (the old name warns on every call).
+        inner = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model  # peft
+        forward_arguments = inspect.signature(inner.forward).parameters
+        self.cache_argument = "cache" if "cache" in forward_arguments else "past_key_values"
         self.device = device
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.eos = eos_ids(self.tokenizer, self.model.generation_config.eos_token_id)
@@ -103,7 +108,7 @@ class HFEngine:
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions,
-            past_key_values=cache,
+            **{self.cache_argument: cache},
             use_cache=True,
             logits_to_keep=1,
         )
