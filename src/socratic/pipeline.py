@@ -43,7 +43,7 @@ class RunConfig:
     teacher: str = "human"  # `socratic annotate --teacher` spec
     model: str = "smollm2-135m"
     methods: tuple[str, ...] = ("answer", "cot", "unified", "iterative")
-    train_problems: int | None = 24  # None: the whole training split
+    train_problems: int | None = 16  # None: the whole training split
     test_problems: int | None = 20  # None: the whole test split
     epochs: float = 2.0
     learning_rate: float | None = None
