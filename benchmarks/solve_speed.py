@@ -38,6 +38,7 @@ import torch
 
 from socratic import formats
 from socratic.engines import HFEngine, LlamaCppEngine
+from socratic.gguf_io import GGUF_TYPES
 from socratic.records import Step
 from socratic.solve import SolveConfig, solve_iterative
 from socratic.students import student_gguf
@@ -181,7 +182,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--iterative-engine", choices=("hf", "llamacpp"), default="hf")
-    parser.add_argument("--gguf-type", choices=("f32", "bf16", "q8_0"), default="f32", help="llama.cpp weights")
+    parser.add_argument("--gguf-type", choices=GGUF_TYPES, default="f32", help="llama.cpp weights")
     parser.add_argument("--bf16", action="store_true", help="also time the hf engine with bfloat16 weights")
     parser.add_argument("--llamacpp", action="store_true", help="also time the llama.cpp engine")
     parser.add_argument(

@@ -33,6 +33,7 @@ from pathlib import Path
 from socratic import formats, students
 from socratic.engines import ENGINES, GREEDY, Completion, Engine, Sampling
 from socratic.errors import SocraticError
+from socratic.gguf_io import GGUF_TYPES
 from socratic.manifest import git_commit, write_manifest
 from socratic.records import JsonlAppender, Prediction, Problem, Step, read_jsonl
 from socratic.tasks import FileFields, load_task
@@ -84,7 +85,7 @@ class SolveConfig:
         metadata={
             "help": "weights of the GGUF exported for the llamacpp engine: f32 (outputs closest to transformers), "
             "bf16 or q8_0 (smaller and faster, outputs differ slightly)",
-            "choices": ("f32", "bf16", "q8_0"),
+            "choices": GGUF_TYPES,
         },
     )
     max_new_tokens: int = field(default=256, metadata={"help": "token budget of one-pass completions"})
