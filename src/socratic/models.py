@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import importlib.util
 import json
-import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -31,8 +30,6 @@ from pathlib import Path
 
 from socratic.errors import SocraticError, unknown_name
 from socratic.gguf_io import convert_gguf_to_hf
-
-log = logging.getLogger(__name__)
 
 HF_MARKER = "socratic-prepared.json"  # written last into a prepared HF folder: its presence means complete
 
