@@ -14,7 +14,8 @@ threads = cores unless --threads.
 - hf engine in bfloat16 (--bf16): the same with bf16 weights (AMX / AVX512-BF16 CPUs and GPUs
   compute it natively); greedy outputs then differ at near-ties, so the agreement is reported.
 - llamacpp engine (--llamacpp): the student exported to a float32 GGUF, decoded by llama.cpp with
-  continuous batching (a finished sequence's slot takes the next problem at once).
+  continuous batching (a finished sequence's slot takes the next problem at once) and prompt-lookup
+  drafts once few sequences are left (`--lookup N`); timed again without drafts (`lookup=0`).
 
 Outputs are compared after cutting each plain completion where its layout ends (the answer line),
 which is all `solve` keeps. Reports problems/s and the ratio to plain.
@@ -26,7 +27,8 @@ at a time, both with the engine of --iterative-engine; with --plain-iterative al
 loop a newcomer writes (one problem at a time, `model.generate` for each line, the history tokenised
 again at every call); and the batched loop against
 unified generation (`hf` engine) when --model is also given. With `--iterative-engine llamacpp` the
-batched loop is also timed without keeping each problem's KV cache between calls.
+batched loop is also timed without keeping each problem's KV cache between calls, and without
+prompt-lookup drafts.
 """
 
 import argparse
@@ -123,14 +125,20 @@ def one_pass(args, questions, results):
         ours = timed("hf engine bf16", results, bf16.complete, prompts, "answer", args.max_new_tokens)
         results["hf engine bf16 same outputs"] = sum(cut(p) == o.text for p, o in zip(plain, ours, strict=True))
     if args.llamacpp:
-        llama = LlamaCppEngine(
-            student_gguf(args.model, args.gguf_type),
-            tokenizer=args.model,
-            threads=args.threads,
-            batch_size=args.llamacpp_batch,
-        )
-        theirs = timed("llamacpp engine", results, llama.complete, prompts, "answer", args.max_new_tokens)
-        results["llamacpp same outputs"] = sum(cut(p) == o.text for p, o in zip(plain, theirs, strict=True))
+        for lookup, label in ((args.lookup, "llamacpp engine"), (0, "llamacpp engine, no lookup")):
+            if label.endswith("no lookup") and not args.lookup:
+                continue
+            llama = LlamaCppEngine(
+                student_gguf(args.model, args.gguf_type),
+                tokenizer=args.model,
+                threads=args.threads,
+                batch_size=args.llamacpp_batch,
+                lookup=lookup,
+            )
+            theirs = timed(label, results, llama.complete, prompts, "answer", args.max_new_tokens)
+            results[f"{label} same outputs"] = sum(cut(p) == o.text for p, o in zip(plain, theirs, strict=True))
+            if lookup:
+                results["lookup drafts kept / fed"] = f"{llama.drafts_accepted} / {llama.drafts_fed}"
 
 
 def iterative(args, questions, results):
@@ -144,7 +152,7 @@ def iterative(args, questions, results):
                     folder / role,
                     threads=args.threads,
                     batch_size=args.llamacpp_batch,
-                    **options,
+                    **({"lookup": args.lookup} | options),
                 )
                 for role in ("qg", "qa")
             ]
@@ -165,11 +173,20 @@ def iterative(args, questions, results):
         )
         results["iterative plain same outputs"] = sum(a.output == b for a, b in zip(batched, plain, strict=True))
     if args.iterative_engine == "llamacpp":
+        results["iterative lookup drafts kept / fed"] = (
+            f"{qg.drafts_accepted + qa.drafts_accepted} / {qg.drafts_fed + qa.drafts_fed}"
+        )
         qg, qa = engines(keep_cache=False)
         again = timed("iterative batched, no KV reuse", results, solve_iterative, qg, qa, questions, config)
         results["iterative no-reuse same outputs"] = sum(
             a.output == b.output for a, b in zip(batched, again, strict=True)
         )
+        if args.lookup:
+            qg, qa = engines(lookup=0)
+            again = timed("iterative batched, no lookup", results, solve_iterative, qg, qa, questions, config)
+            results["iterative no-lookup same outputs"] = sum(
+                a.output == b.output for a, b in zip(batched, again, strict=True)
+            )
 
 
 def main() -> None:
@@ -189,6 +206,7 @@ def main() -> None:
         "--plain-iterative", action="store_true", help="also time the loop written with plain generate, one at a time"
     )
     parser.add_argument("--llamacpp-batch", type=int, default=64, help="sequences decoded together by llama.cpp")
+    parser.add_argument("--lookup", type=int, default=10, help="llama.cpp prompt-lookup drafts per sequence (0: off)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -198,7 +216,7 @@ def main() -> None:
         one_pass(args, questions, results)
     if args.iterative:
         iterative(args, questions, results)
-    for label in ("hf engine", "hf engine bf16", "llamacpp engine"):
+    for label in ("hf engine", "hf engine bf16", "llamacpp engine", "llamacpp engine, no lookup"):
         if label in results:
             results[f"{label} speed-up"] = round(results["plain generate"] / results[label], 2)
     if "iterative batched" in results:
@@ -208,6 +226,10 @@ def main() -> None:
         if "iterative plain generate, one problem at a time" in results:
             results["iterative batched speed-up over plain"] = round(
                 results["iterative plain generate, one problem at a time"] / results["iterative batched"], 2
+            )
+        if "iterative batched, no lookup" in results:
+            results["lookup speed-up (iterative)"] = round(
+                results["iterative batched, no lookup"] / results["iterative batched"], 2
             )
         if "iterative batched, no KV reuse" in results:
             results["KV reuse speed-up"] = round(

@@ -5,6 +5,7 @@ import pytest
 
 from socratic import formats, models
 from socratic.engines import Decoding, HFEngine, LlamaCppEngine, Sampling
+from socratic.engines.llamacpp import PromptLookup
 from socratic.gguf_io import export_gguf
 from socratic.tasks import load_task
 
@@ -92,6 +93,31 @@ def test_llamacpp_continues_parked_sequences_instead_of_recomputing_them(smollm2
     assert kept.tokens_evaluated < 0.5 * fresh.tokens_evaluated
     assert kept.tokens_evaluated < crowded.tokens_evaluated < fresh.tokens_evaluated
     assert len(kept.parked) == len(prompts), "finished sequences stay parked for the next call"
+
+
+def test_prompt_lookup_drafts_what_followed_the_latest_earlier_occurrence():
+    lookup = PromptLookup([5, 6, 7, 8, 1, 5, 6, 9], ngram=2)
+    assert lookup.draft(3) == []  # the last two tokens (6, 9) never occurred before
+    lookup.extend([4, 5, 6])
+    assert lookup.draft(3) == [9, 4, 5]  # (5, 6) last occurred before 9, not before 7
+    assert lookup.draft(10) == [9, 4, 5, 6]  # a draft stops where the text ends
+    assert lookup.draft(0) == []
+
+
+def test_llamacpp_lookup_drafts_keep_the_text_token_by_token_decoding_gives(smollm2, smollm2_gguf, prompts):
+    # A prompt that invites copying, so drafts are fed and kept, next to ones where they mostly fail.
+    counting = "Count: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10\nCount: 1, 2, 3"
+    plain = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, lookup=0)
+    drafting = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2)
+    for batch in ([counting], [counting, *prompts]):
+        expected = plain.complete(batch, "line", max_new_tokens=24, calculator=True)
+        got = drafting.complete(batch, "line", max_new_tokens=24, calculator=True)
+        # Checking k drafts computes k+1 rows in one call (another float summation order): allow a near-tie.
+        assert sum(a == b for a, b in zip(expected, got, strict=True)) >= len(batch) - 1
+    assert plain.drafts_fed == 0
+    assert drafting.drafts_accepted >= 10, "the counting line is copied from the prompt"
+    assert drafting.drafts_accepted <= drafting.drafts_fed
+    assert drafting.tokens_evaluated > plain.tokens_evaluated  # rejected drafts cost compute, never text
 
 
 @pytest.mark.parametrize("weights_type", ["bf16", "q8_0"])

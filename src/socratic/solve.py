@@ -88,6 +88,14 @@ class SolveConfig:
             "choices": GGUF_TYPES,
         },
     )
+    lookup: int = field(
+        default=10,
+        metadata={
+            "help": "llamacpp engine, greedy decoding: once few sequences are left, check up to N tokens copied "
+            "from the prompt or earlier output (prompt lookup) in one llama.cpp call; the same text in fewer "
+            "calls; 0 = off"
+        },
+    )
     max_new_tokens: int = field(default=256, metadata={"help": "token budget of one-pass completions"})
     step_tokens: int = field(default=96, metadata={"help": "token budget of one QG or QA line (iterative)"})
     max_steps: int = field(default=10, metadata={"help": "most subquestion/solution pairs per problem (iterative)"})

@@ -96,6 +96,7 @@ def open_engine(folder: str, config: SolveConfig) -> Engine:
         threads=config.threads,
         batch_size=config.batch_size,
         context_per_sequence=768 + history,
+        lookup=config.lookup,
     )
 
 

@@ -1,5 +1,5 @@
-"""`LlamaCppEngine`: a student exported to GGUF, decoded by llama.cpp with continuous batching and
-KV-cache sequences that outlive a call."""
+"""`LlamaCppEngine`: a student exported to GGUF, decoded by llama.cpp with continuous batching,
+KV-cache sequences that outlive a call, and prompt-lookup drafts when few sequences are left."""
 
 from __future__ import annotations
 
@@ -18,6 +18,35 @@ from socratic.llama_buffers import model_params
 def _shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = min(len(a), len(b))
     return next((i for i in range(n) if a[i] != b[i]), n)
+
+
+class PromptLookup:
+    """Draft tokens for one sequence by prompt lookup: the tokens that followed the latest earlier
+    occurrence of its last `ngram` tokens (prompt and output alike).
+
+    Students copy a lot: numbers and phrases of the question, the subquestion they answer, and,
+    when they loop, whole lines of their own output. A draft costs nothing unless it is fed, and the
+    model checks it (see `LlamaCppEngine`), so a wrong draft never changes the text.
+    """
+
+    def __init__(self, tokens: Sequence[int], ngram: int = 2):
+        self.tokens: list[int] = []
+        self.ngram = ngram
+        self.follows: dict[tuple[int, ...], int] = {}  # n-gram -> position of the token after its latest occurrence
+        self.extend(tokens)
+
+    def extend(self, tokens: Sequence[int]) -> None:
+        for token in tokens:
+            self.tokens.append(token)
+            end = len(self.tokens) - 1
+            if end >= self.ngram:
+                self.follows[tuple(self.tokens[end - self.ngram : end])] = end
+
+    def draft(self, k: int) -> list[int]:
+        # The text's own last n-gram is not in `follows` yet (its next token is unknown), so this
+        # finds an earlier occurrence.
+        at = self.follows.get(tuple(self.tokens[-self.ngram :])) if k > 0 else None
+        return self.tokens[at : at + k] if at is not None else []
 
 
 @functools.cache
@@ -42,6 +71,13 @@ class LlamaCppEngine:
     evaluated. The iterative loop asks QG and QA about the same problems again and again with a
     history that only grows, so each call reads just the line the other model wrote
     (`keep_cache=False` recomputes every prompt).
+
+    Once no prompt is waiting and fewer than `draft_window` sequences run, a llama.cpp call costs
+    about the same for a few more tokens (its time goes to reading the weights, not to arithmetic:
+    on 2 cores 1 token took 28 ms, 8 tokens of one sequence 47 ms). Each greedy sequence then also
+    feeds up to `lookup` draft tokens (`PromptLookup`, and the calculator's value once it is
+    known) and keeps the longest prefix its own logits agree with, so the text is the one decoding
+    token by token gives; the cells of rejected drafts are dropped. `lookup=0` turns this off.
     """
 
     def __init__(
@@ -52,6 +88,8 @@ class LlamaCppEngine:
         batch_size: int = 32,
         context_per_sequence: int = 1024,
         keep_cache: bool = True,
+        lookup: int = 10,
+        draft_window: int = 16,
     ):
         import llama_cpp as lc
         from transformers import AutoTokenizer
@@ -60,7 +98,9 @@ class LlamaCppEngine:
         self.batch_size, self.context_per_sequence, self.keep_cache = batch_size, context_per_sequence, keep_cache
         self.spare = batch_size  # one sequence more than the batch: scratch space to swap two sequences
         self.parked: dict[int, list[int]] = {}  # finished sequence -> the tokens its KV cells hold
+        self.lookup, self.draft_window = lookup, draft_window
         self.tokens_evaluated = 0  # prompt and generated tokens llama.cpp has computed, for benchmarks
+        self.drafts_fed = self.drafts_accepted = 0  # draft tokens checked, and kept, for benchmarks
         threads = threads or os.cpu_count() or 1
         lc.llama_log_set(_silent_llama_log(), ctypes.c_void_p(0))  # llama.cpp logs every graph it builds
         lc.llama_backend_init()
@@ -121,6 +161,8 @@ class LlamaCppEngine:
         fresh_waiting = len(fresh)
         slots: dict[int, int] = {}  # running KV-cache sequence -> prompt index
         feed: list[tuple[int, int, int, bool]] = []  # (sequence, token, position, wants logits)
+        drafted: dict[int, list[int]] = {}  # prompt index -> the drafts fed after its last token
+        lookups: dict[int, PromptLookup] = {}
         while waiting or slots:
             while waiting:
                 index = waiting[0]
@@ -140,13 +182,19 @@ class LlamaCppEngine:
                 feed = self._close_gaps(feed, slots, free)
             logits = self._decode(feed)
             feed = []
-            for seq, row in logits.items():
+            going = []
+            for seq, rows in logits.items():
                 index = slots[seq]
                 state = states[index]
-                token = state.forced.popleft() if state.forced else self._choose(row, sampling, rng)
-                state.add(token)
+                drafts = drafted.pop(index, [])
+                kept = self._accept(state, rows, drafts, sampling, rng)
+                if drafts:
+                    self.drafts_fed += len(drafts)
+                    self.drafts_accepted += kept
+                    # Drop the cells of rejected drafts: the sequence holds its prompt and tokens but the last.
+                    self.lc.llama_memory_seq_rm(self.memory, seq, len(encoded[index]) + len(state.tokens) - 1, -1)
                 if state.finish is None:
-                    feed.append((seq, token, len(encoded[index]) + len(state.tokens) - 1, True))
+                    going.append(seq)
                     continue
                 del slots[seq]
                 if self.keep_cache and fresh_waiting <= len(free):
@@ -156,7 +204,49 @@ class LlamaCppEngine:
                     free.append(seq)
                 if progress:
                     progress(1)
+            k = 0 if waiting else min(self.lookup, self.draft_window // max(len(slots), 1) - 1)
+            for seq in going:
+                index = slots[seq]
+                state = states[index]
+                room = min(k, state.max_new_tokens - len(state.tokens) - 1)
+                drafts = self._drafts(state, encoded[index], lookups, index, room, sampling)
+                if drafts:
+                    drafted[index] = drafts
+                position = len(encoded[index]) + len(state.tokens) - 1
+                feed += [(seq, token, pos, True) for pos, token in enumerate([state.tokens[-1], *drafts], position)]
         return [state.result() for state in states]
+
+    def _drafts(
+        self,
+        state: Decoding,
+        prompt: list[int],
+        lookups: dict[int, PromptLookup],
+        index: int,
+        k: int,
+        sampling: Sampling,
+    ) -> list[int]:
+        """Up to k tokens to check after the sequence's last token: the calculator's value where it is
+        pending (certain), else a prompt-lookup guess (greedy decoding only)."""
+        if k <= 0:
+            return []
+        if state.forced:
+            return list(state.forced)[:k]
+        if sampling.temperature > 0:
+            return []  # a sampled token would have to be drawn against the draft's probability
+        lookup = lookups.setdefault(index, PromptLookup(prompt))
+        lookup.extend(state.tokens[len(lookup.tokens) - len(prompt) :])
+        return lookup.draft(k)
+
+    def _accept(self, state: Decoding, rows: list, drafts: list[int], sampling: Sampling, rng) -> int:
+        """Choose the sequence's next tokens: row i holds the logits after its last token and
+        drafts[:i]; each choice that equals its draft lets the next row count too. Returns the drafts
+        kept. The last row has no draft after it, so the loop always ends inside."""
+        for kept, (row, draft) in enumerate(zip(rows, [*drafts, None], strict=True)):
+            token = state.forced.popleft() if state.forced else self._choose(row, sampling, rng)
+            state.add(token)
+            if token != draft or state.finish is not None:
+                return kept + (token == draft)
+        raise AssertionError("unreachable")
 
     def _continue_parked(self, encoded: list[list[int]]) -> dict[int, tuple[int, int]]:
         """Pair prompts with the parked sequence sharing their longest prefix, and cut each such
@@ -221,8 +311,9 @@ class LlamaCppEngine:
         self.lc.llama_memory_seq_cp(self.memory, source, target, -1, -1)
         self.lc.llama_memory_seq_rm(self.memory, source, -1, -1)
 
-    def _decode(self, feed: list[tuple[int, int, int, bool]]) -> dict[int, object]:
-        """Evaluate the tokens in `feed`; the next-token logits of each sequence that asked for them."""
+    def _decode(self, feed: list[tuple[int, int, int, bool]]) -> dict[int, list]:
+        """Evaluate the tokens in `feed`; per sequence, the next-token logits of the tokens that asked
+        for them, in position order."""
         import numpy as np
 
         # Ordered by sequence: llama.cpp splits a batch whose sequences come out of order into many
@@ -237,11 +328,12 @@ class LlamaCppEngine:
         status = self.lc.llama_decode(self.ctx, batch)
         if status != 0:
             raise RuntimeError(f"llama_decode failed with status {status} (is the KV cache too small?)")
-        return {
-            seq: np.ctypeslib.as_array(self.lc.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,)).copy()
-            for i, (seq, _, _, wants) in enumerate(feed)
-            if wants
-        }
+        rows: dict[int, list] = {}
+        for i, (seq, _, _, wants) in enumerate(feed):
+            if wants:
+                row = np.ctypeslib.as_array(self.lc.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,))
+                rows.setdefault(seq, []).append(row.copy())
+        return rows
 
     @staticmethod
     def _choose(logits, sampling: Sampling, rng) -> int:
