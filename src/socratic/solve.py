@@ -32,6 +32,7 @@ from pathlib import Path
 
 from socratic import formats, students
 from socratic.engines import ENGINES, GREEDY, Completion, Engine, Sampling
+from socratic.engines.base import stepwise
 from socratic.errors import SocraticError
 from socratic.gguf_io import GGUF_TYPES
 from socratic.manifest import git_commit, write_manifest
@@ -189,45 +190,72 @@ def solve_iterative(
 ) -> list[Attempt]:
     """The QG <-> QA loop over all `questions` at once (see the module docstring).
 
+    Each problem goes back and forth between the two engines: its QG prompt is submitted, and when
+    QG's line ends its QA prompt, and so on. Engines that decode submitted prompts continuously
+    (llama.cpp) take a problem the moment the other model is done with it, so nobody waits for the
+    longest line of a batch; the others (`Rounds`) answer all QG prompts, then all QA prompts.
     At most `width` problems are active at once (default: all of them); the place of a finished
-    problem goes to the next waiting one, so the batch stays full while the long problems go on.
-    `on_finished(i, attempt)` is called the moment problem i is done, e.g. to save it.
-    `oracle[i]` are problem i's human subquestions: when given, QG is not asked.
+    problem goes to the next waiting one. `on_finished(i, attempt)` is called the moment problem i
+    is done, e.g. to save it. `oracle[i]` are problem i's human subquestions: when given, QG is not
+    asked.
     """
     attempts = [Attempt() for _ in questions]
+    asker = stepwise(qg) if oracle is None and qg is not None else None
+    if oracle is None and asker is None:
+        raise ValueError("iterative solving needs a QG engine unless oracle subquestions are given")
+    answerer = asker if asker is not None and qg is qa else stepwise(qa)
+    engines = list({id(e): e for e in (asker, answerer) if e is not None}.values())
+    # Per engine: ticket -> (problem, the subquestion QA answers; None for a QG request).
+    tickets: dict[int, dict[int, tuple[int, str | None]]] = {id(e): {} for e in engines}
     waiting = deque(range(len(questions)))
-    active: list[int] = []
-    while waiting or active:
-        while waiting and len(active) < (width or len(questions)):
-            active.append(waiting.popleft())
-        round_started = time.perf_counter()
-        asked = _next_subquestions(qg, questions, attempts, active, config, oracle)
+    active: set[int] = set()
+    ended: list[int] = []
+
+    def ask(i: int) -> None:
+        if oracle is not None:
+            answer(i, _nth(oracle[i], len(attempts[i].steps)))
+            return
+        prompt = formats.qg_prompt(questions[i], attempts[i].steps)
+        [ticket] = asker.submit([prompt], "line", config.step_tokens, config.sampling, False)  # type: ignore[union-attr]
+        tickets[id(asker)][ticket] = (i, None)
+
+    def answer(i: int, subquestion: str | None) -> None:
         # A problem at --max-steps is asked once more: if QG ends it there it is finished, not cut off.
-        for i in active:
-            if asked[i] is None:
-                attempts[i].finish = "end"
-            elif len(attempts[i].steps) == config.max_steps:
-                attempts[i].finish = "max_steps"
-        going = [i for i in active if not attempts[i].finish]
-        if going:
-            prompts = [formats.qa_prompt(questions[i], attempts[i].steps, asked[i]) for i in going]
-            solved = qa.complete(prompts, "line", config.step_tokens, config.sampling, config.calculator)
-            for i, completion in zip(going, solved, strict=True):
-                attempt = attempts[i]
-                attempt.steps += (Step(asked[i], formats.parse_solution(completion.text)),)
-                attempt.tokens += completion.tokens
-                attempt.calculator += completion.calculator
-        share = (time.perf_counter() - round_started) / len(active)
+        attempt = attempts[i]
+        if subquestion is None or len(attempt.steps) == config.max_steps:
+            attempt.finish = "end" if subquestion is None else "max_steps"
+            ended.append(i)
+            return
+        prompt = formats.qa_prompt(questions[i], attempt.steps, subquestion)
+        [ticket] = answerer.submit([prompt], "line", config.step_tokens, config.sampling, config.calculator)
+        tickets[id(answerer)][ticket] = (i, subquestion)
+
+    while waiting or active:
+        started = time.perf_counter()
+        while waiting and len(active) < (width or len(questions)):
+            active.add(waiting[0])
+            ask(waiting.popleft())
+        for engine in engines:
+            for ticket, completion in engine.step() if engine.busy else ():
+                i, subquestion = tickets[id(engine)].pop(ticket)
+                attempts[i].tokens += completion.tokens
+                if subquestion is None:  # QG's line: the next subquestion, or the end marker
+                    answer(i, formats.parse_subquestion(completion.text))
+                else:
+                    attempts[i].steps += (Step(subquestion, formats.parse_solution(completion.text)),)
+                    attempts[i].calculator += completion.calculator
+                    ask(i)
+        share = (time.perf_counter() - started) / len(active)
         for i in active:
             attempts[i].seconds += share
-        finished = [i for i in active if attempts[i].finish]
-        for i in finished:
+        for i in ended:
+            active.remove(i)
             _close(attempts[i])
             if on_finished:
                 on_finished(i, attempts[i])
-        if progress and finished:
-            progress(len(finished))
-        active = going
+        if progress and ended:
+            progress(len(ended))
+        ended.clear()
     return attempts
 
 
@@ -235,24 +263,6 @@ def _close(attempt: Attempt) -> None:
     """The finished attempt's text and answer: the pairs (plus the end marker) and the last solution."""
     attempt.output = formats.pairs_text(attempt.steps) + (formats.END_MARKER if attempt.finish == "end" else "")
     attempt.answer_text = attempt.steps[-1].answer if attempt.steps else ""
-
-
-def _next_subquestions(
-    qg: Engine | None,
-    questions: Sequence[str],
-    attempts: list[Attempt],
-    active: list[int],
-    config: SolveConfig,
-    oracle: Sequence[Sequence[str]] | None,
-) -> dict[int, str | None]:
-    if oracle is not None:
-        return {i: _nth(oracle[i], len(attempts[i].steps)) for i in active}
-    assert qg is not None, "iterative solving needs a QG engine unless oracle subquestions are given"
-    prompts = [formats.qg_prompt(questions[i], attempts[i].steps) for i in active]
-    asked = qg.complete(prompts, "line", config.step_tokens, config.sampling, calculator=False)
-    for i, completion in zip(active, asked, strict=True):
-        attempts[i].tokens += completion.tokens
-    return {i: formats.parse_subquestion(c.text) for i, c in zip(active, asked, strict=True)}
 
 
 def _nth(subquestions: Sequence[str], n: int) -> str | None:

@@ -47,6 +47,56 @@ class Engine(Protocol):
         ...
 
 
+class Stepwise(Protocol):
+    """Prompts submitted while others decode, advanced a step at a time (`LlamaCppEngine`, `Rounds`)."""
+
+    @property
+    def busy(self) -> bool: ...
+
+    def submit(
+        self, prompts: Sequence[str], until: str, max_new_tokens: int, sampling: Sampling, calculator: bool
+    ) -> list[int]: ...
+
+    def step(self) -> list[tuple[int, Completion]]: ...
+
+
+class Rounds:
+    """`Stepwise` for an engine that completes whole batches: a step completes everything submitted
+    since the last one, in one `complete` call per kind of request."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.queued: dict[tuple, list[tuple[int, str]]] = {}  # request kind -> (ticket, prompt)
+        self.tickets = 0
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.queued)
+
+    def submit(
+        self, prompts: Sequence[str], until: str, max_new_tokens: int, sampling: Sampling, calculator: bool
+    ) -> list[int]:
+        tickets = list(range(self.tickets, self.tickets + len(prompts)))
+        self.tickets += len(prompts)
+        kind = (until, max_new_tokens, sampling, calculator)
+        self.queued.setdefault(kind, []).extend(zip(tickets, prompts, strict=True))
+        return tickets
+
+    def step(self) -> list[tuple[int, Completion]]:
+        queued, self.queued = self.queued, {}
+        finished = []
+        for (until, max_new_tokens, sampling, calculator), requests in queued.items():
+            tickets, prompts = zip(*requests, strict=True)
+            completions = self.engine.complete(prompts, until, max_new_tokens, sampling, calculator)
+            finished += zip(tickets, completions, strict=True)
+        return finished
+
+
+def stepwise(engine: Engine) -> Stepwise:
+    """The engine itself where it decodes submitted prompts continuously, else `Rounds` of it."""
+    return engine if hasattr(engine, "step") else Rounds(engine)  # type: ignore[return-value]
+
+
 class Decoding:
     """The state of one completion while its tokens arrive: text, stop check, calculator."""
 

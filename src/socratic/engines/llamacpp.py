@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import itertools
 import os
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, eos_ids
@@ -18,6 +20,18 @@ from socratic.llama_buffers import model_params
 def _shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = min(len(a), len(b))
     return next((i for i in range(n) if a[i] != b[i]), n)
+
+
+@dataclass
+class _Request:
+    """A submitted prompt: its token ids and decoding state, and the drafts fed after its last token."""
+
+    ids: list[int]
+    state: Decoding
+    sampling: Sampling
+    rng: object | None  # sampling only
+    drafts: list[int] = field(default_factory=list)
+    lookup: PromptLookup | None = None
 
 
 class PromptLookup:
@@ -63,14 +77,16 @@ class LlamaCppEngine:
     that prompts become exactly the token ids the student was trained on.
 
     Up to `batch_size` sequences decode together, each in its own KV-cache sequence. Each llama.cpp
-    call carries one new token for every running sequence plus the whole prompts of sequences that
-    start in freed slots, so the batch stays full until the prompts run out.
+    call (`step`) carries one new token for every running sequence plus the whole prompts of
+    sequences that start in freed slots, so the batch stays full until the prompts run out. Prompts
+    can be submitted while others run (`submit`, then `step` until not `busy`): the iterative loop
+    hands a problem to QA the moment QG's line ends, and back. `complete` is submit-and-step.
 
-    Finished sequences keep their KV cells ("parked") while no waiting prompt needs the slot, and a
-    later prompt that starts with the same tokens continues from them: only its new tokens are
-    evaluated. The iterative loop asks QG and QA about the same problems again and again with a
-    history that only grows, so each call reads just the line the other model wrote
-    (`keep_cache=False` recomputes every prompt).
+    Finished sequences keep their KV cells ("parked") until a fresh prompt needs the slot (the one
+    parked longest ago goes first), and a later prompt that starts with the same tokens continues
+    from them: only its new tokens are evaluated. The iterative loop asks QG and QA about the same
+    problems again and again with a history that only grows, so each call reads just the line the
+    other model wrote (`keep_cache=False` recomputes every prompt).
 
     Once no prompt is waiting and fewer than `draft_window` sequences run, a llama.cpp call costs
     about the same for a few more tokens (its time goes to reading the weights, not to arithmetic:
@@ -97,7 +113,13 @@ class LlamaCppEngine:
         self.lc = lc
         self.batch_size, self.context_per_sequence, self.keep_cache = batch_size, context_per_sequence, keep_cache
         self.spare = batch_size  # one sequence more than the batch: scratch space to swap two sequences
-        self.parked: dict[int, list[int]] = {}  # finished sequence -> the tokens its KV cells hold
+        self.parked: dict[int, list[int]] = {}  # finished sequence -> the tokens its cells hold (oldest first)
+        self.requests: dict[int, _Request] = {}  # ticket -> a prompt submitted and not finished
+        self.tickets = itertools.count()
+        self.waiting: deque[int] = deque()  # tickets of fresh prompts, in the order they start
+        self.reserved: dict[int, tuple[int, int]] = {}  # ticket -> (parked sequence it continues, tokens kept)
+        self.slots: dict[int, int] = {}  # running sequence -> ticket
+        self.feed: list[tuple[int, int, int, bool]] = []  # the next call: (sequence, token, position, wants logits)
         self.lookup, self.draft_window = lookup, draft_window
         self.tokens_evaluated = 0  # prompt and generated tokens llama.cpp has computed, for benchmarks
         self.drafts_fed = self.drafts_accepted = 0  # draft tokens checked, and kept, for benchmarks
@@ -135,6 +157,8 @@ class LlamaCppEngine:
         with contextlib.suppress(Exception):  # at interpreter shutdown llama_cpp may already be gone
             self.close()
 
+    # --- what a caller uses -------------------------------------------------------------------------
+
     def complete(
         self,
         prompts: Sequence[str],
@@ -144,123 +168,104 @@ class LlamaCppEngine:
         calculator: bool = False,
         progress: Callable[[int], None] | None = None,
     ) -> list[Completion]:
-        import numpy as np
-
-        rng = np.random.default_rng(sampling.seed)
-        encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
-        too_long = [i for i, ids in enumerate(encoded) if len(ids) + max_new_tokens > self.context_per_sequence]
-        if too_long:
-            raise ValueError(f"prompt {too_long[0]} needs more than {self.context_per_sequence} tokens of context")
-        states = [Decoding(self.tokenizer, until, max_new_tokens, calculator, self.eos, p) for p in prompts]
-        reserved = self._continue_parked(encoded)  # prompt -> (its parked sequence, tokens already there)
-        fresh = sorted(set(range(len(prompts))) - set(reserved), key=lambda i: -len(encoded[i]))
-        waiting = deque(sorted(reserved) + fresh)  # continuations first: their slots are taken anyway
-        free = [seq for seq in range(self.batch_size) if seq not in {s for s, _ in reserved.values()}]
-        for seq in free:
-            self._forget(seq)
-        fresh_waiting = len(fresh)
-        slots: dict[int, int] = {}  # running KV-cache sequence -> prompt index
-        feed: list[tuple[int, int, int, bool]] = []  # (sequence, token, position, wants logits)
-        drafted: dict[int, list[int]] = {}  # prompt index -> the drafts fed after its last token
-        lookups: dict[int, PromptLookup] = {}
-        while waiting or slots:
-            while waiting:
-                index = waiting[0]
-                # Fresh prompts take the lowest free id: llama.cpp batches contiguous ids in one pass.
-                seq, start = reserved.get(index, (min(free) if free else None, 0))
-                ids = encoded[index]
-                if seq is None or len(feed) + len(ids) - start > self.max_tokens_per_call:
-                    break
-                waiting.popleft()
-                if index not in reserved:
-                    free.remove(seq)
-                    fresh_waiting -= 1
-                self.parked.pop(seq, None)
-                slots[seq] = index
-                feed += [(seq, token, pos, pos == len(ids) - 1) for pos, token in enumerate(ids[start:], start)]
-            if not waiting:
-                feed = self._close_gaps(feed, slots, free)
-            logits = self._decode(feed)
-            feed = []
-            going = []
-            for seq, rows in logits.items():
-                index = slots[seq]
-                state = states[index]
-                drafts = drafted.pop(index, [])
-                kept = self._accept(state, rows, drafts, sampling, rng)
-                if drafts:
-                    self.drafts_fed += len(drafts)
-                    self.drafts_accepted += kept
-                    # Drop the cells of rejected drafts: the sequence holds its prompt and tokens but the last.
-                    self.lc.llama_memory_seq_rm(self.memory, seq, len(encoded[index]) + len(state.tokens) - 1, -1)
-                if state.finish is None:
-                    going.append(seq)
-                    continue
-                del slots[seq]
-                if self.keep_cache and fresh_waiting <= len(free):
-                    self.parked[seq] = encoded[index] + state.tokens[:-1]  # the last token was never fed
-                else:
-                    self._forget(seq)
-                    free.append(seq)
+        if self.busy:
+            raise RuntimeError("complete() while submitted prompts are still running: step() them first")
+        tickets = self.submit(prompts, until, max_new_tokens, sampling, calculator)
+        done: dict[int, Completion] = {}
+        while self.busy:
+            for ticket, completion in self.step():
+                done[ticket] = completion
                 if progress:
                     progress(1)
-            k = 0 if waiting else min(self.lookup, self.draft_window // max(len(slots), 1) - 1)
-            for seq in going:
-                index = slots[seq]
-                state = states[index]
-                room = min(k, state.max_new_tokens - len(state.tokens) - 1)
-                drafts = self._drafts(state, encoded[index], lookups, index, room, sampling)
-                if drafts:
-                    drafted[index] = drafts
-                position = len(encoded[index]) + len(state.tokens) - 1
-                feed += [(seq, token, pos, True) for pos, token in enumerate([state.tokens[-1], *drafts], position)]
-        return [state.result() for state in states]
+        return [done[ticket] for ticket in tickets]
 
-    def _drafts(
+    @property
+    def busy(self) -> bool:
+        return bool(self.waiting or self.reserved or self.slots)
+
+    def submit(
         self,
-        state: Decoding,
-        prompt: list[int],
-        lookups: dict[int, PromptLookup],
-        index: int,
-        k: int,
-        sampling: Sampling,
+        prompts: Sequence[str],
+        until: str,
+        max_new_tokens: int,
+        sampling: Sampling = GREEDY,
+        calculator: bool = False,
     ) -> list[int]:
-        """Up to k tokens to check after the sequence's last token: the calculator's value where it is
-        pending (certain), else a prompt-lookup guess (greedy decoding only)."""
-        if k <= 0:
+        """Queue prompts to decode beside whatever runs already; `step` advances them. One ticket each."""
+        import numpy as np
+
+        tickets = []
+        for prompt in prompts:
+            ids = self.tokenizer(prompt)["input_ids"]
+            if len(ids) + max_new_tokens > self.context_per_sequence or len(ids) > self.max_tokens_per_call:
+                raise ValueError(
+                    f"a prompt of {len(ids)} tokens with {max_new_tokens} new ones does not fit a sequence's "
+                    f"{self.context_per_sequence} tokens of context"
+                )
+            ticket = next(self.tickets)
+            rng = np.random.default_rng([sampling.seed, ticket]) if sampling.temperature > 0 else None
+            state = Decoding(self.tokenizer, until, max_new_tokens, calculator, self.eos, prompt)
+            self.requests[ticket] = _Request(ids, state, sampling, rng)
+            tickets.append(ticket)
+        self._reserve_parked(tickets)
+        # Long prompts first: short ones then fill the room left in the last llama.cpp call.
+        self.waiting.extend(
+            sorted((t for t in tickets if t not in self.reserved), key=lambda t: -len(self.requests[t].ids))
+        )
+        return tickets
+
+    def step(self) -> list[tuple[int, Completion]]:
+        """One llama.cpp call: start the waiting prompts that fit, move every running sequence on by a
+        token (or by the drafts it agrees with), and return the completions that ended, by ticket."""
+        self._start_waiting()
+        if not (self.waiting or self.reserved):
+            self.feed = self._close_gaps(self.feed)
+        if not self.feed:
             return []
-        if state.forced:
-            return list(state.forced)[:k]
-        if sampling.temperature > 0:
-            return []  # a sampled token would have to be drawn against the draft's probability
-        lookup = lookups.setdefault(index, PromptLookup(prompt))
-        lookup.extend(state.tokens[len(lookup.tokens) - len(prompt) :])
-        return lookup.draft(k)
+        logits = self._decode(self.feed)
+        self.feed = []
+        finished, going = [], []
+        for seq, rows in logits.items():
+            ticket = self.slots[seq]
+            request = self.requests[ticket]
+            state = request.state
+            drafts, request.drafts = request.drafts, []
+            kept = self._accept(request, rows, drafts)
+            if drafts:
+                self.drafts_fed += len(drafts)
+                self.drafts_accepted += kept
+                # Drop the cells of rejected drafts: the sequence holds its prompt and tokens but the last.
+                self.lc.llama_memory_seq_rm(self.memory, seq, len(request.ids) + len(state.tokens) - 1, -1)
+            if state.finish is None:
+                going.append(seq)
+                continue
+            del self.slots[seq], self.requests[ticket]
+            if self.keep_cache:
+                self.parked[seq] = request.ids + state.tokens[:-1]  # the last token was never fed
+            else:
+                self._forget(seq)
+            finished.append((ticket, state.result()))
+        full = self.waiting or self.reserved  # the next call fills up with prompts anyway
+        k = 0 if full else min(self.lookup, self.draft_window // max(len(self.slots), 1) - 1)
+        for seq in going:
+            request = self.requests[self.slots[seq]]
+            request.drafts = self._drafts(request, k)
+            position = len(request.ids) + len(request.state.tokens) - 1
+            tokens = [request.state.tokens[-1], *request.drafts]
+            self.feed += [(seq, token, pos, True) for pos, token in enumerate(tokens, position)]
+        return finished
 
-    def _accept(self, state: Decoding, rows: list, drafts: list[int], sampling: Sampling, rng) -> int:
-        """Choose the sequence's next tokens: row i holds the logits after its last token and
-        drafts[:i]; each choice that equals its draft lets the next row count too. Returns the drafts
-        kept. The last row has no draft after it, so the loop always ends inside."""
-        for kept, (row, draft) in enumerate(zip(rows, [*drafts, None], strict=True)):
-            token = state.forced.popleft() if state.forced else self._choose(row, sampling, rng)
-            state.add(token)
-            if token != draft or state.finish is not None:
-                return kept + (token == draft)
-        raise AssertionError("unreachable")
+    # --- sequences and their KV cells ---------------------------------------------------------------
 
-    def _continue_parked(self, encoded: list[list[int]]) -> dict[int, tuple[int, int]]:
-        """Pair prompts with the parked sequence sharing their longest prefix, and cut each such
-        sequence back to that prefix: prompt index -> (sequence, tokens kept)."""
-        if not self.keep_cache:
-            self.lc.llama_memory_clear(self.memory, True)
-            self.parked.clear()
-            return {}
-        key = 32  # prompts are matched on their first tokens (the problem), then on the longest prefix
+    def _reserve_parked(self, tickets: list[int]) -> None:
+        """Pair new prompts with the parked sequence sharing their longest prefix, and cut each such
+        sequence back to that prefix (`self.reserved`: ticket -> (sequence, tokens kept))."""
+        key = 8  # prompts are matched on their first tokens (the problem), then on the longest prefix
         by_start: dict[tuple[int, ...], list[int]] = {}
         for seq, tokens in self.parked.items():
             by_start.setdefault(tuple(tokens[:key]), []).append(seq)
-        reserved = {}
-        for index, ids in enumerate(encoded):
+        for ticket in tickets:
+            ids = self.requests[ticket].ids
             candidates = by_start.get(tuple(ids[:key]))
             if not candidates:
                 continue
@@ -270,30 +275,57 @@ class LlamaCppEngine:
             if kept == 0 or not self.lc.llama_memory_seq_rm(self.memory, seq, kept, -1):
                 continue  # (a cache that cannot drop its tail, e.g. a recurrent one, starts afresh)
             candidates.remove(seq)
-            self.parked[seq] = self.parked[seq][:kept]
-            reserved[index] = (seq, kept)
-        return reserved
+            del self.parked[seq]
+            self.reserved[ticket] = (seq, kept)
+
+    def _start_waiting(self) -> None:
+        """Put waiting prompts into sequences while the call has room: continuations of parked
+        sequences first (their sequence is theirs), then fresh prompts into free or evicted ones."""
+        for ticket, (seq, kept) in list(self.reserved.items()):
+            if len(self.feed) + len(self.requests[ticket].ids) - kept > self.max_tokens_per_call:
+                return
+            del self.reserved[ticket]
+            self._run(seq, ticket, kept)
+        while self.waiting and len(self.feed) + len(self.requests[self.waiting[0]].ids) <= self.max_tokens_per_call:
+            seq = self._free_sequence()
+            if seq is None:
+                return
+            self._run(seq, self.waiting.popleft(), 0)
+
+    def _run(self, seq: int, ticket: int, start: int) -> None:
+        ids = self.requests[ticket].ids
+        self.slots[seq] = ticket
+        self.feed += [(seq, token, pos, pos == len(ids) - 1) for pos, token in enumerate(ids[start:], start)]
+
+    def _free_sequence(self) -> int | None:
+        """The lowest unused sequence id (llama.cpp batches contiguous ids in one pass), else the one
+        parked longest ago, its cells dropped; None while every sequence runs or is reserved."""
+        taken = set(self.slots) | set(self.parked) | {seq for seq, _ in self.reserved.values()}
+        unused = next((seq for seq in range(self.batch_size) if seq not in taken), None)
+        if unused is None and self.parked:
+            unused = next(iter(self.parked))
+            self._forget(unused)
+        return unused
 
     def _forget(self, seq: int) -> None:
         self.lc.llama_memory_seq_rm(self.memory, seq, -1, -1)
         self.parked.pop(seq, None)
 
-    def _close_gaps(self, feed: list[tuple[int, int, int, bool]], slots: dict[int, int], free: list[int]) -> list:
+    def _close_gaps(self, feed: list[tuple[int, int, int, bool]]) -> list[tuple[int, int, int, bool]]:
         """Move the highest running sequences into lower slots that are free or parked, so the running
         ids stay contiguous.
 
         llama.cpp splits a batch at every gap in the sequence ids (16 sequences with gaps decode 5x
         slower than 16 contiguous ones here); with prompts waiting, new ones fill the gaps, so this
-        only runs for the tail of a call. Moving a sequence copies its KV cells (milliseconds); a
-        parked one swaps places with the running one through the spare sequence.
+        only runs for the tail. Moving a sequence copies its KV cells (milliseconds); a parked one
+        swaps places with the running one through the spare sequence.
         """
         moves = {}
-        while slots:
-            high = max(slots)
-            idle = [seq for seq in range(high) if seq not in slots]
-            if not idle:
+        while self.slots:
+            high = max(self.slots)
+            low = next((seq for seq in range(high) if seq not in self.slots), None)
+            if low is None:
                 break
-            low = idle[0]
             if low in self.parked:
                 self._move(low, self.spare)
                 self._move(high, low)
@@ -301,11 +333,39 @@ class LlamaCppEngine:
                 self.parked[high] = self.parked.pop(low)
             else:
                 self._move(high, low)
-                free.remove(low)
-                free.append(high)
-            slots[low] = slots.pop(high)
+            self.slots[low] = self.slots.pop(high)
             moves[high] = low
         return [(moves.get(seq, seq), token, pos, wants) for seq, token, pos, wants in feed]
+
+    # --- choosing tokens ------------------------------------------------------------------------------
+
+    def _drafts(self, request: _Request, k: int) -> list[int]:
+        """Up to k tokens to check after the sequence's last token: the calculator's value where it is
+        pending (certain), else a prompt-lookup guess (greedy decoding only)."""
+        state = request.state
+        k = min(k, state.max_new_tokens - len(state.tokens) - 1)
+        if k <= 0:
+            return []
+        if state.forced:
+            return list(state.forced)[:k]
+        if request.sampling.temperature > 0:
+            return []  # a sampled token would have to be drawn against the draft's probability
+        if request.lookup is None:
+            request.lookup = PromptLookup(request.ids)
+        request.lookup.extend(state.tokens[len(request.lookup.tokens) - len(request.ids) :])
+        return request.lookup.draft(k)
+
+    def _accept(self, request: _Request, rows: list, drafts: list[int]) -> int:
+        """Choose the sequence's next tokens: row i holds the logits after its last token and
+        drafts[:i]; each choice that equals its draft lets the next row count too. Returns the drafts
+        kept. The last row has no draft after it, so the loop always ends inside."""
+        state = request.state
+        for kept, (row, draft) in enumerate(zip(rows, [*drafts, None], strict=True)):
+            token = state.forced.popleft() if state.forced else self._choose(row, request.sampling, request.rng)
+            state.add(token)
+            if token != draft or state.finish is not None:
+                return kept + (token == draft)
+        raise AssertionError("unreachable")
 
     def _move(self, source: int, target: int) -> None:
         self.lc.llama_memory_seq_cp(self.memory, source, target, -1, -1)
