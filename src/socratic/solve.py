@@ -7,10 +7,12 @@
     socratic solve --mode iterative --qg runs/it/qg --qa runs/it/qa --adapters    # LoRA pair, one base model
 
 One-pass students (`answer`, `cot`, `unified`) write their whole completion in one generation. The
-iterative pair works in sync over many problems at once: every active problem asks QG for its next
-subquestion in one batch, then QA answers all of them in one batch; a problem leaves the active set
-when QG writes the end marker or after `--max-steps` pairs, and the next waiting problem takes its
-place (at most `--batch-size` are active), so one problem ending early never holds up the others.
+iterative pair works over many problems at once: each problem goes to QG for its next subquestion,
+then to QA for its solution, and back; with the llama.cpp engine it moves on the moment its line
+ends, decoding beside the other problems' lines, and with the others all QG lines of a round are
+written in one batch, then all QA lines. A problem leaves the active set when QG writes the end
+marker or after `--max-steps` pairs, and the next waiting problem takes its place (at most
+`--batch-size` are active), so one problem ending early never holds up the others.
 The answer is read from the answer line (one-pass) or the last solution (iterative, as in the
 paper). With `--samples k`, k attempts are sampled per problem and the most frequent answer wins
 (self-consistency).

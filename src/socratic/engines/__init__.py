@@ -15,8 +15,10 @@ Three engines, one contract (greedy decoding gives the same completions up to fl
   llama.cpp with continuous batching: up to `batch_size` sequences decode together, each in its own
   KV-cache stream, and a finished sequence's slot takes the next prompt at once. A finished
   sequence keeps its cache until the slot is needed, so a later prompt that extends it (the
-  iterative loop's next QG or QA call) evaluates only its new tokens. No torch in the decode loop;
-  the fastest engine on CPUs without AMX (docs/RESULTS.md).
+  iterative loop's next QG or QA call) evaluates only its new tokens. Prompts can be submitted
+  while others decode (`submit`/`step`), and once few sequences are left each one also checks
+  prompt-lookup drafts in the same call. No torch in the decode loop; the fastest engine on CPUs
+  without AMX (docs/RESULTS.md).
 - `vllm` (`VLLMEngine`, `vllm.py`, extra `socratic[vllm]`): the student folder served by vLLM in
   process, for GPUs. Written against vLLM's offline `LLM.generate` API but not run here (no GPU).
 
