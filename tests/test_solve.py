@@ -71,6 +71,30 @@ def test_iterative_loop_on_llamacpp_continues_each_problem_from_its_cache(smollm
     assert cached_tokens < 0.7 * fresh_tokens
 
 
+def test_iterative_loop_on_llamacpp_hands_each_line_to_the_other_model_as_it_ends(
+    smollm2, smollm2_gguf, problems, monkeypatch
+):
+    from socratic import formats
+    from socratic.engines import LlamaCppEngine
+
+    # The base model, asked for a subquestion, writes an empty line (the end); started on one, it
+    # goes on, so every problem runs its steps through both engines.
+    qg_prompt = formats.qg_prompt
+    monkeypatch.setattr(formats, "qg_prompt", lambda question, steps: qg_prompt(question, steps) + "Q: How many")
+    config = SolveConfig(mode="iterative", max_steps=2, step_tokens=12)
+    questions = [p.question for p in problems[:3]]
+    qg, qa = (LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, batch_size=4) for _ in range(2))
+    flowing = solve_iterative(qg, qa, questions, config)
+    alone = [solve_iterative(qg, qa, [q], config)[0] for q in questions]
+    # One engine object as both QG and QA: each finished line still goes to the right role.
+    shared = solve_iterative(qg, qg, questions, config)
+    assert [len(a.steps) for a in flowing] == [2] * len(questions), "the base model's lines all read as steps"
+    for other in (alone, shared):
+        # Batches of other compositions round differently: allow one near-tie divergence.
+        assert sum(a.output == b.output for a, b in zip(flowing, other, strict=True)) >= len(questions) - 1
+    assert not qg.busy and not qa.busy
+
+
 def test_one_problem_ending_early_does_not_disturb_the_others(engine, problems):
     config = SolveConfig(mode="iterative", max_steps=3, step_tokens=16)
     questions = [p.question for p in problems]
