@@ -84,9 +84,9 @@ def test_llamacpp_continues_parked_sequences_instead_of_recomputing_them(smollm2
     crowded = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, batch_size=4)
     histories = list(prompts)
     for _ in range(3):
-        expected = fresh.complete(histories, "line", max_new_tokens=16)
+        expected = fresh.complete(histories, "line", max_new_tokens=12)
         for engine in (kept, crowded):
-            continued = engine.complete(histories, "line", max_new_tokens=16)
+            continued = engine.complete(histories, "line", max_new_tokens=12)
             # Cached cells were computed in other batches (other float summation order): allow a near-tie.
             assert sum(a.text == b.text for a, b in zip(expected, continued, strict=True)) >= len(prompts) - 1
         histories = [h + c.text.rstrip("\n") + "\nQ: And then?\nA:" for h, c in zip(histories, expected, strict=True)]
@@ -127,13 +127,14 @@ def test_llamacpp_lookup_drafts_keep_the_text_token_by_token_decoding_gives(smol
     counting = "Count: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10\nCount: 1, 2, 3"
     plain = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, lookup=0)
     drafting = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2)
-    for batch in ([counting], [counting, *prompts]):
-        expected = plain.complete(batch, "line", max_new_tokens=24, calculator=True)
-        got = drafting.complete(batch, "line", max_new_tokens=24, calculator=True)
-        # Checking k drafts computes k+1 rows in one call (another float summation order): allow a near-tie.
-        assert sum(a == b for a, b in zip(expected, got, strict=True)) >= len(batch) - 1
+    batch = [counting, *prompts[:3]]
+    expected = plain.complete(batch, "line", max_new_tokens=24, calculator=True)
+    got = drafting.complete(batch, "line", max_new_tokens=24, calculator=True)
+    # Checking k drafts computes k+1 rows in one call (another float summation order): allow a near-tie.
+    assert sum(a == b for a, b in zip(expected, got, strict=True)) >= len(batch) - 1
+    assert got[0].text.startswith(", 4, 5, 6, 7")
     assert plain.drafts_fed == 0
-    assert drafting.drafts_accepted >= 10, "the counting line is copied from the prompt"
+    assert drafting.drafts_accepted >= 6, "the counting line is copied from the prompt"
     assert drafting.drafts_accepted <= drafting.drafts_fed
     assert drafting.tokens_evaluated > plain.tokens_evaluated  # rejected drafts cost compute, never text
 
