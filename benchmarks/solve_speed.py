@@ -27,7 +27,8 @@ at a time, both with the engine of --iterative-engine; with --plain-iterative al
 loop a newcomer writes (one problem at a time, `model.generate` for each line, the history tokenised
 again at every call); and the batched loop against
 unified generation (`hf` engine) when --model is also given. With `--iterative-engine llamacpp` the
-batched loop is also timed without keeping each problem's KV cache between calls, and without
+batched loop is also timed without keeping each problem's KV cache between calls, in rounds (all QG
+lines, then all QA lines, instead of handing each problem on as its line ends), and without
 prompt-lookup drafts.
 """
 
@@ -40,6 +41,7 @@ import torch
 
 from socratic import formats
 from socratic.engines import HFEngine, LlamaCppEngine
+from socratic.engines.base import Rounds
 from socratic.gguf_io import GGUF_TYPES
 from socratic.records import Step
 from socratic.solve import SolveConfig, solve_iterative
@@ -181,6 +183,15 @@ def iterative(args, questions, results):
         results["iterative no-reuse same outputs"] = sum(
             a.output == b.output for a, b in zip(batched, again, strict=True)
         )
+        # The same engines scheduled in rounds (all QG lines, then all QA lines) instead of handing
+        # each problem on as its line ends.
+        qg, qa = engines()
+        again = timed(
+            "iterative batched, in rounds", results, solve_iterative, Rounds(qg), Rounds(qa), questions, config
+        )
+        results["iterative rounds same outputs"] = sum(
+            a.output == b.output for a, b in zip(batched, again, strict=True)
+        )
         if args.lookup:
             qg, qa = engines(lookup=0)
             again = timed("iterative batched, no lookup", results, solve_iterative, qg, qa, questions, config)
@@ -226,6 +237,10 @@ def main() -> None:
         if "iterative plain generate, one problem at a time" in results:
             results["iterative batched speed-up over plain"] = round(
                 results["iterative plain generate, one problem at a time"] / results["iterative batched"], 2
+            )
+        if "iterative batched, in rounds" in results:
+            results["continuous hand-over speed-up"] = round(
+                results["iterative batched, in rounds"] / results["iterative batched"], 2
             )
         if "iterative batched, no lookup" in results:
             results["lookup speed-up (iterative)"] = round(

@@ -392,7 +392,7 @@ class LlamaCppEngine:
         for i, (seq, _, _, wants) in enumerate(feed):
             if wants:
                 row = np.ctypeslib.as_array(self.lc.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,))
-                rows.setdefault(seq, []).append(row.copy())
+                rows.setdefault(seq, []).append(row)  # valid until the next llama_decode; used before it
         return rows
 
     @staticmethod
