@@ -39,7 +39,7 @@ def test_iterative_loop_batched_equals_one_problem_at_a_time(engine, problems):
 
 
 def test_a_rolling_active_set_gives_the_same_attempts_and_reports_each_problem_once(engine, problems):
-    config = SolveConfig(mode="iterative", max_steps=3, step_tokens=16)
+    config = SolveConfig(mode="iterative", max_steps=3, step_tokens=8)
     questions = [p.question for p in problems]
     # Problem 0 ends after one step: its place goes to problem 2 while problem 1 is still going.
     oracle = [["What is asked?"]] + [["What is given?", "What is asked?", "What is the answer?"]] * 3
@@ -81,7 +81,7 @@ def test_iterative_loop_on_llamacpp_hands_each_line_to_the_other_model_as_it_end
     # goes on, so every problem runs its steps through both engines.
     qg_prompt = formats.qg_prompt
     monkeypatch.setattr(formats, "qg_prompt", lambda question, steps: qg_prompt(question, steps) + "Q: How many")
-    config = SolveConfig(mode="iterative", max_steps=2, step_tokens=12)
+    config = SolveConfig(mode="iterative", max_steps=2, step_tokens=8)
     questions = [p.question for p in problems[:3]]
     qg, qa = (LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, batch_size=4) for _ in range(2))
     flowing = solve_iterative(qg, qa, questions, config)
@@ -96,7 +96,7 @@ def test_iterative_loop_on_llamacpp_hands_each_line_to_the_other_model_as_it_end
 
 
 def test_one_problem_ending_early_does_not_disturb_the_others(engine, problems):
-    config = SolveConfig(mode="iterative", max_steps=3, step_tokens=16)
+    config = SolveConfig(mode="iterative", max_steps=3, step_tokens=8)
     questions = [p.question for p in problems]
     # Oracle subquestions of different counts: problem 0 stops after one step, the rest go on.
     oracle = [["What is asked?"]] + [["What is given?", "What is asked?", "What is the answer?", "Why?"]] * 3
