@@ -93,6 +93,7 @@ def test_iterative_loop_on_llamacpp_hands_each_line_to_the_other_model_as_it_end
         # Batches of other compositions round differently: allow one near-tie divergence.
         assert sum(a.output == b.output for a, b in zip(flowing, other, strict=True)) >= len(questions) - 1
     assert not qg.busy and not qa.busy
+    assert not qg.parked and not qa.parked, "a finished problem's sequences are freed at once"
 
 
 def test_one_problem_ending_early_does_not_disturb_the_others(engine, problems):

@@ -209,6 +209,7 @@ def solve_iterative(
     engines = list({id(e): e for e in (asker, answerer) if e is not None}.values())
     # Per engine: ticket -> (problem, the subquestion QA answers; None for a QG request).
     tickets: dict[int, dict[int, tuple[int, str | None]]] = {id(e): {} for e in engines}
+    last: dict[int, dict[int, int]] = {id(e): {} for e in engines}  # per engine: problem -> its latest ticket
     waiting = deque(range(len(questions)))
     active: set[int] = set()
     ended: list[int] = []
@@ -220,6 +221,7 @@ def solve_iterative(
         prompt = formats.qg_prompt(questions[i], attempts[i].steps)
         [ticket] = asker.submit([prompt], "line", config.step_tokens, config.sampling, False)  # type: ignore[union-attr]
         tickets[id(asker)][ticket] = (i, None)
+        last[id(asker)][i] = ticket
 
     def answer(i: int, subquestion: str | None) -> None:
         # A problem at --max-steps is asked once more: if QG ends it there it is finished, not cut off.
@@ -231,6 +233,7 @@ def solve_iterative(
         prompt = formats.qa_prompt(questions[i], attempt.steps, subquestion)
         [ticket] = answerer.submit([prompt], "line", config.step_tokens, config.sampling, config.calculator)
         tickets[id(answerer)][ticket] = (i, subquestion)
+        last[id(answerer)][i] = ticket
 
     while waiting or active:
         started = time.perf_counter()
@@ -250,6 +253,8 @@ def solve_iterative(
         share = (time.perf_counter() - started) / len(active)
         for i in active:
             attempts[i].seconds += share
+        for engine in engines:  # the engines' caches of finished problems can go first
+            engine.release([last[id(engine)].pop(i) for i in ended if i in last[id(engine)]])
         for i in ended:
             active.remove(i)
             _close(attempts[i])

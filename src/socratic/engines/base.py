@@ -59,6 +59,10 @@ class Stepwise(Protocol):
 
     def step(self) -> list[tuple[int, Completion]]: ...
 
+    def release(self, tickets: Sequence[int]) -> None:
+        """These finished completions will not be continued: whatever is kept for them can go."""
+        ...
+
 
 class Rounds:
     """`Stepwise` for an engine that completes whole batches: a step completes everything submitted
@@ -90,6 +94,9 @@ class Rounds:
             completions = self.engine.complete(prompts, until, max_new_tokens, sampling, calculator)
             finished += zip(tickets, completions, strict=True)
         return finished
+
+    def release(self, tickets: Sequence[int]) -> None:
+        pass  # `complete` keeps nothing between calls that a caller could free
 
 
 def stepwise(engine: Engine) -> Stepwise:

@@ -113,7 +113,8 @@ class LlamaCppEngine:
         self.lc = lc
         self.batch_size, self.context_per_sequence, self.keep_cache = batch_size, context_per_sequence, keep_cache
         self.spare = batch_size  # one sequence more than the batch: scratch space to swap two sequences
-        self.parked: dict[int, list[int]] = {}  # finished sequence -> the tokens its cells hold (oldest first)
+        # finished sequence -> (the ticket it finished, the tokens its cells hold), oldest first
+        self.parked: dict[int, tuple[int, list[int]]] = {}
         self.requests: dict[int, _Request] = {}  # ticket -> a prompt submitted and not finished
         self.tickets = itertools.count()
         self.waiting: deque[int] = deque()  # tickets of fresh prompts, in the order they start
@@ -241,7 +242,7 @@ class LlamaCppEngine:
                 continue
             del self.slots[seq], self.requests[ticket]
             if self.keep_cache:
-                self.parked[seq] = request.ids + state.tokens[:-1]  # the last token was never fed
+                self.parked[seq] = (ticket, request.ids + state.tokens[:-1])  # the last token was never fed
             else:
                 self._forget(seq)
             finished.append((ticket, state.result()))
@@ -262,14 +263,14 @@ class LlamaCppEngine:
         sequence back to that prefix (`self.reserved`: ticket -> (sequence, tokens kept))."""
         key = 8  # prompts are matched on their first tokens (the problem), then on the longest prefix
         by_start: dict[tuple[int, ...], list[int]] = {}
-        for seq, tokens in self.parked.items():
+        for seq, (_, tokens) in self.parked.items():
             by_start.setdefault(tuple(tokens[:key]), []).append(seq)
         for ticket in tickets:
             ids = self.requests[ticket].ids
             candidates = by_start.get(tuple(ids[:key]))
             if not candidates:
                 continue
-            shared = {seq: _shared_prefix(self.parked[seq], ids) for seq in candidates}
+            shared = {seq: _shared_prefix(self.parked[seq][1], ids) for seq in candidates}
             seq = max(candidates, key=shared.__getitem__)
             kept = min(shared[seq], len(ids) - 1)  # the last prompt token is fed again for its logits
             if kept == 0 or not self.lc.llama_memory_seq_rm(self.memory, seq, kept, -1):
@@ -277,6 +278,13 @@ class LlamaCppEngine:
             candidates.remove(seq)
             del self.parked[seq]
             self.reserved[ticket] = (seq, kept)
+
+    def release(self, tickets: Sequence[int]) -> None:
+        """The caller will not continue these finished completions: free their sequences now, before
+        the ones parked longest ago (which may still be continued)."""
+        done = set(tickets)
+        for seq in [seq for seq, (ticket, _) in self.parked.items() if ticket in done]:
+            self._forget(seq)
 
     def _start_waiting(self) -> None:
         """Put waiting prompts into sequences while the call has room: continuations of parked
