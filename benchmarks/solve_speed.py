@@ -146,6 +146,8 @@ def one_pass(args, questions, results):
 def iterative(args, questions, results):
     folder = Path(args.iterative)
 
+    config = SolveConfig(mode="iterative", calculator=False)
+
     def engines(**options):
         if args.iterative_engine == "llamacpp":
             return [
@@ -154,6 +156,8 @@ def iterative(args, questions, results):
                     folder / role,
                     threads=args.threads,
                     batch_size=args.llamacpp_batch,
+                    # Room for the longest history, as `socratic solve` gives it (`students.open_engine`).
+                    context_per_sequence=768 + 2 * config.max_steps * config.step_tokens,
                     **({"lookup": args.lookup} | options),
                 )
                 for role in ("qg", "qa")
@@ -161,7 +165,6 @@ def iterative(args, questions, results):
         return [HFEngine(folder / role, batch_size=args.batch_size, threads=args.threads) for role in ("qg", "qa")]
 
     qg, qa = engines()
-    config = SolveConfig(mode="iterative", calculator=False)
     batched = timed("iterative batched", results, solve_iterative, qg, qa, questions, config)
     naive = timed(
         "iterative one problem at a time",
