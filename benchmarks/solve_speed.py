@@ -27,8 +27,8 @@ at a time, both with the engine of --iterative-engine; with --plain-iterative al
 loop a newcomer writes (one problem at a time, `model.generate` for each line, the history tokenised
 again at every call); and the batched loop against
 unified generation (`hf` engine) when --model is also given. With `--iterative-engine llamacpp` the
-batched loop is also timed without keeping each problem's KV cache between calls, in rounds (all QG
-lines, then all QA lines, instead of handing each problem on as its line ends), and without
+batched loop is also timed without keeping each problem's KV cache between calls, with each problem
+handed to the other model as its line ends (`continuous=True`) instead of in rounds, and without
 prompt-lookup drafts.
 """
 
@@ -41,7 +41,6 @@ import torch
 
 from socratic import formats
 from socratic.engines import HFEngine, LlamaCppEngine
-from socratic.engines.base import Rounds
 from socratic.gguf_io import GGUF_TYPES
 from socratic.records import Step
 from socratic.solve import SolveConfig, solve_iterative
@@ -186,13 +185,15 @@ def iterative(args, questions, results):
         results["iterative no-reuse same outputs"] = sum(
             a.output == b.output for a, b in zip(batched, again, strict=True)
         )
-        # The same engines scheduled in rounds (all QG lines, then all QA lines) instead of handing
-        # each problem on as its line ends.
+        # The same engines fed continuously: each problem handed to the other model as its line ends,
+        # instead of rounds of all QG lines, then all QA lines.
         qg, qa = engines()
         again = timed(
-            "iterative batched, in rounds", results, solve_iterative, Rounds(qg), Rounds(qa), questions, config
+            "iterative batched, continuous hand-over",
+            results,
+            lambda: solve_iterative(qg, qa, questions, config, continuous=True),
         )
-        results["iterative rounds same outputs"] = sum(
+        results["iterative continuous same outputs"] = sum(
             a.output == b.output for a, b in zip(batched, again, strict=True)
         )
         if args.lookup:
@@ -241,9 +242,9 @@ def main() -> None:
             results["iterative batched speed-up over plain"] = round(
                 results["iterative plain generate, one problem at a time"] / results["iterative batched"], 2
             )
-        if "iterative batched, in rounds" in results:
+        if "iterative batched, continuous hand-over" in results:
             results["continuous hand-over speed-up"] = round(
-                results["iterative batched, in rounds"] / results["iterative batched"], 2
+                results["iterative batched"] / results["iterative batched, continuous hand-over"], 2
             )
         if "iterative batched, no lookup" in results:
             results["lookup speed-up (iterative)"] = round(

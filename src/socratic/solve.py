@@ -7,12 +7,10 @@
     socratic solve --mode iterative --qg runs/it/qg --qa runs/it/qa --adapters    # LoRA pair, one base model
 
 One-pass students (`answer`, `cot`, `unified`) write their whole completion in one generation. The
-iterative pair works over many problems at once: each problem goes to QG for its next subquestion,
-then to QA for its solution, and back; with the llama.cpp engine it moves on the moment its line
-ends, decoding beside the other problems' lines, and with the others all QG lines of a round are
-written in one batch, then all QA lines. A problem leaves the active set when QG writes the end
-marker or after `--max-steps` pairs, and the next waiting problem takes its place (at most
-`--batch-size` are active), so one problem ending early never holds up the others.
+iterative pair works in sync over many problems at once: every active problem asks QG for its next
+subquestion in one batch, then QA answers all of them in one batch; a problem leaves the active set
+when QG writes the end marker or after `--max-steps` pairs, and the next waiting problem takes its
+place (at most `--batch-size` are active), so one problem ending early never holds up the others.
 The answer is read from the answer line (one-pass) or the last solution (iterative, as in the
 paper). With `--samples k`, k attempts are sampled per problem and the most frequent answer wins
 (self-consistency).
@@ -189,23 +187,26 @@ def solve_iterative(
     progress: Callable[[int], None] | None = None,
     width: int | None = None,
     on_finished: Callable[[int, Attempt], None] | None = None,
+    continuous: bool = False,
 ) -> list[Attempt]:
     """The QG <-> QA loop over all `questions` at once (see the module docstring).
 
     Each problem goes back and forth between the two engines: its QG prompt is submitted, and when
-    QG's line ends its QA prompt, and so on. Engines that decode submitted prompts continuously
-    (llama.cpp) take a problem the moment the other model is done with it, so nobody waits for the
-    longest line of a batch; the others (`Rounds`) answer all QG prompts, then all QA prompts.
+    QG's line is written its QA prompt, and so on. By default in rounds (`Rounds`): all QG lines in
+    one batch, then all QA lines. With `continuous`, an engine that takes prompts while it decodes
+    others (llama.cpp) gets each problem the moment the other model is done with it, so nobody
+    waits for the longest line of a round; on 2 CPU cores that was slower (each model's calls carry
+    half the sequences; docs/RESULTS.md), so it is kept for benchmarks and larger machines.
     At most `width` problems are active at once (default: all of them); the place of a finished
     problem goes to the next waiting one. `on_finished(i, attempt)` is called the moment problem i
     is done, e.g. to save it. `oracle[i]` are problem i's human subquestions: when given, QG is not
     asked.
     """
     attempts = [Attempt() for _ in questions]
-    asker = stepwise(qg) if oracle is None and qg is not None else None
+    asker = stepwise(qg, continuous) if oracle is None and qg is not None else None
     if oracle is None and asker is None:
         raise ValueError("iterative solving needs a QG engine unless oracle subquestions are given")
-    answerer = asker if asker is not None and qg is qa else stepwise(qa)
+    answerer = asker if asker is not None and qg is qa else stepwise(qa, continuous)
     engines = list({id(e): e for e in (asker, answerer) if e is not None}.values())
     # Per engine: ticket -> (problem, the subquestion QA answers; None for a QG request).
     tickets: dict[int, dict[int, tuple[int, str | None]]] = {id(e): {} for e in engines}

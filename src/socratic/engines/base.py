@@ -99,9 +99,10 @@ class Rounds:
         pass  # `complete` keeps nothing between calls that a caller could free
 
 
-def stepwise(engine: Engine) -> Stepwise:
-    """The engine itself where it decodes submitted prompts continuously, else `Rounds` of it."""
-    return engine if hasattr(engine, "step") else Rounds(engine)  # type: ignore[return-value]
+def stepwise(engine: Engine, continuous: bool = False) -> Stepwise:
+    """`Rounds` of the engine, or with `continuous` the engine itself where it takes prompts while it
+    decodes others (llama.cpp)."""
+    return engine if continuous and hasattr(engine, "step") else Rounds(engine)  # type: ignore[return-value]
 
 
 class Decoding:
