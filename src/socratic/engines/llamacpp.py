@@ -79,8 +79,8 @@ class LlamaCppEngine:
     Up to `batch_size` sequences decode together, each in its own KV-cache sequence. Each llama.cpp
     call (`step`) carries one new token for every running sequence plus the whole prompts of
     sequences that start in freed slots, so the batch stays full until the prompts run out. Prompts
-    can be submitted while others run (`submit`, then `step` until not `busy`): the iterative loop
-    hands a problem to QA the moment QG's line ends, and back. `complete` is submit-and-step.
+    can be submitted while others run (`submit`, then `step` until not `busy`; the iterative loop
+    does with `continuous=True`). `complete` is submit-and-step.
 
     Finished sequences keep their KV cells ("parked") until a fresh prompt needs the slot (the one
     parked longest ago goes first), and a later prompt that starts with the same tokens continues
