@@ -231,31 +231,22 @@ def main() -> None:
         one_pass(args, questions, results)
     if args.iterative:
         iterative(args, questions, results)
-    for label in ("hf engine", "hf engine bf16", "llamacpp engine", "llamacpp engine, no lookup"):
-        if label in results:
-            results[f"{label} speed-up"] = round(results["plain generate"] / results[label], 2)
-    if "iterative batched" in results:
-        results["iterative batched speed-up"] = round(
-            results["iterative one problem at a time"] / results["iterative batched"], 2
-        )
-        if "iterative plain generate, one problem at a time" in results:
-            results["iterative batched speed-up over plain"] = round(
-                results["iterative plain generate, one problem at a time"] / results["iterative batched"], 2
-            )
-        if "iterative batched, continuous hand-over" in results:
-            results["continuous hand-over speed-up"] = round(
-                results["iterative batched"] / results["iterative batched, continuous hand-over"], 2
-            )
-        if "iterative batched, no lookup" in results:
-            results["lookup speed-up (iterative)"] = round(
-                results["iterative batched, no lookup"] / results["iterative batched"], 2
-            )
-        if "iterative batched, no KV reuse" in results:
-            results["KV reuse speed-up"] = round(
-                results["iterative batched, no KV reuse"] / results["iterative batched"], 2
-            )
-        if "hf engine" in results:
-            results["iterative / unified time"] = round(results["iterative batched"] / results["hf engine"], 2)
+    # name -> (numerator row, denominator row), for every pair that was timed
+    one_pass_engines = ("hf engine", "hf engine bf16", "llamacpp engine", "llamacpp engine, no lookup")
+    ratios = {f"{label} speed-up": ("plain generate", label) for label in one_pass_engines} | {
+        "iterative batched speed-up": ("iterative one problem at a time", "iterative batched"),
+        "iterative batched speed-up over plain": (
+            "iterative plain generate, one problem at a time",
+            "iterative batched",
+        ),
+        "continuous hand-over speed-up": ("iterative batched", "iterative batched, continuous hand-over"),
+        "lookup speed-up (iterative)": ("iterative batched, no lookup", "iterative batched"),
+        "KV reuse speed-up": ("iterative batched, no KV reuse", "iterative batched"),
+        "iterative / unified time": ("iterative batched", "hf engine"),
+    }
+    for name, (numerator, denominator) in ratios.items():
+        if numerator in results and denominator in results:
+            results[name] = round(results[numerator] / results[denominator], 2)
     print(json.dumps(results, indent=2))
 
 
