@@ -5,7 +5,7 @@ import pytest
 
 from socratic import formats, models
 from socratic.engines import Decoding, HFEngine, LlamaCppEngine, Sampling
-from socratic.engines.llamacpp import PromptLookup
+from socratic.engines.lookup import PromptLookup
 from socratic.gguf_io import export_gguf
 from socratic.tasks import load_task
 

@@ -96,7 +96,9 @@ class Rounds:
         return finished
 
     def release(self, tickets: Sequence[int]) -> None:
-        pass  # `complete` keeps nothing between calls that a caller could free
+        # `complete` gives no tickets to free by. A llama.cpp engine run in rounds evicts the
+        # sequences parked longest ago, and rounds re-park every active problem each time.
+        pass
 
 
 def stepwise(engine: Engine, continuous: bool = False) -> Stepwise:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, eos_ids
+from socratic.engines.lookup import PromptLookup
 from socratic.llama_buffers import model_params
 
 
@@ -32,35 +33,6 @@ class _Request:
     rng: object | None  # sampling only
     drafts: list[int] = field(default_factory=list)
     lookup: PromptLookup | None = None
-
-
-class PromptLookup:
-    """Draft tokens for one sequence by prompt lookup: the tokens that followed the latest earlier
-    occurrence of its last `ngram` tokens (prompt and output alike).
-
-    Students copy a lot: numbers and phrases of the question, the subquestion they answer, and,
-    when they loop, whole lines of their own output. A draft costs nothing unless it is fed, and the
-    model checks it (see `LlamaCppEngine`), so a wrong draft never changes the text.
-    """
-
-    def __init__(self, tokens: Sequence[int], ngram: int = 2):
-        self.tokens: list[int] = []
-        self.ngram = ngram
-        self.follows: dict[tuple[int, ...], int] = {}  # n-gram -> position of the token after its latest occurrence
-        self.extend(tokens)
-
-    def extend(self, tokens: Sequence[int]) -> None:
-        for token in tokens:
-            self.tokens.append(token)
-            end = len(self.tokens) - 1
-            if end >= self.ngram:
-                self.follows[tuple(self.tokens[end - self.ngram : end])] = end
-
-    def draft(self, k: int) -> list[int]:
-        # The text's own last n-gram is not in `follows` yet (its next token is unknown), so this
-        # finds an earlier occurrence.
-        at = self.follows.get(tuple(self.tokens[-self.ngram :])) if k > 0 else None
-        return self.tokens[at : at + k] if at is not None else []
 
 
 @functools.cache
