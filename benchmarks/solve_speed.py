@@ -42,8 +42,9 @@ import torch
 from socratic import formats
 from socratic.engines import HFEngine, LlamaCppEngine
 from socratic.gguf_io import GGUF_TYPES
+from socratic.loops import solve_iterative
 from socratic.records import Step
-from socratic.solve import SolveConfig, solve_iterative
+from socratic.solve import SolveConfig
 from socratic.students import student_gguf
 from socratic.tasks import load_task
 

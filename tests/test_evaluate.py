@@ -20,8 +20,8 @@ from socratic.evaluate import (
     run_evaluate,
     wilson_interval,
 )
+from socratic.loops import one_pass_attempt
 from socratic.records import Prediction, Step, write_jsonl
-from socratic.solve import _one_pass_attempt
 from socratic.tasks import load_task
 
 # Greedy outputs of a real unified student (SmolLM2-135M fine-tuned on 300 GSM8K problems) on the
@@ -38,7 +38,7 @@ def real_student_outputs():
 def test_answers_read_from_real_student_outputs():
     task = load_task("gsm8k")
     rows = real_student_outputs()
-    read = [task.extract_answer(_one_pass_attempt(Completion(r["output"], 256, r["finish"])).answer_text) for r in rows]
+    read = [task.extract_answer(one_pass_attempt(Completion(r["output"], 256, r["finish"])).answer_text) for r in rows]
     assert read == EXPECTED
     assert not any(task.is_correct(a, r["gold"]) for a, r in zip(read, rows, strict=True))
 
@@ -94,7 +94,7 @@ def test_report_files(tmp_path, capsys):
     task = load_task("gsm8k")
     predictions = []
     for i, row in enumerate(rows):
-        attempt = _one_pass_attempt(Completion(row["output"], 256, row["finish"]))
+        attempt = one_pass_attempt(Completion(row["output"], 256, row["finish"]))
         answer = task.extract_answer(attempt.answer_text)
         ok = i < 4  # pretend four were right, so the table has something to count
         predictions.append(

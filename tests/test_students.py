@@ -9,7 +9,8 @@ import pytest
 
 from socratic.engines import HFEngine
 from socratic.errors import SocraticError
-from socratic.solve import SolveConfig, run_solve, solve_iterative
+from socratic.loops import solve_iterative
+from socratic.solve import SolveConfig, run_solve
 from socratic.students import open_adapter_roles, student_gguf
 from socratic.tasks import load_task
 
