@@ -25,10 +25,12 @@ which is all `solve` keeps. Reports problems/s and the ratio to plain.
 compares the iterative QG <-> QA loop batched over all problems against the same loop run one problem
 at a time, both with the engine of --iterative-engine; with --plain-iterative also against the naive
 loop a newcomer writes (one problem at a time, `model.generate` for each line, the history tokenised
-again at every call); and the batched loop against
-unified generation (`hf` engine) when --model is also given. With `--iterative-engine llamacpp` the
-batched loop is also timed without keeping each problem's KV cache between calls, with each problem
-handed to the other model as its line ends (`continuous=True`) instead of in rounds, and without
+again at every call); and the batched loop against unified generation (the `hf` engine, and the
+llama.cpp engine with --llamacpp) when --model is also given. With `--iterative-engine llamacpp`,
+--q8_0 also times the batched loop with q8_0 GGUF weights (a quarter of the bytes to read per call;
+outputs then differ at near-ties, so agreement and a rough correct count are reported), and
+--ablations times it without keeping each problem's KV cache between calls, with each problem handed
+to the other model as its line ends (`continuous=True`) instead of in rounds, and without
 prompt-lookup drafts.
 """
 
@@ -143,16 +145,17 @@ def one_pass(args, questions, results):
                 results["lookup drafts kept / fed"] = f"{llama.drafts_accepted} / {llama.drafts_fed}"
 
 
-def iterative(args, questions, results):
+def iterative(args, task, problems, results):
     folder = Path(args.iterative)
+    questions = [p.question for p in problems]
 
     config = SolveConfig(mode="iterative", calculator=False)
 
-    def engines(**options):
+    def engines(gguf_type=args.gguf_type, **options):
         if args.iterative_engine == "llamacpp":
             return [
                 LlamaCppEngine(
-                    student_gguf(folder / role, args.gguf_type),
+                    student_gguf(folder / role, gguf_type),
                     folder / role,
                     threads=args.threads,
                     batch_size=args.llamacpp_batch,
@@ -181,6 +184,13 @@ def iterative(args, questions, results):
         results["iterative lookup drafts kept / fed"] = (
             f"{qg.drafts_accepted + qa.drafts_accepted} / {qg.drafts_fed + qa.drafts_fed}"
         )
+    results["iterative batched correct"] = correct(batched, problems, task)
+    if args.iterative_engine == "llamacpp" and args.q8_0:
+        qg, qa = engines(gguf_type="q8_0")
+        again = timed("iterative batched, q8_0 weights", results, solve_iterative, qg, qa, questions, config)
+        results["iterative q8_0 same outputs"] = sum(a.output == b.output for a, b in zip(batched, again, strict=True))
+        results["iterative q8_0 correct"] = correct(again, problems, task)
+    if args.iterative_engine == "llamacpp" and args.ablations:
         qg, qa = engines(keep_cache=False)
         again = timed("iterative batched, no KV reuse", results, solve_iterative, qg, qa, questions, config)
         results["iterative no-reuse same outputs"] = sum(
@@ -205,6 +215,14 @@ def iterative(args, questions, results):
             )
 
 
+def correct(attempts, problems, task) -> int:
+    """How many attempts' last solutions give the gold answer (calculator off: a rough figure)."""
+    return sum(
+        bool(task.is_correct(task.extract_answer(a.answer_text), p.answer))
+        for a, p in zip(attempts, problems, strict=True)
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="a one-pass (unified) student folder")
@@ -223,15 +241,26 @@ def main() -> None:
     )
     parser.add_argument("--llamacpp-batch", type=int, default=64, help="sequences decoded together by llama.cpp")
     parser.add_argument("--lookup", type=int, default=10, help="llama.cpp prompt-lookup drafts per sequence (0: off)")
+    parser.add_argument(
+        "--q8_0", action="store_true", help="also time the batched iterative loop with q8_0 GGUF weights (llamacpp)"
+    )
+    parser.add_argument(
+        "--ablations",
+        action="store_true",
+        help="also time the batched iterative loop (llamacpp) without KV reuse, handing problems over "
+        "continuously, and without drafts",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    questions = [p.question for p in load_task(args.dataset).load("test", limit=args.problems)]
+    task = load_task(args.dataset)
+    problems = task.load("test", limit=args.problems)
+    questions = [p.question for p in problems]
     results: dict = {"dataset": args.dataset, "problems": len(questions), "threads": torch.get_num_threads()}
     if args.model:
         one_pass(args, questions, results)
     if args.iterative:
-        iterative(args, questions, results)
+        iterative(args, task, problems, results)
     # name -> (numerator row, denominator row), for every pair that was timed
     one_pass_engines = ("hf engine", "hf engine bf16", "llamacpp engine", "llamacpp engine, no lookup")
     ratios = {f"{label} speed-up": ("plain generate", label) for label in one_pass_engines} | {
@@ -243,7 +272,13 @@ def main() -> None:
         "continuous hand-over speed-up": ("iterative batched", "iterative batched, continuous hand-over"),
         "lookup speed-up (iterative)": ("iterative batched, no lookup", "iterative batched"),
         "KV reuse speed-up": ("iterative batched, no KV reuse", "iterative batched"),
+        "q8_0 speed-up (iterative)": ("iterative batched", "iterative batched, q8_0 weights"),
+        "iterative q8_0 speed-up over plain": (
+            "iterative plain generate, one problem at a time",
+            "iterative batched, q8_0 weights",
+        ),
         "iterative / unified time": ("iterative batched", "hf engine"),
+        "iterative / unified time (llamacpp)": ("iterative batched", "llamacpp engine"),
     }
     for name, (numerator, denominator) in ratios.items():
         if numerator in results and denominator in results:
