@@ -124,6 +124,9 @@ def one_pass(args, questions, results):
     engine = HFEngine(args.model, batch_size=args.batch_size, threads=args.threads)
     ours = timed("hf engine", results, engine.complete, prompts, "answer", args.max_new_tokens)
     results["hf same outputs"] = sum(cut(p) == o.text for p, o in zip(plain, ours, strict=True))
+    # Completions cut off at the token limit cost plain and ours the same: stopping early cannot help them.
+    results["completions at the token limit"] = sum(o.finish == "length" for o in ours)
+    results["tokens generated"] = sum(o.tokens for o in ours)
     if args.bf16:
         bf16 = HFEngine(args.model, batch_size=args.batch_size, dtype="bfloat16", threads=args.threads)
         ours = timed("hf engine bf16", results, bf16.complete, prompts, "answer", args.max_new_tokens)
