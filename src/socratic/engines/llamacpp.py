@@ -3,7 +3,6 @@ KV-cache sequences that outlive a call, and prompt-lookup drafts when few sequen
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import itertools
@@ -127,8 +126,11 @@ class LlamaCppEngine:
             self.ctx = None
 
     def __del__(self):
-        with contextlib.suppress(Exception):  # at interpreter shutdown llama_cpp may already be gone
+        # Not `contextlib.suppress`: at interpreter shutdown module globals (contextlib, llama_cpp) may be gone.
+        try:  # noqa: SIM105
             self.close()
+        except Exception:
+            pass
 
     # --- what a caller uses -------------------------------------------------------------------------
 
