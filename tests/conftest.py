@@ -7,12 +7,26 @@ import pytest
 import torch
 
 from socratic import formats, models
+from socratic.engines import HFEngine
 from socratic.gguf_io import export_gguf
+from socratic.tasks import load_task
 
 
 @pytest.fixture(scope="session")
 def smollm2():
     return models.resolve("smollm2-135m")
+
+
+@pytest.fixture(scope="module")
+def engine(smollm2):
+    """The `hf` engine on SmolLM2, one per test module (as each module had its own)."""
+    return HFEngine(smollm2, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def problems():
+    """The first four GSM8K test problems."""
+    return load_task("gsm8k").load("test", limit=4)
 
 
 @pytest.fixture(scope="session")

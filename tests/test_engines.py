@@ -4,15 +4,10 @@ the calculator writes annotation values, and llama.cpp on the exported GGUF matc
 import pytest
 
 from socratic import formats, models
-from socratic.engines import Decoding, HFEngine, LlamaCppEngine, Sampling
+from socratic.engines import Decoding, LlamaCppEngine, Sampling
 from socratic.engines.lookup import PromptLookup
 from socratic.gguf_io import export_gguf
 from socratic.tasks import load_task
-
-
-@pytest.fixture(scope="module")
-def engine(smollm2):
-    return HFEngine(smollm2, batch_size=8)
 
 
 @pytest.fixture(scope="module")

@@ -3,22 +3,8 @@ iterative loop finishes, respects its limits, gives the same results batched and
 time, lets one problem end early without disturbing the others, and on llama.cpp continues each
 problem from its cache (in rounds or handing each line over as it ends)."""
 
-import pytest
-
-from socratic.engines import HFEngine
 from socratic.loops import solve_iterative
 from socratic.solve import SolveConfig
-from socratic.tasks import load_task
-
-
-@pytest.fixture(scope="module")
-def engine(smollm2):
-    return HFEngine(smollm2, batch_size=8)
-
-
-@pytest.fixture(scope="module")
-def problems():
-    return load_task("gsm8k").load("test", limit=4)
 
 
 def test_iterative_loop_batched_equals_one_problem_at_a_time(engine, problems):

@@ -10,21 +10,10 @@ import time
 
 import pytest
 
-from socratic.engines import HFEngine
 from socratic.loops import Attempt, solve_one_pass
 from socratic.records import Prediction, read_jsonl
 from socratic.solve import SolveConfig, run_solve, to_prediction
 from socratic.tasks import load_task
-
-
-@pytest.fixture(scope="module")
-def engine(smollm2):
-    return HFEngine(smollm2, batch_size=8)
-
-
-@pytest.fixture(scope="module")
-def problems():
-    return load_task("gsm8k").load("test", limit=4)
 
 
 def test_solve_iterative_saves_every_problem_once_with_all_its_samples(make_student, tmp_path):
