@@ -177,7 +177,7 @@ def iterative(args, task, problems, results):
         results,
         lambda: [solve_iterative(qg, qa, [q], config)[0] for q in questions],
     )
-    results["iterative same outputs"] = sum(a.output == b.output for a, b in zip(batched, naive, strict=True))
+    results["iterative same outputs"] = same_outputs(batched, naive)
     if args.plain_iterative:
         plain = timed(
             "iterative plain generate, one problem at a time", results, plain_iterative, folder, questions, config
@@ -191,14 +191,12 @@ def iterative(args, task, problems, results):
     if args.iterative_engine == "llamacpp" and args.q8_0:
         qg, qa = engines(gguf_type="q8_0")
         again = timed("iterative batched, q8_0 weights", results, solve_iterative, qg, qa, questions, config)
-        results["iterative q8_0 same outputs"] = sum(a.output == b.output for a, b in zip(batched, again, strict=True))
+        results["iterative q8_0 same outputs"] = same_outputs(batched, again)
         results["iterative q8_0 correct"] = correct(again, problems, task)
     if args.iterative_engine == "llamacpp" and args.ablations:
         qg, qa = engines(keep_cache=False)
         again = timed("iterative batched, no KV reuse", results, solve_iterative, qg, qa, questions, config)
-        results["iterative no-reuse same outputs"] = sum(
-            a.output == b.output for a, b in zip(batched, again, strict=True)
-        )
+        results["iterative no-reuse same outputs"] = same_outputs(batched, again)
         # The same engines fed continuously: each problem handed to the other model as its line ends,
         # instead of rounds of all QG lines, then all QA lines.
         qg, qa = engines()
@@ -207,15 +205,16 @@ def iterative(args, task, problems, results):
             results,
             lambda: solve_iterative(qg, qa, questions, config, continuous=True),
         )
-        results["iterative continuous same outputs"] = sum(
-            a.output == b.output for a, b in zip(batched, again, strict=True)
-        )
+        results["iterative continuous same outputs"] = same_outputs(batched, again)
         if args.lookup:
             qg, qa = engines(lookup=0)
             again = timed("iterative batched, no lookup", results, solve_iterative, qg, qa, questions, config)
-            results["iterative no-lookup same outputs"] = sum(
-                a.output == b.output for a, b in zip(batched, again, strict=True)
-            )
+            results["iterative no-lookup same outputs"] = same_outputs(batched, again)
+
+
+def same_outputs(attempts, others) -> int:
+    """How many problems two runs of the iterative loop wrote the same text for."""
+    return sum(a.output == b.output for a, b in zip(attempts, others, strict=True))
 
 
 def correct(attempts, problems, task) -> int:
