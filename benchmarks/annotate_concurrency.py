@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from socratic import models
+from socratic.tasks.options import DataOptions
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
 from socratic.teacher.llama_server import LlamaServer
 
@@ -29,10 +30,8 @@ def main() -> None:
         rates = {}
         for concurrency in args.concurrency:
             config = AnnotateConfig(
-                dataset="svamp",
-                split="train",
+                data=DataOptions(dataset="svamp", split="train", limit=args.problems),
                 teacher=f"openai:{url}",
-                limit=args.problems,
                 concurrency=concurrency,
                 out=f"{tmp}/c{concurrency}/chains.jsonl",
             )

@@ -42,12 +42,11 @@ from pathlib import Path
 import torch
 
 from socratic import formats
+from socratic.checkpoint import student_gguf
 from socratic.engines import HFEngine, LlamaCppEngine
 from socratic.gguf_io import GGUF_TYPES
-from socratic.loops import solve_iterative
+from socratic.loops import DecodeSettings, solve_iterative
 from socratic.records import Step
-from socratic.solve import SolveConfig
-from socratic.students import student_gguf
 from socratic.tasks import load_task
 
 
@@ -68,7 +67,7 @@ def plain_generate(folder: str, prompts: list[str], batch_size: int, max_new_tok
     return texts
 
 
-def plain_iterative(folder: Path, questions: list[str], config: SolveConfig) -> list[str]:
+def plain_iterative(folder: Path, questions: list[str], config: DecodeSettings) -> list[str]:
     """The QG <-> QA loop as a newcomer writes it: one problem at a time, `model.generate` for every
     line, the whole history tokenised again at each call, a line ends at its newline."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -152,7 +151,7 @@ def iterative(args, task, problems, results):
     folder = Path(args.iterative)
     questions = [p.question for p in problems]
 
-    config = SolveConfig(mode="iterative", calculator=False)
+    config = DecodeSettings(calculator=False)
 
     def engines(gguf_type=args.gguf_type, **options):
         if args.iterative_engine == "llamacpp":
@@ -162,7 +161,7 @@ def iterative(args, task, problems, results):
                     folder / role,
                     threads=args.threads,
                     batch_size=args.llamacpp_batch,
-                    # Room for the longest history, as `socratic solve` gives it (`students.open_engine`).
+                    # Room for the longest history, as `socratic solve` gives it (`students.open_engines`).
                     context_per_sequence=768 + 2 * config.max_steps * config.step_tokens,
                     **({"lookup": args.lookup} | options),
                 )

@@ -62,7 +62,7 @@ def plain_trainer(
 def ours(folder: Path, chains: Path, tmp: str, name: str, mode: str = "unified", **overrides) -> tuple[int, float]:
     out = run_train(
         TrainConfig(
-            mode=mode,
+            method=mode,
             chains=str(chains),
             model=str(folder),
             out=f"{tmp}/{name}",

@@ -3,12 +3,11 @@ iterative loop finishes, respects its limits, gives the same results batched and
 time, lets one problem end early without disturbing the others, and on llama.cpp continues each
 problem from its cache (in rounds or handing each line over as it ends)."""
 
-from socratic.loops import solve_iterative
-from socratic.solve import SolveConfig
+from socratic.loops import DecodeSettings, solve_iterative
 
 
 def test_iterative_loop_batched_equals_one_problem_at_a_time(engine, problems):
-    config = SolveConfig(mode="iterative", max_steps=2, step_tokens=16)
+    config = DecodeSettings(max_steps=2, step_tokens=16)
     questions = [p.question for p in problems]
     batched = solve_iterative(engine, engine, questions, config)
     single = [solve_iterative(engine, engine, [q], config)[0] for q in questions]
@@ -20,7 +19,7 @@ def test_iterative_loop_batched_equals_one_problem_at_a_time(engine, problems):
 
 
 def test_a_rolling_active_set_gives_the_same_attempts_and_reports_each_problem_once(engine, problems):
-    config = SolveConfig(mode="iterative", max_steps=3, step_tokens=8)
+    config = DecodeSettings(max_steps=3, step_tokens=8)
     questions = [p.question for p in problems]
     # Problem 0 ends after one step: its place goes to problem 2 while problem 1 is still going.
     oracle = [["What is asked?"]] + [["What is given?", "What is asked?", "What is the answer?"]] * 3
@@ -37,7 +36,7 @@ def test_a_rolling_active_set_gives_the_same_attempts_and_reports_each_problem_o
 def test_iterative_loop_on_llamacpp_continues_each_problem_from_its_cache(smollm2, smollm2_gguf, problems):
     from socratic.engines import LlamaCppEngine
 
-    config = SolveConfig(mode="iterative", max_steps=3, step_tokens=16)
+    config = DecodeSettings(max_steps=3, step_tokens=16)
     questions = [p.question for p in problems]
     # Oracle subquestions: the base model does not follow QG's layout, and QA's calls are what repeat.
     oracle = [["How many are there at first?", "How many are added?", "How many in all?"]] * len(questions)
@@ -62,7 +61,7 @@ def test_iterative_loop_on_llamacpp_can_hand_each_line_to_the_other_model_as_it_
     # goes on, so every problem runs its steps through both engines.
     qg_prompt = formats.qg_prompt
     monkeypatch.setattr(formats, "qg_prompt", lambda question, steps: qg_prompt(question, steps) + "Q: How many")
-    config = SolveConfig(mode="iterative", max_steps=2, step_tokens=8)
+    config = DecodeSettings(max_steps=2, step_tokens=8)
     questions = [p.question for p in problems[:3]]
     qg, qa = (LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, batch_size=4) for _ in range(2))
     flowing = solve_iterative(qg, qa, questions, config, continuous=True)
@@ -79,7 +78,7 @@ def test_iterative_loop_on_llamacpp_can_hand_each_line_to_the_other_model_as_it_
 
 
 def test_one_problem_ending_early_does_not_disturb_the_others(engine, problems):
-    config = SolveConfig(mode="iterative", max_steps=3, step_tokens=8)
+    config = DecodeSettings(max_steps=3, step_tokens=8)
     questions = [p.question for p in problems]
     # Oracle subquestions of different counts: problem 0 stops after one step, the rest go on.
     oracle = [["What is asked?"]] + [["What is given?", "What is asked?", "What is the answer?", "Why?"]] * 3

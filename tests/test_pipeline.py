@@ -1,54 +1,102 @@
 """`socratic run`: the whole pipeline on a tiny config (tiny random model, a handful of problems),
 its report, the record of stages, resuming, and config errors."""
 
+import dataclasses
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from socratic import pipeline
 from socratic.errors import SocraticError
-from socratic.pipeline import RunConfig, load_config, run_folder, run_pipeline
+from socratic.pipeline import config_from_values, load_config, run_folder, run_pipeline, stage_configs
+
+SHIPPED = ("default", "cpu-gsm8k", "cpu-svamp", "cpu-strategyqa", "paper-gsm8k", "paper-svamp", "paper-strategyqa")
 
 
 def test_shipped_configs_load():
-    assert load_config(None).name == "default"
+    assert load_config(None).run.name == "default"
     cpu = load_config("cpu-gsm8k")
-    assert cpu.test_problems == 1319 and cpu.methods == ("answer", "cot", "unified", "iterative")
-    for name in ("cpu-svamp", "cpu-strategyqa", "paper-gsm8k", "paper-svamp", "paper-strategyqa"):
-        assert load_config(f"configs/{name}.toml").name == name
-    assert load_config("cpu-svamp").teacher == "llamacpp:qwen2.5-coder-1.5b", "SVAMP has no human chains"
+    assert cpu.solve.data.limit == 1319 and cpu.run.methods == ("answer", "cot", "unified", "iterative")
+    for name in SHIPPED:
+        assert load_config(f"configs/{name}.toml").run.name == name
+    assert load_config("cpu-svamp").annotate.teacher == "llamacpp:qwen2.5-coder-1.5b", "SVAMP has no human chains"
 
 
-def test_config_errors(tmp_path):
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_configs_give_the_stages_what_they_gave_before(name):
+    """Each stage's settings, as the pipeline built them from the one-schema config files before they
+    had sections (recorded in tests/data/shipped_stage_configs.json), are unchanged."""
+    before = json.loads((Path(__file__).parent / "data" / "shipped_stage_configs.json").read_text())[name]
+    now = stage_configs(load_config(name), Path("RUN"))
+    assert [key for key, _ in before] == [key.split()[0] for key in now]
+    for (key, old), new in zip(before, now.values(), strict=False):
+        values = flat(new, key)
+        assert {k: values[k] for k in old} == old, key
+        added = {k: v for k, v in values.items() if k not in old}  # options that did not exist: at their defaults
+        assert added == {k: v for k, v in flat(type(new)(), key).items() if k in added}, key
+
+
+def flat(stage_config, key: str) -> dict:
+    """A stage config as the old flat dict: groups flattened, today's names mapped back."""
+    values = {}
+    for name, value in dataclasses.asdict(stage_config).items():
+        values.update(value if isinstance(value, dict) and name in ("data", "runtime") else {name: value})
+    values["mode"] = values.pop("method", None)
+    if key.startswith("solve"):
+        values["out"] = f"RUN/students/{values['mode']}/predictions.{values['dataset']}.test.jsonl"
+    return values
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'name = "x"\n[train]\nepoch = 3\n',
+            r"bad.toml: \[train\] 'epoch': unknown option \(did you mean 'epochs'\?\)",
+        ),
+        ("epochs = 3\n", r"bad.toml: 'epochs' is an option of \[train\]: move it into that section"),
+        ("nme = 'x'\n", r"bad.toml: unknown key 'nme' \(did you mean 'name'\?\)"),
+        ('methods = ["unified", "socratic"]\n', r"bad.toml: 'methods': unknown value 'socratic'"),
+        ('methods = "unified"\n', r"bad.toml: 'methods': expected a list of names"),
+        ('[train]\nepochs = "two"\n', r"\[train\] 'epochs': expected a number, not 'two'"),
+        ("[train]\nmax_length = 1.5\n", r"\[train\] 'max_length': expected a whole number, not 1.5"),
+        ("[annotate]\nlimit = -4\n", r"\[annotate\] 'limit': must be at least 1, not -4"),
+        ("[solve]\nengine = 'llama'\n", r"\[solve\] 'engine': unknown value 'llama' \(did you mean 'llamacpp'\?\)"),
+        ("train = 3\n", r"'train' must be a section, \[train\]"),
+        ("epochs = [\n", "not valid TOML"),
+    ],
+)
+def test_config_errors(tmp_path, text, message):
     bad = tmp_path / "bad.toml"
-    bad.write_text('name = "x"\nepoch = 3\n')
-    with pytest.raises(SocraticError, match="did you mean 'epochs'"):
+    bad.write_text(text)
+    with pytest.raises(SocraticError, match=message):
         load_config(bad)
-    bad.write_text('methods = ["unified", "socratic"]\n')
-    with pytest.raises(SocraticError, match="unknown method 'socratic'"):
-        load_config(bad)
-    bad.write_text("epochs = [\n")
-    with pytest.raises(SocraticError, match="not valid TOML"):
-        load_config(bad)
+
+
+def test_a_missing_config_file(tmp_path):
     with pytest.raises(SocraticError, match="config file not found"):
         load_config(tmp_path / "missing.toml")
 
 
-def test_the_whole_pipeline_on_a_tiny_config(tiny_model, tmp_path, capsys):
-    config = RunConfig(
-        name="tiny",
-        model=str(tiny_model),
-        train_problems=4,
-        test_problems=3,
-        epochs=2,
-        learning_rate=3e-3,
-        batch_size=2,
-        max_new_tokens=12,
-        max_steps=2,
+def tiny_config(tiny_model, **run):
+    return config_from_values(
+        {
+            "name": "tiny",
+            **run,
+            "annotate": {"dataset": "gsm8k", "limit": 4},
+            "train": {"model": str(tiny_model), "epochs": 2, "learning_rate": 3e-3, "batch_size": 2, "save_steps": 20},
+            "solve": {"dataset": "gsm8k", "limit": 3, "max_new_tokens": 12, "max_steps": 2},
+        }
     )
+
+
+def test_the_whole_pipeline_on_a_tiny_config(tiny_model, tmp_path, capsys):
+    config = tiny_config(tiny_model)
     folder = run_pipeline(config, tmp_path / "run")
     printed = capsys.readouterr().out
-    for method in config.methods:
+    for method in config.run.methods:
         assert f"| {method} | gsm8k/test | {method} | 3 |" in printed
         predictions = folder / "students" / method / "predictions.gsm8k.test.jsonl"
         assert len(predictions.read_text().splitlines()) == 3
@@ -56,7 +104,7 @@ def test_the_whole_pipeline_on_a_tiny_config(tiny_model, tmp_path, capsys):
     report = folder / "report"
     assert {p.name for p in report.iterdir()} >= {"results.md", "accuracy.png", "report.html", "scores.json"}
     stages = json.loads((folder / "run.json").read_text())["stages"]
-    assert list(stages) == ["annotate"] + [f"{s} {m}" for m in config.methods for s in ("train", "solve")] + [
+    assert list(stages) == ["annotate"] + [f"{s} {m}" for m in config.run.methods for s in ("train", "solve")] + [
         "evaluate"
     ]
 
@@ -93,13 +141,61 @@ def _files_git_would_commit(folder):
 
 
 def test_an_unfinished_run_is_continued(tmp_path):
-    config = RunConfig(name="demo")
-    old = tmp_path / "demo-20260101-000000"
+    config = load_config(None)
+    old = tmp_path / "default-20260101-000000"
     old.mkdir()
-    (old / "run.json").write_text(json.dumps({"config": json.loads(json.dumps(config.__dict__)), "stages": {}}))
+    (old / "run.json").write_text(json.dumps({"config": config.as_json(), "stages": {}}))
     assert run_folder(config, None, tmp_path) == old
     (old / "report").mkdir()
     (old / "report" / "results.md").write_text("done")
     assert run_folder(config, None, tmp_path) != old  # finished: a new run
-    assert run_folder(RunConfig(name="demo", epochs=9), None, tmp_path).name.startswith("demo-2")
+    (old / "report" / "results.md").unlink()
+    other = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=9))
+    assert run_folder(other, None, tmp_path).name.startswith("default-2") and run_folder(other, None, tmp_path) != old
     assert run_folder(config, str(tmp_path / "mine"), tmp_path) == tmp_path / "mine"
+
+
+def test_a_run_folder_is_not_continued_with_other_settings(tmp_path):
+    config = load_config(None)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    pipeline._Record(folder / "run.json", config)
+    other = dataclasses.replace(config, solve=dataclasses.replace(config.solve, max_steps=9))
+    with pytest.raises(SocraticError, match=r"is a run of other settings \(its \[solve\] differs\)"):
+        pipeline._Record(folder / "run.json", other)
+
+
+def test_the_stage_commands_read_the_same_file(tmp_path):
+    """`socratic train/solve/annotate --config` take their section of the file `socratic run` takes, and
+    flags typed on top override it."""
+    from socratic import cli
+    from socratic.config import from_args
+    from socratic.pipeline import stage_section
+
+    parser = cli.make_parser()
+    for stage, argv in [
+        ("train", ["train", "--config", "cpu-gsm8k", "--method", "cot", "--epochs", "3"]),
+        ("solve", ["solve", "--config", "cpu-gsm8k", "--method", "cot", "--limit", "5"]),
+        ("annotate", ["annotate", "--config", "cpu-gsm8k"]),
+    ]:
+        args = parser.parse_args(argv)
+        section, source = stage_section(args.config, stage)
+        built = from_args(pipeline.SECTIONS[stage], args, section, source)
+        run = getattr(load_config("cpu-gsm8k"), stage)
+        if stage == "train":
+            expected = dataclasses.replace(run, method="cot", epochs=3.0)
+        elif stage == "solve":
+            expected = dataclasses.replace(run, method="cot", data=dataclasses.replace(run.data, limit=5))
+        else:
+            expected = run
+        assert built == expected, stage
+
+
+def test_a_users_own_data_file_runs_with_its_only_split(tmp_path, caplog):
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text("".join(json.dumps({"question": f"What is {i} + 1?", "answer": i + 1}) + "\n" for i in range(4)))
+    config = config_from_values({"annotate": {"dataset": str(mine)}, "solve": {"dataset": str(mine)}})
+    stages = stage_configs(config, tmp_path / "run")
+    assert stages["train cot"].data.dataset == str(mine), "train reads the chains' problems from the same file"
+    pipeline._warn_if_trained_on_the_test_problems(config)
+    assert "trained and tested on the same problems (mine/all)" in caplog.text

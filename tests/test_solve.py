@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from socratic.config import build
 from socratic.loops import Attempt, solve_one_pass
 from socratic.records import Prediction, read_jsonl
 from socratic.solve import SolveConfig, run_solve, to_prediction
@@ -18,16 +19,19 @@ from socratic.tasks import load_task
 
 def test_solve_iterative_saves_every_problem_once_with_all_its_samples(make_student, tmp_path):
     out = tmp_path / "oracle.jsonl"
-    config = SolveConfig(
-        mode="iterative",
-        qa=str(make_student("qa")),
-        oracle=True,
-        limit=3,
-        samples=2,
-        batch_size=3,  # fewer places than attempts: the active set rolls
-        max_steps=2,
-        step_tokens=8,
-        out=str(out),
+    config = build(
+        SolveConfig,
+        dict(
+            method="iterative",
+            qa=str(make_student("qa")),
+            oracle=True,
+            limit=3,
+            samples=2,
+            batch_size=3,  # fewer places than attempts: the active set rolls
+            max_steps=2,
+            step_tokens=8,
+            out=str(out),
+        ),
     )
     run_solve(config)
     saved = list(read_jsonl(out, Prediction))
@@ -43,7 +47,7 @@ def test_self_consistency_votes_on_the_answer(engine, problems):
     prediction = to_prediction(problems[0], attempts, "unified", task, 1.0)
     assert prediction.answer == "42" and prediction.meta["votes"] == {"42": 2, "41": 1}
     config = SolveConfig(samples=3, max_new_tokens=8)
-    sampled = solve_one_pass(engine, "unified", [problems[0].question] * 3, config)
+    sampled = solve_one_pass(engine, [problems[0].question] * 3, config.decoding)
     assert config.sampling.temperature == 0.7 and len(sampled) == 3
 
 
@@ -53,7 +57,7 @@ def _solve_command(student, out, limit):
         "-m",
         "socratic.cli",
         "solve",
-        "--mode",
+        "--method",
         "unified",
         "--model",
         str(student),

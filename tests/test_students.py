@@ -1,28 +1,34 @@
 """Opening students for `solve`: each folder must fit its role, a missing engine is a clear error,
 and a LoRA-trained QG + QA pair loads as two adapters of one model with the merged students' logits."""
 
-import dataclasses
 import json
 import shutil
 
 import pytest
 
+from socratic.checkpoint import student_gguf
+from socratic.config import build
 from socratic.engines import HFEngine
 from socratic.errors import SocraticError
-from socratic.loops import solve_iterative
+from socratic.loops import DecodeSettings, solve_iterative
 from socratic.solve import SolveConfig, run_solve
-from socratic.students import open_adapter_roles, student_gguf
+from socratic.students import EngineOptions, open_adapter_roles
 from socratic.tasks import load_task
 
 
 def test_students_must_fit_their_role(make_student, tmp_path):
     unified = make_student("unified")
-    with pytest.raises(SocraticError, match="'unified' student; --mode iterative needs a 'qg'"):
-        run_solve(SolveConfig(mode="iterative", qg=str(unified), qa=str(unified), out=str(tmp_path / "p.jsonl")))
+    with pytest.raises(SocraticError, match="'unified' student; --method iterative needs a 'qg'"):
+        run_solve(SolveConfig(method="iterative", qg=str(unified), qa=str(unified), out=str(tmp_path / "p.jsonl")))
     with pytest.raises(SocraticError, match="needs --model"):
-        run_solve(SolveConfig(mode="cot"))
-    with pytest.raises(SocraticError, match="use it with --mode iterative"):
-        run_solve(SolveConfig(mode="unified", model=str(unified), oracle=True))
+        run_solve(SolveConfig(method="cot"))
+    with pytest.raises(SocraticError, match="use it with --method iterative"):
+        run_solve(SolveConfig(method="unified", model=str(unified), oracle=True))
+    weightless = tmp_path / "weightless"
+    weightless.mkdir()
+    (weightless / "socratic.json").write_text((unified / "socratic.json").read_text())
+    with pytest.raises(SocraticError, match=r"has no model\.safetensors: its training did not finish"):
+        run_solve(SolveConfig(method="unified", model=str(weightless)))
 
 
 def test_vllm_engine_is_reported_clearly_where_missing(make_student):
@@ -33,7 +39,8 @@ def test_vllm_engine_is_reported_clearly_where_missing(make_student):
     if importlib.util.find_spec("vllm") is not None and torch.cuda.is_available():
         pytest.skip("vLLM and a GPU are here: the engine is exercised by test_vllm_matches_hf")
     with pytest.raises(SocraticError, match="needs vLLM and a GPU"):
-        run_solve(SolveConfig(mode="unified", model=str(make_student("unified")), engine="vllm", limit=1))
+        config = build(SolveConfig, dict(method="unified", model=str(make_student("unified")), engine="vllm", limit=1))
+        run_solve(config)
 
 
 def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students(tiny_model, tmp_path):
@@ -48,7 +55,7 @@ def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students(tiny_m
     )
     students = run_train(
         TrainConfig(
-            mode="iterative",
+            method="iterative",
             chains=str(chains),
             model=str(tiny_model),
             out=str(tmp_path / "it"),
@@ -59,8 +66,8 @@ def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students(tiny_m
             save_steps=1000,
         )
     )
-    config = SolveConfig(mode="iterative", qg=str(students / "qg"), qa=str(students / "qa"), adapters=True)
-    qg, qa = open_adapter_roles(config)
+    folders = {"qg": str(students / "qg"), "qa": str(students / "qa")}
+    qg, qa = open_adapter_roles(folders, EngineOptions())
     assert qg.engine is qa.engine, "one model in memory for both roles"
     ids = qa.engine.tokenizer("Problem: Tom has 3 apples.\nQ:", return_tensors="pt")["input_ids"]
     with torch.inference_mode():
@@ -68,11 +75,11 @@ def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students(tiny_m
             merged = HFEngine(students / role.adapter).model
             role.engine.model.set_adapter(role.adapter)
             assert torch.allclose(role.engine.model(ids).logits, merged(ids).logits, atol=1e-4)
-    attempts = solve_iterative(qg, qa, [train[0].question], SolveConfig(mode="iterative", max_steps=2, step_tokens=8))
+    attempts = solve_iterative(qg, qa, [train[0].question], DecodeSettings(max_steps=2, step_tokens=8))
     assert attempts[0].finish in ("end", "max_steps")
     with pytest.raises(SocraticError, match="--adapters needs QG and QA trained with --lora-r"):
         plain = shutil.copytree(students / "qg", tmp_path / "plain", ignore=shutil.ignore_patterns("adapter"))
-        open_adapter_roles(dataclasses.replace(config, qg=str(plain)))
+        open_adapter_roles({**folders, "qg": str(plain)}, EngineOptions())
 
 
 def test_a_student_is_exported_to_gguf_once_and_only_from_a_known_base(make_student, tmp_path):

@@ -10,10 +10,12 @@ import pytest
 import torch
 
 from socratic import formats
+from socratic.checkpoint import read_info
+from socratic.config import build
 from socratic.errors import SocraticError
-from socratic.records import Chain, write_jsonl
+from socratic.records import Chain, Step, write_jsonl
 from socratic.tasks import gsm8k
-from socratic.train import TrainConfig, load_pieces, read_checkpoint_config, run_train, tokenize_pieces
+from socratic.train import TrainConfig, load_pieces, run_train, tokenize_pieces
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,7 @@ def quick(tiny_model, chains_file, out, **overrides):
         logging_steps=1,
         save_steps=1000,
     )
-    return TrainConfig(**{**settings, **overrides})
+    return build(TrainConfig, {**settings, **overrides})
 
 
 def first_batch(tiny_model, chains_file, tmp_path, mode="unified"):
@@ -117,11 +119,11 @@ def test_packed_examples_do_not_see_each_other(tiny_model, chains_file, tmp_path
 def test_every_mode_learns_and_reloads(tiny_model, chains_file, tmp_path, mode):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    out = run_train(quick(tiny_model, chains_file, tmp_path / mode, mode=mode))
+    out = run_train(quick(tiny_model, chains_file, tmp_path / mode, method=mode))
     losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
     assert len(losses) == 12 and sum(losses[-3:]) < 0.85 * sum(losses[:3]), losses  # it fits the small set
     assert (out / "loss.png").stat().st_size > 1000
-    assert read_checkpoint_config(out)["mode"] == mode
+    assert read_info(out).role == mode
     before = AutoModelForCausalLM.from_pretrained(tiny_model).state_dict()
     model = AutoModelForCausalLM.from_pretrained(out)
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
@@ -133,9 +135,9 @@ def test_every_mode_learns_and_reloads(tiny_model, chains_file, tmp_path, mode):
 
 
 def test_iterative_writes_qg_and_qa(tiny_model, chains_file, tmp_path):
-    out = run_train(quick(tiny_model, chains_file, tmp_path / "it", mode="iterative", max_steps=2))
-    assert read_checkpoint_config(out / "qg")["mode"] == "qg"
-    assert read_checkpoint_config(out / "qa")["mode"] == "qa"
+    out = run_train(quick(tiny_model, chains_file, tmp_path / "it", method="iterative", max_steps=2))
+    assert read_info(out / "qg").role == "qg"
+    assert read_info(out / "qa").role == "qa"
 
 
 def test_resume_continues_from_the_saved_step(tiny_model, chains_file, tmp_path):
@@ -162,12 +164,12 @@ def test_bad_inputs(tiny_model, chains_file, tmp_path):
     with pytest.raises(SocraticError, match="chains file not found"):
         run_train(quick(tiny_model, tmp_path / "none.jsonl", tmp_path / "o"))
     cot = write_jsonl(tmp_path / "cot.jsonl", [Chain("gsm8k/train/0", "cot", (), "72", True, "human")])
-    with pytest.raises(SocraticError, match="mode 'qg' needs socratic chains"):
-        load_pieces(quick(tiny_model, cot, tmp_path / "o", mode="qg"), "qg")
+    with pytest.raises(SocraticError, match="role 'qg' needs socratic chains"):
+        load_pieces(quick(tiny_model, cot, tmp_path / "o", method="qg"), "qg")
     (tmp_path / "ck").mkdir()
     (tmp_path / "ck" / "socratic.json").write_text(json.dumps({"mode": "unified", "format_version": 0}))
     with pytest.raises(SocraticError, match="retrain it"):
-        read_checkpoint_config(tmp_path / "ck")
+        read_info(tmp_path / "ck")
 
 
 def test_rerunning_a_finished_student_skips_it(tiny_model, chains_file, tmp_path):
@@ -176,4 +178,71 @@ def test_rerunning_a_finished_student_skips_it(tiny_model, chains_file, tmp_path
     run_train(quick(tiny_model, chains_file, out, max_steps=2))
     assert (out / "model.safetensors").stat().st_mtime_ns == weights
     with pytest.raises(SocraticError, match="different student"):
-        run_train(quick(tiny_model, chains_file, out, mode="answer", max_steps=2))
+        run_train(quick(tiny_model, chains_file, out, method="answer", max_steps=2))
+
+
+def test_a_killed_training_is_not_resumed_by_another_recipe(tiny_model, chains_file, tmp_path):
+    out = tmp_path / "killed"
+    run_train(quick(tiny_model, chains_file, out, max_steps=2, save_steps=1))
+    for finished in ("socratic.json", "model.safetensors"):  # as if killed after its checkpoints
+        (out / finished).unlink()
+    with pytest.raises(SocraticError, match=r"checkpoints made with other settings \(role: 'unified', now 'answer'\)"):
+        run_train(quick(tiny_model, chains_file, out, method="answer", max_steps=2, save_steps=1))
+    with pytest.raises(SocraticError, match="learning_rate"):
+        run_train(quick(tiny_model, chains_file, out, max_steps=2, save_steps=1, learning_rate=1e-3))
+    run_train(quick(tiny_model, chains_file, out, max_steps=3, save_steps=1))  # longer: the same run goes on
+    assert read_info(out).trained_for["max_steps"] == 3
+
+
+def test_repeated_chains_are_trained_once(tiny_model, chains_file, tmp_path, caplog):
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(chains_file.read_text() * 2)
+    once_pieces, once_hash = load_pieces(quick(tiny_model, chains_file, tmp_path), "unified")
+    pieces, digest = load_pieces(quick(tiny_model, twice, tmp_path), "unified")
+    assert (len(pieces), digest) == (len(once_pieces), once_hash)
+    assert "6 repeated chains dropped" in caplog.text
+
+
+def test_chain_ids_must_name_dataset_split_and_problem(tiny_model, tmp_path):
+    bad = write_jsonl(tmp_path / "bad.jsonl", [Chain("17", "socratic", (), "72", True, "human")])
+    with pytest.raises(SocraticError, match=r"bad.jsonl: chain 1: field 'problem_id': expected an id like"):
+        load_pieces(quick(tiny_model, bad, tmp_path), "unified")
+
+
+def test_train_reads_a_users_csv_with_other_column_names(tiny_model, tmp_path, capsys):
+    """The data options are the same for every command: a CSV whose columns are not question/answer
+    trains as it annotates and solves."""
+    from socratic.cli import main
+
+    data = tmp_path / "mine.csv"
+    data.write_text("uid,prompt,target\na,What is 2 + 3?,5\nb,What is 4 * 2?,8\n")
+    chains = write_jsonl(
+        tmp_path / "chains.jsonl",
+        [
+            Chain(f"mine/all/{uid}", "cot", (Step("", text),), answer, True, "human")
+            for uid, text, answer in (("a", "2 + 3 = 5.", "5"), ("b", "4 * 2 = 8.", "8"))
+        ],
+    )
+    fields = ["--dataset", str(data), "--question-field", "prompt", "--answer-field", "target", "--id-field", "uid"]
+    argv = [
+        "train",
+        "--method",
+        "cot",
+        "--chains",
+        str(chains),
+        "--model",
+        str(tiny_model),
+        "--out",
+        str(tmp_path / "cot"),
+        "--max-steps",
+        "1",
+        "--batch-size",
+        "1",
+        "--max-length",
+        "128",
+        *fields,
+    ]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert read_info(tmp_path / "cot").examples == 2
+    assert main(argv[: argv.index("--dataset")]) == 2  # without them the file's problems are unknown
+    assert "not a shipped benchmark: give --dataset" in capsys.readouterr().err

@@ -5,8 +5,9 @@
     socratic data stats
     socratic data show --dataset gsm8k --split test --limit 3
     socratic annotate --dataset gsm8k --split train --teacher human --out runs/gsm8k/chains.jsonl
-    socratic train --mode unified --chains runs/gsm8k/chains.jsonl --model smollm2-135m --out runs/gsm8k/unified
-    socratic solve --mode unified --model runs/gsm8k/unified --dataset gsm8k --limit 200
+    socratic train --method unified --chains runs/gsm8k/chains.jsonl --model smollm2-135m --out runs/gsm8k/unified
+    socratic solve --method unified --model runs/gsm8k/unified --dataset gsm8k --limit 200
+    socratic train --config my-run.toml --method cot --out runs/cot   # a stage with a run's [train] options
     socratic evaluate runs/gsm8k/*/predictions.gsm8k.test.jsonl --report runs/gsm8k/report
     socratic models list
 
@@ -17,28 +18,32 @@ bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from socratic import __version__, config, models
+from socratic import __version__, config, console, models
 from socratic import evaluate as evaluate_module
 from socratic import pipeline as pipeline_module
 from socratic import solve as solve_module
 from socratic import train as train_module
 from socratic.errors import SocraticError
 from socratic.evaluate import EvaluateConfig, run_evaluate
-from socratic.pipeline import RunArgs, run_command
+from socratic.pipeline import RunArgs, run_command, stage_section
 from socratic.records import Problem, to_json
 from socratic.solve import SolveConfig, run_solve
-from socratic.tasks import BENCHMARKS, FileFields, load_task
+from socratic.tasks import BENCHMARKS
+from socratic.tasks.options import DATASET_HELP, DataOptions
 from socratic.teacher import annotate as annotate_module
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
 from socratic.train import TrainConfig, run_train
 
-DATASET_HELP = (
-    "a benchmark (gsm8k, svamp, strategyqa), your own .jsonl/.json/.csv file, or hf:<datasets folder or hub id>"
+CONFIG_HELP = (
+    "read options from this TOML file's [{section}] section (the file `socratic run --config` takes; a shipped "
+    "config's name works too); flags given here override it"
 )
 
 
@@ -49,7 +54,9 @@ def make_parser() -> argparse.ArgumentParser:
         epilog="Run `socratic <command> --help` for the options of each command.",
     )
     parser.add_argument("--version", action="version", version=f"socratic {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log details, and the libraries' own progress bars and warnings"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
 
     data = commands.add_parser(
@@ -64,12 +71,8 @@ def make_parser() -> argparse.ArgumentParser:
         description="Print problems of one split, with gold answers and (GSM8K) the human Socratic steps.",
         epilog="example: socratic data show --dataset gsm8k --split test --limit 3",
     )
-    show.add_argument("--dataset", default="gsm8k", help=DATASET_HELP + " (default: gsm8k)")
-    show.add_argument("--split", help="which split (default: test, or the only split of your file)")
-    show.add_argument("--limit", type=int, default=5, help="how many problems to print (default: 5; 0 for all)")
-    show.add_argument("--offset", type=int, default=0, help="skip this many problems first (default: 0)")
     show.add_argument("--json", action="store_true", help="print Problem records as JSON lines instead")
-    config.add_arguments(show, FileFields, "fields of your own file")
+    config.add_arguments(show, DataOptions)
     show.set_defaults(handler=run_data_show)
 
     stats = data_commands.add_parser(
@@ -81,40 +84,32 @@ def make_parser() -> argparse.ArgumentParser:
     stats.add_argument(
         "--dataset", action="append", help=DATASET_HELP + "; repeat for several (default: every shipped benchmark)"
     )
-    config.add_arguments(stats, FileFields, "fields of your own file")
+    config.add_arguments(stats, DataOptions, "fields of your own file", skip=("dataset", "split", "limit", "offset"))
     stats.set_defaults(handler=run_data_stats)
 
-    annotate = stage_parser(
+    stage_command(
         commands,
         "annotate",
         annotate_module,
         "a teacher (or the human annotators) writes Socratic or CoT chains; correct ones are kept",
+        AnnotateConfig,
+        lambda c: run_annotate(c),
     )
-    config.add_arguments(annotate, AnnotateConfig)
-    config.add_arguments(annotate, FileFields, "fields of your own file")
-    annotate.set_defaults(
-        handler=lambda args: run_annotate(config.from_args(AnnotateConfig, args), config.from_args(FileFields, args))
-    )
-
-    train = stage_parser(
+    stage_command(
         commands,
         "train",
         train_module,
-        "fine-tune a small student on chains: answer, cot, unified, qg, qa or iterative (qg + qa)",
+        "fine-tune a small student on chains: answer, cot, unified or iterative (qg + qa), or qg / qa alone",
+        TrainConfig,
+        lambda c: print(run_train(c)),
     )
-    config.add_arguments(train, TrainConfig)
-    train.set_defaults(handler=lambda args: print(run_train(config.from_args(TrainConfig, args))))
-
-    solve = stage_parser(
+    stage_command(
         commands,
         "solve",
         solve_module,
         "trained students solve a dataset split: answer, cot, unified, or the iterative QG <-> QA loop",
-    )
-    config.add_arguments(solve, SolveConfig)
-    config.add_arguments(solve, FileFields, "fields of your own file")
-    solve.set_defaults(
-        handler=lambda args: print(run_solve(config.from_args(SolveConfig, args), config.from_args(FileFields, args)))
+        SolveConfig,
+        lambda c: run_solve(c),
     )
 
     evaluate = stage_parser(
@@ -154,12 +149,35 @@ def stage_parser(
     )
 
 
+def stage_command(
+    commands: argparse._SubParsersAction,
+    name: str,
+    module: object,
+    help_text: str,
+    config_class: type,
+    run: Callable[[Any], object],
+) -> None:
+    """A pipeline stage's command: its options from `config_class`, optionally read from a config file's
+    [name] section first (`--config`), with the flags typed on top."""
+    parser = stage_parser(commands, name, module, help_text)
+    parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP.format(section=name))
+    config.add_arguments(parser, config_class)
+
+    def handler(args: argparse.Namespace) -> None:
+        section, source = stage_section(args.config, name) if args.config else ({}, "")
+        run(config.from_args(config_class, args, section, source))
+
+    parser.set_defaults(handler=handler)
+
+
+SHOWN_BY_DEFAULT = 5
+
+
 def run_data_show(args: argparse.Namespace) -> None:
-    task = load_task(args.dataset, config.from_args(FileFields, args))
-    split = args.split or task.default_split
-    problems = task.load(split)
-    end = None if args.limit == 0 else args.offset + args.limit
-    for problem in problems[args.offset : end]:
+    data = config.from_args(DataOptions, args)
+    task = data.task()
+    problems = task.load(data.split_of(task, "test"))[data.offset :]
+    for problem in problems[: data.limit or SHOWN_BY_DEFAULT]:
         print(to_json(problem) if args.json else describe_problem(problem))
 
 
@@ -175,12 +193,12 @@ def describe_problem(problem: Problem) -> str:
 
 
 def run_data_stats(args: argparse.Namespace) -> None:
-    fields = config.from_args(FileFields, args)
+    data = config.from_args(DataOptions, argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "dataset"}))
     header = f"{'dataset':<14}{'split':<8}{'problems':>9}  {'answers':<8}{'human steps':>12}  description"
     print(header)
     print("-" * len(header))
     for name in args.dataset or list(BENCHMARKS):
-        task = load_task(name, fields)
+        task = dataclasses.replace(data, dataset=name).task()
         for split in task.splits:
             problems = task.load(split)
             with_steps = [p for p in problems if p.human_steps or p.decomposition]
@@ -194,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="socratic: %(levelname)s: %(message)s"
     )
+    console.quiet_libraries(verbose=args.verbose)
     try:
         args.handler(args)
     except SocraticError as e:

@@ -13,15 +13,22 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from socratic import formats
-from socratic.engines import Completion, Engine
+from socratic.engines import GREEDY, Completion, Engine, Sampling
 from socratic.engines.base import stepwise
 from socratic.records import Step
 
-if TYPE_CHECKING:  # the loops read a few of its fields; solve.py imports this module
-    from socratic.solve import SolveConfig
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """What the loops need to know of a solve: sampling, token budgets, the calculator."""
+
+    sampling: Sampling = GREEDY
+    max_new_tokens: int = 256  # one-pass completions
+    step_tokens: int = 96  # one QG or QA line
+    max_steps: int = 10  # most subquestion/solution pairs of an iterative attempt
+    calculator: bool = True
 
 
 @dataclass
@@ -39,15 +46,14 @@ class Attempt:
 
 def solve_one_pass(
     engine: Engine,
-    mode: str,
     questions: Sequence[str],
-    config: SolveConfig,
+    settings: DecodeSettings,
     progress: Callable[[int], None] | None = None,
 ) -> list[Attempt]:
-    """`answer`, `cot` or `unified`: one generation per problem."""
+    """`answer`, `cot` or `unified`: one generation per problem (the prompt is the same for all three)."""
     prompts = [formats.problem_prompt(q) for q in questions]
     completions = engine.complete(
-        prompts, "answer", config.max_new_tokens, config.sampling, config.calculator, progress=progress
+        prompts, "answer", settings.max_new_tokens, settings.sampling, settings.calculator, progress=progress
     )
     return [one_pass_attempt(c) for c in completions]
 
@@ -68,7 +74,7 @@ def solve_iterative(
     qg: Engine | None,
     qa: Engine,
     questions: Sequence[str],
-    config: SolveConfig,
+    settings: DecodeSettings,
     oracle: Sequence[Sequence[str]] | None = None,
     progress: Callable[[int], None] | None = None,
     width: int | None = None,
@@ -106,19 +112,19 @@ def solve_iterative(
             answer(i, _nth(oracle[i], len(attempts[i].steps)))
             return
         prompt = formats.qg_prompt(questions[i], attempts[i].steps)
-        [ticket] = asker.submit([prompt], "line", config.step_tokens, config.sampling, False)  # type: ignore[union-attr]
+        [ticket] = asker.submit([prompt], "line", settings.step_tokens, settings.sampling, False)  # type: ignore[union-attr]
         tickets[id(asker)][ticket] = (i, None)
         last[id(asker)][i] = ticket
 
     def answer(i: int, subquestion: str | None) -> None:
         # A problem at --max-steps is asked once more: if QG ends it there it is finished, not cut off.
         attempt = attempts[i]
-        if subquestion is None or len(attempt.steps) == config.max_steps:
+        if subquestion is None or len(attempt.steps) == settings.max_steps:
             attempt.finish = "end" if subquestion is None else "max_steps"
             ended.append(i)
             return
         prompt = formats.qa_prompt(questions[i], attempt.steps, subquestion)
-        [ticket] = answerer.submit([prompt], "line", config.step_tokens, config.sampling, config.calculator)
+        [ticket] = answerer.submit([prompt], "line", settings.step_tokens, settings.sampling, settings.calculator)
         tickets[id(answerer)][ticket] = (i, subquestion)
         last[id(answerer)][i] = ticket
 

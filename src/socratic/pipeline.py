@@ -11,9 +11,14 @@ report (results.md, accuracy.png, report.html with every trace) written to `<run
 
 A run lives in `runs/<name>-<date>-<time>/` (or `--out`), with `run.json` recording its settings and
 the time of each stage. Every stage resumes, so after a kill `socratic run` with the same config
-continues the unfinished run instead of starting a new one, even in a later session. A config file
-is TOML whose keys are the fields of `RunConfig`; each shipped config in `configs/` sets and explains
-all of them.
+continues the unfinished run instead of starting a new one, even in a later session.
+
+A config file is TOML: the run's own keys (`RunConfig`: name, methods) and one section per stage,
+[annotate], [train] and [solve], whose keys are exactly the options of that stage's command (see
+`socratic train --help`; a key left out keeps the command's default). The stage commands read the
+same file with `--config`, so `socratic train --config my.toml --method cot` trains as the run would.
+The run sets the paths itself (chains, student folders, predictions) and trains and solves each of
+its `methods`. The shipped configs in `configs/` explain every value they set.
 """
 
 from __future__ import annotations
@@ -24,38 +29,46 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import tomllib
 
-from socratic.errors import SocraticError, unknown_name
+from socratic import config as options
+from socratic.errors import SocraticError
+from socratic.evaluate import EvaluateConfig, run_evaluate
+from socratic.methods import METHODS
+from socratic.solve import SolveConfig, already_solved, run_solve
+from socratic.tasks import BENCHMARKS
+from socratic.teacher.annotate import AnnotateConfig, run_annotate
+from socratic.train import TrainConfig, run_train
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = "default"  # the name of the config shipped inside the package, used with no --config
+SECTIONS: dict[str, type] = {"annotate": AnnotateConfig, "train": TrainConfig, "solve": SolveConfig}
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """What one pipeline run does. Field names are the keys of a config file."""
+    """The run's own keys, at the top of a config file; each stage's options are in its own section."""
 
-    name: str = "default"
-    dataset: str = "gsm8k"
-    teacher: str = "human"  # `socratic annotate --teacher` spec
-    model: str = "smollm2-135m"
-    methods: tuple[str, ...] = ("answer", "cot", "unified", "iterative")
-    train_problems: int | None = 16  # None: the whole training split
-    test_problems: int | None = 20  # None: the whole test split
-    epochs: float = 2.0
-    learning_rate: float | None = None
-    lora_r: int | None = None
-    batch_size: int = 2
-    max_length: int = 512
-    calculator: bool = True
-    engine: str = "hf"
-    solve_batch_size: int = 32
-    max_new_tokens: int = 256
-    max_steps: int = 6
-    seed: int = 0
+    name: str = field(default="default", metadata={"help": "names the run folder: runs/<name>-<date>-<time>"})
+    methods: tuple[str, ...] = field(
+        default=tuple(METHODS), metadata={"help": "the methods to train and compare", "choices": tuple(METHODS)}
+    )
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """A whole config file: the run's keys and the base options of each stage."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    solve: SolveConfig = field(default_factory=SolveConfig)
+
+    def as_json(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
 @dataclass(frozen=True)
@@ -72,124 +85,145 @@ class RunArgs:
         default=None,
         metadata={"help": "run folder (default: runs/<name>-<date>-<time>, or the unfinished run of this config)"},
     )
-    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)"})
+    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)", "min": 1})
 
 
-def load_config(path: str | Path | None) -> RunConfig:
-    """A `RunConfig` from a TOML file (or the shipped default), with clear errors for unknown keys."""
+# --- config files ------------------------------------------------------------------------------------------
+
+
+def read_config_file(path: str | Path | None) -> tuple[dict[str, Any], str]:
+    """The TOML values of a config file (or a shipped config by name) and how to name it in errors."""
     from importlib.resources import files
 
     shipped = {p.name.removesuffix(".toml"): p for p in files("socratic").joinpath("configs").iterdir()}
     name = DEFAULT_CONFIG if path is None else str(path)
     if Path(name).is_file():
-        text, source = Path(name).read_text(encoding="utf-8"), name
+        source = name
+        try:
+            text = Path(name).read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise SocraticError(f"{source}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     elif name in shipped:  # `--config cpu-gsm8k` names a shipped config
         text, source = shipped[name].read_text(encoding="utf-8"), f"configs/{name}.toml"
     else:
         raise SocraticError(f"config file not found: {name} (shipped configs: {', '.join(sorted(shipped))})")
     try:
-        values = tomllib.loads(text)
+        return tomllib.loads(text), source
     except tomllib.TOMLDecodeError as e:
         raise SocraticError(f"{source}: not valid TOML: {e}") from None
-    known = {f.name: f for f in dataclasses.fields(RunConfig)}
-    for key in values:
-        if key not in known:
-            raise unknown_name(f"key in {source}", key, known)
-    if "methods" in values:
-        values["methods"] = tuple(values["methods"])
-        bad = [m for m in values["methods"] if m not in ("answer", "cot", "unified", "iterative")]
-        if bad:
-            raise SocraticError(f"{source}: unknown method '{bad[0]}' (answer, cot, unified, iterative)")
-    return RunConfig(**values)
 
 
-def run_folder(config: RunConfig, out: str | None, runs: Path = Path("runs")) -> Path:
+def split_sections(values: dict[str, Any], source: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(the run's own keys, each stage's section), after checking every top-level key."""
+    run_keys = {o.name for o in options.options(RunConfig)}
+    run: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    for key, value in values.items():
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise SocraticError(f"{source}: '{key}' must be a section, [{key}]")
+            sections[key] = value
+        elif key in run_keys:
+            run[key] = value
+        else:
+            owners = [name for name, cls in SECTIONS.items() if key in {o.name for o in options.options(cls)}]
+            if owners:
+                raise SocraticError(f"{source}: '{key}' is an option of [{owners[0]}]: move it into that section")
+            known = sorted(run_keys | set(SECTIONS))
+            raise SocraticError(f"{source}: unknown key '{key}'{options.did_you_mean(key, known)}")
+    return run, sections
+
+
+def load_config(path: str | Path | None) -> PipelineConfig:
+    """A whole config file (or the shipped default), every key and value checked."""
+    return config_from_values(*read_config_file(path))
+
+
+def config_from_values(values: dict[str, Any], source: str = "config") -> PipelineConfig:
+    """A `PipelineConfig` from a config file's values (as TOML reads them), every key and value checked."""
+    run, sections = split_sections(values, source)
+    built = {
+        name: options.build(cls, sections[name], lambda key, name=name: f"{source}: [{name}] '{key}'")
+        for name, cls in SECTIONS.items()
+    }
+    return PipelineConfig(options.build(RunConfig, run, lambda key: f"{source}: '{key}'"), **built)
+
+
+def stage_section(path: str | Path, stage: str) -> tuple[dict[str, Any], str]:
+    """The [stage] section of a config file for a stage command's --config (the whole file is checked)."""
+    load_config(path)
+    values, source = read_config_file(path)
+    return split_sections(values, source)[1][stage], f"{source} [{stage}]"
+
+
+# --- the run -----------------------------------------------------------------------------------------------
+
+
+def run_folder(config: PipelineConfig, out: str | None, runs: Path = Path("runs")) -> Path:
     """`--out`, else the latest unfinished run of the same settings, else a new timestamped folder."""
     if out:
         return Path(out)
-    settings = dataclasses.asdict(config)
-    for folder in sorted(runs.glob(f"{config.name}-*"), reverse=True):
+    name = config.run.name
+    for folder in sorted(runs.glob(f"{name}-*"), reverse=True):
         record = folder / "run.json"
         unfinished = record.is_file() and not (folder / "report" / "results.md").exists()
-        if unfinished and json.loads(record.read_text(encoding="utf-8")).get("config") == _jsonable(settings):
+        if unfinished and json.loads(record.read_text(encoding="utf-8")).get("config") == config.as_json():
             log.warning("continuing the unfinished run %s", folder)
             return folder
-    return runs / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return runs / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _jsonable(settings: dict) -> dict:
-    return json.loads(json.dumps(settings))
+def stage_configs(config: PipelineConfig, folder: Path, threads: int | None = None) -> dict[str, Any]:
+    """What each stage of the run is given: the file's sections, with the run's own paths and methods.
+
+    {"annotate": AnnotateConfig, "train <method>": TrainConfig, "solve <method>": SolveConfig, ...}
+    """
+    replace = dataclasses.replace
+    chains = folder / "chains.jsonl"
+    stages: dict[str, Any] = {"annotate": replace(config.annotate, out=str(chains))}
+    train_data = config.train.data
+    if train_data.dataset is None and config.annotate.data.dataset not in (None, *BENCHMARKS):
+        # The user's own file: training reads the chains' problems from it, with the same field options.
+        train_data = replace(config.annotate.data, split=None, limit=train_data.limit, offset=train_data.offset)
+    for method in config.run.methods:
+        student = folder / "students" / method
+        train = replace(config.train, method=method, chains=str(chains), out=str(student), data=train_data)
+        roles = METHODS[method].roles
+        students = {"qg": str(student / "qg"), "qa": str(student / "qa")} if len(roles) > 1 else {"model": str(student)}
+        solve = replace(config.solve, method=method, out=None, **students)
+        if threads is not None:
+            train = replace(train, threads=threads)
+            solve = replace(solve, runtime=replace(solve.runtime, threads=threads))
+        stages[f"train {method}"] = train
+        stages[f"solve {method}"] = solve
+    return stages
 
 
-def run_pipeline(config: RunConfig, folder: Path, threads: int | None = None) -> Path:
-    from socratic.evaluate import EvaluateConfig, run_evaluate
-    from socratic.solve import SolveConfig, run_solve
-    from socratic.teacher.annotate import AnnotateConfig, run_annotate
-    from socratic.train import TrainConfig, run_train
+def predictions_file(config: PipelineConfig, folder: Path, method: str) -> Path:
+    task = config.solve.data.task()
+    split = config.solve.data.split_of(task, "test")
+    return folder / "students" / method / f"predictions.{task.name}.{split}.jsonl"
 
+
+def run_pipeline(config: PipelineConfig, folder: Path, threads: int | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     _ignore_weights(folder)
     record = _Record(folder / "run.json", config)
-    chains = folder / "chains.jsonl"
+    stages = stage_configs(config, folder, threads)
+    _warn_if_trained_on_the_test_problems(config)
     with record.stage("annotate"):
-        run_annotate(
-            AnnotateConfig(
-                dataset=config.dataset,
-                split="train",
-                style="socratic",
-                teacher=config.teacher,
-                limit=config.train_problems,
-                out=str(chains),
-            )
-        )
+        run_annotate(stages["annotate"])
     predictions = []
-    for method in config.methods:
-        student = folder / "students" / method
-        target = student / f"predictions.{config.dataset}.test.jsonl"
+    for method in config.run.methods:
+        target = predictions_file(config, folder, method)
         if _solved_everything(target, method, config):
             print(f"== {method}: every test problem already solved, nothing to train or solve", flush=True)
             predictions.append(str(target))
             continue
         with record.stage(f"train {method}"):
-            run_train(
-                TrainConfig(
-                    mode=method,
-                    chains=str(chains),
-                    model=config.model,
-                    out=str(student),
-                    epochs=config.epochs,
-                    learning_rate=config.learning_rate,
-                    lora_r=config.lora_r,
-                    batch_size=config.batch_size,
-                    max_length=config.max_length,
-                    threads=threads,
-                    seed=config.seed,
-                    save_steps=20,
-                )
-            )
-        students = (
-            {"qg": str(student / "qg"), "qa": str(student / "qa")} if method == "iterative" else {"model": str(student)}
-        )
+            run_train(stages[f"train {method}"])
         with record.stage(f"solve {method}"):
-            run_solve(
-                SolveConfig(
-                    mode=method,
-                    dataset=config.dataset,
-                    split="test",
-                    limit=config.test_problems,
-                    out=str(target),
-                    engine=config.engine,
-                    batch_size=config.solve_batch_size,
-                    # Several batches per chunk keep llama.cpp's batch full (one-pass modes; the
-                    # iterative loop keeps solve_batch_size problems active and saves each as it ends).
-                    chunk=4 * config.solve_batch_size,
-                    max_new_tokens=config.max_new_tokens,
-                    max_steps=config.max_steps,
-                    calculator=config.calculator,
-                    threads=threads,
-                    **students,
-                )
-            )
+            run_solve(dataclasses.replace(stages[f"solve {method}"], out=str(target)))
         predictions.append(str(target))
     with record.stage("evaluate"):
         run_evaluate(EvaluateConfig(predictions, report=str(folder / "report")))
@@ -197,20 +231,29 @@ def run_pipeline(config: RunConfig, folder: Path, threads: int | None = None) ->
     return folder
 
 
-def _solved_everything(predictions: Path, method: str, config: RunConfig) -> bool:
+def _warn_if_trained_on_the_test_problems(config: PipelineConfig) -> None:
+    annotate, solve = config.annotate.data, config.solve.data
+    train_task, test_task = annotate.task(), solve.task()
+    train_split, test_split = annotate.split_of(train_task, "train"), solve.split_of(test_task, "test")
+    if (train_task.name, train_split) == (test_task.name, test_split):
+        log.warning(
+            "the students are trained and tested on the same problems (%s/%s): give [solve] its own dataset "
+            "or split for a fair test",
+            test_task.name,
+            test_split,
+        )
+
+
+def _solved_everything(predictions: Path, method: str, config: PipelineConfig) -> bool:
     """Whether `predictions` answers every test problem of the run, so its student is not needed.
 
     This lets a run folder committed without its weights (see `_ignore_weights`) continue on another
     machine: finished methods are kept, only the unfinished ones are trained and solved there.
     """
-    from socratic.solve import already_solved
-    from socratic.tasks import load_task
-
     if not predictions.is_file():
         return False
-    task = load_task(config.dataset)
-    wanted = {p.id for p in task.load("test", config.test_problems)}
-    return wanted <= already_solved(predictions, method)
+    _, _, problems = config.solve.data.load("test")
+    return {p.id for p in problems} <= already_solved(predictions, method)
 
 
 _WEIGHTS_GITIGNORE = """\
@@ -236,10 +279,18 @@ def _ignore_weights(folder: Path) -> None:
 class _Record:
     """`run.json`: the settings and each stage's wall time, rewritten after every stage."""
 
-    def __init__(self, path: Path, config: RunConfig):
+    def __init__(self, path: Path, config: PipelineConfig):
         self.path = path
         found = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        self.data = {"config": _jsonable(dataclasses.asdict(config)), "stages": found.get("stages", {})}
+        settings = config.as_json()
+        before = found.get("config")
+        if isinstance(before, dict) and "annotate" in before and before != settings:  # older run.json: adopted
+            key = next(k for k in settings if before.get(k) != settings[k])
+            raise SocraticError(
+                f"{path.parent} is a run of other settings (its [{key}] differs): choose another --out, or "
+                "rerun it with the config it was started with"
+            )
+        self.data = {"config": settings, "stages": found.get("stages", {})}
         self._write()
 
     def stage(self, name: str):

@@ -1,12 +1,12 @@
 """Stage 3: trained students solve a dataset split; every attempt is saved as a `Prediction`.
 
-    socratic solve --mode unified --model runs/u --dataset gsm8k --limit 200
-    socratic solve --mode iterative --qg runs/it/qg --qa runs/it/qa --dataset gsm8k
-    socratic solve --mode iterative --qa runs/it/qa --oracle          # human subquestions ("with guidance")
-    socratic solve --mode unified --model runs/u --samples 5 --temperature 0.7   # self-consistency
-    socratic solve --mode iterative --qg runs/it/qg --qa runs/it/qa --adapters    # LoRA pair, one base model
+    socratic solve --method unified --model runs/u --dataset gsm8k --limit 200
+    socratic solve --method iterative --qg runs/it/qg --qa runs/it/qa --dataset gsm8k
+    socratic solve --method iterative --qa runs/it/qa --oracle          # human subquestions ("with guidance")
+    socratic solve --method unified --model runs/u --samples 5 --temperature 0.7   # self-consistency
+    socratic solve --config run.toml --method cot --model runs/cot     # the [solve] section of a config file
 
-One-pass students (`answer`, `cot`, `unified`) write their whole completion in one generation. The
+One-pass methods (`answer`, `cot`, `unified`) write their whole completion in one generation. The
 iterative pair works in sync over many problems at once: every active problem asks QG for its next
 subquestion in one batch, then QA answers all of them in one batch; a problem leaves the active set
 when QG writes the end marker or after `--max-steps` pairs, and the next waiting problem takes its
@@ -23,6 +23,7 @@ problems not saved yet.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -30,76 +31,46 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from socratic import students
-from socratic.engines import ENGINES, GREEDY, Engine, Sampling
+from socratic import checkpoint, resume, students
+from socratic.engines import GREEDY, Engine, Sampling
 from socratic.errors import SocraticError
-from socratic.gguf_io import GGUF_TYPES
-from socratic.loops import Attempt, solve_iterative, solve_one_pass
+from socratic.loops import Attempt, DecodeSettings, solve_iterative, solve_one_pass
 from socratic.manifest import git_commit, write_manifest
+from socratic.methods import METHODS, Method, get_method
 from socratic.records import JsonlAppender, Prediction, Problem, read_jsonl
-from socratic.tasks import FileFields, load_task
+from socratic.students import EngineOptions
+from socratic.tasks import BENCHMARKS
 from socratic.tasks.base import Task
+from socratic.tasks.options import DataOptions
 
 log = logging.getLogger(__name__)
-
-METHODS = ("answer", "cot", "unified", "iterative")
 
 
 @dataclass(frozen=True)
 class SolveConfig:
-    mode: str = field(
+    method: str = field(
         default="unified",
         metadata={
             "help": "answer, cot, unified (one student: --model) or iterative (--qg and --qa)",
-            "choices": METHODS,
+            "choices": tuple(METHODS),
+            "aliases": ("--mode",),
         },
     )
-    model: str | None = field(default=None, metadata={"help": "student folder from `socratic train` (one-pass modes)"})
+    model: str | None = field(
+        default=None, metadata={"help": "student folder from `socratic train` (one-pass methods)"}
+    )
     qg: str | None = field(default=None, metadata={"help": "question-generator student folder (iterative)"})
     qa: str | None = field(default=None, metadata={"help": "question-answerer student folder (iterative)"})
-    dataset: str = field(default="gsm8k", metadata={"help": "gsm8k, svamp, strategyqa, or a .jsonl/.json/.csv file"})
-    split: str | None = field(default=None, metadata={"help": "split to solve (default: test)"})
-    limit: int | None = field(default=None, metadata={"help": "solve the first N problems only"})
+    data: DataOptions = field(default_factory=DataOptions)
     out: str | None = field(
         default=None, metadata={"help": "predictions file (default: <student>/predictions.<dataset>.<split>.jsonl)"}
     )
-    engine: str = field(
-        default="hf",
-        metadata={
-            "help": "hf: batched transformers decoding (any model); llamacpp: the student exported "
-            "to GGUF (once) and decoded by llama.cpp with continuous batching (fastest on CPUs); vllm: "
-            "vLLM on a GPU (extra socratic[vllm]; not tested here)",
-            "choices": ENGINES,
-        },
+    runtime: EngineOptions = field(default_factory=EngineOptions)
+    max_new_tokens: int = field(default=256, metadata={"help": "token budget of one-pass completions", "min": 1})
+    step_tokens: int = field(default=96, metadata={"help": "token budget of one QG or QA line (iterative)", "min": 1})
+    max_steps: int = field(
+        default=10, metadata={"help": "most subquestion/solution pairs per problem (iterative)", "min": 1}
     )
-    batch_size: int = field(default=32, metadata={"help": "sequences decoded together"})
-    dtype: str = field(
-        default="float32",
-        metadata={
-            "help": "weights of the hf engine: float32 (reference outputs) or bfloat16 (faster on GPUs and on "
-            "CPUs with AMX; greedy outputs differ at near-ties)",
-            "choices": ("float32", "bfloat16"),
-        },
-    )
-    gguf_type: str = field(
-        default="f32",
-        metadata={
-            "help": "weights of the GGUF exported for the llamacpp engine: f32 (outputs closest to transformers), "
-            "bf16 or q8_0 (smaller and faster, outputs differ slightly)",
-            "choices": GGUF_TYPES,
-        },
-    )
-    lookup: int = field(
-        default=10,
-        metadata={
-            "help": "llamacpp engine, greedy decoding: once few sequences are left, check up to N tokens copied "
-            "from the prompt or earlier output (prompt lookup) in one llama.cpp call; the same text in fewer "
-            "calls; 0 = off"
-        },
-    )
-    max_new_tokens: int = field(default=256, metadata={"help": "token budget of one-pass completions"})
-    step_tokens: int = field(default=96, metadata={"help": "token budget of one QG or QA line (iterative)"})
-    max_steps: int = field(default=10, metadata={"help": "most subquestion/solution pairs per problem (iterative)"})
     calculator: bool = field(
         default=True, metadata={"help": "write the calculator's value into <<expr=...>> annotations"}
     )
@@ -114,25 +85,35 @@ class SolveConfig:
         },
     )
     samples: int = field(
-        default=1, metadata={"help": "attempts per problem; >1 votes on the answer (self-consistency)"}
+        default=1, metadata={"help": "attempts per problem; >1 votes on the answer (self-consistency)", "min": 1}
     )
     temperature: float = field(
-        default=0.0, metadata={"help": "0 = greedy; >0 samples (default 0.7 when --samples > 1)"}
+        default=0.0, metadata={"help": "0 = greedy; >0 samples (default 0.7 when --samples > 1)", "min": 0}
     )
     chunk: int = field(
         default=64,
         metadata={
-            "help": "one-pass modes: problems solved and saved together (resume granularity); the iterative "
-            "loop keeps --batch-size problems active and saves each one as it finishes"
+            "help": "one-pass methods: problems solved and saved together (resume granularity); the iterative "
+            "loop keeps --batch-size problems active and saves each one as it finishes",
+            "min": 1,
         },
     )
-    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)"})
     seed: int = field(default=0, metadata={"help": "sampling seed"})
 
     @property
     def sampling(self) -> Sampling:
         temperature = self.temperature or (0.7 if self.samples > 1 else 0.0)
         return Sampling(temperature, self.seed) if temperature > 0 else GREEDY
+
+    @property
+    def decoding(self) -> DecodeSettings:
+        return DecodeSettings(self.sampling, self.max_new_tokens, self.step_tokens, self.max_steps, self.calculator)
+
+    def student_folders(self) -> dict[str, str | None]:
+        """The folder given for each role the method solves with (QA only, with --oracle)."""
+        if get_method(self.method).iterative:
+            return {"qa": self.qa} if self.oracle else {"qg": self.qg, "qa": self.qa}
+        return {self.method: self.model}
 
 
 # --- from attempts to predictions ------------------------------------------------------------------
@@ -162,39 +143,43 @@ def to_prediction(problem: Problem, attempts: Sequence[Attempt], method: str, ta
 # --- the command -----------------------------------------------------------------------------------------
 
 
-def default_output(config: SolveConfig, split: str) -> Path:
-    student = config.model if config.mode != "iterative" else str(Path(config.qa or ".").parent)
-    name = Path(config.dataset).stem if "." in config.dataset else config.dataset
+def default_output(config: SolveConfig, task: Task, split: str) -> Path:
+    folders = config.student_folders()
+    student = Path(folders["qa"]).parent if "qa" in folders else Path(folders[config.method])  # type: ignore[arg-type]
     suffix = ".oracle" if config.oracle else ""
-    return Path(student) / f"predictions.{name}.{split}{suffix}.jsonl"
+    return student / f"predictions.{task.name}.{split}{suffix}.jsonl"
 
 
-def run_solve(config: SolveConfig, fields: FileFields | None = None) -> Path:
+def run_solve(config: SolveConfig) -> Path:
     from tqdm import tqdm
 
     started, commit = time.time(), git_commit()
-    students.check_roles(config)
-    if config.oracle and config.mode != "iterative":
-        raise SocraticError("--oracle feeds human subquestions to a QA student: use it with --mode iterative")
-    task = load_task(config.dataset, fields)
-    split = config.split or task.default_split
-    problems = task.load(split, config.limit)
+    method = get_method(config.method)
+    if config.oracle and not method.iterative:
+        raise SocraticError("--oracle feeds human subquestions to a QA student: use it with --method iterative")
+    folders = students.check_roles(method, config.student_folders())
+    task, split, problems = config.data.load("test")
     if config.oracle and not all(p.human_steps for p in problems):
         raise SocraticError(
             f"--oracle needs human subquestions, which {task.name}/{split} does not have for every problem"
         )
-    out = Path(config.out) if config.out else default_output(config, split)
-    done = already_solved(out, config.mode)
+    out = Path(config.out) if config.out else default_output(config, task, split)
+    resume.claim(out, _settings(config, method, folders, task, split), "predictions")
+    done = already_solved(out, config.method)
     todo = [p for p in problems if p.id not in done]
     if done:
         log.warning("%s: %d problems already solved, %d to go", out, len(problems) - len(todo), len(todo))
-    qg, qa = students.open_engines(config) if todo else (None, None)
+    qg, qa = (
+        students.open_engines(method, folders, config.runtime, config.decoding, config.adapters)
+        if todo
+        else (None, None)
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     with (
         JsonlAppender(out) as sink,
-        tqdm(total=len(todo) * config.samples, desc=f"solve {config.mode}", unit="attempt") as bar,
+        tqdm(total=len(todo) * config.samples, desc=f"solve {config.method}", unit="attempt") as bar,
     ):
-        if config.mode == "iterative":
+        if method.iterative:
             _solve_rolling(todo, qg, qa, config, task, sink.append, bar.update)  # type: ignore[arg-type]
         else:
             _solve_in_chunks(todo, qa, config, task, sink.append, bar.update)  # type: ignore[arg-type]
@@ -212,10 +197,31 @@ def run_solve(config: SolveConfig, fields: FileFields | None = None) -> Path:
         solve_seconds=round(time.time() - started, 1),
         solved_now=len(todo),
     )
-    log.warning(
-        "%s: %d / %d correct (%.1f %%)", out, correct, len(predictions), 100 * correct / max(len(predictions), 1)
-    )
+    print(f"{out}: {correct} / {len(predictions)} correct ({100 * correct / max(len(predictions), 1):.1f} %)")
     return out
+
+
+def _settings(config: SolveConfig, method: Method, folders: dict[str, str], task: Task, split: str) -> dict:
+    """What shapes the predictions (`resume.claim`): which students (by what they were trained on, not
+    where they lie), which problems, how they are decoded."""
+    infos = {role: checkpoint.read_info(folder) for role, folder in folders.items()}
+    decoding = (
+        {"step_tokens": config.step_tokens, "max_steps": config.max_steps, "oracle": config.oracle}
+        if method.iterative
+        else {"max_new_tokens": config.max_new_tokens}
+    )
+    runtime = config.runtime
+    return {
+        "method": method.name,
+        "students": {role: [i.base_model, i.data_hash, i.trained_for] for role, i in infos.items()},
+        "problems": f"{task.name}/{split}",
+        "fields": None if task.name in BENCHMARKS else dataclasses.asdict(config.data.fields),
+        "sampling": dataclasses.asdict(config.sampling),
+        "samples": config.samples,
+        "calculator": config.calculator,
+        "engine": [runtime.engine, runtime.dtype if runtime.engine == "hf" else runtime.gguf_type],
+        **decoding,
+    }
 
 
 def _solve_in_chunks(
@@ -226,15 +232,16 @@ def _solve_in_chunks(
     save: Callable[[Prediction], None],
     progress: Callable[[int], None],
 ) -> None:
-    """One-pass modes: `--chunk` problems (every sample of each) per engine call, saved after each call."""
+    """One-pass methods: `--chunk` problems (every sample of each) per engine call, saved after each call."""
     k = config.samples
     for start in range(0, len(problems), config.chunk):
         chunk = problems[start : start + config.chunk]
         chunk_started = time.time()
-        flat = solve_one_pass(engine, config.mode, [p.question for p in chunk for _ in range(k)], config, progress)
+        questions = [p.question for p in chunk for _ in range(k)]
+        flat = solve_one_pass(engine, questions, config.decoding, progress)
         seconds = (time.time() - chunk_started) / len(chunk)
         for n, problem in enumerate(chunk):
-            save(to_prediction(problem, flat[n * k : (n + 1) * k], config.mode, task, seconds))
+            save(to_prediction(problem, flat[n * k : (n + 1) * k], config.method, task, seconds))
 
 
 def _solve_rolling(
@@ -260,7 +267,9 @@ def _solve_rolling(
             ordered = [tries[j] for j in range(k)]
             save(to_prediction(problems[i // k], ordered, "iterative", task, sum(a.seconds for a in ordered)))
 
-    solve_iterative(qg, qa, questions, config, oracle, progress, width=config.batch_size, on_finished=finished)
+    solve_iterative(
+        qg, qa, questions, config.decoding, oracle, progress, width=config.runtime.batch_size, on_finished=finished
+    )
 
 
 def already_solved(out: Path, method: str) -> set[str]:

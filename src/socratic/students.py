@@ -1,55 +1,103 @@
 """Open trained students for `solve`: check each folder's role, then load it into the chosen engine.
 
-`solve` asks for engines, not folders: one student (one-pass modes), a QG + QA pair (iterative), or a
-pair of LoRA adapters sharing one base model (`--adapters`). The llama.cpp engine reads GGUF, so a
-student is exported once next to its safetensors and re-exported only when the weights are newer.
+`solve` asks for engines, not folders: one student (one-pass methods), a QG + QA pair (iterative),
+or a pair of LoRA adapters sharing one base model (`--adapters`). The llama.cpp engine reads GGUF,
+so a student is exported once next to its safetensors (`checkpoint.student_gguf`).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from socratic.engines import Engine
+from socratic import checkpoint
+from socratic.engines import ENGINES, Engine
 from socratic.errors import SocraticError
-
-if TYPE_CHECKING:
-    from socratic.solve import SolveConfig
+from socratic.gguf_io import GGUF_TYPES
+from socratic.loops import DecodeSettings
+from socratic.methods import Method
 
 log = logging.getLogger(__name__)
 
 
-def check_roles(config: SolveConfig) -> None:
-    """Each student folder exists and was trained for the role it is given."""
-    from socratic.train import read_checkpoint_config
+@dataclass(frozen=True)
+class EngineOptions:
+    """How students are run: which engine, how many sequences at once, which weights."""
 
-    if config.mode == "iterative":
-        roles = {"qa": config.qa} if config.oracle else {"qg": config.qg, "qa": config.qa}
-    else:
-        roles = {config.mode: config.model}
-    for role, folder in roles.items():
+    engine: str = field(
+        default="hf",
+        metadata={
+            "help": "hf: batched transformers decoding (any model); llamacpp: the student exported "
+            "to GGUF (once) and decoded by llama.cpp with continuous batching (fastest on CPUs); vllm: "
+            "vLLM on a GPU (extra socratic[vllm]; not tested here)",
+            "choices": ENGINES,
+        },
+    )
+    batch_size: int = field(default=32, metadata={"help": "sequences decoded together", "min": 1})
+    dtype: str = field(
+        default="float32",
+        metadata={
+            "help": "weights of the hf engine: float32 (reference outputs) or bfloat16 (faster on GPUs and on "
+            "CPUs with AMX; greedy outputs differ at near-ties)",
+            "choices": ("float32", "bfloat16"),
+        },
+    )
+    gguf_type: str = field(
+        default="f32",
+        metadata={
+            "help": "weights of the GGUF exported for the llamacpp engine: f32 (outputs closest to transformers), "
+            "bf16 or q8_0 (smaller and faster, outputs differ slightly)",
+            "choices": GGUF_TYPES,
+        },
+    )
+    lookup: int = field(
+        default=10,
+        metadata={
+            "help": "llamacpp engine, greedy decoding: once few sequences are left, check up to N tokens copied "
+            "from the prompt or earlier output (prompt lookup) in one llama.cpp call; the same text in fewer "
+            "calls; 0 = off",
+            "min": 0,
+        },
+    )
+    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)", "min": 1})
+
+
+def check_roles(method: Method, folders: dict[str, str | None]) -> dict[str, str]:
+    """Each student folder is given, was trained for the role it is given, and has its weights."""
+    for role, folder in folders.items():
         if folder is None:
-            flag = "--model" if config.mode != "iterative" else f"--{role}"
-            raise SocraticError(f"--mode {config.mode} needs {flag} (a folder written by `socratic train`)")
-        trained = read_checkpoint_config(folder)["mode"]
+            flag = "--model" if not method.iterative else f"--{role}"
+            raise SocraticError(f"--method {method.name} needs {flag} (a folder written by `socratic train`)")
+        trained = checkpoint.read_info(folder).role
         if trained != role:
             raise SocraticError(
-                f"{folder} is a '{trained}' student; --mode {config.mode} needs a '{role}' student here"
+                f"{folder} is a '{trained}' student; --method {method.name} needs a '{role}' student here"
             )
+        checkpoint.require_weights(folder)
+    return folders  # type: ignore[return-value]
 
 
-def open_engines(config: SolveConfig) -> tuple[Engine | None, Engine]:
-    """(QG, QA) for the iterative mode (QG is None with --oracle), else (None, the one student)."""
-    if config.mode != "iterative":
-        return None, open_engine(config.model, config)  # type: ignore[arg-type]
-    if config.adapters:
-        return open_adapter_roles(config)
-    qa = open_engine(config.qa, config)  # type: ignore[arg-type]
-    return (None if config.oracle else open_engine(config.qg, config)), qa  # type: ignore[arg-type]
+def open_engines(
+    method: Method, folders: dict[str, str], options: EngineOptions, decoding: DecodeSettings, adapters: bool = False
+) -> tuple[Engine | None, Engine]:
+    """(QG, QA) for the iterative method (QG is None with --oracle), else (None, the one student)."""
+    context = _context_per_sequence(method, decoding)
+    if not method.iterative:
+        return None, open_engine(folders[method.name], options, context)
+    if adapters:
+        return open_adapter_roles(folders, options)
+    qa = open_engine(folders["qa"], options, context)
+    return (open_engine(folders["qg"], options, context) if "qg" in folders else None), qa
 
 
-def open_adapter_roles(config: SolveConfig) -> tuple[Engine, Engine]:
+def _context_per_sequence(method: Method, decoding: DecodeSettings) -> int:
+    """Room for the prompt and what is written: the iterative history grows by up to two lines a step."""
+    written = 2 * decoding.max_steps * decoding.step_tokens if method.iterative else decoding.max_new_tokens
+    return 768 + written
+
+
+def open_adapter_roles(folders: dict[str, str], options: EngineOptions) -> tuple[Engine, Engine]:
     """QG and QA as two LoRA adapters of one base model in one `HFEngine`."""
     import torch
     from peft import PeftModel
@@ -57,65 +105,41 @@ def open_adapter_roles(config: SolveConfig) -> tuple[Engine, Engine]:
 
     from socratic import models
     from socratic.engines import AdapterRole, HFEngine
-    from socratic.train import read_checkpoint_config
 
-    if config.engine != "hf" or config.oracle:
+    if options.engine != "hf" or "qg" not in folders:
         raise SocraticError(
             "--adapters switches LoRA adapters in the hf engine: use it with --engine hf, without --oracle"
         )
-    folders = {"qg": Path(config.qg), "qa": Path(config.qa)}  # type: ignore[arg-type]
-    bases = {read_checkpoint_config(f)["base_model"] for f in folders.values()}
-    missing = [str(f) for f in folders.values() if not (f / "adapter").is_dir()]
+    paths = {role: Path(folder) for role, folder in folders.items()}
+    bases = {checkpoint.read_info(f).base_model for f in paths.values()}
+    missing = [str(f) for f in paths.values() if not (f / "adapter").is_dir()]
     if missing or len(bases) != 1:
         raise SocraticError(
             "--adapters needs QG and QA trained with --lora-r from the same base model "
             f"({'no adapter/ in ' + missing[0] if missing else 'bases differ: ' + ', '.join(sorted(bases))})"
         )
-    base = AutoModelForCausalLM.from_pretrained(models.resolve(bases.pop()), dtype=getattr(torch, config.dtype))
-    model = PeftModel.from_pretrained(base, folders["qg"] / "adapter", adapter_name="qg")
-    model.load_adapter(folders["qa"] / "adapter", adapter_name="qa")
-    engine = HFEngine(model, batch_size=config.batch_size, threads=config.threads, tokenizer=folders["qa"])
+    base = AutoModelForCausalLM.from_pretrained(models.resolve(bases.pop()), dtype=getattr(torch, options.dtype))
+    model = PeftModel.from_pretrained(base, paths["qg"] / "adapter", adapter_name="qg")
+    model.load_adapter(paths["qa"] / "adapter", adapter_name="qa")
+    engine = HFEngine(model, batch_size=options.batch_size, threads=options.threads, tokenizer=paths["qa"])
     return AdapterRole(engine, "qg"), AdapterRole(engine, "qa")
 
 
-def open_engine(folder: str, config: SolveConfig) -> Engine:
+def open_engine(folder: str, options: EngineOptions, context_per_sequence: int = 1024) -> Engine:
     from socratic.engines import HFEngine, LlamaCppEngine, VLLMEngine
 
-    if config.engine == "hf":
-        return HFEngine(folder, batch_size=config.batch_size, dtype=config.dtype, threads=config.threads)
-    if config.engine == "vllm":
+    if options.engine == "hf":
+        return HFEngine(folder, batch_size=options.batch_size, dtype=options.dtype, threads=options.threads)
+    if options.engine == "vllm":
         try:
-            return VLLMEngine(folder, batch_size=config.batch_size)
+            return VLLMEngine(folder, batch_size=options.batch_size)
         except RuntimeError as e:
             raise SocraticError(str(e)) from None
-    # Room for the longest prompt: the iterative history grows by up to two lines a step.
-    history = 2 * config.max_steps * config.step_tokens if config.mode == "iterative" else config.max_new_tokens
     return LlamaCppEngine(
-        student_gguf(folder, config.gguf_type),
+        checkpoint.student_gguf(folder, options.gguf_type),
         tokenizer=folder,
-        threads=config.threads,
-        batch_size=config.batch_size,
-        context_per_sequence=768 + history,
-        lookup=config.lookup,
+        threads=options.threads,
+        batch_size=options.batch_size,
+        context_per_sequence=context_per_sequence,
+        lookup=options.lookup,
     )
-
-
-def student_gguf(folder: str | Path, weights_type: str = "f32") -> Path:
-    """The student's GGUF, exported once next to its weights (llama.cpp engine)."""
-    from socratic import models
-    from socratic.gguf_io import export_gguf
-    from socratic.train import read_checkpoint_config
-
-    folder = Path(folder)
-    target = folder / f"model.{weights_type}.gguf"
-    weights = folder / "model.safetensors"
-    if target.exists() and target.stat().st_mtime >= weights.stat().st_mtime:
-        return target
-    base = read_checkpoint_config(folder)["base_model"]
-    if base not in models.MODELS:
-        raise SocraticError(
-            f"{folder}: the llama.cpp engine needs a base model from `socratic models list` "
-            f"(its GGUF is the export template), not {base}; use --engine hf"
-        )
-    log.warning("exporting %s to GGUF for llama.cpp (once)", folder)
-    return export_gguf(folder, models.resolve(base, want="gguf"), target, weights_type)

@@ -1,12 +1,13 @@
-"""`socratic train`: fine-tune a small causal LM on chains, in one of the paper's student modes.
+"""`socratic train`: fine-tune a small causal LM on chains, for one of the paper's methods.
 
-    socratic train --mode unified --chains runs/gsm8k/chains.jsonl --model smollm2-135m --out runs/gsm8k/unified
-    socratic train --mode iterative --chains runs/gsm8k/chains.jsonl --model gemma3-270m --lora-r 16 --out runs/gsm8k/it
-    accelerate launch -m socratic train --mode unified ...      # several GPUs (DDP); see README
+    socratic train --method unified --chains runs/gsm8k/chains.jsonl --model smollm2-135m --out runs/gsm8k/unified
+    socratic train --method iterative --chains runs/gsm8k/chains.jsonl --model gemma3-270m --lora-r 16 --out runs/it
+    socratic train --config run.toml --method cot --out runs/cot      # the [train] section of a config file
+    accelerate launch -m socratic train --method unified ...      # several GPUs (DDP); see README
 
-Reads `Chain`s (and the `Problem`s they belong to), writes a checkpoint folder that `solve` loads:
-safetensors weights, the tokenizer, `socratic.json` (mode, text format version, base model, a hash
-of the training data) and the loss curve (`loss.jsonl`, `loss.png`).
+Reads `Chain`s (and the `Problem`s they belong to), writes a student folder per role of the method
+that `solve` loads (`checkpoint.py`): safetensors weights, the tokenizer, `socratic.json` (role, text
+format version, base model, a hash of the training data) and the loss curve (`loss.jsonl`, `loss.png`).
 
 The recipe, and why:
 - Text comes only from `formats.segments`: per chain, its text in pieces that are trained (the
@@ -22,12 +23,11 @@ The recipe, and why:
 - bf16 mixed precision where the hardware computes bf16 natively (GPUs; CPUs with AVX512-BF16 or
   AMX, where weights stay float32 and matrix products run in bf16); `accelerate launch` for GPUs.
 - Checkpoints every `--save-steps` under `<out>/checkpoints/`; rerunning the same command resumes
-  from the latest one.
+  from the latest one, after checking it was made by the same recipe and data (else it stops).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -38,25 +38,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from socratic import formats
-from socratic.errors import SocraticError
+from socratic import checkpoint, formats, resume
+from socratic.checkpoint import StudentInfo
+from socratic.errors import RecordError, SocraticError
 from socratic.manifest import git_commit, write_manifest
+from socratic.methods import TRAINABLE, role_folder, roles_to_train
 from socratic.records import Chain, Problem, read_jsonl
-from socratic.tasks import load_task
+from socratic.tasks import BENCHMARKS, load_task
+from socratic.tasks.options import DataOptions
 
 log = logging.getLogger(__name__)
-
-MODES = (*formats.MODES, "iterative")
-CHECKPOINT_CONFIG = "socratic.json"
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    mode: str = field(
+    method: str = field(
         default="unified",
         metadata={
-            "help": "answer, cot, unified, qg, qa, or iterative (qg and qa into <out>/qg and <out>/qa)",
-            "choices": MODES,
+            "help": "answer, cot, unified, iterative (its two students, into <out>/qg and <out>/qa), or qg / qa alone",
+            "choices": TRAINABLE,
+            "aliases": ("--mode",),
         },
     )
     chains: str = field(default="runs/chains.jsonl", metadata={"help": "chains file from `socratic annotate`"})
@@ -65,25 +66,26 @@ class TrainConfig:
         metadata={"help": "base model: a name from `socratic models list` or a Hugging Face folder"},
     )
     out: str = field(default="runs/student", metadata={"help": "checkpoint folder to write"})
-    dataset: str | None = field(
-        default=None,
-        metadata={"help": "where the chains' problems come from (default: read from their ids, e.g. gsm8k/train/17)"},
-    )
-    limit: int | None = field(default=None, metadata={"help": "train on the chains of the first N problems only"})
-    epochs: float = field(default=3.0, metadata={"help": "passes over the training examples"})
+    data: DataOptions = field(default_factory=DataOptions)
+    epochs: float = field(default=3.0, metadata={"help": "passes over the training examples", "above": 0})
     learning_rate: float | None = field(
-        default=None, metadata={"help": "peak learning rate (default: 5e-5 full fine-tuning, 2e-4 LoRA)"}
+        default=None,
+        metadata={"help": "peak learning rate (default: 5e-5 full fine-tuning, 2e-4 LoRA)", "above": 0},
     )
-    batch_size: int = field(default=4, metadata={"help": "packed rows per optimizer step and device"})
-    grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps"})
-    max_length: int = field(default=1024, metadata={"help": "tokens per packed row (longer examples are cut)"})
+    batch_size: int = field(default=4, metadata={"help": "packed rows per optimizer step and device", "min": 1})
+    grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps", "min": 1})
+    max_length: int = field(
+        default=1024, metadata={"help": "tokens per packed row (longer examples are cut)", "min": 8}
+    )
     packing: bool = field(default=True, metadata={"help": "pack examples into rows without padding"})
     lora_r: int | None = field(
-        default=None, metadata={"help": "train LoRA adapters of this rank (default: full fine-tuning)"}
+        default=None, metadata={"help": "train LoRA adapters of this rank (default: full fine-tuning)", "min": 1}
     )
-    lora_alpha: int | None = field(default=None, metadata={"help": "LoRA alpha (default: 2 x rank)"})
-    warmup_ratio: float = field(default=0.03, metadata={"help": "share of steps spent warming up the learning rate"})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    lora_alpha: int | None = field(default=None, metadata={"help": "LoRA alpha (default: 2 x rank)", "min": 1})
+    warmup_ratio: float = field(
+        default=0.03, metadata={"help": "share of steps spent warming up the learning rate", "min": 0}
+    )
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay", "min": 0})
     bf16: bool | None = field(
         default=None,
         metadata={
@@ -93,11 +95,19 @@ class TrainConfig:
     )
     gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (large models)"})
     torch_compile: bool = field(default=False, metadata={"help": "compile the model with torch.compile"})
-    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)"})
-    save_steps: int = field(default=100, metadata={"help": "save a resumable checkpoint every N steps"})
-    logging_steps: int = field(default=5, metadata={"help": "record the loss every N steps"})
-    max_steps: int = field(default=-1, metadata={"help": "stop after N optimizer steps (default: by --epochs)"})
+    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)", "min": 1})
+    save_steps: int = field(default=100, metadata={"help": "save a resumable checkpoint every N steps", "min": 1})
+    logging_steps: int = field(default=5, metadata={"help": "record the loss every N steps", "min": 1})
+    max_steps: int = field(
+        default=-1, metadata={"help": "stop after N optimizer steps (default -1: by --epochs)", "min": -1}
+    )
     seed: int = field(default=0, metadata={"help": "random seed (data order, LoRA init)"})
+
+    def __post_init__(self) -> None:
+        if self.max_steps == 0:
+            raise SocraticError("--max-steps: must be at least 1 (or -1 to train by --epochs)")
+        if self.warmup_ratio >= 1:
+            raise SocraticError(f"--warmup-ratio: must be below 1, not {self.warmup_ratio}")
 
     @property
     def lr(self) -> float:
@@ -106,27 +116,42 @@ class TrainConfig:
         return 2e-4 if self.lora_r else 5e-5
 
 
-def load_pieces(config: TrainConfig, mode: str) -> tuple[list[list[tuple[str, bool]]], str]:
-    """The training text of `mode`, one list of (text, trained) pieces per chain (`formats.segments`),
+def load_pieces(config: TrainConfig, role: str) -> tuple[list[list[tuple[str, bool]]], str]:
+    """The training text of `role`, one list of (text, trained) pieces per chain (`formats.segments`),
     and a hash of that text."""
     path = Path(config.chains)
     if not path.is_file():
         raise SocraticError(f"chains file not found: {path} (write one with `socratic annotate`)")
-    chains = [c for c in read_jsonl(path, Chain) if c.correct is not False]
+    chains = _distinct([c for c in read_jsonl(path, Chain) if c.correct is not False], path)
     if not chains:
         raise SocraticError(f"{path}: no correct chains to train on")
-    problems = _problems_for(chains, config.dataset)
-    if config.limit is not None:
-        allowed = set(list(dict.fromkeys(c.problem_id for c in chains))[: config.limit])
+    problems = _problems_for(chains, config.data, path)
+    wanted = config.data.select(list(dict.fromkeys(c.problem_id for c in chains)))
+    if len(wanted) < len(problems):
+        allowed = set(wanted)
         chains = [c for c in chains if c.problem_id in allowed]
-    if mode in ("unified", "qg", "qa") and any(c.style != "socratic" for c in chains):
+    if role in ("unified", "qg", "qa") and any(c.style != "socratic" for c in chains):
         raise SocraticError(
-            f"mode '{mode}' needs socratic chains (with subquestions); {path} has "
+            f"role '{role}' needs socratic chains (with subquestions); {path} has "
             f"{sum(c.style != 'socratic' for c in chains)} of another style"
         )
-    pieces = [formats.segments(mode, problems[c.problem_id].question, c.steps, c.final_answer) for c in chains]
+    pieces = [formats.segments(role, problems[c.problem_id].question, c.steps, c.final_answer) for c in chains]
     digest = hashlib.sha256("\n".join("\x00".join(t for t, _ in p) for p in pieces).encode()).hexdigest()[:16]
     return pieces, digest
+
+
+def _distinct(chains: list[Chain], path: Path) -> list[Chain]:
+    """The chains without repeats of the same steps for the same problem, which would be trained twice."""
+    seen: set[tuple[str, tuple, str]] = set()
+    kept = []
+    for chain in chains:
+        key = (chain.problem_id, chain.steps, chain.final_answer)
+        if key not in seen:
+            seen.add(key)
+            kept.append(chain)
+    if len(kept) < len(chains):
+        log.warning("%s: %d repeated chains dropped (same problem, steps and answer)", path, len(chains) - len(kept))
+    return kept
 
 
 def tokenize_pieces(tokenizer: Any, pieces: Sequence[tuple[str, bool]]) -> dict[str, list[int]]:
@@ -145,29 +170,41 @@ def tokenize_pieces(tokenizer: Any, pieces: Sequence[tuple[str, bool]]) -> dict[
     }
 
 
-def _problems_for(chains: Sequence[Chain], dataset: str | None) -> dict[str, Problem]:
-    """Problems by id, loaded from the benchmark (or file) and split that the chain ids name."""
-    sources = sorted({tuple(c.problem_id.split("/")[:2]) for c in chains})
+def _problems_for(chains: Sequence[Chain], data: DataOptions, path: Path) -> dict[str, Problem]:
+    """Problems by id: from --dataset (with its field options) when given, else from the benchmark and
+    split that each chain id names ("gsm8k/train/17")."""
+    sources: set[tuple[str, str]] = set()
+    for number, chain in enumerate(chains, start=1):
+        parts = chain.problem_id.split("/", 2)
+        if len(parts) != 3 or not all(parts):
+            raise RecordError(path, number, "expected an id like <dataset>/<split>/<n>", "problem_id", unit="chain")
+        sources.add((parts[0], parts[1]))
     problems: dict[str, Problem] = {}
-    for name, split in sources:
-        task = load_task(dataset or name)
-        problems.update((p.id, p) for p in task.load(split if split in task.splits else task.default_split))
+    for name, split in sorted(sources):
+        if data.dataset is None and name not in BENCHMARKS:
+            raise SocraticError(
+                f"{path}: chains of '{name}', which is not a shipped benchmark: give --dataset with the file "
+                "they came from (and its field options)"
+            )
+        task = data.task() if data.dataset else load_task(name)
+        wanted = data.split or (split if split in task.splits else task.default_split)
+        problems.update((p.id, p) for p in task.load(wanted))
     missing = [c.problem_id for c in chains if c.problem_id not in problems]
     if missing:
-        raise SocraticError(f"{len(missing)} chains name problems that --dataset does not have (first: {missing[0]})")
+        raise SocraticError(
+            f"{path}: {len(missing)} chains name problems that the dataset does not have (first: {missing[0]})"
+        )
     return problems
 
 
 def run_train(config: TrainConfig) -> Path:
-    """Train the student(s) of `config.mode`; return the output folder."""
-    if config.mode == "iterative":
-        for part in ("qg", "qa"):
-            _train_one(dataclasses.replace(config, mode=part, out=str(Path(config.out) / part)))
-        return Path(config.out)
-    return _train_one(config)
+    """Train the student of each role of `config.method`; return the output folder."""
+    for role in roles_to_train(config.method):
+        _train_one(config, role, role_folder(config.out, config.method, role))
+    return Path(config.out)
 
 
-def _train_one(config: TrainConfig) -> Path:
+def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -177,14 +214,13 @@ def _train_one(config: TrainConfig) -> Path:
 
     started = time.time()
     commit = git_commit()
-    out = Path(config.out)
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
-    pieces, data_hash = load_pieces(config, config.mode)
-    if _already_trained(out, config, data_hash):
-        log.warning(
-            "%s already holds a finished %s student of these chains: kept (delete it to retrain)", out, config.mode
-        )
+    pieces, data_hash = load_pieces(config, role)
+    if _already_trained(out, config, role, data_hash):
+        print(f"{out}: already a finished {role} student of these chains: kept (delete it to retrain)")
         return out
+    resume.claim(checkpoint.checkpoints_folder(out), _recipe(config, role, data_hash), "checkpoints")
+    resume_from = checkpoint.latest_checkpoint(out)
     base = models.resolve(config.model)
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
@@ -196,7 +232,7 @@ def _train_one(config: TrainConfig) -> Path:
     )
     dataset = Dataset.from_list([tokenize_pieces(tokenizer, p) for p in pieces])
     args = SFTConfig(
-        output_dir=str(out / "checkpoints"),
+        output_dir=str(checkpoint.checkpoints_folder(out)),
         num_train_epochs=config.epochs,
         max_steps=config.max_steps,
         learning_rate=config.lr,
@@ -220,17 +256,21 @@ def _train_one(config: TrainConfig) -> Path:
         dataloader_num_workers=0,
         shuffle_dataset=True,
         use_cpu=not gpu,
-        disable_tqdm=False,
+        disable_tqdm=True,  # one bar of our own (`progress_bar`) instead of the trainer's bar and log lines
     )
     trainer = SFTTrainer(
-        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=_lora_config(config)
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=_lora_config(config),
+        callbacks=[progress_bar(f"train {role}")],
     )
-    checkpoint = _latest_checkpoint(out / "checkpoints")
-    if checkpoint:
-        log.warning("resuming from %s", checkpoint)
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    _save(trainer, tokenizer, out, config, data_hash, len(pieces))
-    write_loss_curve(trainer.state.log_history, out, f"{config.mode} · {Path(config.model).name}")
+    if resume_from:
+        log.warning("resuming from %s", resume_from)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    _save(trainer, tokenizer, out, config, role, data_hash, len(pieces))
+    write_loss_curve(trainer.state.log_history, out, f"{role} · {Path(config.model).name}")
     runtime = next((r["train_runtime"] for r in reversed(trainer.state.log_history) if "train_runtime" in r), None)
     write_manifest(
         out,
@@ -277,74 +317,87 @@ def _lora_config(config: TrainConfig) -> Any:
     )
 
 
-def _already_trained(out: Path, config: TrainConfig, data_hash: str) -> bool:
-    """Whether `out` is a finished student of this mode, base model, data and length of training, so that
+def _already_trained(out: Path, config: TrainConfig, role: str, data_hash: str) -> bool:
+    """Whether `out` is a finished student of this role, base model, data and length of training, so that
     rerunning a pipeline skips it; asking for more steps or epochs continues from its last checkpoint."""
-    path = out / CHECKPOINT_CONFIG
-    if not path.is_file():
+    if not checkpoint.info_path(out).is_file():
         return False
-    found = json.loads(path.read_text(encoding="utf-8"))
-    if found.get("trained_for") != _trained_for(config):
-        return False
-    same = (found.get("mode"), found.get("base_model"), found.get("data_hash")) == (
-        config.mode,
-        config.model,
-        data_hash,
-    )
-    if not same:
+    found = checkpoint.read_info(out)
+    if (found.role, found.base_model, found.data_hash) != (role, config.model, data_hash):
         raise SocraticError(
-            f"{out} already holds a different student ({found.get('mode')}, {found.get('base_model')}, "
-            f"data {found.get('data_hash')}): choose another --out"
+            f"{out} already holds a different student ({found.role}, {found.base_model}, "
+            f"data {found.data_hash}): choose another --out"
         )
-    return True
+    return found.trained_for == _trained_for(config) and checkpoint.has_weights(out)
 
 
-def _latest_checkpoint(folder: Path) -> Path | None:
-    found = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
-    return max(found, key=lambda p: int(p.name.split("-")[1])) if found else None
+def _recipe(config: TrainConfig, role: str, data_hash: str) -> dict[str, Any]:
+    """What makes a checkpoint resumable by this training: same student, data and optimisation. The length
+    of training (epochs, max_steps) is not in it: asking for more continues the same run."""
+    return {
+        "role": role,
+        "base_model": config.model,
+        "data_hash": data_hash,
+        "learning_rate": config.lr,
+        "batch_size": config.batch_size,
+        "grad_accum": config.grad_accum,
+        "max_length": config.max_length,
+        "packing": config.packing,
+        "lora_r": config.lora_r,
+        "lora_alpha": config.lora_alpha,
+        "warmup_ratio": config.warmup_ratio,
+        "weight_decay": config.weight_decay,
+        "seed": config.seed,
+    }
 
 
-def _save(trainer: Any, tokenizer: Any, out: Path, config: TrainConfig, data_hash: str, examples: int) -> None:
+def _save(
+    trainer: Any, tokenizer: Any, out: Path, config: TrainConfig, role: str, data_hash: str, examples: int
+) -> None:
     model = trainer.model
     if config.lora_r:
         model.save_pretrained(out / "adapter")
         model = model.merge_and_unload()  # `solve` loads one plain folder
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
-    (out / CHECKPOINT_CONFIG).write_text(
-        json.dumps(
-            {
-                "mode": config.mode,
-                "format_version": formats.FORMAT_VERSION,
-                "base_model": config.model,
-                "data_hash": data_hash,
-                "examples": examples,
-                "lora_r": config.lora_r,
-                "trained_for": _trained_for(config),
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
+    info = StudentInfo(
+        role=role,
+        base_model=config.model,
+        data_hash=data_hash,
+        examples=examples,
+        lora_r=config.lora_r,
+        trained_for=_trained_for(config),
     )
+    checkpoint.write_info(out, info)
 
 
 def _trained_for(config: TrainConfig) -> dict[str, float]:
     return {"epochs": config.epochs, "max_steps": config.max_steps}
 
 
-def read_checkpoint_config(folder: str | Path) -> dict[str, Any]:
-    """What `solve` needs to know about a trained student: its mode and text format."""
-    path = Path(folder) / CHECKPOINT_CONFIG
-    if not path.is_file():
-        raise SocraticError(f"{folder} has no {CHECKPOINT_CONFIG}: was it written by `socratic train`?")
-    found = json.loads(path.read_text(encoding="utf-8"))
-    if found.get("format_version") != formats.FORMAT_VERSION:
-        raise SocraticError(
-            f"{folder} was trained on text format {found.get('format_version')}, this socratic "
-            f"writes format {formats.FORMAT_VERSION}: retrain it"
-        )
-    return found
+def progress_bar(description: str) -> Any:
+    """The stage's one progress bar, as a trainer callback: optimizer steps with ETA and the latest
+    loss (the trainer's own bar and the log lines it prints are off)."""
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        bar: Any = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=description, unit="step")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.bar is not None and logs and "loss" in logs:
+                self.bar.set_postfix(loss=f"{logs['loss']:.3f}", refresh=False)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.bar.close()
+
+    return Progress()
 
 
 def write_loss_curve(log_history: Sequence[dict[str, Any]], out: Path, title: str) -> Path:

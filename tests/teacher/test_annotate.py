@@ -1,5 +1,6 @@
 """`socratic annotate` end to end: against llama.cpp's real server, under faults, killed and resumed."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from socratic.config import build
 from socratic.errors import SocraticError
 from socratic.records import Chain, read_jsonl
 from socratic.tasks import load_task
@@ -19,12 +21,17 @@ from tests.teacher.fault_server import FaultServer
 SMALL = dict(dataset="svamp", split="train", limit=3, max_tokens=48)
 
 
+def annotate_config(**values) -> AnnotateConfig:
+    """The command's options by flag name, the data options among them."""
+    return build(AnnotateConfig, values)
+
+
 def reply_keys(out: Path) -> list[tuple[str, int]]:
     return [(row["problem_id"], row["sample"]) for row in read_jsonl(replies_path(out))]
 
 
 def test_against_llama_cpp_server_and_resume_without_new_requests(llama_server, tmp_path, capsys):
-    config = AnnotateConfig(
+    config = annotate_config(
         teacher=f"openai:{llama_server}",
         out=str(tmp_path / "chains.jsonl"),
         samples=2,
@@ -47,12 +54,12 @@ def test_against_llama_cpp_server_and_resume_without_new_requests(llama_server, 
     assert "replies (new this run)      6 (0)" in capsys.readouterr().out
     assert reply_keys(out) == keys and list(read_jsonl(out, Chain)) == chains
     # More samples reuse the first two and ask only for the third.
-    run_annotate(AnnotateConfig(**{**config.__dict__, "samples": 3}))
+    run_annotate(dataclasses.replace(config, samples=3))
     assert "replies (new this run)      9 (3)" in capsys.readouterr().out
 
 
 def test_completion_endpoint(llama_server, tmp_path, capsys):
-    config = AnnotateConfig(
+    config = annotate_config(
         teacher=f"openai:{llama_server}", endpoint="completion", out=str(tmp_path / "c.jsonl"), **{**SMALL, "limit": 2}
     )
     run_annotate(config)
@@ -65,16 +72,16 @@ def test_failed_requests_are_reported_and_retried_by_a_rerun(tmp_path, capsys):
         "".join(json.dumps({"question": f"What is {i}+{2 - i}?", "answer": 2}) + "\n" for i in range(3))
     )
     out = tmp_path / "chains.jsonl"
-    config = AnnotateConfig(dataset=str(problems), split="all", out=str(out), max_retries=1, concurrency=1)
+    config = annotate_config(dataset=str(problems), split="all", out=str(out), max_retries=1, concurrency=1)
     # Requests 1-2 succeed, then the server fails for good: the third problem's request is lost.
     with (
         FaultServer(["ok", "ok", "500"]) as server,
         pytest.raises(SocraticError, match=r"1 teacher requests failed .* rerun the same command"),
     ):
-        run_annotate(AnnotateConfig(**{**config.__dict__, "teacher": f"openai:{server.url}"}))
+        run_annotate(dataclasses.replace(config, teacher=f"openai:{server.url}"))
     assert len(reply_keys(out)) == 2 and len(list(read_jsonl(out, Chain))) == 2
     with FaultServer(["ok"]) as server:
-        run_annotate(AnnotateConfig(**{**config.__dict__, "teacher": f"openai:{server.url}"}))
+        run_annotate(dataclasses.replace(config, teacher=f"openai:{server.url}"))
         assert server.requests == 1  # only the missing one
     assert len(reply_keys(out)) == 3 and len(list(read_jsonl(out, Chain))) == 3
 
@@ -169,7 +176,7 @@ def test_judging_replies(tmp_path, text, finish, outcome):
 
 def test_human_teacher_on_gsm8k_is_quick_and_complete(tmp_path, capsys):
     started = time.perf_counter()
-    out = run_annotate(AnnotateConfig(dataset="gsm8k", split="train", teacher="human", out=str(tmp_path / "h.jsonl")))
+    out = run_annotate(annotate_config(dataset="gsm8k", split="train", teacher="human", out=str(tmp_path / "h.jsonl")))
     assert time.perf_counter() - started < 30
     chains = list(read_jsonl(out, Chain))
     assert len(chains) == 7473 and all(c.correct for c in chains)
@@ -177,7 +184,7 @@ def test_human_teacher_on_gsm8k_is_quick_and_complete(tmp_path, capsys):
 
 def test_rejections_are_listed_by_problem_and_sample(tmp_path):
     out = run_annotate(
-        AnnotateConfig(dataset="strategyqa", split="test", teacher="human", out=str(tmp_path / "s.jsonl"))
+        annotate_config(dataset="strategyqa", split="test", teacher="human", out=str(tmp_path / "s.jsonl"))
     )
     rejected = list(read_jsonl(tmp_path / "s.rejected.jsonl"))
     kept = list(read_jsonl(out, Chain))
@@ -191,7 +198,7 @@ def test_in_process_llama_cpp_and_transformers_teachers(tmp_path, capsys):
     for teacher in ("llamacpp:smollm2-135m", "hf:smollm2-135m"):
         out = tmp_path / teacher.split(":")[0] / "chains.jsonl"
         run_annotate(
-            AnnotateConfig(teacher=teacher, out=str(out), batch_size=2, **{**SMALL, "limit": 2, "max_tokens": 24})
+            annotate_config(teacher=teacher, out=str(out), batch_size=2, **{**SMALL, "limit": 2, "max_tokens": 24})
         )
         rows = list(read_jsonl(replies_path(out)))
         assert len(rows) == 2 and all(r["tokens_out"] > 0 for r in rows), teacher

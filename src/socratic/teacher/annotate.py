@@ -3,6 +3,7 @@
     socratic annotate --dataset gsm8k --split train --style socratic --teacher human --out runs/gsm8k/chains.jsonl
     socratic annotate --dataset svamp --split train --teacher llamacpp:qwen2.5-coder-1.5b --limit 20 --samples 2
     socratic annotate --dataset svamp --teacher openai:http://127.0.0.1:8080/v1 --concurrency 8
+    socratic annotate --config run.toml --out runs/chains.jsonl     # the [annotate] section of a config file
 
 Reads `Problem`s, writes `Chain`s. Every teacher reply is appended to `<out>.replies.jsonl`
 (flushed and fsynced) *before* it is used, keyed by problem, sample index and a hash of the exact
@@ -33,7 +34,8 @@ from socratic import formats
 from socratic.errors import SocraticError
 from socratic.manifest import git_commit, write_manifest
 from socratic.records import Chain, JsonlAppender, Problem, read_jsonl, write_jsonl
-from socratic.tasks import FileFields, Task, load_task
+from socratic.tasks import Task
+from socratic.tasks.options import DataOptions
 from socratic.teacher import human, prompts
 from socratic.teacher.backends import (
     TEACHER_HELP,
@@ -44,7 +46,16 @@ from socratic.teacher.backends import (
     TeacherError,
     load_backend,
 )
-from socratic.teacher.outputs import Judged, Tally, export, live_counts, rejected_rows, rejections, summary_table
+from socratic.teacher.outputs import (
+    Judged,
+    Prices,
+    Tally,
+    export,
+    live_counts,
+    rejected_rows,
+    rejections,
+    summary_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +64,20 @@ REJECTIONS = ("empty", "too long", "unparseable", "no answer", "wrong answer", h
 
 @dataclass(frozen=True)
 class AnnotateConfig:
-    dataset: str = field(default="gsm8k", metadata={"help": "gsm8k, svamp, strategyqa, or your .jsonl/.json/.csv"})
-    split: str = field(default="train", metadata={"help": "which split to annotate"})
+    data: DataOptions = field(default_factory=DataOptions)
     style: str = field(
         default="socratic", metadata={"help": "socratic (subquestion/solution pairs) or cot", "choices": prompts.STYLES}
     )
     teacher: str = field(default="human", metadata={"help": TEACHER_HELP})
     out: str = field(default="runs/chains.jsonl", metadata={"help": "chains file to write"})
-    samples: int = field(default=1, metadata={"help": "replies to sample per problem"})
+    samples: int = field(default=1, metadata={"help": "replies to sample per problem", "min": 1})
     temperature: float | None = field(
-        default=None, metadata={"help": "sampling temperature (default: 0 for one sample, 0.7 for several)"}
+        default=None,
+        metadata={"help": "sampling temperature (default: 0 for one sample, 0.7 for several)", "min": 0},
     )
-    max_tokens: int = field(default=384, metadata={"help": "longest reply, in tokens; longer ones are 'too long'"})
-    limit: int | None = field(default=None, metadata={"help": "annotate only this many problems"})
-    offset: int = field(default=0, metadata={"help": "skip this many problems first"})
+    max_tokens: int = field(
+        default=384, metadata={"help": "longest reply, in tokens; longer ones are 'too long'", "min": 1}
+    )
     prompt: str | None = field(
         default=None, metadata={"help": "your own few-shot prompt file (JSON, see socratic/teacher/prompts/)"}
     )
@@ -77,15 +88,19 @@ class AnnotateConfig:
         default="all",
         metadata={"help": "keep all correct distinct chains of a problem, or the first", "choices": ("all", "first")},
     )
-    concurrency: int = field(default=4, metadata={"help": "requests in flight at once (HTTP teachers)"})
-    timeout: float = field(default=120.0, metadata={"help": "seconds before one request is abandoned and retried"})
-    max_retries: int = field(default=5, metadata={"help": "retries of a failed request (timeouts, 429, 5xx)"})
+    concurrency: int = field(default=4, metadata={"help": "requests in flight at once (HTTP teachers)", "min": 1})
+    timeout: float = field(
+        default=120.0, metadata={"help": "seconds before one request is abandoned and retried", "above": 0}
+    )
+    max_retries: int = field(default=5, metadata={"help": "retries of a failed request (timeouts, 429, 5xx)", "min": 0})
     endpoint: str = field(
         default="chat", metadata={"help": "OpenAI endpoint: chat or completion", "choices": ("chat", "completion")}
     )
-    batch_size: int = field(default=8, metadata={"help": "problems per batch (hf: teachers)"})
-    price_in: float = field(default=0.0, metadata={"help": "USD per million prompt tokens, for the cost estimate"})
-    price_out: float = field(default=0.0, metadata={"help": "USD per million generated tokens"})
+    batch_size: int = field(default=8, metadata={"help": "problems per batch (hf: teachers)", "min": 1})
+    price_in: float = field(
+        default=0.0, metadata={"help": "USD per million prompt tokens, for the cost estimate", "min": 0}
+    )
+    price_out: float = field(default=0.0, metadata={"help": "USD per million generated tokens", "min": 0})
     chat_jsonl: str | None = field(
         default=None, metadata={"help": "also export the kept chains as chat-messages JSONL"}
     )
@@ -98,6 +113,10 @@ class AnnotateConfig:
         temperature = self.temperature if self.temperature is not None else (0.0 if self.samples == 1 else 0.7)
         return Sampling(temperature=temperature, max_tokens=self.max_tokens)
 
+    @property
+    def prices(self) -> Prices:
+        return Prices(self.price_in, self.price_out)
+
 
 def replies_path(out: Path) -> Path:
     return out.with_name(out.stem + ".replies.jsonl")
@@ -107,15 +126,11 @@ def rejected_path(out: Path) -> Path:
     return out.with_name(out.stem + ".rejected.jsonl")
 
 
-def run_annotate(config: AnnotateConfig, fields: FileFields | None = None) -> Path:
+def run_annotate(config: AnnotateConfig) -> Path:
     """Annotate, judge and write chains; return the chains file."""
     started = time.time()
     commit = git_commit()
-    if config.samples < 1 or config.concurrency < 1:
-        raise SocraticError("--samples and --concurrency must be at least 1")
-    task = load_task(config.dataset, fields)
-    problems = task.load(config.split)[config.offset :]
-    problems = problems[: config.limit] if config.limit is not None else problems
+    task, split, problems = config.data.load("train")
     out = Path(config.out)
     if config.teacher == "human":
         judged = {p.id: [(0, human.human_chain(p, config.style))] for p in problems}
@@ -143,7 +158,10 @@ def run_annotate(config: AnnotateConfig, fields: FileFields | None = None) -> Pa
     chains = _keep(judged, config.keep)
     write_jsonl(out, chains)
     write_jsonl(rejected_path(out), rejected_rows(judged))
-    summary = summary_table(config, task, problems, judged, chains, tally, model_name, time.time() - started)
+    title = f"annotate {task.name}/{split}, style {config.style}, teacher {model_name} -> {config.out}"
+    summary = summary_table(
+        title, config.keep, config.prices, problems, judged, chains, tally, model_name, time.time() - started
+    )
     print(summary)
     write_manifest(
         out,
@@ -159,7 +177,7 @@ def run_annotate(config: AnnotateConfig, fields: FileFields | None = None) -> Pa
         rejections=dict(rejections(judged)),
         failed_requests=len(tally.failures),
     )
-    export(chains, problems, config)
+    export(chains, problems, config.style, config.chat_jsonl, config.hf_dataset)
     if tally.failures:
         raise SocraticError(
             f"{len(tally.failures)} teacher requests failed (first: {tally.failures[0]}); "
@@ -238,7 +256,7 @@ def _collect_replies(
                     cache[problem_id, sample] = row
                     tally.add(reply)
             bar.update(len(batch))
-            bar.set_postfix_str(live_counts(tally, config), refresh=False)
+            bar.set_postfix_str(live_counts(tally, config.prices), refresh=False)
 
         in_flight: dict[Future, list[tuple[str, int]]] = {}
         queue = collections.deque(batches)

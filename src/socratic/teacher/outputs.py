@@ -9,16 +9,20 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from socratic import formats
 from socratic.errors import SocraticError
 from socratic.records import Chain, Problem, to_dict
-from socratic.tasks import Task
 from socratic.teacher.backends import Reply
 
-if TYPE_CHECKING:
-    from socratic.teacher.annotate import AnnotateConfig
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per million prompt and generated tokens, for the cost estimate (0: not shown)."""
+
+    prompt: float = 0.0
+    generated: float = 0.0
 
 
 @dataclass
@@ -36,15 +40,15 @@ class Tally:
         self.tokens_out += reply.tokens_out
 
 
-def live_counts(tally: Tally, config: AnnotateConfig) -> str:
+def live_counts(tally: Tally, prices: Prices) -> str:
     text = f"tokens in {tally.tokens_in:,} out {tally.tokens_out:,}"
-    if config.price_in or config.price_out:
-        text += f", ${cost(tally, config):.4f}"
+    if prices.prompt or prices.generated:
+        text += f", ${cost(tally, prices):.4f}"
     return text
 
 
-def cost(tally: Tally, config: AnnotateConfig) -> float:
-    return (tally.tokens_in * config.price_in + tally.tokens_out * config.price_out) / 1e6
+def cost(tally: Tally, prices: Prices) -> float:
+    return (tally.tokens_in * prices.prompt + tally.tokens_out * prices.generated) / 1e6
 
 
 # problem id -> [(sample index, the kept chain or why the reply was rejected)]
@@ -66,8 +70,9 @@ def rejections(judged: Judged) -> collections.Counter:
 
 
 def summary_table(
-    config: AnnotateConfig,
-    task: Task,
+    title: str,
+    keep: str,
+    prices: Prices,
     problems: Sequence[Problem],
     judged: Judged,
     chains: Sequence[Chain],
@@ -80,7 +85,7 @@ def summary_table(
     rows = [
         ("problems", f"{len(problems):,}"),
         ("replies (new this run)", f"{replies:,} ({tally.replies_new:,})" if model != "human" else "-"),
-        ("chains kept", f"{len(chains):,} (keep={config.keep})"),
+        ("chains kept", f"{len(chains):,} (keep={keep})"),
         ("problems with a chain", f"{solved:,} / {len(problems):,} ({100 * solved / max(1, len(problems)):.1f} %)"),
         ("chains per problem", f"{len(chains) / max(1, len(problems)):.2f}"),
     ]
@@ -88,21 +93,23 @@ def summary_table(
     if model != "human":
         rows += [
             ("tokens in / out (this run)", f"{tally.tokens_in:,} / {tally.tokens_out:,}"),
-            ("estimated cost (this run)", f"${cost(tally, config):.4f}"),
+            ("estimated cost (this run)", f"${cost(tally, prices):.4f}"),
         ]
     if tally.failures:
         rows.append(("failed requests (rerun to retry)", f"{len(tally.failures):,}"))
     rows.append(("wall time", f"{seconds:.1f} s"))
-    title = f"annotate {task.name}/{config.split}, style {config.style}, teacher {model} -> {config.out}"
     width = max(len(label) for label, _ in rows) + 2
     return "\n".join([title, *(f"  {label:<{width}}{value}" for label, value in rows)])
 
 
-def export(chains: Iterable[Chain], problems: Sequence[Problem], config: AnnotateConfig) -> None:
-    if not (config.chat_jsonl or config.hf_dataset):
+def export(
+    chains: Iterable[Chain], problems: Sequence[Problem], style: str, chat_jsonl: str | None, hf_dataset: str | None
+) -> None:
+    """The kept chains as chat-messages JSONL and/or a Hugging Face `datasets` folder, if asked for."""
+    if not (chat_jsonl or hf_dataset):
         return
     questions = {p.id: p.question for p in problems}
-    mode = formats.mode_for_style(config.style)
+    mode = formats.mode_for_style(style)
     rows = [
         {
             "problem_id": c.problem_id,
@@ -112,8 +119,8 @@ def export(chains: Iterable[Chain], problems: Sequence[Problem], config: Annotat
         }
         for c in chains
     ]
-    if config.chat_jsonl:
-        path = Path(config.chat_jsonl)
+    if chat_jsonl:
+        path = Path(chat_jsonl)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
             for row in rows:
@@ -122,10 +129,10 @@ def export(chains: Iterable[Chain], problems: Sequence[Problem], config: Annotat
                     {"role": "assistant", "content": row["completion"]},
                 ]
                 f.write(json.dumps({"messages": messages, "problem_id": row["problem_id"]}, ensure_ascii=False) + "\n")
-    if config.hf_dataset:
+    if hf_dataset:
         try:
             import datasets
         except ImportError:
             raise SocraticError("--hf-dataset needs the `datasets` package: pip install 'socratic[hf]'") from None
         columns = ("problem_id", "prompt", "completion", "style", "final_answer", "source")
-        datasets.Dataset.from_list([{k: r[k] for k in columns} for r in rows]).save_to_disk(config.hf_dataset)
+        datasets.Dataset.from_list([{k: r[k] for k in columns} for r in rows]).save_to_disk(hf_dataset)
