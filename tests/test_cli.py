@@ -131,3 +131,34 @@ def test_models_prepare_own_gguf_needs_out_and_a_file(capsys, tmp_path):
     assert status == 2 and "GGUF file not found" in err
     status, _, err = run(capsys, "models", "prepare")
     assert status == 2 and "name a model to prepare" in err
+
+
+def test_a_stage_shows_its_own_bar_and_summary_not_the_libraries(tiny_model, tmp_path):
+    """`socratic train` in a fresh process: one progress bar of its own, one summary line; no library
+    bars ("Loading weights", tokenizing, packing) or warnings, which `-v` brings back."""
+    from socratic.records import Chain, write_jsonl
+    from socratic.tasks import gsm8k
+
+    chains = write_jsonl(
+        tmp_path / "chains.jsonl",
+        [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in gsm8k.load("train")[:2]],
+    )
+
+    def train(*flags):
+        out = tmp_path / f"student{len(flags)}"
+        argv = ["train", "--chains", str(chains), "--model", str(tiny_model), "--out", str(out), "--max-steps", "2"]
+        done = subprocess.run(
+            [sys.executable, "-m", "socratic", *flags, *argv, "--save-steps", "1", "--batch-size", "1"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout, done.stderr
+
+    out, err = train()
+    assert out.splitlines()[-1].startswith(f"{tmp_path / 'student0'}: unified student of {tiny_model}, 2 chains, 2 steps")
+    assert "train unified" in err and "2/2" in err, "the stage's own bar"
+    shown = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and "train unified" not in line]
+    assert shown == [], "nothing else on the terminal"
+    _, verbose_err = train("-v")
+    assert len(verbose_err) > len(err)

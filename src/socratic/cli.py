@@ -93,7 +93,7 @@ def make_parser() -> argparse.ArgumentParser:
         annotate_module,
         "a teacher (or the human annotators) writes Socratic or CoT chains; correct ones are kept",
         AnnotateConfig,
-        lambda c: run_annotate(c),
+        run_annotate,
     )
     stage_command(
         commands,
@@ -101,7 +101,7 @@ def make_parser() -> argparse.ArgumentParser:
         train_module,
         "fine-tune a small student on chains: answer, cot, unified or iterative (qg + qa), or qg / qa alone",
         TrainConfig,
-        lambda c: print(run_train(c)),
+        run_train,
     )
     stage_command(
         commands,
@@ -109,7 +109,7 @@ def make_parser() -> argparse.ArgumentParser:
         solve_module,
         "trained students solve a dataset split: answer, cot, unified, or the iterative QG <-> QA loop",
         SolveConfig,
-        lambda c: run_solve(c),
+        run_solve,
     )
 
     evaluate = stage_parser(

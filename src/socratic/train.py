@@ -28,6 +28,7 @@ The recipe, and why:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -251,7 +252,7 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
         save_total_limit=2,
         seed=config.seed,
         report_to="none",
-        gradient_checkpointing=config.gradient_checkpointing,
+        **_checkpointing(config.gradient_checkpointing),
         torch_compile=config.torch_compile,
         dataloader_num_workers=0,
         shuffle_dataset=True,
@@ -284,7 +285,24 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
         train_seconds=runtime,
         epoch_tokens=_token_count(trainer),
     )
+    losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
+    last_loss = f", last loss {losses[-1]:.3f}" if losses else ""
+    print(
+        f"{out}: {role} student of {config.model}, {len(pieces):,} chains, {trainer.state.global_step} steps in "
+        f"{runtime or 0:.0f} s{last_loss}"
+    )
     return out
+
+
+def _checkpointing(enabled: bool) -> dict[str, bool]:
+    """The trainer's activation-checkpointing switch, under the name this transformers knows
+    (`gradient_checkpointing` warns that it is deprecated from transformers 5.x); unset when off."""
+    if not enabled:
+        return {}
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return {"activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing": True}
 
 
 def native_bf16(gpu: bool) -> bool:

@@ -203,3 +203,19 @@ def test_in_process_llama_cpp_and_transformers_teachers(tmp_path, capsys):
         rows = list(read_jsonl(replies_path(out)))
         assert len(rows) == 2 and all(r["tokens_out"] > 0 for r in rows), teacher
         assert "problems                    2" in capsys.readouterr().out
+
+
+def test_a_reply_cache_is_not_continued_with_other_settings(tmp_path):
+    problems = tmp_path / "ones.jsonl"
+    problems.write_text("".join(json.dumps({"question": f"What is {i}+1?", "answer": i + 1}) + "\n" for i in range(2)))
+    out = tmp_path / "chains.jsonl"
+    with FaultServer(["ok"] * 4) as server:
+        config = annotate_config(dataset=str(problems), out=str(out), concurrency=1, teacher=f"openai:{server.url}")
+        run_annotate(config)
+        cached = replies_path(out).read_bytes()
+        with pytest.raises(SocraticError, match=r"teacher replies made with other settings \(style: 'socratic', now"):
+            run_annotate(dataclasses.replace(config, style="cot"))
+        with pytest.raises(SocraticError, match=r"other settings \(sampling: .*'max_tokens': 384.*'max_tokens': 99"):
+            run_annotate(dataclasses.replace(config, max_tokens=99))
+        assert server.requests == 2 and replies_path(out).read_bytes() == cached, "nothing asked, nothing written"
+        run_annotate(dataclasses.replace(config, data=dataclasses.replace(config.data, limit=1)))  # fewer: fine

@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from socratic import formats
+from socratic import formats, resume
 from socratic.errors import SocraticError
 from socratic.manifest import git_commit, write_manifest
 from socratic.records import Chain, JsonlAppender, Problem, read_jsonl, write_jsonl
-from socratic.tasks import Task
+from socratic.tasks import BENCHMARKS, Task
 from socratic.tasks.options import DataOptions
 from socratic.teacher import human, prompts
 from socratic.teacher.backends import (
@@ -145,6 +145,7 @@ def run_annotate(config: AnnotateConfig) -> Path:
             RetryPolicy(max_retries=config.max_retries),
         )
         model_name = backend.model_name
+        resume.claim(replies_path(out), _settings(config, task, split, model_name), "teacher replies")
         requests = {p.id: _requests(p, prompt, config.samples) for p in problems}
         cached, tally = _collect_replies(out, backend, config, problems, requests)
         judged = {
@@ -184,6 +185,21 @@ def run_annotate(config: AnnotateConfig) -> Path:
             f"everything else is saved in {replies_path(out)}: rerun the same command to retry them"
         )
     return out
+
+
+def _settings(config: AnnotateConfig, task: Task, split: str, model: str) -> dict[str, Any]:
+    """What shapes the reply cache (`resume.claim`). Not --samples, --limit or --offset: asking for more
+    samples or problems extends the same cache."""
+    return {
+        "problems": f"{task.name}/{split}",
+        "fields": None if task.name in BENCHMARKS else dataclasses.asdict(config.data.fields),
+        "style": config.style,
+        "model": model,
+        "endpoint": config.endpoint,
+        "prompt": config.prompt,
+        "with_facts": config.with_facts,
+        "sampling": dataclasses.asdict(config.sampling),
+    }
 
 
 def _requests(problem: Problem, prompt: prompts.TeacherPrompt, samples: int) -> list[Request]:
