@@ -197,7 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.handler(args)
     except SocraticError as e:
-        print(f"socratic: error: {e}", file=sys.stderr)
+        message = " ".join(str(e).splitlines())  # one line, even if a file name or a value holds a newline
+        print(f"socratic: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("socratic: interrupted", file=sys.stderr)
@@ -205,6 +206,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `socratic data show | head` closed the pipe: not an error
         sys.stderr.close()
         return 0
+    except OSError as e:  # a file the user named or must fix: read-only, full disk, a folder in the way
+        from socratic.errors import describe_os_error
+
+        message = describe_os_error(e)
+        if message is None:  # names no file and is not about space or permissions: a bug
+            raise
+        print(f"socratic: error: {message}", file=sys.stderr)
+        return 2
     return 0
 
 
