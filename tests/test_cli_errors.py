@@ -31,7 +31,10 @@ def test_evaluate_refuses_a_file_written_twice(capsys, tmp_path):
     path = predictions(tmp_path, ids=("gsm8k/test/0", "gsm8k/test/1", "gsm8k/test/0"))
     status, _, err = run(capsys, "evaluate", str(path))
     assert status == 2
-    assert one_error_line(err) == f"socratic: error: {path}: problem 'gsm8k/test/0' is predicted twice (two runs wrote this file?)"
+    assert (
+        one_error_line(err)
+        == f"socratic: error: {path}: problem 'gsm8k/test/0' is predicted twice (two runs wrote this file?)"
+    )
 
 
 def test_a_report_folder_that_is_a_file_is_one_line(capsys, tmp_path):

@@ -186,4 +186,3 @@ def test_hostile_arithmetic_in_a_chain_is_scored_quickly(tmp_path):
     assert time.perf_counter() - started < 0.5
     # 1.0000001**10000000 is e, which "3" rounds to; every other annotation is wrong or refused.
     assert (scored.failures["arithmetic"], scored.failures["wrong reasoning"]) == (6, 1)
-

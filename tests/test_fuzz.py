@@ -228,7 +228,7 @@ def _command_contract(capsys, folder: Path, argv: list[str], named: str) -> int:
     started = time.perf_counter()
     status = main(argv)
     seconds = time.perf_counter() - started
-    out, err = capsys.readouterr()
+    _, err = capsys.readouterr()
     assert status in (0, 2), (status, err)
     if status == 2:
         assert named in _one_error_line(err)
@@ -245,7 +245,9 @@ def fresh_folder(tmp_path):
 
 
 @both_profiles
-@pytest.mark.parametrize(("suffix", "content"), [(".jsonl", _jsonl_bytes), (".json", _json_bytes), (".csv", _csv_bytes)])
+@pytest.mark.parametrize(
+    ("suffix", "content"), [(".jsonl", _jsonl_bytes), (".json", _json_bytes), (".csv", _csv_bytes)]
+)
 def test_any_dataset_file_is_read_or_refused_in_one_line(capsys, fresh_folder, profile, suffix, content):
     def dataset_file_gives_problems_or_one_error_line(data: bytes, id_field: bool) -> None:
         folder = fresh_folder()
@@ -313,7 +315,9 @@ def test_any_jsonl_bytes_are_records_or_a_record_error(tmp_path, profile):
 
 # --- where outputs go ------------------------------------------------------------------------------
 
-_layout = st.dictionaries(st.sampled_from(["a", "b", "a/b", "b/c", "out.jsonl", "a/out.jsonl"]), st.booleans(), max_size=4)
+_layout = st.dictionaries(
+    st.sampled_from(["a", "b", "a/b", "b/c", "out.jsonl", "a/out.jsonl"]), st.booleans(), max_size=4
+)
 _output = st.sampled_from(["out.jsonl", "a/out.jsonl", "a/b/out.jsonl", "b", "a/b", "c/d/out.jsonl"])
 
 

@@ -232,7 +232,7 @@ def test_a_read_only_folder_is_a_one_line_error(tmp_path):
 
 
 def test_a_full_disk_while_appending_is_a_one_line_error():
-    with pytest.raises(SocraticError, match="^cannot write /dev/full: No space left on device$"):  # noqa: SIM117
+    with pytest.raises(SocraticError, match=r"^cannot write /dev/full: No space left on device$"):  # noqa: SIM117
         with JsonlAppender("/dev/full") as out:
             out.append(PROBLEM)
 

@@ -218,11 +218,72 @@ def parse_json(text: str) -> Any:
     """`json.loads` that also refuses what JSON does not allow and what Python cannot hold.
 
     NaN and Infinity (not JSON, though Python writes them), numbers too large for a float (1e400)
-    or too long to convert (5,000 digits), and nesting deeper than the recursion limit all raise
-    `BadJson` with a one-line reason, like a syntax error, instead of surfacing later as a crash.
+    or too long to convert (5,000 digits), strings that are not Unicode text (a lone "\\ud800") and
+    nesting deeper than the recursion limit all raise `BadJson` with a one-line reason, like a
+    syntax error, instead of surfacing later as a crash.
     """
+    with _json_errors():
+        value = _DECODER.decode(text)
+    _check_surrogates(value)
+    return value
+
+
+def json_array(path: Path) -> Iterator[tuple[int, Any]]:
+    """(item number, item) for each item of a file holding one JSON array, decoded item by item so
+    that an error (bad bytes, bad JSON, NaN, deep nesting) is a `RecordError` naming its line."""
+    text = read_text(path)
+    position = _skip_space(text, 0)
+    if not text.startswith("[", position):
+        try:
+            value = parse_json(text)
+        except BadJson as e:
+            raise RecordError(path, e.line or 1, e.reason) from None
+        raise RecordError(path, 1, f"expected a JSON array of objects, got {type(value).__name__}")
+    position, lines = _skip_space(text, position + 1), _LineCounter(text)
+    number = 0
+    while not text.startswith("]", position):
+        if number:  # after an item: a comma, then the next item
+            if not text.startswith(",", position):
+                raise RecordError(path, lines.at(position), "not valid JSON (expected ',' or ']' after an item)")
+            position = _skip_space(text, position + 1)
+        number += 1
+        line = lines.at(position)
+        try:
+            with _json_errors():
+                value, position = _DECODER.raw_decode(text, position)
+            _check_surrogates(value)
+        except BadJson as e:
+            raise RecordError(path, e.line or line, e.reason) from None
+        yield number, value
+        position = _skip_space(text, position)
+    end = _skip_space(text, position + 1)
+    if end < len(text):
+        raise RecordError(path, lines.at(end), "not valid JSON (extra data after the array)")
+
+
+class _LineCounter:
+    """Line numbers of positions met in increasing order, in one pass over the text."""
+
+    def __init__(self, text: str):
+        self.text, self.position, self.line = text, 0, 1
+
+    def at(self, position: int) -> int:
+        self.line += self.text.count("\n", self.position, position)
+        self.position = position
+        return self.line
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position
+
+
+@contextlib.contextmanager
+def _json_errors() -> Iterator[None]:
+    """Every way `json` refuses text, as a `BadJson` with a one-line reason."""
     try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_short_int)
+        yield
     except json.JSONDecodeError as e:
         # Some messages end in "at" ("Invalid control character at"): do not say "at at column".
         message = e.msg.removesuffix(" at")
@@ -231,8 +292,6 @@ def parse_json(text: str) -> Any:
         raise BadJson("not valid JSON (nested too deeply)") from None
     except ValueError as e:  # from the three hooks
         raise BadJson(f"not valid JSON ({e})") from None
-    _check_surrogates(value)
-    return value
 
 
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
@@ -269,6 +328,9 @@ def _short_int(text: str) -> int:
     if len(text) > MAX_INT_CHARS:
         raise ValueError(f"a number with {len(text):,} digits")
     return int(text)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_short_int)
 
 
 def json_lines(path: Path, tolerate_truncated_tail: bool = False) -> Iterator[tuple[int, Any]]:

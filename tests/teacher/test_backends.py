@@ -56,7 +56,12 @@ def test_unknown_teacher_spec():
 
 @pytest.mark.parametrize(
     ("behaviour", "text", "tokens"),
-    [("null-usage", GOOD_TEXT, (0, 0)), ("odd-usage", GOOD_TEXT, (0, 0)), ("null-text", "", (11, 7)), ("odd-text", "", (11, 7))],
+    [
+        ("null-usage", GOOD_TEXT, (0, 0)),
+        ("odd-usage", GOOD_TEXT, (0, 0)),
+        ("null-text", "", (11, 7)),
+        ("odd-text", "", (11, 7)),
+    ],
 )
 def test_replies_with_null_or_odd_fields_are_read_not_crashed_on(behaviour, text, tokens):
     with FaultServer([behaviour]) as server:

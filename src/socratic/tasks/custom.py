@@ -5,9 +5,11 @@
 
 Every row needs a question and a gold answer; their field names are configurable (`FileFields`).
 Ids come from `--id-field` when given (a "/" in them is escaped as "%2F", see `escape_id`), else
-from the row's position, so they stay stable as long as the file does. The answer kind (number, yes/no or free text, which decides how a model's answer is
-read) is inferred from the gold answers unless given. A bad row stops loading with its file, line
-and field: nothing is skipped silently. `hf:` needs the optional `datasets` package
+from the row's position, so they stay stable as long as the file does. The answer kind (number,
+yes/no or free text, which decides how a model's answer is read) is inferred from the gold answers
+unless given. A bad row stops loading with its file, line and field: nothing is skipped silently,
+and no file, whatever its bytes, gets further than that (not UTF-8, bad JSON, NaN or 1e400 gold
+answers, a CSV field over the csv module's limit). `hf:` needs the optional `datasets` package
 (`pip install socratic[hf]`) and a hub id needs a network; a local folder written by
 `Dataset.save_to_disk` needs neither.
 """
@@ -23,7 +25,7 @@ from typing import Any
 
 from socratic.answers import normalize_gold, normalize_number, normalize_yes_no
 from socratic.errors import RecordError, SocraticError
-from socratic.records import BadJson, FieldError, Problem, json_lines, parse_json, read_text
+from socratic.records import FieldError, Problem, json_array, json_lines, read_text
 from socratic.tasks.base import Task, check_answer_kind
 
 FILE_SUFFIXES = (".jsonl", ".json", ".csv")
@@ -79,22 +81,10 @@ def _file_rows(path: Path) -> Iterator[tuple[int, str, Any]]:
         for number, row in json_lines(path):
             yield number, "line", row
     elif suffix == ".json":
-        yield from _json_array_rows(path)
+        for number, row in json_array(path):
+            yield number, "item", row
     else:
         yield from _csv_rows(path)
-
-
-def _json_array_rows(path: Path) -> Iterator[tuple[int, str, Any]]:
-    try:
-        rows = parse_json(read_text(path))
-    except BadJson as e:
-        if e.line is None:  # NaN, 1e400, deep nesting: json does not say where
-            raise SocraticError(f"{path}: {e.reason}") from None
-        raise RecordError(path, e.line, e.reason) from None
-    if not isinstance(rows, list):
-        raise SocraticError(f"{path}: expected a JSON array of objects, got {type(rows).__name__}")
-    for number, row in enumerate(rows, start=1):
-        yield number, "item", row
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, str, Any]]:
