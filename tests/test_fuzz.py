@@ -310,7 +310,12 @@ def test_any_jsonl_bytes_are_records_or_a_record_error(tmp_path, profile):
         except RecordError as e:
             assert str(e).startswith(f"{path}:") and "\n" not in str(e)
 
-    run(profile, jsonl_bytes_give_records_or_a_record_error, st.one_of(_jsonl_bytes, _predictions_bytes))
+    run(
+        profile,
+        jsonl_bytes_give_records_or_a_record_error,
+        st.one_of(_jsonl_bytes, _predictions_bytes),
+        examples=FILE_EXAMPLES[profile] * 2,
+    )
 
 
 # --- where outputs go ------------------------------------------------------------------------------

@@ -7,7 +7,11 @@ Every stage reads and writes one record type, one JSON object a line:
 Files are appended to as work is produced, so a killed process leaves at most one truncated last
 line. `read_jsonl` skips that line with a warning (the work it held is redone on resume) and
 `JsonlAppender` cuts it off before appending, so a resumed run never glues a new record onto it.
-Any other malformed row is an error that names the file, the line and the field.
+Any other malformed row is an error that names the file, the line and the field: bytes that are
+not UTF-8, JSON that is not JSON (NaN, 1e400, 5,000-digit numbers, nesting past the recursion
+limit) included. An appender holds an exclusive lock, so a second process writing the same output
+fails at once instead of duplicating it; whole files are written atomically and a failed write
+leaves no temporary file behind. Files that cannot be written are one-line `SocraticError`s.
 """
 
 from __future__ import annotations
