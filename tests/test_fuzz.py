@@ -18,6 +18,7 @@ import json
 import os
 import string
 import time
+from collections import Counter
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -41,6 +42,9 @@ CALCULATOR_SECONDS = 0.05  # the bound per expression; they take well under 1 ms
 COMMAND_SECONDS = 2.0
 
 
+EXITS: Counter[int] = Counter()  # exit statuses of the command-line properties, printed by `run`
+
+
 def both_profiles(test: Callable) -> Callable:
     return pytest.mark.parametrize("profile", ["fast", pytest.param("slow", marks=pytest.mark.slow)])(test)
 
@@ -49,18 +53,22 @@ def run(
     profile: str, prop: Callable, *strategies: st.SearchStrategy, examples: int | None = None, label: str = ""
 ) -> int:
     """Run `prop` as a hypothesis property under a profile; returns (and prints) how many cases it tried."""
-    tried = 0
+    tried, slowest = 0, 0.0
 
     def counted(args: tuple) -> None:
-        nonlocal tried
+        nonlocal tried, slowest
         tried += 1
+        started = time.perf_counter()
         prop(*args)
+        slowest = max(slowest, time.perf_counter() - started)
 
     chosen = PROFILES[profile]
     if examples is not None:
         chosen = settings(chosen, max_examples=examples)
     settings(chosen, suppress_health_check=list(HealthCheck))(given(st.tuples(*strategies))(counted))()
-    print(f"\n{prop.__name__}{label} [{profile}]: {tried} generated cases")
+    exits = f", exit status {dict(sorted(EXITS.items()))}" if EXITS else ""
+    print(f"\n{prop.__name__}{label} [{profile}]: {tried} cases, slowest {1000 * slowest:.1f} ms{exits}")
+    EXITS.clear()
     return tried
 
 
@@ -230,6 +238,7 @@ def _command_contract(capsys, folder: Path, argv: list[str], named: str) -> int:
     seconds = time.perf_counter() - started
     _, err = capsys.readouterr()
     assert status in (0, 2), (status, err)
+    EXITS[status] += 1
     if status == 2:
         assert named in _one_error_line(err)
     assert sorted(os.listdir(folder)) == before

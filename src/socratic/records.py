@@ -39,7 +39,7 @@ except ImportError:  # Windows
 log = logging.getLogger(__name__)
 
 # Python refuses to turn longer digit strings into ints (sys.set_int_max_str_digits); 0 means no limit.
-MAX_INT_CHARS = sys.get_int_max_str_digits() or 4300
+MAX_INT_DIGITS = sys.get_int_max_str_digits() or 4300
 
 
 @dataclass(frozen=True)
@@ -329,8 +329,9 @@ def _finite_float(text: str) -> float:
 
 def _short_int(text: str) -> int:
     # int() refuses over sys.get_int_max_str_digits() (4,300) digits with a message about Python.
-    if len(text) > MAX_INT_CHARS:
-        raise ValueError(f"a number with {len(text):,} digits")
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise ValueError(f"a number with {digits:,} digits")
     return int(text)
 
 
