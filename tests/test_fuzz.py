@@ -168,6 +168,17 @@ _row = st.fixed_dictionaries(
     },
 )
 _json_row = st.one_of(_row, _json)
+# Rows a user would write, so that whole files are often valid and the success path runs too.
+_words = st.text(alphabet=string.ascii_letters + string.digits + " ?.,/%$éü€", min_size=1, max_size=40)
+_good_row = st.fixed_dictionaries(
+    {
+        "question": _words.filter(str.strip),
+        "answer": st.one_of(
+            st.integers(-(10**9), 10**9), st.floats(-1e9, 1e9), st.booleans(), _words.filter(str.strip)
+        ),
+        "id": st.one_of(_words.filter(str.strip), st.integers(0, 10**6)),
+    },
+)
 # Raw JSON text that python's json module writes but JSON does not allow, and other hostile pieces.
 _hostile_json = st.sampled_from(
     [
@@ -188,7 +199,8 @@ def _jsonl_text(rows: list) -> str:
 
 
 _jsonl_bytes = st.one_of(
-    st.lists(_json_row, max_size=5).map(_jsonl_text).map(str.encode),
+    st.lists(_good_row, min_size=1, max_size=5).map(_jsonl_text).map(str.encode),
+    st.lists(st.one_of(_good_row, _json_row), max_size=5).map(_jsonl_text).map(str.encode),
     st.lists(st.one_of(_json_row.map(json.dumps), _hostile_json), max_size=5).map(
         lambda lines: "\n".join(lines).encode()
     ),
@@ -196,7 +208,8 @@ _jsonl_bytes = st.one_of(
     st.lists(_json_row, min_size=1, max_size=4).map(_jsonl_text).map(str.encode).map(lambda b: b[: len(b) // 2]),
 )
 _json_bytes = st.one_of(
-    st.lists(_json_row, max_size=5).map(json.dumps).map(str.encode),
+    st.lists(_good_row, min_size=1, max_size=5).map(json.dumps).map(str.encode),
+    st.lists(st.one_of(_good_row, _json_row), max_size=5).map(json.dumps).map(str.encode),
     _json.map(json.dumps).map(str.encode),
     st.lists(st.one_of(_json_row.map(json.dumps), _hostile_json), max_size=4).map(
         lambda items: ("[" + ",".join(items) + "]").encode()
@@ -211,7 +224,12 @@ def _csv_text(header: list[str], rows: list[list[str]]) -> bytes:
     return "\n".join(lines).encode("utf-8", "surrogatepass")
 
 
+_csv_word = st.text(alphabet=string.ascii_letters + string.digits + " ?.%$", min_size=1, max_size=20).filter(str.strip)
+_good_csv = st.lists(st.tuples(_csv_word, _csv_word), min_size=1, max_size=5).map(
+    lambda rows: ("question,answer\n" + "".join(f"{q},{a}\n" for q, a in rows)).encode()
+)
 _csv_bytes = st.one_of(
+    _good_csv,
     st.builds(
         _csv_text,
         st.sampled_from([["question", "answer"], ["question", "answer", "id"], ["answer"], ["q", "question"]]),
@@ -286,7 +304,27 @@ _prediction_row = st.fixed_dictionaries(
         "meta": st.one_of(st.fixed_dictionaries({"finish": st.sampled_from(["length", "answer"])}), _json),
     },
 )
+# Well-formed predictions whose chains hold whatever arithmetic a student may write.
+_good_predictions = st.lists(
+    st.tuples(st.integers(0, 50), _expressions(), st.sampled_from(["3", None]), st.booleans()),
+    min_size=1,
+    max_size=5,
+    unique_by=lambda row: row[0],
+).map(
+    lambda rows: _jsonl_text(
+        {
+            "problem_id": f"gsm8k/test/{n}",
+            "method": "cot",
+            "steps": [{"question": "", "answer": f"so <<{e}=3>>3"}],
+            "output": f"<<{e}=",
+            "answer": answer,
+            "correct": correct,
+        }
+        for n, e, answer, correct in rows
+    ).encode()
+)
 _predictions_bytes = st.one_of(
+    _good_predictions,
     st.lists(_prediction_row, max_size=4).map(_jsonl_text).map(str.encode),
     st.lists(st.one_of(_prediction_row.map(json.dumps), _hostile_json), max_size=4).map(
         lambda lines: "\n".join(lines).encode()
