@@ -1,6 +1,7 @@
 """Answer normalisation, extraction and matching, on outputs of the kind small models really write."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from socratic.answers import (
     extract_yes_no_strict,
     format_number,
     normalize_answer,
+    normalize_gold,
     normalize_number,
 )
 
@@ -159,3 +161,53 @@ def test_extraction_on_real_model_outputs(row):
 def test_list_numbering_is_not_an_answer():
     assert extract_number_flexible("3. The total is \\(15 + 25 = 40\\) cups.\n4. The") == "40"
     assert extract_number_flexible("The answer is\n72.") == "72"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1e5", "100000"),
+        ("-.5e2", "-50"),
+        ("9" * 100, "9" * 100),
+        ("1" + "0" * 100, None),  # over MAX_DIGITS: noise, not a number
+        ("1e99", "1" + "0" * 99),
+        ("1e100", None),
+        ("1e-101", None),
+        ("1e999999999", None),  # once expanded to a billion digits before failing
+        ("9" * 5000, None),
+        ("0" * 300 + "1", None),  # too long to be read at all
+        ("inf", None),
+        ("NaN", None),
+        ("1/0", None),
+        ("3/x", None),
+        ("", None),
+        (".", None),
+    ],
+)
+def test_numbers_are_read_only_within_bounds(text, value):
+    started = time.perf_counter()
+    assert normalize_number(text) == value
+    assert time.perf_counter() - started < 0.01
+
+
+@pytest.mark.parametrize(
+    ("gold", "reason"),
+    [
+        (float("nan"), "not a finite number"),
+        (float("inf"), "not a finite number"),
+        (1e300, "out of range"),
+        (10**100, "out of range"),
+        ("1e400", "out of range"),
+        ("9" * 5000, "out of range"),
+    ],
+)
+def test_gold_answers_that_cannot_be_compared_are_refused(gold, reason):
+    with pytest.raises(ValueError, match=reason):
+        normalize_gold(gold)
+
+
+def test_gold_text_that_only_looks_odd_is_kept():
+    assert [normalize_gold(g) for g in ("NaN", "Infinity", "1/2", " 7 ")] == ["NaN", "Infinity", "0.5", "7"]
+    # A model's answer is text and never an error, however long its number.
+    assert normalize_answer("9" * 5000) == "9" * 5000
+    assert extract_number("so the answer is " + "9" * 5000 + "/7") is None

@@ -106,6 +106,46 @@ def test_refuses_everything_else_quickly(expression):
     assert time.perf_counter() - started < 0.5
 
 
+# Each of these once hung for minutes or escaped as ValueError/OverflowError (issue 18).
+HOSTILE = [
+    ("1.0000001**10000000", "2.718282"),  # exact, a 70-million-digit fraction; now a float power
+    ("1.001**30000", "10527478897860.058594"),
+    ("1.005**360", "6.022575"),  # a mortgage's growth factor: too precise to keep exact
+    ("(-1.0000001)**10000001", "-2.718282"),
+    ("0.5**-59", "576460752303423488"),
+    ("1**1000000000000000000", "1"),
+    ("(-1)**999999999999999999", "-1"),
+    ("1e-400", "0"),  # underflows to 0.0 as a Python literal
+    ("1e309", None),  # inf as a Python literal
+    ("-1e309", None),
+    ("1e308*10", None),
+    ("1.0000001**10**18", None),
+    ("2**-1000", None),
+    ("10**-41", None),
+    ("(1/3)**100", None),
+    ("(10**18)**(1/2)", "1000000000"),
+    ("0.1**0.5", "0.316228"),
+    ("2**0.5**0.5**0.5", "1.528956"),
+    ("(10**18-1)*(10**18-1)", None),
+    ("1/3/3/3/3/3/3/3/3/3/3/3/3/3/3/3/3/3/3/3/3/3/3/3/3", "0"),
+    ("(0.1**9)**9", None),
+    ("1" + "0" * 255, None),
+    ("1e-300", None),
+    ("5e-324", None),
+]
+
+
+@pytest.mark.parametrize(("expression", "value"), HOSTILE)
+def test_hostile_powers_and_literals_give_a_value_or_an_error_in_milliseconds(expression, value):
+    started = time.perf_counter()
+    try:
+        result = calculate(expression)
+    except CalculatorError:
+        result = None
+    assert time.perf_counter() - started < 0.01
+    assert result == value
+
+
 def test_refuses_results_that_grow_too_large():
     with pytest.raises(CalculatorError, match="too large"):
         evaluate("999999999*999999999*999999999")

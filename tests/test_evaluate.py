@@ -3,6 +3,7 @@ report (markdown table, PNG plot, HTML that parses and links each trace to its g
 
 import json
 import re
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -165,3 +166,23 @@ def test_bad_inputs(tmp_path):
     )
     with pytest.raises(SocraticError, match="mixes methods"):
         run_evaluate(EvaluateConfig([str(mixed)]))
+
+
+def test_a_file_two_runs_appended_to_is_refused(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [prediction(True), prediction(False)])
+    with pytest.raises(SocraticError, match=r"p\.jsonl: problem 'gsm8k/test/0' is predicted twice"):
+        run_evaluate(EvaluateConfig([str(path)]))
+
+
+def test_hostile_arithmetic_in_a_chain_is_scored_quickly(tmp_path):
+    hostile = ["1.0000001**10000000", "1e309", "1.001**30000", "9**9**9", "(" * 300, "1/0", "2**" + "9" * 200]
+    predictions = [
+        Prediction(f"gsm8k/test/{i}", "cot", (Step("", f"<<{e}=3>>3"),), "", "3", False, {"finish": "answer"})
+        for i, e in enumerate(hostile)
+    ]
+    path = write_jsonl(tmp_path / "p.jsonl", predictions)
+    started = time.perf_counter()
+    [scored] = run_evaluate(EvaluateConfig([str(path)]))
+    assert time.perf_counter() - started < 0.5
+    # 1.0000001**10000000 is e, which "3" rounds to; every other annotation is wrong or refused.
+    assert (scored.failures["arithmetic"], scored.failures["wrong reasoning"]) == (6, 1)

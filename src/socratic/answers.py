@@ -21,12 +21,16 @@ The rules, in one place so that annotation filtering and evaluation agree:
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
 ABS_TOLERANCE = Fraction(1, 10**6)
 REL_TOLERANCE = Fraction(1, 10**4)
 DECIMALS = 6  # places kept when a fraction has no exact short decimal form
+MAX_DIGITS = 100  # a number with more digits before or after its point is noise, not an answer
+MAX_NUMBER_CHARS = 2 * MAX_DIGITS + 10  # longer text is not read as a number at all
+_DECIMAL_RE = re.compile(r"[+-]?(?=\.?\d)(?P<whole>\d*)(?:\.(?P<decimals>\d*))?(?:[eE](?P<exp>[+-]?\d{1,4}))?")
 
 # A number as people and models write it: optional sign and currency, thousands separators,
 # decimals, or a simple fraction. Thousands groups must be exactly three digits, so the list
@@ -43,20 +47,34 @@ _FALSE_WORDS = {"no", "false"}
 
 
 def parse_number(text: str) -> Fraction | None:
-    """The exact value of a number written as text, or None if it is not one number."""
-    cleaned = text.strip().replace("−", "-").replace("$", "").replace(",", "").replace(" ", "")
-    cleaned = cleaned.removesuffix("%").removesuffix(".")
-    if not cleaned:
-        return None
-    try:
-        if "/" in cleaned:
-            numerator, denominator = cleaned.split("/", 1)
-            value = Fraction(numerator) / Fraction(denominator)
-        else:
-            value = Fraction(cleaned)
-    except (ValueError, ZeroDivisionError):
-        return None
+    """The exact value of a number written as text, or None if it is not one number.
+
+    Numbers beyond MAX_DIGITS digits (either side of the point, exponent included) are not numbers
+    here either: "1e999999999" would take minutes to expand and 5,000 digits cannot even be printed.
+    """
+    numerator, slash, denominator = _clean(text).partition("/")
+    value = _decimal(numerator)
+    if slash and value is not None:
+        divisor = _decimal(denominator)
+        value = value / divisor if divisor else None  # None for "3/x" and "3/0" alike
     return value
+
+
+def _clean(text: str) -> str:
+    cleaned = text.strip().replace("−", "-").replace("$", "").replace(",", "").replace(" ", "")
+    return cleaned.removesuffix("%").removesuffix(".")
+
+
+def _decimal(text: str) -> Fraction | None:
+    """The value of "-12.5" or "1.5e3", or None when it is not such a number or is out of range."""
+    match = _DECIMAL_RE.fullmatch(text) if len(text) <= MAX_NUMBER_CHARS else None
+    if match is None:
+        return None
+    whole, decimals, exponent = match.group("whole"), match.group("decimals") or "", int(match.group("exp") or 0)
+    # Digits left of the point (after the exponent moves it) bound the size; right of it, the precision.
+    if len(whole.lstrip("0")) + exponent > MAX_DIGITS or len(decimals.rstrip("0")) - exponent > MAX_DIGITS:
+        return None
+    return Fraction(text)
 
 
 def format_number(value: Fraction | int | float) -> str:
@@ -90,14 +108,40 @@ def normalize_yes_no(value: object) -> str | None:
 
 
 def normalize_answer(value: object) -> str:
-    """The canonical form of a gold answer: a number, "yes"/"no", or else the stripped text."""
+    """The canonical form of a gold answer: a number, "yes"/"no", or else the stripped text.
+
+    Text never fails (a model's answer is text); a JSON number that cannot be compared (NaN,
+    infinite, over MAX_DIGITS digits) raises ValueError with the reason.
+    """
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int | float):
-        return format_number(Fraction(value).limit_denominator(10**9) if isinstance(value, float) else value)
+        return format_number(_comparable(value))
     if not isinstance(value, str):
         raise TypeError(f"an answer must be a string, number or boolean, not {type(value).__name__}")
     return normalize_number(value) or normalize_yes_no(value) or value.strip()
+
+
+def normalize_gold(value: object) -> str:
+    """`normalize_answer` for a gold answer read from a user's file, which must be comparable: a
+    number written as text beyond MAX_DIGITS digits ("1e400", 5,000 nines) is a ValueError too,
+    instead of silently becoming a text answer that no prediction can match."""
+    if isinstance(value, str) and parse_number(value) is None and _is_number_text(_clean(value)):
+        raise ValueError(f"number out of range (over {MAX_DIGITS} digits): {value.strip()[:40]}")
+    return normalize_answer(value)
+
+
+def _comparable(value: int | float) -> Fraction:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"not a finite number: {value}")
+    if abs(value) >= 10**MAX_DIGITS:
+        raise ValueError(f"number out of range (over {MAX_DIGITS} digits)")
+    return Fraction(value).limit_denominator(10**9) if isinstance(value, float) else Fraction(value)
+
+
+def _is_number_text(cleaned: str) -> bool:
+    """Whether text has the shape of a number or a fraction, whatever its length."""
+    return all(_DECIMAL_RE.fullmatch(part) for part in cleaned.split("/", 1))
 
 
 def _after_last_marker(text: str) -> str | None:

@@ -10,11 +10,13 @@ It never executes code. The expression is parsed with `ast` and walked node by n
 numbers, parentheses, unary + and -, and the binary operators + - * / // % **. Names, calls,
 attributes, strings, comparisons and everything else are rejected with `CalculatorError`. Work is
 bounded before it is done: the text length, the nesting depth, the size of every literal and
-intermediate result, and the exponent of `**` (checked against the size of its result *before*
-computing it, so `9**9**9` fails at once instead of hanging).
+intermediate result, and the result of `**` (its magnitude and its exact digits, both estimated
+from logarithms *before* computing it, so `9**9**9` and `1.0000001**10000000` fail or fall back at
+once instead of hanging). Nothing but `CalculatorError` escapes, whatever the text.
 
-Arithmetic is exact (`fractions.Fraction`): `0.1+0.2` is 0.3, and `10/3*3` is 10. A fractional power
-such as `2**0.5` is the one place that falls back to floating point.
+Arithmetic is exact (`fractions.Fraction`): `0.1+0.2` is 0.3, and `10/3*3` is 10. Powers are the one
+place that falls back to floating point: a fractional exponent (`2**0.5`), or an exact result that
+would need more than MAX_EXACT_POWER_DIGITS digits (`1.005**360`, a mortgage's growth factor).
 
 Text conventions accepted besides Python's: thousands separators (`1,200`), a dollar sign, the
 signs × and ÷, and a percent sign that ends an expression or comes before ")", "*" or "/"
@@ -39,6 +41,7 @@ MAX_DEPTH = 32  # nested parentheses and operators
 MAX_MAGNITUDE = Fraction(10) ** 18  # bound on every literal and intermediate result
 MAX_DENOMINATOR_DIGITS = 200  # exact fractions may not grow without bound either
 MAX_POWER_DIGITS = 40  # |log10| of a power's result, checked before computing it
+MAX_EXACT_POWER_DIGITS = MAX_DENOMINATOR_DIGITS  # digits of an exact power's numerator or denominator
 
 ANNOTATION_RE = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
 OPEN_ANNOTATION_RE = re.compile(r"<<([^<>=]*)=$")
@@ -146,8 +149,7 @@ def _eval(node: ast.AST, depth: int) -> Fraction:
     if depth > MAX_DEPTH:
         raise CalculatorError(f"nested deeper than {MAX_DEPTH} levels")
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        # repr gives the literal as written ("0.2"), so Fraction is exact, not 0.2000000000000000111.
-        return _bounded(Fraction(repr(node.value)) if isinstance(node.value, float) else Fraction(node.value))
+        return _literal(node.value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd | ast.USub):
         value = _eval(node.operand, depth + 1)
         return -value if isinstance(node.op, ast.USub) else value
@@ -156,10 +158,18 @@ def _eval(node: ast.AST, depth: int) -> Fraction:
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _eval(node.left, depth + 1), _eval(node.right, depth + 1)
         try:
-            return _bounded(_BINARY[type(node.op)](left, right))
+            # Fraction(): `//` between Fractions gives an int, and every result here is a Fraction.
+            return _bounded(Fraction(_BINARY[type(node.op)](left, right)))
         except ZeroDivisionError:
             raise CalculatorError("division by zero") from None
     raise CalculatorError(f"not allowed in arithmetic: {type(node).__name__}")
+
+
+def _literal(value: int | float) -> Fraction:
+    if isinstance(value, float) and not math.isfinite(value):  # "1e309" reads as inf
+        raise CalculatorError(f"number too large (over {format_number(MAX_MAGNITUDE)} in magnitude)")
+    # repr gives the literal as written ("0.2"), so Fraction is exact, not 0.2000000000000000111.
+    return _bounded(Fraction(repr(value)) if isinstance(value, float) else Fraction(value))
 
 
 def _power(base: Fraction, exponent: Fraction) -> Fraction:
@@ -167,14 +177,29 @@ def _power(base: Fraction, exponent: Fraction) -> Fraction:
         if exponent < 0:
             raise CalculatorError("division by zero")
         return Fraction(int(exponent == 0))
-    # log10 of the result, from logarithms, before computing anything: 9**9**9 stops here.
-    if abs(float(exponent) * math.log10(abs(base))) > MAX_POWER_DIGITS:
-        raise CalculatorError(f"power too large (over {MAX_POWER_DIGITS} digits)")
-    if exponent.denominator == 1:
-        return _bounded(base**exponent.numerator)
-    if base < 0:
+    if exponent.denominator != 1 and base < 0:
         raise CalculatorError("fractional power of a negative number")
-    return _bounded(Fraction(float(base) ** float(exponent)))
+    # The result's size, from logarithms, before computing anything: 9**9**9 stops here. Logs of the
+    # numerator and denominator as ints stay exact where float(base) would underflow.
+    numerator_digits, denominator_digits = _log10(base.numerator), _log10(base.denominator)
+    result_log10 = float(exponent) * (numerator_digits - denominator_digits)
+    if result_log10 > MAX_POWER_DIGITS:
+        raise CalculatorError(f"power too large (over {MAX_POWER_DIGITS} digits)")
+    if result_log10 < -MAX_POWER_DIGITS:
+        raise CalculatorError(f"power too small (under 1e-{MAX_POWER_DIGITS})")
+    # An exact power is as long as its base's numerator and denominator times the exponent:
+    # 1.0000001**10000000 is a fine number (e) but 70 million digits as a fraction.
+    exact_digits = abs(float(exponent)) * max(numerator_digits, denominator_digits)
+    if exponent.denominator == 1 and exact_digits <= MAX_EXACT_POWER_DIGITS:
+        return _bounded(base**exponent.numerator)
+    try:
+        return _bounded(Fraction(math.pow(float(base), float(exponent))))
+    except (OverflowError, ValueError):  # not expected within the bounds above; refused all the same
+        raise CalculatorError("power out of range") from None
+
+
+def _log10(n: int) -> float:
+    return math.log10(abs(n))
 
 
 def _bounded(value: Fraction) -> Fraction:

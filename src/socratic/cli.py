@@ -30,7 +30,7 @@ from socratic import evaluate as evaluate_module
 from socratic import pipeline as pipeline_module
 from socratic import solve as solve_module
 from socratic import train as train_module
-from socratic.errors import SocraticError
+from socratic.errors import SocraticError, describe_os_error
 from socratic.evaluate import EvaluateConfig, run_evaluate
 from socratic.pipeline import RunArgs, run_command, stage_section
 from socratic.records import Problem, to_json
@@ -216,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.handler(args)
     except SocraticError as e:
-        print(f"socratic: error: {e}", file=sys.stderr)
+        message = " ".join(str(e).splitlines())  # one line, even if a file name or a value holds a newline
+        print(f"socratic: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("socratic: interrupted", file=sys.stderr)
@@ -224,6 +225,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `socratic data show | head` closed the pipe: not an error
         sys.stderr.close()
         return 0
+    except OSError as e:  # a file the user named or must fix: read-only, full disk, a folder in the way
+        message = describe_os_error(e)
+        if message is None:  # names no file and is not about space or permissions: a bug
+            raise
+        print(f"socratic: error: {message}", file=sys.stderr)
+        return 2
     return 0
 
 

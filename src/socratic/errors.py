@@ -3,13 +3,15 @@
     socratic data show --dataset gsm8kk     # -> socratic: error: unknown dataset 'gsm8kk' (did you mean 'gsm8k'?)
 
 Anything raised as a `SocraticError` is the user's to fix (a bad file, a bad name, a missing extra);
-the CLI prints its one-line message and exits with status 2. Every other exception is a bug in
-socratic and keeps its traceback.
+the CLI prints its one-line message and exits with status 2. So is an `OSError` about a file (a
+read-only folder, a full disk, a folder where a file should be): `describe_os_error` says which
+file and why in one line. Every other exception is a bug in socratic and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import difflib
+import errno
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -36,3 +38,39 @@ def unknown_name(kind: str, name: str, known: Iterable[str]) -> SocraticError:
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else f" (choose from: {', '.join(known)})"
     return SocraticError(f"unknown {kind} '{name}'{hint}")
+
+
+# OSErrors without a file name that are still the user's to fix: no space, no quota, read-only.
+_USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def describe_os_error(error: OSError) -> str | None:
+    """One line for an OSError the user can fix ("out/p.jsonl: Permission denied"), or None when it
+    names no file and is not about space or permissions (then it is a bug, with its traceback)."""
+    names = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    if not names and error.errno not in _USER_ERRNOS:
+        return None
+    reason = error.strerror or str(error) or type(error).__name__
+    return " ".join(": ".join([*names, reason]).split())  # one line, whatever the names hold
+
+
+def cannot_write(path: str | Path, error: OSError) -> SocraticError:
+    """The error for an output that could not be written: the output's name, then the system's
+    reason, with the file it concerns when that is another one (a parent that is a file)."""
+    path = Path(path)
+    culprit = Path(error.filename) if error.filename is not None else None
+    if culprit is not None and culprit != path and culprit.parent == path.parent and culprit.name.startswith(path.name):
+        culprit = None  # our own temporary file beside the output: name the output only
+    blocker = _file_in_the_way(path) if isinstance(error, FileExistsError | NotADirectoryError) else None
+    if blocker is not None:
+        reason = f"{blocker} is a file, not a folder"
+    elif culprit is not None and culprit != path:
+        reason = f"{culprit}: {error.strerror or error}"
+    else:
+        reason = error.strerror or str(error) or type(error).__name__
+    return SocraticError(" ".join(f"cannot write {path}: {reason}".split()))
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The first folder on the way to `path` that is a file instead, if there is one."""
+    return next((parent for parent in reversed(path.parents) if parent.exists() and not parent.is_dir()), None)

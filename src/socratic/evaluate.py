@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from socratic.calculator import find_annotations
-from socratic.errors import SocraticError
-from socratic.records import Prediction, Problem, read_jsonl
+from socratic.errors import SocraticError, cannot_write
+from socratic.records import Prediction, Problem, read_jsonl, write_atomic
 
 FAILURES = ("no answer", "out of budget", "arithmetic", "wrong reasoning")
 
@@ -157,6 +157,20 @@ def label_for(path: Path) -> str:
     return path.parent.name if path.name.startswith("predictions.") else path.stem
 
 
+def read_predictions(path: Path) -> list[Prediction]:
+    """A predictions file, refused if it holds a problem twice: two runs appended to one file, and
+    scoring it would count those problems twice."""
+    predictions = list(read_jsonl(path, Prediction))
+    seen: set[str] = set()
+    for prediction in predictions:
+        if prediction.problem_id in seen:
+            raise SocraticError(
+                f"{path}: problem {prediction.problem_id!r} is predicted twice (two runs wrote this file?)"
+            )
+        seen.add(prediction.problem_id)
+    return predictions
+
+
 def score(path: Path, predictions: Sequence[Prediction]) -> Score:
     if not predictions:
         raise SocraticError(f"{path}: no predictions")
@@ -273,11 +287,12 @@ def _questions(runs: Sequence[Sequence[Prediction]]) -> dict[str, str]:
     from socratic.tasks import BENCHMARKS, load_task
 
     wanted = {p.problem_id for run in runs for p in run}
-    sources = {tuple(i.split("/")[:2]) for i in wanted}
+    sources = {(parts[0], parts[1]) for i in wanted if len(parts := i.split("/")) >= 3}
     texts: dict[str, str] = {}
     for name, split in sources:
-        if name in BENCHMARKS:
-            problems: list[Problem] = load_task(name).load(split)
+        task = load_task(name) if name in BENCHMARKS else None
+        if task is not None and split in task.splits:  # ids are the file's to say: a bad one has no text
+            problems: list[Problem] = task.load(split)
             texts.update((p.id, p.question) for p in problems if p.id in wanted)
     return texts
 
@@ -289,7 +304,7 @@ def run_evaluate(config: EvaluateConfig) -> list[Score]:
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise SocraticError(f"predictions file not found: {missing[0]}")
-    runs = [list(read_jsonl(p, Prediction)) for p in paths]
+    runs = [read_predictions(p) for p in paths]
     scores = [score(path, predictions) for path, predictions in zip(paths, runs, strict=True)]
     table = markdown_table(scores)
     pairs = paired_table(paired_comparisons([s.label for s in scores], runs))
@@ -303,13 +318,16 @@ def run_evaluate(config: EvaluateConfig) -> list[Score]:
 
 
 def write_report(folder: Path, scores: Sequence[Score], runs: Sequence[Sequence[Prediction]], table: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise cannot_write(folder, e) from None
     note = paper_note(scores)
-    (folder / "results.md").write_text(table + (f"\n{note}\n" if note else ""), encoding="utf-8")
-    (folder / "scores.json").write_text(
-        json.dumps([{**s.__dict__, "accuracy": s.accuracy, "interval": s.interval} for s in scores], indent=2) + "\n",
-        encoding="utf-8",
+    write_atomic(folder / "results.md", [table + (f"\n{note}\n" if note else "")])
+    write_atomic(
+        folder / "scores.json",
+        [json.dumps([{**s.__dict__, "accuracy": s.accuracy, "interval": s.interval} for s in scores], indent=2) + "\n"],
     )
     plot_accuracy(scores, folder / "accuracy.png")
-    (folder / "report.html").write_text(html_report(scores, runs, _questions(runs)), encoding="utf-8")
+    write_atomic(folder / "report.html", [html_report(scores, runs, _questions(runs))])
     return folder

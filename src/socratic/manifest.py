@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from socratic import __version__
+from socratic.records import write_atomic
 
 _PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "openai", "llama_cpp_python", "datasets")
 
@@ -65,5 +66,5 @@ def write_manifest(output: Path, command: str, config: Any, started: float, comm
         "seconds": round(time.time() - started, 1),
         **facts,
     }
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
-    return path
+    # Atomic, like the outputs it describes: a full disk leaves the old manifest, not half a new one.
+    return write_atomic(path, [json.dumps(payload, indent=2, default=str) + "\n"])

@@ -165,24 +165,20 @@ def run_solve(config: SolveConfig) -> Path:
         )
     out = Path(config.out) if config.out else default_output(config, task, split)
     resume.claim(out, _settings(config, method, folders, task, split), "predictions")
-    done = already_solved(out, config.method)
-    todo = [p for p in problems if p.id not in done]
-    if done:
-        log.warning("%s: %d problems already solved, %d to go", out, len(problems) - len(todo), len(todo))
-    qg, qa = (
-        students.open_engines(method, folders, config.runtime, config.decoding, config.adapters)
-        if todo
-        else (None, None)
-    )
     out.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        JsonlAppender(out) as sink,
-        tqdm(total=len(todo) * config.samples, desc=f"solve {config.method}", unit="attempt") as bar,
-    ):
-        if method.iterative:
-            _solve_rolling(todo, qg, qa, config, task, sink.append, bar.update)  # type: ignore[arg-type]
-        else:
-            _solve_in_chunks(todo, qa, config, task, sink.append, bar.update)  # type: ignore[arg-type]
+    with JsonlAppender(out) as sink:  # locked first: a second run on the same file stops here, before any work
+        done = already_solved(out, config.method)
+        todo = [p for p in problems if p.id not in done]
+        if done:
+            log.warning("%s: %d problems already solved, %d to go", out, len(problems) - len(todo), len(todo))
+        qg, qa = (None, None)
+        if todo:
+            qg, qa = students.open_engines(method, folders, config.runtime, config.decoding, config.adapters)
+        with tqdm(total=len(todo) * config.samples, desc=f"solve {config.method}", unit="attempt") as bar:
+            if method.iterative:
+                _solve_rolling(todo, qg, qa, config, task, sink.append, bar.update)  # type: ignore[arg-type]
+            else:
+                _solve_in_chunks(todo, qa, config, task, sink.append, bar.update)  # type: ignore[arg-type]
     predictions = list(read_jsonl(out, Prediction))
     correct = sum(bool(p.correct) for p in predictions)
     write_manifest(

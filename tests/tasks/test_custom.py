@@ -104,3 +104,53 @@ def test_huggingface_source_that_cannot_load(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     with pytest.raises(SocraticError, match="cannot load hf:no-such/dataset"):
         load_task("hf:no-such/dataset")
+
+
+# --- whatever the bytes: rows, or one line naming the file (issue 18) --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bin.jsonl", b'{"question": "a", "answer": 1}\n\xff\xd8\xff\xe0\n', r"bin\.jsonl:2: not UTF-8 text"),
+        ("bin.json", b'[{"question": "a",\n "answer": "\xe9"}]', r"bin\.json:2: not UTF-8 text \(byte 0xe9"),
+        ("bin.csv", b"question,answer\na,1\nb,\x80\n", r"bin\.csv:3: not UTF-8 text"),
+        ("nan.jsonl", b'{"question": "a", "answer": NaN}\n', r"nan\.jsonl:1: not valid JSON \(NaN is not"),
+        ("inf.jsonl", b'{"question": "a", "answer": 1e400}\n', r"inf\.jsonl:1: not valid JSON \(number out of range"),
+        ("big.jsonl", b'{"question": "a", "answer": ' + b"9" * 5000 + b"}\n", r"big\.jsonl:1: .*5,000 digits"),
+        (
+            "nan.json",
+            b'[{"question": "a", "answer": 1},\n {"question": "a", "answer": NaN}]',
+            r"nan\.json:2: .*\(NaN is not",
+        ),
+        ("deep.json", b"[\n" + b"[" * 100_000, r"deep\.json:2: not valid JSON \(nested too deeply\)"),
+        ("obj.json", b'{"question": "a", "answer": 1}', r"obj\.json:1: expected a JSON array of objects, got dict"),
+        ("comma.json", b'[{"question": "a", "answer": 1}\n {"question": "b"}]', r"comma\.json:2: .*expected ','"),
+        ("extra.json", b'[{"question": "a", "answer": 1}]\n]', r"extra\.json:2: not valid JSON \(extra data"),
+        ("ctrl.json", b'[{"question": "a\tb"}]', r"ctrl\.json:1: not valid JSON \(Invalid control character at column"),
+        ("big.csv", b"question,answer\na,1\n" + b"b," + b"7" * 200_000 + b"\n", r"big\.csv:3: not valid CSV \(field"),
+        ("num.csv", b"question,answer\na,1e400\n", r"num\.csv:2: field 'answer': number out of range"),
+        ("num.csv", b"question,answer\na," + b"9" * 5000 + b"\n", r"num\.csv:2: field 'answer': number out of range"),
+        ("big.json", b'[{"question": "a", "answer": 1e300}]', r"big\.json: item 1: field 'answer': number out of"),
+    ],
+)
+def test_unreadable_files_name_file_and_line(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(SocraticError, match=message) as error:
+        load_task(str(path))
+    assert "\n" not in str(error.value)
+
+
+def test_ids_with_slashes_stay_distinct(tmp_path):
+    rows = [{"id": i, "question": "q", "answer": 1} for i in ("a/1", "b/1", "1", "a%2F1", 7)]
+    problems = load_task(str(write_jsonl(tmp_path / "d.jsonl", rows)), FileFields(id_field="id")).load("all")
+    assert [p.id for p in problems] == ["d/all/a%2F1", "d/all/b%2F1", "d/all/1", "d/all/a%252F1", "d/all/7"]
+    assert len({p.id.split("/", 2)[2] for p in problems}) == len(rows)
+
+
+@pytest.mark.parametrize("bad_id", ["", " ", [1], {"a": 1}, True])
+def test_ids_must_be_text_or_numbers(tmp_path, bad_id):
+    path = write_jsonl(tmp_path / "d.jsonl", [{"id": bad_id, "question": "q", "answer": 1}])
+    with pytest.raises(RecordError, match=r"d\.jsonl:1: field 'id': expected non-empty text or a number"):
+        load_task(str(path), FileFields(id_field="id"))

@@ -16,17 +16,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 GOOD_TEXT = "Q: What is one plus one?\nA: One plus one is <<1+1=2>>2.\nAnswer: 2"
 
 
-def completion_body(text: str = GOOD_TEXT) -> bytes:
+def completion_body(text: str | None = GOOD_TEXT, usage: object = None, finish: object = "stop") -> bytes:
     return json.dumps(
         {
             "id": "x",
             "object": "chat.completion",
             "created": 0,
             "model": "fault-model",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+            "usage": usage or {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
         }
     ).encode()
+
+
+# Replies that are valid JSON with fields a sloppy server fills oddly: null counts, null text.
+ODD_BODIES = {
+    "null-usage": completion_body(usage={"prompt_tokens": None, "completion_tokens": None, "total_tokens": None}),
+    "odd-usage": completion_body(usage={"prompt_tokens": "11", "completion_tokens": -3}),
+    "null-text": completion_body(text=None, finish=None),
+    "odd-text": completion_body(text=7, finish=["stop"]),  # type: ignore[arg-type]
+}
 
 
 class FaultServer:
@@ -53,6 +62,8 @@ class FaultServer:
                     owner.requests += 1
                 if behaviour == "ok":
                     self._send(200, completion_body())
+                elif behaviour in ODD_BODIES:
+                    self._send(200, ODD_BODIES[behaviour])
                 elif behaviour == "timeout":
                     time.sleep(owner.delay)
                     self._send(200, completion_body())

@@ -52,3 +52,19 @@ def test_nothing_listening():
 def test_unknown_teacher_spec():
     with pytest.raises(SocraticError, match="unknown teacher 'gpt4'"):
         load_backend("gpt4")
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "text", "tokens"),
+    [
+        ("null-usage", GOOD_TEXT, (0, 0)),
+        ("odd-usage", GOOD_TEXT, (0, 0)),
+        ("null-text", "", (11, 7)),
+        ("odd-text", "", (11, 7)),
+    ],
+)
+def test_replies_with_null_or_odd_fields_are_read_not_crashed_on(behaviour, text, tokens):
+    with FaultServer([behaviour]) as server:
+        [reply] = OpenAIBackend(server.url, "fault-model", retry=FAST).generate([REQUEST], Sampling())
+    assert (reply.text, (reply.tokens_in, reply.tokens_out), reply.finish_reason) == (text, tokens, "stop")
+    assert server.requests == 1

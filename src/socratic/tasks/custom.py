@@ -4,10 +4,12 @@
     socratic data stats --dataset hf:./my_saved_dataset
 
 Every row needs a question and a gold answer; their field names are configurable (`FileFields`).
-Ids come from `--id-field` when given, else from the row's position, so they stay stable as long as
-the file does. The answer kind (number, yes/no or free text, which decides how a model's answer is
-read) is inferred from the gold answers unless given. A bad row stops loading with its file, line
-and field: nothing is skipped silently. `hf:` needs the optional `datasets` package
+Ids come from `--id-field` when given (a "/" in them is escaped as "%2F", see `escape_id`), else
+from the row's position, so they stay stable as long as the file does. The answer kind (number,
+yes/no or free text, which decides how a model's answer is read) is inferred from the gold answers
+unless given. A bad row stops loading with its file, line and field: nothing is skipped silently,
+and no file, whatever its bytes, gets further than that (not UTF-8, bad JSON, NaN or 1e400 gold
+answers, a CSV field over the csv module's limit). `hf:` needs the optional `datasets` package
 (`pip install socratic[hf]`) and a hub id needs a network; a local folder written by
 `Dataset.save_to_disk` needs neither.
 """
@@ -15,15 +17,15 @@ and field: nothing is skipped silently. `hf:` needs the optional `datasets` pack
 from __future__ import annotations
 
 import csv
-import json
+import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from socratic.answers import normalize_answer, normalize_number, normalize_yes_no
+from socratic.answers import normalize_gold, normalize_number, normalize_yes_no
 from socratic.errors import RecordError, SocraticError
-from socratic.records import FieldError, Problem
+from socratic.records import FieldError, Problem, json_array, json_lines, read_text
 from socratic.tasks.base import Task, check_answer_kind
 
 FILE_SUFFIXES = (".jsonl", ".json", ".csv")
@@ -68,31 +70,30 @@ def task_for_source(dataset: str, fields: FileFields) -> Task:
 
 
 def _file_rows(path: Path) -> Iterator[tuple[int, str, Any]]:
-    """(position, unit, row) for each row; position is the line (JSONL, CSV) or item (JSON) number."""
+    """(position, unit, row) for each row; position is the line (JSONL, CSV) or item (JSON) number.
+
+    Whatever the bytes, reading ends in rows or a `RecordError`/`SocraticError` naming the file:
+    text that is not UTF-8, bad JSON (NaN, 1e400, deep nesting included), a CSV field over the csv
+    module's size limit.
+    """
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield number, "line", json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise RecordError(path, number, f"not valid JSON ({e.msg} at column {e.colno})") from None
+        for number, row in json_lines(path):
+            yield number, "line", row
     elif suffix == ".json":
-        try:
-            rows = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise RecordError(path, e.lineno, f"not valid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(rows, list):
-            raise SocraticError(f"{path}: expected a JSON array of objects, got {type(rows).__name__}")
-        for number, row in enumerate(rows, start=1):
+        for number, row in json_array(path):
             yield number, "item", row
     else:
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            for row in reader:
-                yield reader.line_num, "line", row
+        yield from _csv_rows(path)
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, str, Any]]:
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    try:
+        for row in reader:
+            yield reader.reader.line_num, "line", row
+    except csv.Error as e:  # a field over csv.field_size_limit(), a NUL byte, a stray quote
+        raise RecordError(path, reader.reader.line_num, f"not valid CSV ({e})") from None
 
 
 def _problems_from_rows(
@@ -101,8 +102,7 @@ def _problems_from_rows(
     problems, first_seen = [], {}
     for position, (number, unit, row) in enumerate(rows):
         try:
-            problem = _problem_from_row(name, split, position, row, fields)
-            native_id = problem.id.rsplit("/", 1)[1]
+            native_id, problem = _problem_from_row(name, split, position, row, fields)
             if native_id in first_seen:
                 raise FieldError(
                     str(fields.id_field), f"duplicate id {native_id!r} (first at {unit} {first_seen[native_id]})"
@@ -117,7 +117,8 @@ def _problems_from_rows(
     return problems
 
 
-def _problem_from_row(name: str, split: str, position: int, row: Any, fields: FileFields) -> Problem:
+def _problem_from_row(name: str, split: str, position: int, row: Any, fields: FileFields) -> tuple[str, Problem]:
+    """The row's own id and its Problem, whose id is "<name>/<split>/<id with / and % escaped>"."""
     if not isinstance(row, Mapping):
         raise FieldError("<row>", f"expected an object, got {type(row).__name__}")
     question = _required(row, fields.question_field)
@@ -126,10 +127,27 @@ def _problem_from_row(name: str, split: str, position: int, row: Any, fields: Fi
         raise FieldError(fields.question_field, "expected non-empty text")
     if not isinstance(answer, str | int | float | bool) or (isinstance(answer, str) and not answer.strip()):
         raise FieldError(fields.answer_field, f"expected a number, boolean or text, got {answer!r:.40}")
-    native_id = str(_required(row, fields.id_field)) if fields.id_field else str(position)
-    return Problem(
-        id=f"{name}/{split}/{native_id}", dataset=name, question=question.strip(), answer=normalize_answer(answer)
-    )
+    try:
+        gold = normalize_gold(answer)
+    except ValueError as e:
+        raise FieldError(fields.answer_field, str(e)) from None
+    native_id = _native_id(row, fields.id_field) if fields.id_field else str(position)
+    problem = Problem(id=f"{name}/{split}/{escape_id(native_id)}", dataset=name, question=question.strip(), answer=gold)
+    return native_id, problem
+
+
+def _native_id(row: Mapping[str, Any], id_field: str) -> str:
+    value = _required(row, id_field)
+    if not isinstance(value, str | int | float) or isinstance(value, bool) or not str(value).strip():
+        raise FieldError(id_field, f"expected non-empty text or a number, got {value!r:.40}")
+    return str(value)
+
+
+def escape_id(native_id: str) -> str:
+    """A row's id made safe as the last part of a problem id: "/" separates the parts of problem ids
+    (evaluation reads the dataset from them), so "a/1" becomes "a%2F1" and "%" itself "%25"; two
+    different ids never share an escape."""
+    return native_id.replace("%", "%25").replace("/", "%2F")
 
 
 def _required(row: Mapping[str, Any], name: str) -> Any:

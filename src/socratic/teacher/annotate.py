@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from socratic import formats, resume
-from socratic.errors import SocraticError
+from socratic.errors import RecordError, SocraticError
 from socratic.manifest import git_commit, write_manifest
 from socratic.records import Chain, JsonlAppender, Problem, read_jsonl, write_jsonl
 from socratic.tasks import BENCHMARKS, Task
@@ -235,68 +235,74 @@ def _collect_replies(
         for p in problems
         for k in range(config.samples)
     }
-    cache: dict[tuple[str, int], dict[str, Any]] = {}
     tally = Tally()
     path = replies_path(out)
-    if path.exists():
-        for row in read_jsonl(path):
-            key = (row.get("problem_id"), row.get("sample"))
-            if wanted.get(key) == row.get("request_hash"):
-                cache[key] = row
-    pending = [key for key in wanted if key not in cache]
-    if cache:
-        log.warning("resuming: %d of %d replies already cached in %s", len(cache), len(wanted), path)
-    workers = config.concurrency if backend.thread_safe else 1
-    batches = [pending[i : i + backend.batch_size] for i in range(0, len(pending), backend.batch_size)]
-    with (
-        JsonlAppender(path, fsync=True) as appender,
-        ThreadPoolExecutor(max_workers=workers) as pool,
-        tqdm(total=len(pending), desc=f"annotating with {backend.model_name}", unit="reply") as bar,
-    ):
+    with JsonlAppender(path, fsync=True) as appender:  # locked before the cache is read: one writer at a time
+        cache = _cached_replies(path, wanted)
+        pending = [key for key in wanted if key not in cache]
+        if cache:
+            log.warning("resuming: %d of %d replies already cached in %s", len(cache), len(wanted), path)
+        workers = config.concurrency if backend.thread_safe else 1
+        batches = [pending[i : i + backend.batch_size] for i in range(0, len(pending), backend.batch_size)]
+        with (
+            ThreadPoolExecutor(max_workers=workers) as pool,
+            tqdm(total=len(pending), desc=f"annotating with {backend.model_name}", unit="reply") as bar,
+        ):
 
-        def record(future: Future, batch: list[tuple[str, int]]) -> None:
+            def record(future: Future, batch: list[tuple[str, int]]) -> None:
+                try:
+                    replies = future.result()
+                except TeacherError as e:
+                    tally.failures.append(f"{batch[0][0]} sample {batch[0][1]}: {e}")
+                else:
+                    for (problem_id, sample), reply in zip(batch, replies, strict=True):
+                        row = {
+                            "problem_id": problem_id,
+                            "sample": sample,
+                            "request_hash": wanted[problem_id, sample],
+                            "model": backend.model_name,
+                            **dataclasses.asdict(reply),
+                        }
+                        appender.append(row)  # on disk before it is used
+                        cache[problem_id, sample] = row
+                        tally.add(reply)
+                bar.update(len(batch))
+                bar.set_postfix_str(live_counts(tally, config.prices), refresh=False)
+
+            in_flight: dict[Future, list[tuple[str, int]]] = {}
+            queue = collections.deque(batches)
             try:
-                replies = future.result()
-            except TeacherError as e:
-                tally.failures.append(f"{batch[0][0]} sample {batch[0][1]}: {e}")
-            else:
-                for (problem_id, sample), reply in zip(batch, replies, strict=True):
-                    row = {
-                        "problem_id": problem_id,
-                        "sample": sample,
-                        "request_hash": wanted[problem_id, sample],
-                        "model": backend.model_name,
-                        **dataclasses.asdict(reply),
-                    }
-                    appender.append(row)  # on disk before it is used
-                    cache[problem_id, sample] = row
-                    tally.add(reply)
-            bar.update(len(batch))
-            bar.set_postfix_str(live_counts(tally, config.prices), refresh=False)
-
-        in_flight: dict[Future, list[tuple[str, int]]] = {}
-        queue = collections.deque(batches)
-        try:
-            while queue or in_flight:
-                # Keep only a few batches in flight, so that a 100k-problem run does not queue 100k futures.
-                while queue and len(in_flight) < 2 * workers:
-                    batch = queue.popleft()
-                    in_flight[pool.submit(backend.generate, [requests[p][k] for p, k in batch], config.sampling)] = (
-                        batch
-                    )
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    record(future, in_flight.pop(future))
-        except KeyboardInterrupt:
-            # Replies already being generated are paid for: wait for them and keep them (a second
-            # Ctrl-C stops at once). Nothing new is started.
-            log.warning("interrupted: saving the replies in flight; rerun the same command to continue")
-            running = [f for f in in_flight if not f.cancel()]
-            for future in running:
-                wait([future])
-                record(future, in_flight[future])
-            raise
+                while queue or in_flight:
+                    # Keep only a few batches in flight, so that a 100k-problem run does not queue 100k futures.
+                    while queue and len(in_flight) < 2 * workers:
+                        batch = queue.popleft()
+                        future = pool.submit(backend.generate, [requests[p][k] for p, k in batch], config.sampling)
+                        in_flight[future] = batch
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        record(future, in_flight.pop(future))
+            except KeyboardInterrupt:
+                # Replies already being generated are paid for: wait for them and keep them (a second
+                # Ctrl-C stops at once). Nothing new is started.
+                log.warning("interrupted: saving the replies in flight; rerun the same command to continue")
+                running = [f for f in in_flight if not f.cancel()]
+                for future in running:
+                    wait([future])
+                    record(future, in_flight[future])
+                raise
     return cache, tally
+
+
+def _cached_replies(path: Path, wanted: dict[tuple[str, int], str]) -> dict[tuple[str, int], dict[str, Any]]:
+    """The cache file's replies to this run's requests, by (problem id, sample)."""
+    cache: dict[tuple[str, int], dict[str, Any]] = {}
+    for number, row in enumerate(read_jsonl(path) if path.exists() else (), start=1):
+        key = (row.get("problem_id"), row.get("sample"))
+        if not isinstance(key[0], str) or not isinstance(key[1], int) or not isinstance(row.get("text", ""), str):
+            raise RecordError(path, number, "not a reply row (problem_id, sample, text): delete the row", unit="row")
+        if wanted.get(key) == row.get("request_hash"):
+            cache[key] = row
+    return cache
 
 
 def _judge(row: dict[str, Any], problem: Problem, task: Task, style: str, model: str) -> Chain | str:

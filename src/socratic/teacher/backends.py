@@ -138,12 +138,12 @@ class OpenAIBackend:
             )
             choice = _first_choice(response)
             text = choice.text
-        usage = response.usage
+        usage = getattr(response, "usage", None)
         return Reply(
-            text=text or "",
-            finish_reason=choice.finish_reason or "stop",
-            tokens_in=usage.prompt_tokens if usage else 0,
-            tokens_out=usage.completion_tokens if usage else 0,
+            text=_text(text),
+            finish_reason=_text(choice.finish_reason) or "stop",
+            tokens_in=_token_count(usage, "prompt_tokens"),
+            tokens_out=_token_count(usage, "completion_tokens"),
             seconds=time.perf_counter() - started,
         )
 
@@ -191,6 +191,18 @@ def _first_choice(response: Any) -> Any:
     return choices[0]
 
 
+def _text(value: Any) -> str:
+    """A reply's text field; a server may send null (or, broken, a non-string) where text belongs."""
+    return value if isinstance(value, str) else ""
+
+
+def _token_count(usage: Any, name: str) -> int:
+    """A token count from a reply's `usage`, or 0 where the server sends none, null or nonsense:
+    the counts are for the cost report and must not stop a run."""
+    value = usage.get(name) if isinstance(usage, dict) else getattr(usage, name, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
 def _describe(error: Exception) -> str:
     status = getattr(error, "status_code", None)
     text = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
@@ -223,13 +235,13 @@ class LlamaCppBackend:
                 max_tokens=sampling.max_tokens,
                 seed=request.seed,
             )
-            choice, usage = response["choices"][0], response["usage"]
+            choice, usage = response["choices"][0], response.get("usage")
             replies.append(
                 Reply(
-                    text=choice["message"]["content"] or "",
-                    finish_reason=choice["finish_reason"] or "stop",
-                    tokens_in=usage["prompt_tokens"],
-                    tokens_out=usage["completion_tokens"],
+                    text=_text(choice["message"]["content"]),
+                    finish_reason=_text(choice["finish_reason"]) or "stop",
+                    tokens_in=_token_count(usage, "prompt_tokens"),
+                    tokens_out=_token_count(usage, "completion_tokens"),
                     seconds=time.perf_counter() - started,
                 )
             )

@@ -1,0 +1,400 @@
+"""Property tests for issue 18: nothing a user types or a model writes can hang, crash or corrupt a run.
+
+    python -m pytest tests/test_fuzz.py -q -s                 # fast profile, fixed seed
+    python -m pytest tests/test_fuzz.py -q -s -m slow         # the same properties, many more cases
+
+Each property states a contract and generates inputs against it: calculator expressions, answer
+text, JSONL lines, and whole files (random bytes, random JSON, random CSV) given to the command line.
+The contract: a result, or one `socratic: error:` line with exit status 2; within a time bound;
+and nothing written but what the command writes. Every property runs twice: a fast profile
+(derandomized, so the same cases each run) and a slow one marked `slow`. `-s` prints how many cases
+each tried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import string
+import time
+from collections import Counter
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from socratic import answers, calculator
+from socratic.cli import main
+from socratic.errors import RecordError, SocraticError
+from socratic.records import JsonlAppender, Prediction, read_jsonl, write_jsonl
+
+PROFILES = {
+    "fast": settings(derandomize=True, max_examples=150, deadline=None, database=None),
+    "slow": settings(derandomize=False, max_examples=3000, deadline=None, database=None),
+}
+# A file through the whole command line costs more than an expression: fewer of those.
+FILE_EXAMPLES = {"fast": 40, "slow": 1000}
+CALCULATOR_SECONDS = 0.05  # the bound per expression; they take well under 1 ms (a hang takes minutes)
+COMMAND_SECONDS = 2.0
+
+
+EXITS: Counter[int] = Counter()  # exit statuses of the command-line properties, printed by `run`
+
+
+def both_profiles(test: Callable) -> Callable:
+    return pytest.mark.parametrize("profile", ["fast", pytest.param("slow", marks=pytest.mark.slow)])(test)
+
+
+def run(
+    profile: str, prop: Callable, *strategies: st.SearchStrategy, examples: int | None = None, label: str = ""
+) -> int:
+    """Run `prop` as a hypothesis property under a profile; returns (and prints) how many cases it tried."""
+    tried, slowest = 0, 0.0
+
+    def counted(args: tuple) -> None:
+        nonlocal tried, slowest
+        tried += 1
+        started = time.perf_counter()
+        prop(*args)
+        slowest = max(slowest, time.perf_counter() - started)
+
+    chosen = PROFILES[profile]
+    if examples is not None:
+        chosen = settings(chosen, max_examples=examples)
+    settings(chosen, suppress_health_check=list(HealthCheck))(given(st.tuples(*strategies))(counted))()
+    exits = f", exit status {dict(sorted(EXITS.items()))}" if EXITS else ""
+    print(f"\n{prop.__name__}{label} [{profile}]: {tried} cases, slowest {1000 * slowest:.1f} ms{exits}")
+    EXITS.clear()
+    return tried
+
+
+# --- the calculator ----------------------------------------------------------------------------------
+
+_number = st.one_of(
+    st.integers(min_value=0, max_value=10**6).map(str),
+    st.integers(min_value=0, max_value=10**30).map(str),
+    st.decimals(allow_nan=False, allow_infinity=False, places=7).map(lambda d: str(abs(d))),
+    st.builds(lambda m, e: f"{m}e{e}", st.integers(0, 999), st.integers(-500, 500)),
+    st.sampled_from(["1.0000001", "1.001", "0.5", "9", "1e309", "1e-400", "10", "0", "1", "2"]),
+)
+_operator = st.sampled_from(["+", "-", "*", "/", "//", "%", "**", "×", "÷"])
+
+
+def _expressions() -> st.SearchStrategy[str]:
+    tree = st.recursive(
+        _number,
+        lambda inner: st.one_of(
+            st.builds(lambda a, op, b: f"{a}{op}{b}", inner, _operator, inner),
+            st.builds(lambda a: f"({a})", inner),
+            st.builds(lambda a: f"-{a}", inner),
+            st.builds(lambda a: f"{a}%", inner),
+        ),
+        max_leaves=12,
+    )
+    noise = st.text(alphabet=string.printable + "×÷−$%,", max_size=80)
+    return st.one_of(tree, tree.map(lambda t: f"${t}"), noise)
+
+
+def calculator_gives_a_value_or_its_error_in_bounded_time(expression: str) -> None:
+    started = time.perf_counter()
+    try:
+        value = calculator.evaluate(expression)
+    except calculator.CalculatorError as e:
+        assert "\n" not in str(e)
+    else:
+        assert isinstance(value, Fraction) and abs(value) <= calculator.MAX_MAGNITUDE
+        calculator.calculate(expression)  # and it prints
+    # What a student writes reaches the calculator as an open or a closed annotation.
+    calculator.complete_open_annotation(f"so <<{expression}=")
+    for annotation in calculator.find_annotations(f"<<{expression}={expression}>>"):
+        assert annotation.correct in (True, False)
+    assert time.perf_counter() - started < CALCULATOR_SECONDS
+
+
+@both_profiles
+def test_calculator_contract(profile):
+    run(profile, calculator_gives_a_value_or_its_error_in_bounded_time, _expressions())
+
+
+# --- answers from model text and gold answers from files ---------------------------------------------
+
+_numberish = st.text(alphabet="0123456789.,/-−$%eE +", max_size=300)
+_any_text = st.one_of(_numberish, st.text(max_size=200), st.builds(lambda n: "9" * n, st.integers(0, 6000)))
+
+
+def answers_are_read_or_missing_in_bounded_time(text: str) -> None:
+    started = time.perf_counter()
+    for extract in (answers.extract_number, answers.extract_yes_no, answers.normalize_number):
+        found = extract(text)
+        assert found is None or isinstance(found, str)
+    assert isinstance(answers.normalize_answer(text), str)
+    assert answers.answers_match(text, "72") in (True, False)
+    try:
+        answers.normalize_gold(text)
+    except ValueError as e:
+        assert "\n" not in str(e)
+    assert time.perf_counter() - started < CALCULATOR_SECONDS
+
+
+@both_profiles
+def test_answer_contract(profile):
+    run(profile, answers_are_read_or_missing_in_bounded_time, _any_text)
+
+
+# --- files given to the command line -----------------------------------------------------------------
+
+_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**120), max_value=10**120),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=30),
+)
+_json = st.recursive(
+    _scalar,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=10,
+)
+_row = st.fixed_dictionaries(
+    {},
+    optional={
+        "question": st.one_of(st.text(max_size=40), _scalar),
+        "answer": _scalar,
+        "id": _scalar,
+    },
+)
+_json_row = st.one_of(_row, _json)
+# Rows a user would write, so that whole files are often valid and the success path runs too.
+_words = st.text(alphabet=string.ascii_letters + string.digits + " ?.,/%$éü€", min_size=1, max_size=40)
+_good_row = st.fixed_dictionaries(
+    {
+        "question": _words.filter(str.strip),
+        "answer": st.one_of(
+            st.integers(-(10**9), 10**9), st.floats(-1e9, 1e9), st.booleans(), _words.filter(str.strip)
+        ),
+        "id": st.one_of(_words.filter(str.strip), st.integers(0, 10**6)),
+    },
+)
+# Raw JSON text that python's json module writes but JSON does not allow, and other hostile pieces.
+_hostile_json = st.sampled_from(
+    [
+        '{"question": "q", "answer": NaN}',
+        '{"question": "q", "answer": Infinity}',
+        '{"question": "q", "answer": 1e400}',
+        '{"question": "q", "answer": ' + "9" * 5000 + "}",
+        '{"question": "\\ud800", "answer": 1}',
+        "[" * 5000 + "]" * 5000,
+        '{"question": "a\tb", "answer": 1}',
+        '{"question": "q", "answer": "' + "7" * 5000 + '"}',
+    ]
+)
+
+
+def _jsonl_text(rows: list) -> str:
+    return "".join(json.dumps(row) + "\n" for row in rows)
+
+
+_jsonl_bytes = st.one_of(
+    st.lists(_good_row, min_size=1, max_size=5).map(_jsonl_text).map(str.encode),
+    st.lists(st.one_of(_good_row, _json_row), max_size=5).map(_jsonl_text).map(str.encode),
+    st.lists(st.one_of(_json_row.map(json.dumps), _hostile_json), max_size=5).map(
+        lambda lines: "\n".join(lines).encode()
+    ),
+    st.binary(max_size=300),
+    st.lists(_json_row, min_size=1, max_size=4).map(_jsonl_text).map(str.encode).map(lambda b: b[: len(b) // 2]),
+)
+_json_bytes = st.one_of(
+    st.lists(_good_row, min_size=1, max_size=5).map(json.dumps).map(str.encode),
+    st.lists(st.one_of(_good_row, _json_row), max_size=5).map(json.dumps).map(str.encode),
+    _json.map(json.dumps).map(str.encode),
+    st.lists(st.one_of(_json_row.map(json.dumps), _hostile_json), max_size=4).map(
+        lambda items: ("[" + ",".join(items) + "]").encode()
+    ),
+    st.binary(max_size=300),
+)
+_csv_cell = st.one_of(st.text(max_size=20), st.sampled_from(['"', '""', ",", "\n", "\r", "\x00", "1e400", "NaN"]))
+
+
+def _csv_text(header: list[str], rows: list[list[str]]) -> bytes:
+    lines = [",".join(header)] + [",".join(row) for row in rows]
+    return "\n".join(lines).encode("utf-8", "surrogatepass")
+
+
+_csv_word = st.text(alphabet=string.ascii_letters + string.digits + " ?.%$", min_size=1, max_size=20).filter(str.strip)
+_good_csv = st.lists(st.tuples(_csv_word, _csv_word), min_size=1, max_size=5).map(
+    lambda rows: ("question,answer\n" + "".join(f"{q},{a}\n" for q, a in rows)).encode()
+)
+_csv_bytes = st.one_of(
+    _good_csv,
+    st.builds(
+        _csv_text,
+        st.sampled_from([["question", "answer"], ["question", "answer", "id"], ["answer"], ["q", "question"]]),
+        st.lists(st.lists(_csv_cell, max_size=4), max_size=5),
+    ),
+    st.just(b"question,answer\nq," + b"8" * 200_000 + b"\n"),
+    st.binary(max_size=300),
+)
+
+
+def _one_error_line(stderr: str) -> str:
+    errors = [line for line in stderr.splitlines() if line.startswith("socratic: error: ")]
+    assert len(errors) == 1, stderr
+    assert stderr.rstrip("\n").endswith(errors[0]), stderr  # nothing after it: no traceback
+    return errors[0]
+
+
+def _command_contract(capsys, folder: Path, argv: list[str], named: str) -> int:
+    """Run the command; exit 0, or exit 2 with one error line naming the file; nothing new written."""
+    before = sorted(os.listdir(folder))
+    capsys.readouterr()
+    started = time.perf_counter()
+    status = main(argv)
+    seconds = time.perf_counter() - started
+    _, err = capsys.readouterr()
+    assert status in (0, 2), (status, err)
+    EXITS[status] += 1
+    if status == 2:
+        assert named in _one_error_line(err)
+    assert sorted(os.listdir(folder)) == before
+    assert seconds < COMMAND_SECONDS
+    return status
+
+
+@pytest.fixture
+def fresh_folder(tmp_path):
+    """A new empty folder for each generated case (hypothesis reuses the test's own tmp_path)."""
+    count = iter(range(10**9))
+    return lambda: Path(tmp_path / str(next(count))).resolve()
+
+
+@both_profiles
+@pytest.mark.parametrize(
+    ("suffix", "content"), [(".jsonl", _jsonl_bytes), (".json", _json_bytes), (".csv", _csv_bytes)]
+)
+def test_any_dataset_file_is_read_or_refused_in_one_line(capsys, fresh_folder, profile, suffix, content):
+    def dataset_file_gives_problems_or_one_error_line(data: bytes, id_field: bool) -> None:
+        folder = fresh_folder()
+        folder.mkdir()
+        path = folder / f"mine{suffix}"
+        path.write_bytes(data)
+        argv = ["data", "show", "--dataset", str(path), "--json"] + (["--id-field", "id"] if id_field else [])
+        _command_contract(capsys, folder, argv, named=str(path))
+
+    prop = dataset_file_gives_problems_or_one_error_line
+    run(profile, prop, content, st.booleans(), examples=FILE_EXAMPLES[profile], label=f" ({suffix})")
+
+
+_prediction_row = st.fixed_dictionaries(
+    {
+        "problem_id": st.one_of(st.sampled_from(["gsm8k/test/0", "gsm8k/test/1", "x", "a/b/c/d"]), _scalar),
+        "method": st.one_of(st.just("cot"), _scalar),
+        "output": st.one_of(_expressions().map(lambda e: f"<<{e}=3>>3"), _scalar),
+        "answer": st.one_of(st.just("3"), _scalar),
+    },
+    optional={
+        "steps": st.one_of(
+            st.lists(st.fixed_dictionaries({"question": st.text(max_size=5), "answer": _expressions()}), max_size=3),
+            _json,
+        ),
+        "correct": st.one_of(st.booleans(), _scalar),
+        "meta": st.one_of(st.fixed_dictionaries({"finish": st.sampled_from(["length", "answer"])}), _json),
+    },
+)
+# Well-formed predictions whose chains hold whatever arithmetic a student may write.
+_good_predictions = st.lists(
+    st.tuples(st.integers(0, 50), _expressions(), st.sampled_from(["3", None]), st.booleans()),
+    min_size=1,
+    max_size=5,
+    unique_by=lambda row: row[0],
+).map(
+    lambda rows: _jsonl_text(
+        {
+            "problem_id": f"gsm8k/test/{n}",
+            "method": "cot",
+            "steps": [{"question": "", "answer": f"so <<{e}=3>>3"}],
+            "output": f"<<{e}=",
+            "answer": answer,
+            "correct": correct,
+        }
+        for n, e, answer, correct in rows
+    ).encode()
+)
+_predictions_bytes = st.one_of(
+    _good_predictions,
+    st.lists(_prediction_row, max_size=4).map(_jsonl_text).map(str.encode),
+    st.lists(st.one_of(_prediction_row.map(json.dumps), _hostile_json), max_size=4).map(
+        lambda lines: "\n".join(lines).encode()
+    ),
+    st.binary(max_size=300),
+)
+
+
+@both_profiles
+def test_any_predictions_file_is_scored_or_refused_in_one_line(capsys, fresh_folder, profile):
+    def predictions_file_gives_scores_or_one_error_line(data: bytes) -> None:
+        folder = fresh_folder()
+        folder.mkdir()
+        path = folder / "predictions.jsonl"
+        path.write_bytes(data)
+        _command_contract(capsys, folder, ["evaluate", str(path)], named=str(path))
+
+    run(profile, predictions_file_gives_scores_or_one_error_line, _predictions_bytes, examples=FILE_EXAMPLES[profile])
+
+
+@both_profiles
+def test_any_jsonl_bytes_are_records_or_a_record_error(tmp_path, profile):
+    path = tmp_path / "chains.jsonl"
+
+    def jsonl_bytes_give_records_or_a_record_error(data: bytes) -> None:
+        path.write_bytes(data)
+        try:
+            for kind in (None, Prediction):
+                list(read_jsonl(path, kind))
+        except RecordError as e:
+            assert str(e).startswith(f"{path}:") and "\n" not in str(e)
+
+    run(
+        profile,
+        jsonl_bytes_give_records_or_a_record_error,
+        st.one_of(_jsonl_bytes, _predictions_bytes),
+        examples=FILE_EXAMPLES[profile] * 2,
+    )
+
+
+# --- where outputs go ------------------------------------------------------------------------------
+
+_layout = st.dictionaries(
+    st.sampled_from(["a", "b", "a/b", "b/c", "out.jsonl", "a/out.jsonl"]), st.booleans(), max_size=4
+)
+_output = st.sampled_from(["out.jsonl", "a/out.jsonl", "a/b/out.jsonl", "b", "a/b", "c/d/out.jsonl"])
+
+
+@both_profiles
+def test_outputs_are_written_whole_or_refused_in_one_line(fresh_folder, profile):
+    """Files and folders in the way of an output: the records are written, or one `cannot write`
+    line names the output; no temporary file is left either way."""
+
+    def output_is_written_or_refused_without_leftovers(layout: dict[str, bool], output: str, append: bool) -> None:
+        folder = fresh_folder()
+        folder.mkdir()
+        for name, is_folder in sorted(layout.items()):
+            with contextlib.suppress(OSError):  # a layout may contradict itself: keep what fits
+                (folder / name).mkdir(parents=True) if is_folder else (folder / name).write_text("{}\n")
+        target = folder / output
+        try:
+            if append:
+                with JsonlAppender(target) as out:
+                    out.append({"n": 1})
+            else:
+                write_jsonl(target, [{"n": 1}])
+        except SocraticError as e:
+            assert str(e).startswith(f"cannot write {target}: ") and "\n" not in str(e)
+        else:
+            assert list(read_jsonl(target))[-1] == {"n": 1}
+        assert not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+    run(profile, output_is_written_or_refused_without_leftovers, _layout, _output, st.booleans())
