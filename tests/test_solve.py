@@ -11,6 +11,7 @@ import time
 import pytest
 
 from socratic.config import build
+from socratic.errors import SocraticError
 from socratic.loops import Attempt, solve_one_pass
 from socratic.records import Prediction, read_jsonl
 from socratic.solve import SolveConfig, run_solve, to_prediction
@@ -107,3 +108,41 @@ def test_vllm_matches_hf(make_student, engine, problems):
     theirs = VLLMEngine(make_student("unified")).complete(prompts, "line", 24, calculator=True)
     ours = engine.complete(prompts, "line", 24, calculator=True)
     assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) - 1
+
+
+@pytest.fixture
+def tiny_student(tiny_model, tmp_path):
+    """The tiny random model as a trained unified student: fast enough to solve in the fast tier."""
+    import shutil
+
+    from socratic.checkpoint import StudentInfo, write_info
+
+    folder = shutil.copytree(tiny_model, tmp_path / "tiny-unified")
+    write_info(folder, StudentInfo(role="unified", base_model=str(tiny_model), data_hash="d"))
+    return folder
+
+
+def test_predictions_are_continued_only_with_the_settings_that_made_them(tiny_student, tmp_path):
+    out = tmp_path / "p.jsonl"
+    values = dict(method="unified", model=str(tiny_student), limit=2, max_new_tokens=4, out=str(out), chunk=1)
+    run_solve(build(SolveConfig, values))
+    saved = out.read_bytes()
+    run_solve(build(SolveConfig, {**values, "limit": 3, "batch_size": 2}))  # further, and faster: the same run
+    assert len(list(read_jsonl(out, Prediction))) == 3
+    with pytest.raises(SocraticError, match=r"holds predictions made with other settings \(max_new_tokens: 4, now 8\)"):
+        run_solve(build(SolveConfig, {**values, "max_new_tokens": 8}))
+    with pytest.raises(SocraticError, match=r"other settings \(students: .*"):
+        other = tmp_path / "other"
+        shutil_copy(tiny_student, other, data_hash="e")
+        run_solve(build(SolveConfig, {**values, "model": str(other)}))
+    assert out.read_bytes().startswith(saved)
+
+
+def shutil_copy(student, target, **info):
+    import dataclasses
+    import shutil
+
+    from socratic.checkpoint import read_info, write_info
+
+    shutil.copytree(student, target)
+    write_info(target, dataclasses.replace(read_info(student), **info))

@@ -261,7 +261,7 @@ def _solve_rolling(
         if len(tries) == k:
             del ended[i // k]
             ordered = [tries[j] for j in range(k)]
-            save(to_prediction(problems[i // k], ordered, "iterative", task, sum(a.seconds for a in ordered)))
+            save(to_prediction(problems[i // k], ordered, config.method, task, sum(a.seconds for a in ordered)))
 
     solve_iterative(
         qg, qa, questions, config.decoding, oracle, progress, width=config.runtime.batch_size, on_finished=finished
