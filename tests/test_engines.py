@@ -112,6 +112,7 @@ def test_llamacpp_takes_prompts_submitted_while_others_decode(smollm2, smollm2_g
     # Batches of other compositions round differently: allow one near-tie divergence.
     assert sum(a == b for a, b in zip(expected, got, strict=True)) >= len(prompts) - 1
     # A prompt too long for a sequence, submitted while others decode, comes back at the next step.
+    assert engine.context_per_sequence == 1024
     tickets = engine.submit([prompts[0], "word " * 2000], "line", 16)
     done = dict(engine.step())
     assert done == {tickets[1]: too_long()}
@@ -236,13 +237,14 @@ def test_solve_on_llamacpp_records_a_question_too_long_for_its_context_and_goes_
     short = load_task("gsm8k").load("test", limit=4)
     long = " ".join([short[1].question] * 35)
     tokens = len(AutoTokenizer.from_pretrained(smollm2)(formats.problem_prompt(long))["input_ids"])
-    assert 850 < tokens < 1000, "more than the 768 + 16 positions `solve` gives a sequence here"
+    # `solve` asks llama.cpp for 768 + 128 positions per sequence here, and is given 1,024.
+    assert 850 < tokens < 1000 and tokens + 128 > 1024
     problems = [short[0], Problem("", "", long, short[1].answer), *short[1:]]
     data = tmp_path / "long.jsonl"
     data.write_text("".join(json.dumps({"question": p.question, "answer": p.answer}) + "\n" for p in problems))
     out = tmp_path / "predictions.jsonl"
     config = dict(mode="unified", model=str(make_student("unified")), dataset=str(data), engine="llamacpp")
-    config |= dict(batch_size=2, chunk=2, max_new_tokens=16, out=str(out))
+    config |= dict(batch_size=2, chunk=2, max_new_tokens=128, out=str(out))
     run_solve(SolveConfig(**config, limit=3))  # the long question is in the first chunk
     first = list(read_jsonl(out, Prediction))
     assert [p.meta["finish"] == "too long" for p in first] == [False, True, False]

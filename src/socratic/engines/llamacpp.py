@@ -66,8 +66,9 @@ class LlamaCppEngine:
     known) and keeps the longest prefix its own logits agree with, so the text is the one decoding
     token by token gives; the cells of rejected drafts are dropped. `lookup=0` turns this off.
 
-    Each sequence has `context_per_sequence` positions (at most the model's training context), and
-    the KV cache holds `batch_size + 1` such sequences (memory grows with both). A prompt whose
+    Each sequence has room for `context_per_sequence` positions: the number asked for, at most the
+    model's training context, as llama.cpp rounds it up (to a multiple of 256: 784 becomes 1,024).
+    The KV cache holds `batch_size + 1` such sequences, so memory grows with both. A prompt whose
     tokens plus `max_new_tokens` do not fit, or longer than one llama.cpp call (2,048 tokens), is
     not decoded: its completion has finish "too long", and the rest of the batch runs as usual.
     """
@@ -108,9 +109,9 @@ class LlamaCppEngine:
         if not self.model:
             raise RuntimeError(f"llama.cpp could not load {model}")
         # Positions past the model's training context would decode, but into text nobody trained.
-        self.context_per_sequence = min(context_per_sequence, lc.llama_model_n_ctx_train(self.model))
+        trained = lc.llama_model_n_ctx_train(self.model)
         params = lc.llama_context_default_params()
-        params.n_ctx = (batch_size + 1) * self.context_per_sequence
+        params.n_ctx = (batch_size + 1) * min(context_per_sequence, trained)
         params.n_batch = params.n_ubatch = self.max_tokens_per_call = 2048
         params.n_seq_max = batch_size + 1
         params.n_threads = params.n_threads_batch = threads
@@ -119,6 +120,7 @@ class LlamaCppEngine:
         params.kv_unified = False
         params.flash_attn_type = 1  # enabled; llama.cpp's CPU flash attention skips the empty cells
         self.ctx = lc.llama_init_from_model(self.model, params)
+        self.context_per_sequence = min(lc.llama_n_ctx_seq(self.ctx), trained)  # what each stream really holds
         self.batch = lc.llama_batch_init(self.max_tokens_per_call, 0, 1)
         self.memory = lc.llama_get_memory(self.ctx)
         self.n_vocab = lc.llama_vocab_n_tokens(lc.llama_model_get_vocab(self.model))
