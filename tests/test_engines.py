@@ -1,12 +1,19 @@
 """Engines: batched decoding equals one-at-a-time decoding, completions stop where their layout ends,
-the calculator writes annotation values, and llama.cpp on the exported GGUF matches transformers."""
+the calculator writes annotation values, llama.cpp on the exported GGUF matches transformers, and a
+prompt too long for an engine's context is marked "too long" without stopping the others (or a solve)."""
+
+import json
 
 import pytest
 
 from socratic import formats, models
-from socratic.engines import Decoding, LlamaCppEngine, Sampling
+from socratic.engines import GREEDY, Completion, Decoding, HFEngine, LlamaCppEngine, Sampling
+from socratic.engines.base import fits, too_long
 from socratic.engines.lookup import PromptLookup
 from socratic.gguf_io import export_gguf
+from socratic.loops import solve_iterative, solve_one_pass
+from socratic.records import Prediction, Problem, Step, read_jsonl
+from socratic.solve import SolveConfig, run_solve, to_prediction
 from socratic.tasks import load_task
 
 
@@ -104,8 +111,14 @@ def test_llamacpp_takes_prompts_submitted_while_others_decode(smollm2, smollm2_g
     got = [done[t] for t in tickets]
     # Batches of other compositions round differently: allow one near-tie divergence.
     assert sum(a == b for a, b in zip(expected, got, strict=True)) >= len(prompts) - 1
-    with pytest.raises(ValueError, match="context"):
-        engine.submit(["word " * 2000], "line", 16)
+    # A prompt too long for a sequence, submitted while others decode, comes back at the next step.
+    assert engine.context_per_sequence == 1024
+    tickets = engine.submit([prompts[0], "word " * 2000], "line", 16)
+    done = dict(engine.step())
+    assert done == {tickets[1]: too_long()}
+    while engine.busy:
+        done |= dict(engine.step())
+    assert done[tickets[0]] == got[0] and done[tickets[1]] == too_long()
 
 
 def test_prompt_lookup_drafts_what_followed_the_latest_earlier_occurrence():
@@ -144,3 +157,110 @@ def test_smaller_gguf_exports_run(engine, smollm2, prompts, tmp_path, weights_ty
     theirs = engine.complete(prompts, "line", max_new_tokens=12)
     # Rounded weights change some greedy choices, not most of them.
     assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) // 2
+
+
+# --- prompts too long for an engine's context ------------------------------------------------------
+
+
+class ShortContext:
+    """A deterministic engine whose context holds `context` characters (prompt plus budget): QG asks
+    "How many?", QA answers "2", one-pass writes the answer line; a longer prompt is "too long"."""
+
+    def __init__(self, context: int):
+        self.context = context
+
+    def complete(self, prompts, until, max_new_tokens, sampling=GREEDY, calculator=False, progress=None):
+        return [self._complete(p, until, max_new_tokens) for p in prompts]
+
+    def _complete(self, prompt: str, until: str, max_new_tokens: int) -> Completion:
+        if not fits(len(prompt), max_new_tokens, self.context, "fake"):
+            return too_long()
+        if until == "answer":
+            return Completion(formats.answer_line("2"), 3, "stop")
+        asked = prompt.rsplit("\n", 2)[-2].startswith(formats.SUBQUESTION_PREFIX)  # QA's prompt ends in a question
+        return Completion(formats.qa_completion("2") if asked else formats.qg_completion("How many?"), 3, "stop")
+
+
+def test_a_problem_too_long_for_the_context_ends_too_long_and_the_others_go_on():
+    short = "Tom has 1 apple and gets 1 more. How many apples does he have?"
+    # Fits until its second QA prompt (one pair of history plus the question); `short` never outgrows it.
+    medium = short + " He counts them twice, slowly, and then counts them once more."
+    config = SolveConfig(mode="iterative", max_steps=2, step_tokens=1)
+    step = Step("How many?", "2")
+    context = len(formats.qa_prompt(medium, [step], "How many?")) + config.step_tokens - 1
+    assert len(formats.qg_prompt(short, [step, step])) + config.step_tokens <= context
+    questions = [short, "word " * 200, medium]
+    engine = ShortContext(context)
+    ended = []
+    attempts = solve_iterative(engine, engine, questions, config, on_finished=lambda i, a: ended.append(i))
+    assert sorted(ended) == [0, 1, 2], "every problem ends, once"
+    done, long, grown = attempts
+    assert (done.finish, len(done.steps), done.answer_text) == ("max_steps", 2, "2")
+    assert (long.finish, long.steps, long.output, long.answer_text) == ("too long", (), "", "")
+    # Cut off like a problem at --max-steps: its last solution is its answer.
+    assert (grown.finish, grown.steps, grown.answer_text) == ("too long", (step,), "2")
+    # Human subquestions: QA's prompts are the ones that grow too long.
+    oracle = [["How many?"] * 3] * 3
+    guided = solve_iterative(None, engine, questions, config, oracle=oracle)
+    assert [(a.finish, a.steps) for a in guided] == [(a.finish, a.steps) for a in attempts]
+
+
+def test_a_one_pass_problem_too_long_for_the_context_is_saved_as_unanswered(problems):
+    config = SolveConfig(mode="unified", max_new_tokens=8)
+    engine = ShortContext(200)
+    short, long = solve_one_pass(engine, "unified", ["What is 1 + 1?", "word " * 200], config)
+    assert (short.finish, short.answer_text) == ("answer", "2")
+    assert (long.finish, long.output, long.answer_text, long.tokens) == ("too long", "", "", 0)
+    prediction = to_prediction(problems[0], [long], "unified", load_task("gsm8k"), 0.0)
+    assert prediction.answer is None and not prediction.correct and prediction.meta["finish"] == "too long"
+
+
+def test_hf_engine_marks_prompts_past_the_models_positions_and_decodes_the_rest(tiny_model):
+    engine = HFEngine(tiny_model, batch_size=2)
+    assert engine.max_positions == 1024
+    prompts = ["Problem: 1 + 1\n", "word " * 1100, "Problem: 2 + 3 = 5. 5 * 4\n", "word " * 1010]
+    done = []
+    got = engine.complete(prompts, "line", 16, progress=done.append)
+    assert got[1] == got[3] == too_long(), "the last prompt fits, its 16 new tokens do not"
+    assert [got[0], got[2]] == engine.complete([prompts[0], prompts[2]], "line", 16)
+    assert sum(done) == len(prompts)
+
+
+@pytest.mark.slow
+def test_solve_on_llamacpp_records_a_question_too_long_for_its_context_and_goes_on(
+    make_student, smollm2, smollm2_gguf, tmp_path
+):
+    # Issue 18: a 900-token question stopped `socratic solve --engine llamacpp` ("does not fit")
+    # after the first saved chunk, and again on every rerun.
+    from transformers import AutoTokenizer
+
+    short = load_task("gsm8k").load("test", limit=4)
+    long = " ".join([short[1].question] * 35)
+    tokens = len(AutoTokenizer.from_pretrained(smollm2)(formats.problem_prompt(long))["input_ids"])
+    # `solve` asks llama.cpp for 768 + 128 positions per sequence here, and is given 1,024.
+    assert 850 < tokens < 1000 and tokens + 128 > 1024
+    problems = [short[0], Problem("", "", long, short[1].answer), *short[1:]]
+    data = tmp_path / "long.jsonl"
+    data.write_text("".join(json.dumps({"question": p.question, "answer": p.answer}) + "\n" for p in problems))
+    out = tmp_path / "predictions.jsonl"
+    config = dict(mode="unified", model=str(make_student("unified")), dataset=str(data), engine="llamacpp")
+    config |= dict(batch_size=2, chunk=2, max_new_tokens=128, out=str(out))
+    run_solve(SolveConfig(**config, limit=3))  # the long question is in the first chunk
+    first = list(read_jsonl(out, Prediction))
+    assert [p.meta["finish"] == "too long" for p in first] == [False, True, False]
+    assert first[1].answer is None and first[1].meta["tokens"] == 0
+    assert first[0].meta["tokens"] > 0 and first[2].meta["tokens"] > 0, "the rest of its chunk decoded"
+    run_solve(SolveConfig(**config))  # the rerun goes on with the problems after it
+    saved = list(read_jsonl(out, Prediction))
+    assert saved[:3] == first and len(saved) == len(problems)
+    # Iterative, in rounds and handed over line by line: the long problem ends "too long" at once,
+    # the others as usual, and nothing of a finished problem stays parked.
+    iterative = SolveConfig(mode="iterative", max_steps=2, step_tokens=8)
+    questions = [p.question for p in problems]
+    for continuous in (False, True):
+        qg, qa = (LlamaCppEngine(smollm2_gguf, smollm2, batch_size=2, context_per_sequence=512) for _ in range(2))
+        attempts = solve_iterative(qg, qa, questions, iterative, width=2, continuous=continuous)
+        assert [a.finish == "too long" for a in attempts] == [False, True, False, False, False]
+        assert attempts[1].steps == () and attempts[1].answer_text == ""
+        assert not qg.busy and not qa.busy
+        assert not (continuous and (qg.parked or qa.parked)), "a finished problem's sequences are freed at once"

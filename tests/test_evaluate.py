@@ -73,6 +73,7 @@ def test_failure_buckets():
     assert failure_kind(prediction(False, None)) == "no answer"
     assert failure_kind(prediction(False, finish="length")) == "out of budget"
     assert failure_kind(prediction(False, finish="max_steps")) == "out of budget"
+    assert failure_kind(prediction(False, None, finish="too long")) == "out of budget", "did not fit the context"
     bad = [Step("How many?", "2*3 = <<2*3=7>>7")]
     assert failure_kind(prediction(False, steps=bad)) == "arithmetic"
     assert failure_kind(prediction(False, steps=[Step("How many?", "2*3 = <<2*3=6>>6")])) == "wrong reasoning"

@@ -141,6 +141,8 @@ def failure_kind(prediction: Prediction) -> str | None:
     """Why a prediction missed (one of FAILURES), or None if it is correct."""
     if prediction.correct:
         return None
+    if prediction.meta.get("finish") == "too long":  # the problem did not fit the engine's context
+        return "out of budget"
     if prediction.answer is None:
         return "no answer"
     if prediction.meta.get("finish") in ("length", "max_steps"):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from socratic import formats
 from socratic.engines import GREEDY, Completion, Engine, Sampling
-from socratic.engines.base import stepwise
+from socratic.engines.base import TOO_LONG, stepwise
 from socratic.records import Step
 
 
@@ -92,7 +92,8 @@ def solve_iterative(
     At most `width` problems are active at once (default: all of them); the place of a finished
     problem goes to the next waiting one. `on_finished(i, attempt)` is called the moment problem i
     is done, e.g. to save it. `oracle[i]` are problem i's human subquestions: when given, QG is not
-    asked.
+    asked. A problem whose next QG or QA prompt does not fit the engine's context ends there with
+    finish "too long" (its last solution, if any, is its answer, as at `max_steps`).
     """
     attempts = [Attempt() for _ in questions]
     asker = stepwise(qg, continuous) if oracle is None and qg is not None else None
@@ -137,7 +138,10 @@ def solve_iterative(
             for ticket, completion in engine.step() if engine.busy else ():
                 i, subquestion = tickets[id(engine)].pop(ticket)
                 attempts[i].tokens += completion.tokens
-                if subquestion is None:  # QG's line: the next subquestion, or the end marker
+                if completion.finish == TOO_LONG:  # its history outgrew the context: it ends as if at --max-steps
+                    attempts[i].finish = TOO_LONG
+                    ended.append(i)
+                elif subquestion is None:  # QG's line: the next subquestion, or the end marker
                     answer(i, formats.parse_subquestion(completion.text))
                 else:
                     attempts[i].steps += (Step(subquestion, formats.parse_solution(completion.text)),)

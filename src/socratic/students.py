@@ -92,7 +92,10 @@ def open_engines(
 
 
 def _context_per_sequence(method: Method, decoding: DecodeSettings) -> int:
-    """Room for the prompt and what is written: the iterative history grows by up to two lines a step."""
+    """Room for the prompt and what is written: the iterative history grows by up to two lines a step.
+
+    llama.cpp rounds it up to a multiple of 256; a problem whose prompt and budget do not fit is saved
+    with finish "too long" and the run goes on (`engines.base.fits`)."""
     written = 2 * decoding.max_steps * decoding.step_tokens if method.iterative else decoding.max_new_tokens
     return 768 + written
 

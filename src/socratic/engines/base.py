@@ -3,6 +3,7 @@ state that decides where a completion stops and writes the calculator's values."
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from typing import Protocol
 
 from socratic import formats
 from socratic.calculator import complete_open_annotation
+
+log = logging.getLogger(__name__)
 
 ENGINES = ("hf", "llamacpp", "vllm")
 
@@ -25,12 +28,51 @@ class Sampling:
 GREEDY = Sampling()
 
 
+TOO_LONG = "too long"  # the finish of a prompt that, with its new tokens, does not fit the engine's context
+
+
 @dataclass(frozen=True)
 class Completion:
     text: str  # the completion, cut where its layout ends
     tokens: int  # tokens generated (forced calculator tokens included)
-    finish: str  # "stop": layout complete, "eos": end-of-sequence token, "length": ran out of tokens
+    # "stop": layout complete, "eos": end-of-sequence token, "length": ran out of tokens,
+    # TOO_LONG: never decoded (empty text, no tokens), so that one long prompt does not stop a batch
+    finish: str
     calculator: int = 0  # annotations whose value the calculator wrote
+
+
+def too_long() -> Completion:
+    return Completion("", 0, TOO_LONG)
+
+
+def fits(prompt_tokens: int, max_new_tokens: int, context: int | None, engine: str) -> bool:
+    """Whether a prompt and its whole token budget fit `context` positions (None: no known limit);
+    the first prompt that does not is reported once per engine kind and context.
+
+    The budget counts in full, so a completion is either decoded as asked or not at all: how far
+    a completion may run never depends on how long its prompt happened to be.
+    """
+    if context is None or prompt_tokens + max_new_tokens <= context:
+        return True
+    _report_too_long(engine, context, prompt_tokens, max_new_tokens)
+    return False
+
+
+_reported: set[tuple[str, int]] = set()  # (engine, context) already warned about: once, not per problem
+
+
+def _report_too_long(engine: str, context: int, prompt_tokens: int, max_new_tokens: int) -> None:
+    if (engine, context) in _reported:
+        return
+    _reported.add((engine, context))
+    log.warning(
+        "%s: a prompt of %d tokens with %d new ones does not fit %d positions; it and any other "
+        "that does not fit are not decoded (finish 'too long')",
+        engine,
+        prompt_tokens,
+        max_new_tokens,
+        context,
+    )
 
 
 class Engine(Protocol):
@@ -43,7 +85,8 @@ class Engine(Protocol):
         calculator: bool = False,
         progress: Callable[[int], None] | None = None,
     ) -> list[Completion]:
-        """One completion per prompt, in order; `until` is "line" or "answer" (see `formats.completion_end`)."""
+        """One completion per prompt, in order; `until` is "line" or "answer" (see `formats.completion_end`).
+        A prompt that does not fit the engine's context gets `too_long()`; the others decode as usual."""
         ...
 
 

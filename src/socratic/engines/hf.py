@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, eos_ids
+from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, eos_ids, fits, too_long
 
 
 class HFEngine:
@@ -15,6 +15,10 @@ class HFEngine:
 
     `model` is a student folder, or an already loaded model (then `tokenizer` names its folder), e.g.
     a base model carrying several LoRA adapters (`AdapterRole` picks one per call).
+
+    A prompt whose tokens plus `max_new_tokens` exceed the model's `max_position_embeddings` is not
+    decoded (past them, learned position embeddings fail and rotary ones were never trained): its
+    completion has finish "too long", and the others decode as usual.
     """
 
     def __init__(
@@ -43,6 +47,7 @@ class HFEngine:
         self.device = device
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.eos = eos_ids(self.tokenizer, self.model.generation_config.eos_token_id)
+        self.max_positions: int | None = getattr(self.model.config, "max_position_embeddings", None)
 
     def complete(
         self,
@@ -55,8 +60,13 @@ class HFEngine:
     ) -> list[Completion]:
         # Tokenised exactly as the trainer tokenised prompts (the tokenizer's defaults).
         encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))  # similar lengths share a batch
-        results: list[Completion | None] = [None] * len(prompts)
+        results: list[Completion | None] = [
+            None if fits(len(ids), max_new_tokens, self.max_positions, "hf") else too_long() for ids in encoded
+        ]
+        # Longest first, so that prompts of similar lengths share a batch.
+        order = sorted((i for i, r in enumerate(results) if r is None), key=lambda i: -len(encoded[i]))
+        if progress and len(order) < len(prompts):
+            progress(len(prompts) - len(order))  # the prompts too long to decode are done already
         generator = self.torch.Generator(device=self.device).manual_seed(sampling.seed)
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]

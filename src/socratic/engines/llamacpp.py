@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, eos_ids
+from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, eos_ids, fits, too_long
 from socratic.engines.lookup import PromptLookup
 from socratic.llama_buffers import model_params
 
@@ -65,6 +65,12 @@ class LlamaCppEngine:
     feeds up to `lookup` draft tokens (`PromptLookup`, and the calculator's value once it is
     known) and keeps the longest prefix its own logits agree with, so the text is the one decoding
     token by token gives; the cells of rejected drafts are dropped. `lookup=0` turns this off.
+
+    Each sequence has room for `context_per_sequence` positions: the number asked for, at most the
+    model's training context, as llama.cpp rounds it up (to a multiple of 256: 784 becomes 1,024).
+    The KV cache holds `batch_size + 1` such sequences, so memory grows with both. A prompt whose
+    tokens plus `max_new_tokens` do not fit, or longer than one llama.cpp call (2,048 tokens), is
+    not decoded: its completion has finish "too long", and the rest of the batch runs as usual.
     """
 
     def __init__(
@@ -82,13 +88,14 @@ class LlamaCppEngine:
         from transformers import AutoTokenizer
 
         self.lc = lc
-        self.batch_size, self.context_per_sequence, self.keep_cache = batch_size, context_per_sequence, keep_cache
+        self.batch_size, self.keep_cache = batch_size, keep_cache
         self.spare = batch_size  # one sequence more than the batch: scratch space to swap two sequences
         # finished sequence -> (the ticket it finished, the tokens its cells hold), oldest first
         self.parked: dict[int, tuple[int, list[int]]] = {}
         self.requests: dict[int, _Request] = {}  # ticket -> a prompt submitted and not finished
         self.tickets = itertools.count()
         self.waiting: deque[int] = deque()  # tickets of fresh prompts, in the order they start
+        self.refused: list[tuple[int, Completion]] = []  # prompts too long to decode, returned by the next step
         self.reserved: dict[int, tuple[int, int]] = {}  # ticket -> (parked sequence it continues, tokens kept)
         self.slots: dict[int, int] = {}  # running sequence -> ticket
         self.feed: list[tuple[int, int, int, bool]] = []  # the next call: (sequence, token, position, wants logits)
@@ -101,8 +108,10 @@ class LlamaCppEngine:
         self.model = lc.llama_model_load_from_file(str(model).encode(), model_params())  # no AMX repacking
         if not self.model:
             raise RuntimeError(f"llama.cpp could not load {model}")
+        # Positions past the model's training context would decode, but into text nobody trained.
+        trained = lc.llama_model_n_ctx_train(self.model)
         params = lc.llama_context_default_params()
-        params.n_ctx = (batch_size + 1) * context_per_sequence
+        params.n_ctx = (batch_size + 1) * min(context_per_sequence, trained)
         params.n_batch = params.n_ubatch = self.max_tokens_per_call = 2048
         params.n_seq_max = batch_size + 1
         params.n_threads = params.n_threads_batch = threads
@@ -111,6 +120,7 @@ class LlamaCppEngine:
         params.kv_unified = False
         params.flash_attn_type = 1  # enabled; llama.cpp's CPU flash attention skips the empty cells
         self.ctx = lc.llama_init_from_model(self.model, params)
+        self.context_per_sequence = min(lc.llama_n_ctx_seq(self.ctx), trained)  # what each stream really holds
         self.batch = lc.llama_batch_init(self.max_tokens_per_call, 0, 1)
         self.memory = lc.llama_get_memory(self.ctx)
         self.n_vocab = lc.llama_vocab_n_tokens(lc.llama_model_get_vocab(self.model))
@@ -156,7 +166,7 @@ class LlamaCppEngine:
 
     @property
     def busy(self) -> bool:
-        return bool(self.waiting or self.reserved or self.slots)
+        return bool(self.waiting or self.reserved or self.slots or self.refused)
 
     def submit(
         self,
@@ -166,40 +176,41 @@ class LlamaCppEngine:
         sampling: Sampling = GREEDY,
         calculator: bool = False,
     ) -> list[int]:
-        """Queue prompts to decode beside whatever runs already; `step` advances them. One ticket each."""
+        """Queue prompts to decode beside whatever runs already; `step` advances them. One ticket each;
+        a prompt that does not fit a sequence comes back from the next `step` as "too long"."""
         import numpy as np
 
         tickets = []
         for prompt in prompts:
             ids = self.tokenizer(prompt)["input_ids"]
-            if len(ids) + max_new_tokens > self.context_per_sequence or len(ids) > self.max_tokens_per_call:
-                raise ValueError(
-                    f"a prompt of {len(ids)} tokens with {max_new_tokens} new ones does not fit a sequence's "
-                    f"{self.context_per_sequence} tokens of context"
-                )
             ticket = next(self.tickets)
+            tickets.append(ticket)
+            if not self._fits(ids, max_new_tokens):
+                self._refuse(ticket, ids)
+                continue
             rng = np.random.default_rng([sampling.seed, ticket]) if sampling.temperature > 0 else None
             state = Decoding(self.tokenizer, until, max_new_tokens, calculator, self.eos, prompt)
             self.requests[ticket] = _Request(ids, state, sampling, rng)
-            tickets.append(ticket)
-        self._reserve_parked(tickets)
+        decoded = [t for t in tickets if t in self.requests]
+        self._reserve_parked(decoded)
         # Long prompts first: short ones then fill the room left in the last llama.cpp call.
         self.waiting.extend(
-            sorted((t for t in tickets if t not in self.reserved), key=lambda t: -len(self.requests[t].ids))
+            sorted((t for t in decoded if t not in self.reserved), key=lambda t: -len(self.requests[t].ids))
         )
         return tickets
 
     def step(self) -> list[tuple[int, Completion]]:
         """One llama.cpp call: start the waiting prompts that fit, move every running sequence on by a
         token (or by the drafts it agrees with), and return the completions that ended, by ticket."""
+        finished, self.refused = self.refused, []
         self._start_waiting()
         if not (self.waiting or self.reserved):
             self.feed = self._close_gaps(self.feed)
         if not self.feed:
-            return []
+            return finished
         logits = self._decode(self.feed)
         self.feed = []
-        finished, going = [], []
+        going = []
         for seq, rows in logits.items():
             ticket = self.slots[seq]
             request = self.requests[ticket]
@@ -230,28 +241,45 @@ class LlamaCppEngine:
             self.feed += [(seq, token, pos, True) for pos, token in enumerate(tokens, position)]
         return finished
 
+    def _fits(self, ids: list[int], max_new_tokens: int) -> bool:
+        # A prompt is also read in one llama.cpp call: at most `max_tokens_per_call` tokens.
+        context = min(self.context_per_sequence, self.max_tokens_per_call + max_new_tokens)
+        return fits(len(ids), max_new_tokens, context, "llama.cpp")
+
+    def _refuse(self, ticket: int, ids: list[int]) -> None:
+        """Return the prompt as "too long" at the next step. The parked sequence it would have continued
+        now goes by its ticket, so that releasing the caller's latest ticket frees it."""
+        self.refused.append((ticket, too_long()))
+        if (closest := self._closest_parked(ids)) is not None:
+            seq = closest[0]
+            self.parked[seq] = (ticket, self.parked[seq][1])
+
     # --- sequences and their KV cells ---------------------------------------------------------------
 
     def _reserve_parked(self, tickets: list[int]) -> None:
         """Pair new prompts with the parked sequence sharing their longest prefix, and cut each such
         sequence back to that prefix (`self.reserved`: ticket -> (sequence, tokens kept))."""
-        key = 8  # prompts are matched on their first tokens (the problem), then on the longest prefix
-        by_start: dict[tuple[int, ...], list[int]] = {}
-        for seq, (_, tokens) in self.parked.items():
-            by_start.setdefault(tuple(tokens[:key]), []).append(seq)
         for ticket in tickets:
             ids = self.requests[ticket].ids
-            candidates = by_start.get(tuple(ids[:key]))
-            if not candidates:
+            if (closest := self._closest_parked(ids)) is None:
                 continue
-            shared = {seq: _shared_prefix(self.parked[seq][1], ids) for seq in candidates}
-            seq = max(candidates, key=shared.__getitem__)
-            kept = min(shared[seq], len(ids) - 1)  # the last prompt token is fed again for its logits
+            seq, shared = closest
+            kept = min(shared, len(ids) - 1)  # the last prompt token is fed again for its logits
             if kept == 0 or not self.lc.llama_memory_seq_rm(self.memory, seq, kept, -1):
                 continue  # (a cache that cannot drop its tail, e.g. a recurrent one, starts afresh)
-            candidates.remove(seq)
             del self.parked[seq]
             self.reserved[ticket] = (seq, kept)
+
+    def _closest_parked(self, ids: list[int]) -> tuple[int, int] | None:
+        """The parked sequence sharing the longest prefix with `ids`, and how long that prefix is.
+        Only sequences that start with the same few tokens (the problem) are compared."""
+        key = 8
+        candidates = [seq for seq, (_, tokens) in self.parked.items() if tokens[:key] == ids[:key]]
+        if not candidates:
+            return None
+        shared = {seq: _shared_prefix(self.parked[seq][1], ids) for seq in candidates}
+        seq = max(candidates, key=shared.__getitem__)
+        return seq, shared[seq]
 
     def release(self, tickets: Sequence[int]) -> None:
         """The caller will not continue these finished completions: free their sequences now, before

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, eos_ids
+from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, eos_ids, fits, too_long
 
 
 class VLLMEngine:
@@ -16,6 +16,10 @@ class VLLMEngine:
     every newline or "=": finished completions leave, an open annotation gets the calculator's
     value appended, and the rest continue in the next round (vLLM's prefix cache keeps the text
     already evaluated, so a round costs only its new tokens).
+
+    A prompt whose tokens plus `max_new_tokens` exceed vLLM's `max_model_len` (the model's maximum
+    positions unless set) is not decoded (vLLM would reject the whole call): its completion has
+    finish "too long", and the others decode as usual.
     """
 
     def __init__(self, model: str | Path, threads: int | None = None, batch_size: int = 256):
@@ -28,6 +32,7 @@ class VLLMEngine:
         self.llm = LLM(model=str(model), enable_prefix_caching=True, max_num_seqs=batch_size)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         self.eos = eos_ids(self.tokenizer, None)
+        self.max_positions = self.llm.llm_engine.model_config.max_model_len
 
     def complete(
         self,
@@ -40,13 +45,15 @@ class VLLMEngine:
     ) -> list[Completion]:
         from vllm import SamplingParams
 
+        encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
         states = [Decoding(self.tokenizer, until, max_new_tokens, calculator, self.eos, p) for p in prompts]
-        running = list(range(len(prompts)))
+        running = [i for i, ids in enumerate(encoded) if fits(len(ids), max_new_tokens, self.max_positions, "vllm")]
+        decoded = set(running)
+        if progress and len(running) < len(prompts):
+            progress(len(prompts) - len(running))  # the prompts too long to decode are done already
         stops = ["\n", "="] if calculator else ["\n"]
         while running:
-            requests = [
-                {"prompt_token_ids": self.tokenizer(prompts[i])["input_ids"] + states[i].tokens} for i in running
-            ]
+            requests = [{"prompt_token_ids": encoded[i] + states[i].tokens} for i in running]
             params = [
                 SamplingParams(
                     temperature=sampling.temperature,
@@ -74,4 +81,4 @@ class VLLMEngine:
             running = [i for i in running if states[i].finish is None]
             if progress and done:
                 progress(len(done))
-        return [state.result() for state in states]
+        return [state.result() if i in decoded else too_long() for i, state in enumerate(states)]
