@@ -7,11 +7,12 @@ import json
 import pytest
 
 from socratic import formats, models
+from socratic.config import build
 from socratic.engines import GREEDY, Completion, Decoding, HFEngine, LlamaCppEngine, Sampling
 from socratic.engines.base import fits, too_long
 from socratic.engines.lookup import PromptLookup
 from socratic.gguf_io import export_gguf
-from socratic.loops import solve_iterative, solve_one_pass
+from socratic.loops import DecodeSettings, solve_iterative, solve_one_pass
 from socratic.records import Prediction, Problem, Step, read_jsonl
 from socratic.solve import SolveConfig, run_solve, to_prediction
 from socratic.tasks import load_task
@@ -185,7 +186,7 @@ def test_a_problem_too_long_for_the_context_ends_too_long_and_the_others_go_on()
     short = "Tom has 1 apple and gets 1 more. How many apples does he have?"
     # Fits until its second QA prompt (one pair of history plus the question); `short` never outgrows it.
     medium = short + " He counts them twice, slowly, and then counts them once more."
-    config = SolveConfig(mode="iterative", max_steps=2, step_tokens=1)
+    config = DecodeSettings(max_steps=2, step_tokens=1)
     step = Step("How many?", "2")
     context = len(formats.qa_prompt(medium, [step], "How many?")) + config.step_tokens - 1
     assert len(formats.qg_prompt(short, [step, step])) + config.step_tokens <= context
@@ -206,9 +207,9 @@ def test_a_problem_too_long_for_the_context_ends_too_long_and_the_others_go_on()
 
 
 def test_a_one_pass_problem_too_long_for_the_context_is_saved_as_unanswered(problems):
-    config = SolveConfig(mode="unified", max_new_tokens=8)
+    config = DecodeSettings(max_new_tokens=8)
     engine = ShortContext(200)
-    short, long = solve_one_pass(engine, "unified", ["What is 1 + 1?", "word " * 200], config)
+    short, long = solve_one_pass(engine, ["What is 1 + 1?", "word " * 200], config)
     assert (short.finish, short.answer_text) == ("answer", "2")
     assert (long.finish, long.output, long.answer_text, long.tokens) == ("too long", "", "", 0)
     prediction = to_prediction(problems[0], [long], "unified", load_task("gsm8k"), 0.0)
@@ -243,19 +244,19 @@ def test_solve_on_llamacpp_records_a_question_too_long_for_its_context_and_goes_
     data = tmp_path / "long.jsonl"
     data.write_text("".join(json.dumps({"question": p.question, "answer": p.answer}) + "\n" for p in problems))
     out = tmp_path / "predictions.jsonl"
-    config = dict(mode="unified", model=str(make_student("unified")), dataset=str(data), engine="llamacpp")
+    config = dict(method="unified", model=str(make_student("unified")), dataset=str(data), engine="llamacpp")
     config |= dict(batch_size=2, chunk=2, max_new_tokens=128, out=str(out))
-    run_solve(SolveConfig(**config, limit=3))  # the long question is in the first chunk
+    run_solve(build(SolveConfig, {**config, "limit": 3}))  # the long question is in the first chunk
     first = list(read_jsonl(out, Prediction))
     assert [p.meta["finish"] == "too long" for p in first] == [False, True, False]
     assert first[1].answer is None and first[1].meta["tokens"] == 0
     assert first[0].meta["tokens"] > 0 and first[2].meta["tokens"] > 0, "the rest of its chunk decoded"
-    run_solve(SolveConfig(**config))  # the rerun goes on with the problems after it
+    run_solve(build(SolveConfig, config))  # the rerun goes on with the problems after it
     saved = list(read_jsonl(out, Prediction))
     assert saved[:3] == first and len(saved) == len(problems)
     # Iterative, in rounds and handed over line by line: the long problem ends "too long" at once,
     # the others as usual, and nothing of a finished problem stays parked.
-    iterative = SolveConfig(mode="iterative", max_steps=2, step_tokens=8)
+    iterative = DecodeSettings(max_steps=2, step_tokens=8)
     questions = [p.question for p in problems]
     for continuous in (False, True):
         qg, qa = (LlamaCppEngine(smollm2_gguf, smollm2, batch_size=2, context_per_sequence=512) for _ in range(2))
