@@ -398,3 +398,130 @@ def test_outputs_are_written_whole_or_refused_in_one_line(fresh_folder, profile)
         assert not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
 
     run(profile, output_is_written_or_refused_without_leftovers, _layout, _output, st.booleans())
+
+
+# --- config values and command-line options ---------------------------------------------------------------
+
+_config_value = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.lists(st.one_of(st.text(max_size=6), st.integers()), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
+
+
+def _stage_options() -> dict[str, list[str]]:
+    from socratic import config, pipeline
+
+    stages = {name: [o.name for o in config.options(cls)] for name, cls in pipeline.SECTIONS.items()}
+    return {**stages, "run": [o.name for o in config.options(pipeline.RunConfig)]}
+
+
+@both_profiles
+def test_any_config_file_is_loaded_or_refused_in_one_line(tmp_path, profile):
+    """Random sections, keys and values (of every type, right or wrong) in a TOML config: `load_config`
+    gives a PipelineConfig or one SocraticError line, and nothing else escapes."""
+    from socratic.pipeline import load_config
+
+    stages = _stage_options()
+    path = tmp_path / "run.toml"
+
+    def config_file_gives_a_config_or_one_error_line(entries: list[tuple[str, str, object]]) -> None:
+        values: dict = {}
+        for section, key, value in entries:
+            target = values if section == "run" else values.setdefault(section, {})
+            if value is not None:  # TOML has no null
+                target[key] = value
+        path.write_text(_toml(values), encoding="utf-8")
+        try:
+            load_config(path)
+        except SocraticError as e:
+            assert "\n" not in str(e) and str(e)
+
+    section = st.sampled_from(sorted(stages))
+    entry = section.flatmap(
+        lambda s: st.tuples(
+            st.just(s), st.one_of(st.sampled_from(stages[s]), st.text(min_size=1, max_size=8)), _config_value
+        )
+    )
+    run(
+        profile,
+        config_file_gives_a_config_or_one_error_line,
+        st.lists(entry, max_size=4),
+        examples=FILE_EXAMPLES[profile] * 3,
+    )
+
+
+def _toml(values: dict) -> str:
+    """A TOML file of `values` (tables for dicts); values TOML cannot hold are written as strings."""
+
+    def scalar(value) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int):
+            return str(value) if abs(value) < 2**63 else json.dumps(str(value))
+        if isinstance(value, float):
+            return {"nan": "nan", "inf": "inf", "-inf": "-inf"}.get(str(value), repr(value))
+        if isinstance(value, list):
+            return "[" + ", ".join(scalar(v) for v in value) + "]"
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{json.dumps(k)} = {scalar(v)}" for k, v in value.items()) + "}"
+        return json.dumps(value)
+
+    top = [f"{json.dumps(k)} = {scalar(v)}" for k, v in values.items() if not isinstance(v, dict) or k == "run"]
+    tables = [
+        f"[{json.dumps(k)}]\n" + "".join(f"{json.dumps(kk)} = {scalar(vv)}\n" for kk, vv in v.items())
+        for k, v in values.items()
+        if isinstance(v, dict) and k != "run"
+    ]
+    return "\n".join(top) + "\n" + "\n".join(tables)
+
+
+@both_profiles
+def test_any_option_value_stops_before_any_work_or_runs(capsys, fresh_folder, profile):
+    """A stage command with one option set to a random text: argparse's usage error or one
+    `socratic: error:` line, exit 2, before any model is loaded (the inputs named do not exist, so a
+    valid value ends at them) and with nothing written."""
+    stages = {name: names for name, names in _stage_options().items() if name != "run"}
+    missing = {
+        "annotate": ["--dataset", "missing.jsonl"],
+        "train": ["--chains", "missing.jsonl"],
+        "solve": ["--model", "missing-student"],
+    }
+
+    def option_gives_one_error_line(stage: str, option: str, value: str) -> None:
+        folder = fresh_folder()
+        folder.mkdir()
+        flag = "--" + option.replace("_", "-")
+        argv = [stage, *missing[stage], flag, value, "--out", str(folder / "out")]
+        before = sorted(os.listdir(folder))
+        capsys.readouterr()
+        started = time.perf_counter()
+        with contextlib.suppress(SystemExit):  # argparse: a bad number or choice, with its usage line
+            status = main(argv)
+            EXITS[status] += 1
+            assert status == 2
+            _one_error_line(capsys.readouterr().err)
+        assert sorted(os.listdir(folder)) == before
+        assert time.perf_counter() - started < COMMAND_SECONDS
+
+    for stage in stages:  # the first command of each stage imports its libraries: not part of the bound
+        with contextlib.suppress(SystemExit):
+            main([stage, *missing[stage], "--help"])
+    stage = st.sampled_from(sorted(stages))
+    case = stage.flatmap(lambda s: st.tuples(st.just(s), st.sampled_from(stages[s])))
+    text = st.one_of(
+        st.sampled_from(["-3", "0", "-1", "1.5", "nan", "inf", "1e400", "two", "", "99999999999999999999"]),
+        st.text(alphabet=string.printable, max_size=10).filter(lambda t: not t.startswith("-")),
+    )
+    run(
+        profile,
+        option_gives_one_error_line,
+        case.map(lambda c: c[0]),
+        case.map(lambda c: c[1]),
+        text,
+        examples=FILE_EXAMPLES[profile] * 2,
+    )

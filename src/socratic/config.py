@@ -135,14 +135,14 @@ def from_args(
         option = next((o for o in options(config_class) if o.name == name), None)
         if name in flags and option is not None:
             return option.flag
-        return f"{source}: '{name}'" if source else f"'{name}'"
+        return f"{source}: {name!r}" if source else repr(name)
 
     return build(config_class, values, where)
 
 
 def build(config_class: type[Config], values: Mapping[str, Any], where: Callable[[str], str] | None = None) -> Config:
     """`config_class` from option values by name, every value checked; unset options keep their default."""
-    where = where or (lambda name: f"'{name}'")
+    where = where or repr
     known = {o.name: o for o in options(config_class)}
     for name in values:
         if name not in known:
@@ -202,7 +202,7 @@ def check_value(option: Option, value: Any, where: str) -> Any:
     choices = meta.get("choices")
     for item in items:
         if choices is not None and item not in choices:
-            raise SocraticError(f"{where}: unknown value '{item}'{did_you_mean(str(item), choices)}")
+            raise SocraticError(f"{where}: unknown value {item!r}{did_you_mean(str(item), choices)}")
         if "min" in meta and item < meta["min"]:
             raise SocraticError(f"{where}: must be at least {meta['min']}, not {item}")
         if "above" in meta and item <= meta["above"]:
@@ -213,7 +213,7 @@ def check_value(option: Option, value: Any, where: str) -> Any:
 def check_section(config_class: type, values: Mapping[str, Any], source: str, section: str) -> None:
     """Check a config file's section for `config_class` at once (so a typo in [solve] stops `run` before
     training), without building it."""
-    build(config_class, values, lambda name: f"{source}: [{section}] '{name}'")
+    build(config_class, values, lambda name: f"{source}: [{section}] {name!r}")
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:

@@ -121,16 +121,16 @@ def split_sections(values: dict[str, Any], source: str) -> tuple[dict[str, Any],
     for key, value in values.items():
         if key in SECTIONS:
             if not isinstance(value, dict):
-                raise SocraticError(f"{source}: '{key}' must be a section, [{key}]")
+                raise SocraticError(f"{source}: {key!r} must be a section, [{key}]")
             sections[key] = value
         elif key in run_keys:
             run[key] = value
         else:
             owners = [name for name, cls in SECTIONS.items() if key in {o.name for o in options.options(cls)}]
             if owners:
-                raise SocraticError(f"{source}: '{key}' is an option of [{owners[0]}]: move it into that section")
+                raise SocraticError(f"{source}: {key!r} is an option of [{owners[0]}]: move it into that section")
             known = sorted(run_keys | set(SECTIONS))
-            raise SocraticError(f"{source}: unknown key '{key}'{options.did_you_mean(key, known)}")
+            raise SocraticError(f"{source}: unknown key {key!r}{options.did_you_mean(key, known)}")
     return run, sections
 
 
@@ -143,10 +143,10 @@ def config_from_values(values: dict[str, Any], source: str = "config") -> Pipeli
     """A `PipelineConfig` from a config file's values (as TOML reads them), every key and value checked."""
     run, sections = split_sections(values, source)
     built = {
-        name: options.build(cls, sections[name], lambda key, name=name: f"{source}: [{name}] '{key}'")
+        name: options.build(cls, sections[name], lambda key, name=name: f"{source}: [{name}] {key!r}")
         for name, cls in SECTIONS.items()
     }
-    return PipelineConfig(options.build(RunConfig, run, lambda key: f"{source}: '{key}'"), **built)
+    return PipelineConfig(options.build(RunConfig, run, lambda key: f"{source}: {key!r}"), **built)
 
 
 def stage_section(path: str | Path, stage: str) -> tuple[dict[str, Any], str]:

@@ -206,6 +206,16 @@ def run_train(config: TrainConfig) -> Path:
 
 
 def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
+    started = time.time()
+    commit = git_commit()
+    # The inputs and the folder are checked before the training libraries are even imported.
+    pieces, data_hash = load_pieces(config, role)
+    if _already_trained(out, config, role, data_hash):
+        print(f"{out}: already a finished {role} student of these chains: kept (delete it to retrain)")
+        return out
+    resume.claim(checkpoint.checkpoints_folder(out), _recipe(config, role, data_hash), "checkpoints")
+    resume_from = checkpoint.latest_checkpoint(out)
+
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -213,15 +223,7 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
 
     from socratic import models
 
-    started = time.time()
-    commit = git_commit()
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
-    pieces, data_hash = load_pieces(config, role)
-    if _already_trained(out, config, role, data_hash):
-        print(f"{out}: already a finished {role} student of these chains: kept (delete it to retrain)")
-        return out
-    resume.claim(checkpoint.checkpoints_folder(out), _recipe(config, role, data_hash), "checkpoints")
-    resume_from = checkpoint.latest_checkpoint(out)
     base = models.resolve(config.model)
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
