@@ -156,9 +156,8 @@ def test_a_stage_shows_its_own_bar_and_summary_not_the_libraries(tiny_model, tmp
         return done.stdout, done.stderr
 
     out, err = train()
-    assert out.splitlines()[-1].startswith(
-        f"{tmp_path / 'student0'}: unified student of {tiny_model}, 2 chains, 2 steps"
-    )
+    summary = f"{tmp_path / 'student0'}: unified student of {tiny_model}, 2 chains, 2 steps"
+    assert len(out.splitlines()) == 1 and out.startswith(summary), "one summary line, no trainer log dicts"
     assert "train unified" in err and "2/2" in err, "the stage's own bar"
     shown = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and "train unified" not in line]
     assert shown == [], "nothing else on the terminal"

@@ -218,7 +218,7 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
 
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     from socratic import models
@@ -269,6 +269,7 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
         peft_config=_lora_config(config),
         callbacks=[progress_bar(f"train {role}")],
     )
+    trainer.remove_callback(PrinterCallback)  # with the trainer's bar off, it prints every log as a dict
     if resume_from:
         log.warning("resuming from %s", resume_from)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
