@@ -91,6 +91,7 @@ def test_flags_override_the_file_and_the_file_overrides_defaults():
         ((), {"names": "x"}, r"'names': expected a list of names"),
         ((), {"method": "unifed"}, r"'method': unknown value 'unifed' \(did you mean 'unified'\?\)"),
         (("--limit", "-3"), {}, r"^--limit: must be at least 1, not -3$"),
+        (("--dataset", " "), {}, r"^--dataset: must not be empty$"),
         (("--rate", "-1"), {}, r"^--rate: must be above 0, not -1.0$"),
         (("--rate", "nan"), {}, r"^--rate: expected a number, not nan$"),
     ],

@@ -194,6 +194,8 @@ def check_value(option: Option, value: Any, where: str) -> Any:
     elif kind is str:
         if not isinstance(value, str):
             raise SocraticError(f"{where}: expected a string, not {value!r}")
+        if not value.strip():  # `--dataset ""` would otherwise read as unset and fall back to the default
+            raise SocraticError(f"{where}: must not be empty")
         if "\x00" in value:
             raise SocraticError(f"{where}: contains a NUL character")
         items = (value,)
