@@ -146,3 +146,17 @@ def shutil_copy(student, target, **info):
 
     shutil.copytree(student, target)
     write_info(target, dataclasses.replace(read_info(student), **info))
+
+
+def test_a_second_solve_on_the_same_output_stops_before_any_work(tiny_student, tmp_path):
+    from socratic.records import JsonlAppender
+
+    out = tmp_path / "p.jsonl"
+    config = build(
+        SolveConfig, dict(method="unified", model=str(tiny_student), limit=2, max_new_tokens=4, out=str(out))
+    )
+    with JsonlAppender(out), pytest.raises(SocraticError, match="is being written by another process"):
+        run_solve(config)  # as if another `socratic solve --out p.jsonl` were running
+    assert out.read_text() == ""
+    run_solve(config)
+    assert len(list(read_jsonl(out, Prediction))) == 2
