@@ -212,12 +212,6 @@ def check_value(option: Option, value: Any, where: str) -> Any:
     return value
 
 
-def check_section(config_class: type, values: Mapping[str, Any], source: str, section: str) -> None:
-    """Check a config file's section for `config_class` at once (so a typo in [solve] stops `run` before
-    training), without building it."""
-    build(config_class, values, lambda name: f"{source}: [{section}] {name!r}")
-
-
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """' (did you mean ...?)' for the closest known name, else the list of known names."""
     known = sorted(known)

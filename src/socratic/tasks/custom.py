@@ -37,14 +37,17 @@ FILE_SPLIT = "all"  # a single file is one split
 class FileFields:
     """Where a user's file keeps each part of a problem."""
 
-    question_field: str = field(default="question", metadata={"help": "field holding the problem text"})
-    answer_field: str = field(default="answer", metadata={"help": "field holding the gold answer"})
+    question_field: str = field(default="question", metadata={"help": "your file: the field holding the problem"})
+    answer_field: str = field(default="answer", metadata={"help": "your file: the field holding the gold answer"})
     id_field: str | None = field(
-        default=None, metadata={"help": "field holding a unique row id (default: the row's position)"}
+        default=None, metadata={"help": "your file: the field holding a unique row id (default: the row's position)"}
     )
     answer_kind: str = field(
         default="auto",
-        metadata={"help": "how answers are compared: number, yesno, text, or auto (inferred from the gold answers)"},
+        metadata={
+            "help": "how answers are compared: number, yesno, text, or auto (inferred from the gold answers)",
+            "choices": ("auto", "number", "yesno", "text"),
+        },
     )
 
 

@@ -23,7 +23,9 @@ DATASET_HELP = (
 
 
 @dataclass(frozen=True)
-class DataOptions:
+class DataOptions(FileFields):
+    """Which problems a command reads; the field options (`FileFields`) say how to read a user's file."""
+
     dataset: str | None = field(
         default=None,
         metadata={
@@ -36,18 +38,6 @@ class DataOptions:
     )
     limit: int | None = field(default=None, metadata={"help": "only the first N problems", "min": 1})
     offset: int = field(default=0, metadata={"help": "skip this many problems first", "min": 0})
-    question_field: str = field(default="question", metadata={"help": "your file: the field holding the problem"})
-    answer_field: str = field(default="answer", metadata={"help": "your file: the field holding the gold answer"})
-    id_field: str | None = field(
-        default=None, metadata={"help": "your file: the field holding a unique row id (default: the row's position)"}
-    )
-    answer_kind: str = field(
-        default="auto",
-        metadata={
-            "help": "how answers are compared: number, yesno, text, or auto (inferred from the gold answers)",
-            "choices": ("auto", "number", "yesno", "text"),
-        },
-    )
 
     @property
     def fields(self) -> FileFields:
