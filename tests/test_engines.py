@@ -57,6 +57,27 @@ def test_calculator_forces_the_value_while_decoding(engine):
     assert not off.text.startswith("=4481>>") and off.calculator == 0
 
 
+def test_calculator_forces_the_value_while_decoding_tiny(tiny_engine):
+    # Fast twin of the test above: a hook makes the tiny model write "=" at every step, as SmolLM2 does
+    # after the few-shot annotations; the value after it is the calculator's.
+    model, tokenizer = tiny_engine.model, tiny_engine.tokenizer
+    [equals] = tokenizer.encode("=", add_special_tokens=False)
+
+    def always_equals(module, args, output):
+        output.logits[..., equals] += 1e4
+
+    prompt = "A: 2+2 = <<2+2=4>>4\nA: 1787+2694 = <<1787+2694"
+    hook = model.register_forward_hook(always_equals)
+    try:
+        on = tiny_engine.complete([prompt, "A: 1 + 1 ="], "line", 12, calculator=True)
+        off = tiny_engine.complete([prompt], "line", 12, calculator=False)[0]
+    finally:
+        hook.remove()
+    assert on[0].text.startswith("=4481>>") and on[0].calculator == 1
+    assert on[1].calculator == 0, "no open annotation, nothing to compute"
+    assert not off.text.startswith("=4481>>") and off.calculator == 0
+
+
 def test_sampling_is_seeded(engine, prompts):
     first = engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
     again = engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
@@ -68,6 +89,16 @@ def test_llamacpp_on_the_exported_gguf_matches_transformers(engine, smollm2, smo
     ours = llama.complete(prompts, "line", max_new_tokens=24, calculator=True)
     theirs = engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
     # Float32 on both sides; summation order differs, so allow one near-tie divergence.
+    assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) - 1
+
+
+def test_llamacpp_on_the_exported_tiny_gguf_matches_transformers(tiny_engine, tiny_decoder, tiny_gguf, prompts):
+    # Fast twin of the test above; the export is `export_gguf` on a tiny template (rotary permutation
+    # included). One thread: llama.cpp's threads wait for each other, slow on a loaded CPU for a tiny model.
+    llama = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, threads=1)
+    ours = llama.complete(prompts, "line", max_new_tokens=24, calculator=True)
+    theirs = tiny_engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
+    assert {c.finish for c in theirs} == {"stop", "length"}, "the tiny decoder ends some lines, not all"
     assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) - 1
 
 
@@ -90,6 +121,23 @@ def test_llamacpp_continues_parked_sequences_instead_of_recomputing_them(smollm2
     assert len(kept.parked) == len(prompts), "finished sequences stay parked for the next call"
 
 
+def test_llamacpp_continues_parked_sequences_tiny(tiny_decoder, tiny_gguf, prompts):
+    # Fast twin of the test above, on the tiny decoder's GGUF.
+    fresh = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=8, keep_cache=False, threads=1)
+    kept = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=8, threads=1)
+    crowded = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=4, threads=1)
+    histories = list(prompts)
+    for _ in range(3):
+        expected = fresh.complete(histories, "line", max_new_tokens=12)
+        for engine in (kept, crowded):
+            continued = engine.complete(histories, "line", max_new_tokens=12)
+            assert sum(a.text == b.text for a, b in zip(expected, continued, strict=True)) >= len(prompts) - 1
+        histories = [h + c.text.rstrip("\n") + "\nQ: And then?\nA:" for h, c in zip(histories, expected, strict=True)]
+    assert kept.tokens_evaluated < 0.5 * fresh.tokens_evaluated
+    assert kept.tokens_evaluated < crowded.tokens_evaluated < fresh.tokens_evaluated
+    assert len(kept.parked) == len(prompts), "finished sequences stay parked for the next call"
+
+
 def test_llamacpp_takes_prompts_submitted_while_others_decode(smollm2, smollm2_gguf, prompts):
     # The iterative loop's pattern: a prompt arrives while the engine is busy with others.
     alone = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, lookup=0)
@@ -103,6 +151,23 @@ def test_llamacpp_takes_prompts_submitted_while_others_decode(smollm2, smollm2_g
     assert sorted(done) == sorted(tickets)
     got = [done[t] for t in tickets]
     # Batches of other compositions round differently: allow one near-tie divergence.
+    assert sum(a == b for a, b in zip(expected, got, strict=True)) >= len(prompts) - 1
+    with pytest.raises(ValueError, match="context"):
+        engine.submit(["word " * 2000], "line", 16)
+
+
+def test_llamacpp_takes_prompts_submitted_while_others_decode_tiny(tiny_decoder, tiny_gguf, prompts):
+    # Fast twin of the test above, on the tiny decoder's GGUF.
+    alone = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, lookup=0, threads=1)
+    expected = [alone.complete([p], "line", max_new_tokens=16)[0] for p in prompts]
+    engine = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=4, lookup=0, threads=1)
+    tickets = engine.submit(prompts[:3], "line", 16)
+    done = dict(engine.step())
+    tickets += engine.submit(prompts[3:], "line", 16)  # more prompts than sequences: some wait
+    while engine.busy:
+        done |= dict(engine.step())
+    assert sorted(done) == sorted(tickets)
+    got = [done[t] for t in tickets]
     assert sum(a == b for a, b in zip(expected, got, strict=True)) >= len(prompts) - 1
     with pytest.raises(ValueError, match="context"):
         engine.submit(["word " * 2000], "line", 16)
@@ -134,6 +199,26 @@ def test_llamacpp_lookup_drafts_keep_the_text_token_by_token_decoding_gives(smol
     assert drafting.tokens_evaluated > plain.tokens_evaluated  # rejected drafts cost compute, never text
 
 
+def test_llamacpp_lookup_drafts_keep_the_text_token_by_token_decoding_gives_tiny(
+    tiny_model, tiny_template, prompts, tmp_path
+):
+    # Fast twin of the test above. The tiny training model (small tied weights) repeats its last token,
+    # "3" here: drafts copied from its own output are kept, and the ones copied from "33" earlier in the
+    # prompt (followed by 5, 7 and 4) are rejected.
+    echo = export_gguf(tiny_model, tiny_template, tmp_path / "echo.gguf")
+    codes = "Codes: 335, 337 and 3341\nCount: 1, 2, 3"
+    plain = LlamaCppEngine(echo, tokenizer=tiny_model, lookup=0, threads=1)
+    drafting = LlamaCppEngine(echo, tokenizer=tiny_model, threads=1)
+    batch = [codes, *prompts[:3]]
+    expected = plain.complete(batch, "line", max_new_tokens=24, calculator=True)
+    got = drafting.complete(batch, "line", max_new_tokens=24, calculator=True)
+    assert got == expected
+    assert got[0].text.startswith("3" * 12)
+    assert plain.drafts_fed == 0
+    assert 6 <= drafting.drafts_accepted < drafting.drafts_fed, "drafts are kept and rejected"
+    assert drafting.tokens_evaluated > plain.tokens_evaluated  # rejected drafts cost compute, never text
+
+
 @pytest.mark.parametrize("weights_type", ["bf16", "q8_0"])
 def test_smaller_gguf_exports_run(engine, smollm2, prompts, tmp_path, weights_type):
     template = models.resolve("smollm2-135m", want="gguf")
@@ -143,4 +228,15 @@ def test_smaller_gguf_exports_run(engine, smollm2, prompts, tmp_path, weights_ty
     ours = LlamaCppEngine(small, tokenizer=smollm2).complete(prompts, "line", max_new_tokens=12)
     theirs = engine.complete(prompts, "line", max_new_tokens=12)
     # Rounded weights change some greedy choices, not most of them.
+    assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) // 2
+
+
+def test_a_smaller_tiny_gguf_export_runs(tiny_engine, tiny_decoder, tiny_template, tiny_gguf, prompts, tmp_path):
+    # Fast twin of the test above for bf16 (q8_0: test_students.py's test_a_tiny_student_is_exported_to_gguf_once).
+    small = export_gguf(tiny_decoder, tiny_template, tmp_path / "s.bf16.gguf", "bf16")
+    float32_bytes = 4 * sum(p.numel() for p in tiny_engine.model.parameters())
+    # The tokenizer in the header is a large share of a tiny model's file: compare the bytes saved.
+    assert tiny_gguf.stat().st_size - small.stat().st_size > 0.4 * float32_bytes
+    ours = LlamaCppEngine(small, tokenizer=tiny_decoder, threads=1).complete(prompts, "line", max_new_tokens=12)
+    theirs = tiny_engine.complete(prompts, "line", max_new_tokens=12)
     assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) // 2
