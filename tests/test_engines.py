@@ -17,6 +17,7 @@ def prompts():
     return [formats.problem_prompt(q) + "Q: What is the first step?\nA:" for q in questions]
 
 
+@pytest.mark.slow
 def test_batched_greedy_equals_one_at_a_time(engine, prompts):
     batched = engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
     single = [engine.complete([p], "line", max_new_tokens=24, calculator=True)[0] for p in prompts]
@@ -24,6 +25,15 @@ def test_batched_greedy_equals_one_at_a_time(engine, prompts):
     assert {c.finish for c in batched} <= {"stop", "eos", "length"}
 
 
+def test_batched_greedy_equals_one_at_a_time_tiny(tiny_engine, prompts):
+    # Fast twin of the test above, on the tiny decoder.
+    batched = tiny_engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
+    single = [tiny_engine.complete([p], "line", max_new_tokens=24, calculator=True)[0] for p in prompts]
+    assert batched == single
+    assert {c.finish for c in batched} == {"stop", "length"}, "rows finish at different steps"
+
+
+@pytest.mark.slow
 def test_completions_stop_where_the_layout_ends(engine, prompts):
     for completion in engine.complete(prompts, "line", max_new_tokens=24):
         if completion.finish == "stop":
@@ -35,6 +45,21 @@ def test_completions_stop_where_the_layout_ends(engine, prompts):
     assert all(c.finish in ("length", "eos", "stop") and c.tokens <= 5 for c in long)
 
 
+def test_completions_stop_where_the_layout_ends_tiny(tiny_engine, prompts):
+    # Fast twin of the test above, on the tiny decoder (which ends some lines and not others).
+    completions = tiny_engine.complete(prompts, "line", max_new_tokens=24)
+    assert "stop" in {c.finish for c in completions}
+    for completion in completions:
+        if completion.finish == "stop":
+            assert completion.text.endswith("\n") and completion.text.count("\n") == 1
+        else:
+            assert "\n" not in completion.text
+        assert completion.tokens <= 24
+    long = tiny_engine.complete(prompts[:2], "answer", max_new_tokens=5)
+    assert all(c.finish in ("length", "eos", "stop") and c.tokens <= 5 for c in long)
+
+
+@pytest.mark.slow
 def test_calculator_writes_the_value_of_an_open_annotation(engine):
     state = Decoding(engine.tokenizer, "line", 64, calculator=True, eos=engine.eos)
     for token in engine.tokenizer.encode("A: 12 eggs cost 12*3 = <<12*3=", add_special_tokens=False):
@@ -47,6 +72,21 @@ def test_calculator_writes_the_value_of_an_open_annotation(engine):
     assert not off.forced
 
 
+def test_calculator_writes_the_value_of_an_open_annotation_tiny(tiny_engine):
+    # Fast twin of the test above: the same tokenizer, without loading SmolLM2.
+    tokenizer, eos = tiny_engine.tokenizer, tiny_engine.eos
+    state = Decoding(tokenizer, "line", 64, calculator=True, eos=eos)
+    for token in tokenizer.encode("A: 12 eggs cost 12*3 = <<12*3=", add_special_tokens=False):
+        state.add(token)
+    assert tokenizer.decode(list(state.forced)) == "36>>"
+    assert state.calculator_writes == 1
+    off = Decoding(tokenizer, "line", 64, calculator=False, eos=eos)
+    for token in tokenizer.encode("A: 12*3 = <<12*3=", add_special_tokens=False):
+        off.add(token)
+    assert not off.forced
+
+
+@pytest.mark.slow
 def test_calculator_forces_the_value_while_decoding(engine):
     # Few-shot annotations make the model write "=" after the open expression; the value after it is
     # the calculator's, in the batched loop as in the one-at-a-time one.
@@ -78,12 +118,22 @@ def test_calculator_forces_the_value_while_decoding_tiny(tiny_engine):
     assert not off.text.startswith("=4481>>") and off.calculator == 0
 
 
+@pytest.mark.slow
 def test_sampling_is_seeded(engine, prompts):
     first = engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
     again = engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
     assert first == again
 
 
+def test_sampling_is_seeded_tiny(tiny_engine, prompts):
+    # Fast twin of the test above, on the tiny decoder.
+    first = tiny_engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
+    again = tiny_engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
+    other = tiny_engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=4))
+    assert first == again and first != other
+
+
+@pytest.mark.slow
 def test_llamacpp_on_the_exported_gguf_matches_transformers(engine, smollm2, smollm2_gguf, prompts):
     llama = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2)
     ours = llama.complete(prompts, "line", max_new_tokens=24, calculator=True)
@@ -102,6 +152,7 @@ def test_llamacpp_on_the_exported_tiny_gguf_matches_transformers(tiny_engine, ti
     assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) - 1
 
 
+@pytest.mark.slow
 def test_llamacpp_continues_parked_sequences_instead_of_recomputing_them(smollm2, smollm2_gguf, prompts):
     # The iterative loop's pattern: every call repeats each problem's history plus a new line. With
     # fewer slots than prompts, some parked sequences are given away and their prompts start afresh.
@@ -138,6 +189,7 @@ def test_llamacpp_continues_parked_sequences_tiny(tiny_decoder, tiny_gguf, promp
     assert len(kept.parked) == len(prompts), "finished sequences stay parked for the next call"
 
 
+@pytest.mark.slow
 def test_llamacpp_takes_prompts_submitted_while_others_decode(smollm2, smollm2_gguf, prompts):
     # The iterative loop's pattern: a prompt arrives while the engine is busy with others.
     alone = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, lookup=0)
@@ -182,6 +234,7 @@ def test_prompt_lookup_drafts_what_followed_the_latest_earlier_occurrence():
     assert lookup.draft(0) == []
 
 
+@pytest.mark.slow
 def test_llamacpp_lookup_drafts_keep_the_text_token_by_token_decoding_gives(smollm2, smollm2_gguf, prompts):
     # A prompt that invites copying, so drafts are fed and kept, next to ones where they mostly fail.
     counting = "Count: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10\nCount: 1, 2, 3"
@@ -219,6 +272,7 @@ def test_llamacpp_lookup_drafts_keep_the_text_token_by_token_decoding_gives_tiny
     assert drafting.tokens_evaluated > plain.tokens_evaluated  # rejected drafts cost compute, never text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weights_type", ["bf16", "q8_0"])
 def test_smaller_gguf_exports_run(engine, smollm2, prompts, tmp_path, weights_type):
     template = models.resolve("smollm2-135m", want="gguf")

@@ -3,10 +3,13 @@ iterative loop finishes, respects its limits, gives the same results batched and
 time, lets one problem end early without disturbing the others, and on llama.cpp continues each
 problem from its cache (in rounds or handing each line over as it ends)."""
 
+import pytest
+
 from socratic.loops import solve_iterative
 from socratic.solve import SolveConfig
 
 
+@pytest.mark.slow
 def test_iterative_loop_batched_equals_one_problem_at_a_time(engine, problems):
     config = SolveConfig(mode="iterative", max_steps=2, step_tokens=16)
     questions = [p.question for p in problems]
@@ -32,6 +35,7 @@ def test_iterative_loop_batched_equals_one_problem_at_a_time_tiny(tiny_engine, p
         assert attempt.finish == "end" or len(attempt.steps) == 2
 
 
+@pytest.mark.slow
 def test_a_rolling_active_set_gives_the_same_attempts_and_reports_each_problem_once(engine, problems):
     config = SolveConfig(mode="iterative", max_steps=3, step_tokens=8)
     questions = [p.question for p in problems]
@@ -62,6 +66,7 @@ def test_a_rolling_active_set_gives_the_same_attempts_tiny(tiny_engine, problems
     assert all(attempt.output and attempt.seconds > 0 for _, attempt in reported), "closed before it is reported"
 
 
+@pytest.mark.slow
 def test_iterative_loop_on_llamacpp_continues_each_problem_from_its_cache(smollm2, smollm2_gguf, problems):
     from socratic.engines import LlamaCppEngine
 
@@ -97,6 +102,7 @@ def test_iterative_loop_on_llamacpp_continues_each_problem_from_its_cache_tiny(t
     assert cached_tokens < 0.7 * fresh_tokens
 
 
+@pytest.mark.slow
 def test_iterative_loop_on_llamacpp_can_hand_each_line_to_the_other_model_as_it_ends(
     smollm2, smollm2_gguf, problems, monkeypatch
 ):
@@ -146,6 +152,7 @@ def test_iterative_loop_on_llamacpp_can_hand_each_line_to_the_other_model_tiny(
     assert not qg.busy and not qa.busy
 
 
+@pytest.mark.slow
 def test_one_problem_ending_early_does_not_disturb_the_others(engine, problems):
     config = SolveConfig(mode="iterative", max_steps=3, step_tokens=8)
     questions = [p.question for p in problems]

@@ -16,6 +16,7 @@ from socratic.solve import SolveConfig, run_solve, to_prediction
 from socratic.tasks import load_task
 
 
+@pytest.mark.slow
 def test_solve_iterative_saves_every_problem_once_with_all_its_samples(make_student, tmp_path):
     out = tmp_path / "oracle.jsonl"
     config = SolveConfig(
@@ -60,6 +61,7 @@ def test_solve_iterative_saves_every_problem_once_with_all_its_samples_tiny(make
     assert len(list(read_jsonl(out, Prediction))) == 3
 
 
+@pytest.mark.slow
 def test_self_consistency_votes_on_the_answer(engine, problems):
     task = load_task("gsm8k")
     attempts = [Attempt(answer_text="42"), Attempt(answer_text="41"), Attempt(answer_text="The answer is 42")]
@@ -105,6 +107,7 @@ def _solve_command(student, out, limit):
     ]
 
 
+@pytest.mark.slow
 def test_solve_resumes_after_a_kill_without_duplicates(make_student, tmp_path):
     student = make_student("unified")
     out = tmp_path / "predictions.jsonl"
@@ -158,6 +161,7 @@ def test_solve_resumes_after_an_interruption_without_duplicates_tiny(make_tiny_s
     assert [p.output for p in read_jsonl(fresh, Prediction)] == [p.output for p in after]
 
 
+@pytest.mark.slow
 def test_vllm_matches_hf(make_student, engine, problems):
     import importlib.util
 

@@ -75,6 +75,7 @@ def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students(tiny_m
         open_adapter_roles(dataclasses.replace(config, qg=str(plain)))
 
 
+@pytest.mark.slow
 def test_a_student_is_exported_to_gguf_once_and_only_from_a_known_base(make_student, tmp_path):
     student = make_student("unified")
     gguf = student_gguf(student, "q8_0")

@@ -23,6 +23,7 @@ def reply_keys(out: Path) -> list[tuple[str, int]]:
     return [(row["problem_id"], row["sample"]) for row in read_jsonl(replies_path(out))]
 
 
+@pytest.mark.slow
 def test_against_llama_cpp_server_and_resume_without_new_requests(llama_server, tmp_path, capsys):
     config = AnnotateConfig(
         teacher=f"openai:{llama_server}",
@@ -54,7 +55,9 @@ def test_against_llama_cpp_server_and_resume_without_new_requests(llama_server, 
 def test_replies_are_counted_and_cached_across_reruns_and_more_samples(tmp_path, capsys):
     # Fast twin of the test above, against the fault-injection server answering every request.
     problems = tmp_path / "twos.jsonl"
-    problems.write_text("".join(json.dumps({"question": f"What is {i}+{2 - i}?", "answer": 2}) + "\n" for i in range(3)))
+    problems.write_text(
+        "".join(json.dumps({"question": f"What is {i}+{2 - i}?", "answer": 2}) + "\n" for i in range(3))
+    )
     with FaultServer(["ok"]) as server:
         config = AnnotateConfig(
             dataset=str(problems),
@@ -87,6 +90,7 @@ def test_replies_are_counted_and_cached_across_reruns_and_more_samples(tmp_path,
         assert server.requests == 9
 
 
+@pytest.mark.slow
 def test_completion_endpoint(llama_server, tmp_path, capsys):
     config = AnnotateConfig(
         teacher=f"openai:{llama_server}", endpoint="completion", out=str(tmp_path / "c.jsonl"), **{**SMALL, "limit": 2}
@@ -115,6 +119,7 @@ def test_failed_requests_are_reported_and_retried_by_a_rerun(tmp_path, capsys):
     assert len(reply_keys(out)) == 3 and len(list(read_jsonl(out, Chain))) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_killed_run_resumes_to_the_same_result(llama_server, tmp_path, sig):
     def command(out):
@@ -259,6 +264,7 @@ def test_rejections_are_listed_by_problem_and_sample(tmp_path):
     assert not {r["problem_id"] for r in rejected} & {c.problem_id for c in kept}
 
 
+@pytest.mark.slow
 def test_in_process_llama_cpp_and_transformers_teachers(tmp_path, capsys):
     """The two in-process engines on the small real model: replies are produced, cached and judged."""
     for teacher in ("llamacpp:smollm2-135m", "hf:smollm2-135m"):
