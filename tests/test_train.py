@@ -113,6 +113,7 @@ def test_packed_examples_do_not_see_each_other(tiny_model, chains_file, tmp_path
             torch.testing.assert_close(packed[start:end], alone, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", formats.MODES)
 def test_every_mode_learns_and_reloads(tiny_model, chains_file, tmp_path, mode):
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -120,6 +121,26 @@ def test_every_mode_learns_and_reloads(tiny_model, chains_file, tmp_path, mode):
     out = run_train(quick(tiny_model, chains_file, tmp_path / mode, mode=mode))
     losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
     assert len(losses) == 12 and sum(losses[-3:]) < 0.85 * sum(losses[:3]), losses  # it fits the small set
+    assert (out / "loss.png").stat().st_size > 1000
+    assert read_checkpoint_config(out)["mode"] == mode
+    before = AutoModelForCausalLM.from_pretrained(tiny_model).state_dict()
+    model = AutoModelForCausalLM.from_pretrained(out)
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed, "training did not change the weights"
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    prompt = tokenizer(formats.problem_prompt("What is 2+3?"), return_tensors="pt")
+    generated = model.generate(**prompt, max_new_tokens=5, do_sample=False)
+    assert generated.shape[1] > prompt.input_ids.shape[1]
+
+
+@pytest.mark.parametrize("mode", formats.MODES)
+def test_every_mode_trains_and_reloads_tiny(tiny_model, chains_file, tmp_path, mode):
+    # Fast twin of the test above: three short steps on one thread; the loss goes down, not yet far.
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = run_train(quick(tiny_model, chains_file, tmp_path / mode, mode=mode, max_steps=3, max_length=256, threads=1))
+    losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    assert len(losses) == 3 and losses[-1] < losses[0], losses
     assert (out / "loss.png").stat().st_size > 1000
     assert read_checkpoint_config(out)["mode"] == mode
     before = AutoModelForCausalLM.from_pretrained(tiny_model).state_dict()
