@@ -153,12 +153,23 @@ def test_every_mode_trains_and_reloads_tiny(tiny_model, chains_file, tmp_path, m
     assert generated.shape[1] > prompt.input_ids.shape[1]
 
 
+@pytest.mark.slow
 def test_iterative_writes_qg_and_qa(tiny_model, chains_file, tmp_path):
     out = run_train(quick(tiny_model, chains_file, tmp_path / "it", mode="iterative", max_steps=2))
     assert read_checkpoint_config(out / "qg")["mode"] == "qg"
     assert read_checkpoint_config(out / "qa")["mode"] == "qa"
 
 
+def test_iterative_writes_qg_and_qa_tiny(tiny_model, chains_file, tmp_path):
+    # Fast twin of the test above: one short step per role.
+    out = run_train(
+        quick(tiny_model, chains_file, tmp_path / "it", mode="iterative", max_steps=1, max_length=256, threads=1)
+    )
+    assert read_checkpoint_config(out / "qg")["mode"] == "qg"
+    assert read_checkpoint_config(out / "qa")["mode"] == "qa"
+
+
+@pytest.mark.slow
 def test_resume_continues_from_the_saved_step(tiny_model, chains_file, tmp_path):
     out = tmp_path / "resume"
     run_train(quick(tiny_model, chains_file, out, max_steps=4, save_steps=2))
@@ -170,10 +181,32 @@ def test_resume_continues_from_the_saved_step(tiny_model, chains_file, tmp_path)
     assert state["global_step"] == 6
 
 
+def test_resume_continues_from_the_saved_step_tiny(tiny_model, chains_file, tmp_path):
+    # Fast twin of the test above: 2 steps, then 4, on short rows.
+    out = tmp_path / "resume"
+    run_train(quick(tiny_model, chains_file, out, max_steps=2, save_steps=2, max_length=256, threads=1))
+    run_train(quick(tiny_model, chains_file, out, max_steps=4, save_steps=2, max_length=256, threads=1))
+    steps = [json.loads(line)["step"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+    state = json.loads((out / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+
+
+@pytest.mark.slow
 def test_lora_merges_into_a_plain_checkpoint(tiny_model, chains_file, tmp_path):
     from transformers import AutoModelForCausalLM
 
     out = run_train(quick(tiny_model, chains_file, tmp_path / "lora", lora_r=8, max_steps=3))
+    assert (out / "adapter" / "adapter_config.json").exists()
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert not any("lora" in name for name in model.state_dict())
+
+
+def test_lora_merges_into_a_plain_checkpoint_tiny(tiny_model, chains_file, tmp_path):
+    # Fast twin of the test above: one short step.
+    from transformers import AutoModelForCausalLM
+
+    out = run_train(quick(tiny_model, chains_file, tmp_path / "lora", lora_r=8, max_steps=1, max_length=256, threads=1))
     assert (out / "adapter" / "adapter_config.json").exists()
     model = AutoModelForCausalLM.from_pretrained(out)
     assert not any("lora" in name for name in model.state_dict())
@@ -191,6 +224,7 @@ def test_bad_inputs(tiny_model, chains_file, tmp_path):
         read_checkpoint_config(tmp_path / "ck")
 
 
+@pytest.mark.slow
 def test_rerunning_a_finished_student_skips_it(tiny_model, chains_file, tmp_path):
     out = run_train(quick(tiny_model, chains_file, tmp_path / "done", max_steps=2))
     weights = (out / "model.safetensors").stat().st_mtime_ns
@@ -198,3 +232,13 @@ def test_rerunning_a_finished_student_skips_it(tiny_model, chains_file, tmp_path
     assert (out / "model.safetensors").stat().st_mtime_ns == weights
     with pytest.raises(SocraticError, match="different student"):
         run_train(quick(tiny_model, chains_file, out, mode="answer", max_steps=2))
+
+
+def test_rerunning_a_finished_student_skips_it_tiny(tiny_model, chains_file, tmp_path):
+    # Fast twin of the test above: one short step.
+    out = run_train(quick(tiny_model, chains_file, tmp_path / "done", max_steps=1, max_length=256, threads=1))
+    weights = (out / "model.safetensors").stat().st_mtime_ns
+    run_train(quick(tiny_model, chains_file, out, max_steps=1, max_length=256, threads=1))
+    assert (out / "model.safetensors").stat().st_mtime_ns == weights
+    with pytest.raises(SocraticError, match="different student"):
+        run_train(quick(tiny_model, chains_file, out, mode="answer", max_steps=1, max_length=256, threads=1))
