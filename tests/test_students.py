@@ -36,6 +36,7 @@ def test_vllm_engine_is_reported_clearly_where_missing(make_student):
         run_solve(SolveConfig(mode="unified", model=str(make_student("unified")), engine="vllm", limit=1))
 
 
+@pytest.mark.slow
 def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students(tiny_model, tmp_path):
     import torch
 
@@ -54,6 +55,48 @@ def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students(tiny_m
             out=str(tmp_path / "it"),
             lora_r=8,
             max_steps=3,
+            learning_rate=3e-2,
+            batch_size=2,
+            save_steps=1000,
+        )
+    )
+    config = SolveConfig(mode="iterative", qg=str(students / "qg"), qa=str(students / "qa"), adapters=True)
+    qg, qa = open_adapter_roles(config)
+    assert qg.engine is qa.engine, "one model in memory for both roles"
+    ids = qa.engine.tokenizer("Problem: Tom has 3 apples.\nQ:", return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        for role in (qg, qa):
+            merged = HFEngine(students / role.adapter).model
+            role.engine.model.set_adapter(role.adapter)
+            assert torch.allclose(role.engine.model(ids).logits, merged(ids).logits, atol=1e-4)
+    attempts = solve_iterative(qg, qa, [train[0].question], SolveConfig(mode="iterative", max_steps=2, step_tokens=8))
+    assert attempts[0].finish in ("end", "max_steps")
+    with pytest.raises(SocraticError, match="--adapters needs QG and QA trained with --lora-r"):
+        plain = shutil.copytree(students / "qg", tmp_path / "plain", ignore=shutil.ignore_patterns("adapter"))
+        open_adapter_roles(dataclasses.replace(config, qg=str(plain)))
+
+
+def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students_tiny(tiny_model, tmp_path):
+    # Fast twin of the test above: one short step per role.
+    import torch
+
+    from socratic.records import Chain, write_jsonl
+    from socratic.train import TrainConfig, run_train
+
+    train = load_task("gsm8k").load("train", limit=4)
+    chains = write_jsonl(
+        tmp_path / "chains.jsonl", [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in train]
+    )
+    students = run_train(
+        TrainConfig(
+            mode="iterative",
+            chains=str(chains),
+            model=str(tiny_model),
+            out=str(tmp_path / "it"),
+            lora_r=8,
+            max_steps=1,
+            max_length=256,
+            threads=1,
             learning_rate=3e-2,
             batch_size=2,
             save_steps=1000,
