@@ -286,11 +286,12 @@ def test_smaller_gguf_exports_run(engine, smollm2, prompts, tmp_path, weights_ty
 
 
 def test_a_smaller_tiny_gguf_export_runs(tiny_engine, tiny_decoder, tiny_template, tiny_gguf, prompts, tmp_path):
-    # Fast twin of the test above for bf16 (q8_0: test_students.py's test_a_tiny_student_is_exported_to_gguf_once).
-    small = export_gguf(tiny_decoder, tiny_template, tmp_path / "s.bf16.gguf", "bf16")
+    # Fast twin of the test above for q8_0 (bf16 is checked in the slow tier only).
+    small = export_gguf(tiny_decoder, tiny_template, tmp_path / "s.q8_0.gguf", "q8_0")
     float32_bytes = 4 * sum(p.numel() for p in tiny_engine.model.parameters())
     # The tokenizer in the header is a large share of a tiny model's file: compare the bytes saved.
     assert tiny_gguf.stat().st_size - small.stat().st_size > 0.4 * float32_bytes
     ours = LlamaCppEngine(small, tokenizer=tiny_decoder, threads=1).complete(prompts, "line", max_new_tokens=12)
     theirs = tiny_engine.complete(prompts, "line", max_new_tokens=12)
+    # Rounded weights change some greedy choices, not most of them.
     assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) // 2
