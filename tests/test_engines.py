@@ -25,6 +25,7 @@ def prompts():
     return [formats.problem_prompt(q) + "Q: What is the first step?\nA:" for q in questions]
 
 
+@pytest.mark.slow
 def test_batched_greedy_equals_one_at_a_time(engine, prompts):
     batched = engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
     single = [engine.complete([p], "line", max_new_tokens=24, calculator=True)[0] for p in prompts]
@@ -32,6 +33,15 @@ def test_batched_greedy_equals_one_at_a_time(engine, prompts):
     assert {c.finish for c in batched} <= {"stop", "eos", "length"}
 
 
+def test_batched_greedy_equals_one_at_a_time_tiny(tiny_engine, prompts):
+    # Fast twin of the test above, on the tiny decoder.
+    batched = tiny_engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
+    single = [tiny_engine.complete([p], "line", max_new_tokens=24, calculator=True)[0] for p in prompts]
+    assert batched == single
+    assert {c.finish for c in batched} == {"stop", "length"}, "rows finish at different steps"
+
+
+@pytest.mark.slow
 def test_completions_stop_where_the_layout_ends(engine, prompts):
     for completion in engine.complete(prompts, "line", max_new_tokens=24):
         if completion.finish == "stop":
@@ -43,6 +53,21 @@ def test_completions_stop_where_the_layout_ends(engine, prompts):
     assert all(c.finish in ("length", "eos", "stop") and c.tokens <= 5 for c in long)
 
 
+def test_completions_stop_where_the_layout_ends_tiny(tiny_engine, prompts):
+    # Fast twin of the test above, on the tiny decoder (which ends some lines and not others).
+    completions = tiny_engine.complete(prompts, "line", max_new_tokens=24)
+    assert "stop" in {c.finish for c in completions}
+    for completion in completions:
+        if completion.finish == "stop":
+            assert completion.text.endswith("\n") and completion.text.count("\n") == 1
+        else:
+            assert "\n" not in completion.text
+        assert completion.tokens <= 24
+    long = tiny_engine.complete(prompts[:2], "answer", max_new_tokens=5)
+    assert all(c.finish in ("length", "eos", "stop") and c.tokens <= 5 for c in long)
+
+
+@pytest.mark.slow
 def test_calculator_writes_the_value_of_an_open_annotation(engine):
     state = Decoding(engine.tokenizer, "line", 64, calculator=True, eos=engine.eos)
     for token in engine.tokenizer.encode("A: 12 eggs cost 12*3 = <<12*3=", add_special_tokens=False):
@@ -55,6 +80,21 @@ def test_calculator_writes_the_value_of_an_open_annotation(engine):
     assert not off.forced
 
 
+def test_calculator_writes_the_value_of_an_open_annotation_tiny(tiny_engine):
+    # Fast twin of the test above: the same tokenizer, without loading SmolLM2.
+    tokenizer, eos = tiny_engine.tokenizer, tiny_engine.eos
+    state = Decoding(tokenizer, "line", 64, calculator=True, eos=eos)
+    for token in tokenizer.encode("A: 12 eggs cost 12*3 = <<12*3=", add_special_tokens=False):
+        state.add(token)
+    assert tokenizer.decode(list(state.forced)) == "36>>"
+    assert state.calculator_writes == 1
+    off = Decoding(tokenizer, "line", 64, calculator=False, eos=eos)
+    for token in tokenizer.encode("A: 12*3 = <<12*3=", add_special_tokens=False):
+        off.add(token)
+    assert not off.forced
+
+
+@pytest.mark.slow
 def test_calculator_forces_the_value_while_decoding(engine):
     # Few-shot annotations make the model write "=" after the open expression; the value after it is
     # the calculator's, in the batched loop as in the one-at-a-time one.
@@ -65,12 +105,43 @@ def test_calculator_forces_the_value_while_decoding(engine):
     assert not off.text.startswith("=4481>>") and off.calculator == 0
 
 
+def test_calculator_forces_the_value_while_decoding_tiny(tiny_engine):
+    # Fast twin of the test above: a hook makes the tiny model write "=" at every step, as SmolLM2 does
+    # after the few-shot annotations; the value after it is the calculator's.
+    model, tokenizer = tiny_engine.model, tiny_engine.tokenizer
+    [equals] = tokenizer.encode("=", add_special_tokens=False)
+
+    def always_equals(module, args, output):
+        output.logits[..., equals] += 1e4
+
+    prompt = "A: 2+2 = <<2+2=4>>4\nA: 1787+2694 = <<1787+2694"
+    hook = model.register_forward_hook(always_equals)
+    try:
+        on = tiny_engine.complete([prompt, "A: 1 + 1 ="], "line", 12, calculator=True)
+        off = tiny_engine.complete([prompt], "line", 12, calculator=False)[0]
+    finally:
+        hook.remove()
+    assert on[0].text.startswith("=4481>>") and on[0].calculator == 1
+    assert on[1].calculator == 0, "no open annotation, nothing to compute"
+    assert not off.text.startswith("=4481>>") and off.calculator == 0
+
+
+@pytest.mark.slow
 def test_sampling_is_seeded(engine, prompts):
     first = engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
     again = engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
     assert first == again
 
 
+def test_sampling_is_seeded_tiny(tiny_engine, prompts):
+    # Fast twin of the test above, on the tiny decoder.
+    first = tiny_engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
+    again = tiny_engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
+    other = tiny_engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=4))
+    assert first == again and first != other
+
+
+@pytest.mark.slow
 def test_llamacpp_on_the_exported_gguf_matches_transformers(engine, smollm2, smollm2_gguf, prompts):
     llama = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2)
     ours = llama.complete(prompts, "line", max_new_tokens=24, calculator=True)
@@ -79,6 +150,17 @@ def test_llamacpp_on_the_exported_gguf_matches_transformers(engine, smollm2, smo
     assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) - 1
 
 
+def test_llamacpp_on_the_exported_tiny_gguf_matches_transformers(tiny_engine, tiny_decoder, tiny_gguf, prompts):
+    # Fast twin of the test above; the export is `export_gguf` on a tiny template (rotary permutation
+    # included). One thread: llama.cpp's threads wait for each other, slow on a loaded CPU for a tiny model.
+    llama = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, threads=1)
+    ours = llama.complete(prompts, "line", max_new_tokens=24, calculator=True)
+    theirs = tiny_engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
+    assert {c.finish for c in theirs} == {"stop", "length"}, "the tiny decoder ends some lines, not all"
+    assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) - 1
+
+
+@pytest.mark.slow
 def test_llamacpp_continues_parked_sequences_instead_of_recomputing_them(smollm2, smollm2_gguf, prompts):
     # The iterative loop's pattern: every call repeats each problem's history plus a new line. With
     # fewer slots than prompts, some parked sequences are given away and their prompts start afresh.
@@ -98,6 +180,24 @@ def test_llamacpp_continues_parked_sequences_instead_of_recomputing_them(smollm2
     assert len(kept.parked) == len(prompts), "finished sequences stay parked for the next call"
 
 
+def test_llamacpp_continues_parked_sequences_tiny(tiny_decoder, tiny_gguf, prompts):
+    # Fast twin of the test above, on the tiny decoder's GGUF.
+    fresh = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=8, keep_cache=False, threads=1)
+    kept = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=8, threads=1)
+    crowded = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=4, threads=1)
+    histories = list(prompts)
+    for _ in range(3):
+        expected = fresh.complete(histories, "line", max_new_tokens=12)
+        for engine in (kept, crowded):
+            continued = engine.complete(histories, "line", max_new_tokens=12)
+            assert sum(a.text == b.text for a, b in zip(expected, continued, strict=True)) >= len(prompts) - 1
+        histories = [h + c.text.rstrip("\n") + "\nQ: And then?\nA:" for h, c in zip(histories, expected, strict=True)]
+    assert kept.tokens_evaluated < 0.5 * fresh.tokens_evaluated
+    assert kept.tokens_evaluated < crowded.tokens_evaluated < fresh.tokens_evaluated
+    assert len(kept.parked) == len(prompts), "finished sequences stay parked for the next call"
+
+
+@pytest.mark.slow
 def test_llamacpp_takes_prompts_submitted_while_others_decode(smollm2, smollm2_gguf, prompts):
     # The iterative loop's pattern: a prompt arrives while the engine is busy with others.
     alone = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, lookup=0)
@@ -122,6 +222,23 @@ def test_llamacpp_takes_prompts_submitted_while_others_decode(smollm2, smollm2_g
     assert done[tickets[0]] == got[0] and done[tickets[1]] == too_long()
 
 
+def test_llamacpp_takes_prompts_submitted_while_others_decode_tiny(tiny_decoder, tiny_gguf, prompts):
+    # Fast twin of the test above, on the tiny decoder's GGUF.
+    alone = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, lookup=0, threads=1)
+    expected = [alone.complete([p], "line", max_new_tokens=16)[0] for p in prompts]
+    engine = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=4, lookup=0, threads=1)
+    tickets = engine.submit(prompts[:3], "line", 16)
+    done = dict(engine.step())
+    tickets += engine.submit(prompts[3:], "line", 16)  # more prompts than sequences: some wait
+    while engine.busy:
+        done |= dict(engine.step())
+    assert sorted(done) == sorted(tickets)
+    got = [done[t] for t in tickets]
+    assert sum(a == b for a, b in zip(expected, got, strict=True)) >= len(prompts) - 1
+    with pytest.raises(ValueError, match="context"):
+        engine.submit(["word " * 2000], "line", 16)
+
+
 def test_prompt_lookup_drafts_what_followed_the_latest_earlier_occurrence():
     lookup = PromptLookup([5, 6, 7, 8, 1, 5, 6, 9], ngram=2)
     assert lookup.draft(3) == []  # the last two tokens (6, 9) never occurred before
@@ -131,6 +248,7 @@ def test_prompt_lookup_drafts_what_followed_the_latest_earlier_occurrence():
     assert lookup.draft(0) == []
 
 
+@pytest.mark.slow
 def test_llamacpp_lookup_drafts_keep_the_text_token_by_token_decoding_gives(smollm2, smollm2_gguf, prompts):
     # A prompt that invites copying, so drafts are fed and kept, next to ones where they mostly fail.
     counting = "Count: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10\nCount: 1, 2, 3"
@@ -148,6 +266,27 @@ def test_llamacpp_lookup_drafts_keep_the_text_token_by_token_decoding_gives(smol
     assert drafting.tokens_evaluated > plain.tokens_evaluated  # rejected drafts cost compute, never text
 
 
+def test_llamacpp_lookup_drafts_keep_the_text_token_by_token_decoding_gives_tiny(
+    tiny_model, tiny_template, prompts, tmp_path
+):
+    # Fast twin of the test above. The tiny training model (small tied weights) repeats its last token,
+    # "3" here: drafts copied from its own output are kept, and the ones copied from "33" earlier in the
+    # prompt (followed by 5, 7 and 4) are rejected.
+    echo = export_gguf(tiny_model, tiny_template, tmp_path / "echo.gguf")
+    codes = "Codes: 335, 337 and 3341\nCount: 1, 2, 3"
+    plain = LlamaCppEngine(echo, tokenizer=tiny_model, lookup=0, threads=1)
+    drafting = LlamaCppEngine(echo, tokenizer=tiny_model, threads=1)
+    batch = [codes, *prompts[:3]]
+    expected = plain.complete(batch, "line", max_new_tokens=24, calculator=True)
+    got = drafting.complete(batch, "line", max_new_tokens=24, calculator=True)
+    assert got == expected
+    assert got[0].text.startswith("3" * 12)
+    assert plain.drafts_fed == 0
+    assert 6 <= drafting.drafts_accepted < drafting.drafts_fed, "drafts are kept and rejected"
+    assert drafting.tokens_evaluated > plain.tokens_evaluated  # rejected drafts cost compute, never text
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("weights_type", ["bf16", "q8_0"])
 def test_smaller_gguf_exports_run(engine, smollm2, prompts, tmp_path, weights_type):
     template = models.resolve("smollm2-135m", want="gguf")
@@ -265,3 +404,15 @@ def test_solve_on_llamacpp_records_a_question_too_long_for_its_context_and_goes_
         assert attempts[1].steps == () and attempts[1].answer_text == ""
         assert not qg.busy and not qa.busy
         assert not (continuous and (qg.parked or qa.parked)), "a finished problem's sequences are freed at once"
+
+
+def test_a_smaller_tiny_gguf_export_runs(tiny_engine, tiny_decoder, tiny_template, tiny_gguf, prompts, tmp_path):
+    # Fast twin of the test above for q8_0 (bf16 is checked in the slow tier only).
+    small = export_gguf(tiny_decoder, tiny_template, tmp_path / "s.q8_0.gguf", "q8_0")
+    float32_bytes = 4 * sum(p.numel() for p in tiny_engine.model.parameters())
+    # The tokenizer in the header is a large share of a tiny model's file: compare the bytes saved.
+    assert tiny_gguf.stat().st_size - small.stat().st_size > 0.4 * float32_bytes
+    ours = LlamaCppEngine(small, tokenizer=tiny_decoder, threads=1).complete(prompts, "line", max_new_tokens=12)
+    theirs = tiny_engine.complete(prompts, "line", max_new_tokens=12)
+    # Rounded weights change some greedy choices, not most of them.
+    assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) // 2

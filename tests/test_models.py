@@ -65,6 +65,7 @@ def assert_agrees_with_llama_cpp(folder, gguf):
     return model
 
 
+@pytest.mark.slow
 @needs_students
 def test_smollm2_converts_to_a_folder_that_agrees_with_llama_cpp(smollm2_hf):
     assert (smollm2_hf / "model.safetensors").exists() and (smollm2_hf / models.HF_MARKER).exists()
@@ -72,11 +73,40 @@ def test_smollm2_converts_to_a_folder_that_agrees_with_llama_cpp(smollm2_hf):
     assert 134e6 < sum(p.numel() for p in model.parameters()) < 136e6
 
 
+@pytest.mark.slow
 @needs_students
 def test_prepare_is_done_once(smollm2_hf, cache):
     stamp = (smollm2_hf / "model.safetensors").stat().st_mtime_ns
     assert models.prepare_hf(models.MODELS["smollm2-135m"], cache, progress=False) == smollm2_hf
     assert (smollm2_hf / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def fake_conversion(monkeypatch):
+    """Replace the GGUF -> HF conversion by one that writes a stub folder; returns the list of calls."""
+    calls = []
+
+    def convert(gguf, out):
+        calls.append(gguf)
+        out.mkdir(parents=True)
+        (out / "config.json").write_text("{}")
+
+    monkeypatch.setattr(models, "convert_gguf_to_hf", convert)
+    return calls
+
+
+@needs_students
+def test_prepare_converts_once_through_a_partial_folder(tmp_path, monkeypatch):
+    # Fast twin of the test above and of smollm2_hf's stale folder, with the conversion stubbed.
+    calls = fake_conversion(monkeypatch)
+    spec = models.MODELS["smollm2-135m"]
+    partial = models.hf_path(spec, tmp_path).with_name("hf.partial")
+    partial.mkdir(parents=True)
+    (partial / "config.json").write_text("{ truncated")
+    folder = models.prepare_hf(spec, tmp_path, progress=False)
+    assert folder == models.hf_path(spec, tmp_path) and (folder / models.HF_MARKER).exists()
+    assert not partial.exists() and (folder / "config.json").read_text() == "{}"
+    assert models.prepare_hf(spec, tmp_path, progress=False) == folder
+    assert len(calls) == 1, "converted once"
 
 
 @needs_students
@@ -123,11 +153,31 @@ def test_teacher_assembles_from_22_chunks(cache):
     assert path.stat().st_size == spec.size_bytes
 
 
+@pytest.mark.slow
 @needs_students
 def test_resolve_names_folders_and_files(smollm2_hf, cache, tmp_path, monkeypatch):
     monkeypatch.setenv("SOCRATIC_CACHE", str(cache))
     assert models.resolve("smollm2-135m") == smollm2_hf
     assert models.resolve(str(smollm2_hf)) == smollm2_hf
+    gguf = models.resolve("smollm2-135m", want="gguf")
+    assert models.resolve(str(gguf), want="gguf") == gguf
+    with pytest.raises(SocraticError, match="is a GGUF file; this command needs a Hugging Face folder"):
+        models.resolve(str(gguf))
+    with pytest.raises(SocraticError, match=r"is not a folder with config\.json"):
+        models.resolve(str(tmp_path))
+    with pytest.raises(SocraticError, match="did you mean 'smollm2-135m'"):
+        models.resolve("smollm2-135")
+
+
+@needs_students
+def test_resolve_names_folders_and_files_stubbed(tmp_path, monkeypatch):
+    # Fast twin of the test above, with the conversion stubbed.
+    fake_conversion(monkeypatch)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SOCRATIC_CACHE", str(cache))
+    folder = models.resolve("smollm2-135m")
+    assert folder == models.hf_path(models.MODELS["smollm2-135m"], cache)
+    assert models.resolve(str(folder)) == folder
     gguf = models.resolve("smollm2-135m", want="gguf")
     assert models.resolve(str(gguf), want="gguf") == gguf
     with pytest.raises(SocraticError, match="is a GGUF file; this command needs a Hugging Face folder"):

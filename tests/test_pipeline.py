@@ -92,6 +92,7 @@ def tiny_config(tiny_model, **run):
     )
 
 
+@pytest.mark.slow
 def test_the_whole_pipeline_on_a_tiny_config(tiny_model, tmp_path, capsys):
     config = tiny_config(tiny_model)
     folder = run_pipeline(config, tmp_path / "run")
@@ -138,6 +139,57 @@ def _files_git_would_commit(folder):
         text=True,
     )
     return set(listed.stdout.split())
+
+
+def test_the_whole_pipeline_on_a_tinier_config(tiny_model, tmp_path, capsys):
+    # Fast twin of the test above: two methods (one of them the QG + QA pair), two problems, one epoch.
+    config = config_from_values(
+        {
+            "name": "tinier",
+            "methods": ["answer", "iterative"],
+            "annotate": {"dataset": "gsm8k", "limit": 2},
+            "train": {"model": str(tiny_model), "epochs": 1, "learning_rate": 3e-3, "batch_size": 2, "max_length": 256},
+            "solve": {"dataset": "gsm8k", "limit": 2, "max_new_tokens": 8, "max_steps": 2},
+        }
+    )
+    folder = run_pipeline(config, tmp_path / "run", threads=1)
+    printed = capsys.readouterr().out
+    for method in config.run.methods:
+        assert f"| {method} | gsm8k/test | {method} | 2 |" in printed
+        assert len((folder / "students" / method / "predictions.gsm8k.test.jsonl").read_text().splitlines()) == 2
+    assert (folder / "students" / "iterative" / "qg" / "socratic.json").exists()
+    assert {p.name for p in (folder / "report").iterdir()} >= {
+        "results.md",
+        "accuracy.png",
+        "report.html",
+        "scores.json",
+    }
+    stages = json.loads((folder / "run.json").read_text())["stages"]
+    assert list(stages) == [
+        "annotate",
+        "train answer",
+        "solve answer",
+        "train iterative",
+        "solve iterative",
+        "evaluate",
+    ]
+
+    # Rerunning finds everything done: no stage trains or solves again.
+    weights = (folder / "students" / "answer" / "model.safetensors").stat().st_mtime_ns
+    run_pipeline(config, folder, threads=1)
+    assert (folder / "students" / "answer" / "model.safetensors").stat().st_mtime_ns == weights
+
+    # On a machine with only the files git would commit, the finished methods are not trained again.
+    committed = _files_git_would_commit(folder)
+    assert not [f for f in committed if f.endswith((".safetensors", ".gguf")) or "checkpoint" in f]
+    assert "students/iterative/predictions.gsm8k.test.jsonl" in committed
+    elsewhere = tmp_path / "elsewhere"
+    for name in committed:
+        (elsewhere / name).parent.mkdir(parents=True, exist_ok=True)
+        (elsewhere / name).write_bytes((folder / name).read_bytes())
+    run_pipeline(config, elsewhere, threads=1)
+    assert not list(elsewhere.rglob("*.safetensors"))
+    assert "nothing to train or solve" in capsys.readouterr().out
 
 
 def test_an_unfinished_run_is_continued(tmp_path):

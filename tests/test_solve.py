@@ -18,6 +18,7 @@ from socratic.solve import SolveConfig, run_solve, to_prediction
 from socratic.tasks import load_task
 
 
+@pytest.mark.slow
 def test_solve_iterative_saves_every_problem_once_with_all_its_samples(make_student, tmp_path):
     out = tmp_path / "oracle.jsonl"
     config = build(
@@ -42,6 +43,33 @@ def test_solve_iterative_saves_every_problem_once_with_all_its_samples(make_stud
     assert len(list(read_jsonl(out, Prediction))) == 3
 
 
+def test_solve_iterative_saves_every_problem_once_with_all_its_samples_tiny(make_tiny_student, tmp_path):
+    # Fast twin of the test above, on a tiny student.
+    out = tmp_path / "oracle.jsonl"
+    config = build(
+        SolveConfig,
+        dict(
+            method="iterative",
+            qa=str(make_tiny_student("qa")),
+            oracle=True,
+            limit=3,
+            samples=2,
+            batch_size=3,  # fewer places than attempts: the active set rolls
+            max_steps=2,
+            step_tokens=8,
+            threads=1,
+            out=str(out),
+        ),
+    )
+    run_solve(config)
+    saved = list(read_jsonl(out, Prediction))
+    assert sorted(p.problem_id for p in saved) == [f"gsm8k/test/{i}" for i in range(3)]
+    assert all(len(p.meta["answers"]) == 2 and p.meta["seconds"] > 0 for p in saved)
+    run_solve(config)  # everything is saved: nothing to do, nothing added
+    assert len(list(read_jsonl(out, Prediction))) == 3
+
+
+@pytest.mark.slow
 def test_self_consistency_votes_on_the_answer(engine, problems):
     task = load_task("gsm8k")
     attempts = [Attempt(answer_text="42"), Attempt(answer_text="41"), Attempt(answer_text="The answer is 42")]
@@ -50,6 +78,18 @@ def test_self_consistency_votes_on_the_answer(engine, problems):
     config = SolveConfig(samples=3, max_new_tokens=8)
     sampled = solve_one_pass(engine, [problems[0].question] * 3, config.decoding)
     assert config.sampling.temperature == 0.7 and len(sampled) == 3
+
+
+def test_self_consistency_votes_on_the_answer_tiny(tiny_engine, problems):
+    # Fast twin of the test above, on the tiny decoder.
+    task = load_task("gsm8k")
+    attempts = [Attempt(answer_text="42"), Attempt(answer_text="41"), Attempt(answer_text="The answer is 42")]
+    prediction = to_prediction(problems[0], attempts, "unified", task, 1.0)
+    assert prediction.answer == "42" and prediction.meta["votes"] == {"42": 2, "41": 1}
+    config = SolveConfig(samples=3, max_new_tokens=8)
+    sampled = solve_one_pass(tiny_engine, [problems[0].question] * 3, config.decoding)
+    assert config.sampling.temperature == 0.7 and len(sampled) == 3
+    assert len({a.output for a in sampled}) > 1, "samples differ"
 
 
 def _solve_command(student, out, limit):
@@ -75,6 +115,7 @@ def _solve_command(student, out, limit):
     ]
 
 
+@pytest.mark.slow
 def test_solve_resumes_after_a_kill_without_duplicates(make_student, tmp_path):
     student = make_student("unified")
     out = tmp_path / "predictions.jsonl"
@@ -95,6 +136,40 @@ def test_solve_resumes_after_a_kill_without_duplicates(make_student, tmp_path):
     assert [p.output for p in read_jsonl(fresh, Prediction)] == [p.output for p in after]
 
 
+def test_solve_resumes_after_an_interruption_without_duplicates_tiny(make_tiny_student, tmp_path, monkeypatch):
+    # Fast twin of the test above, in process on a tiny student: the run stops during its third chunk
+    # (after writing half a row, as a kill can leave), and the same command, through the CLI, completes it.
+    from socratic import solve
+    from socratic.cli import main
+
+    student = make_tiny_student("unified")
+    out = tmp_path / "predictions.jsonl"
+    argv = [*_solve_command(student, out, 5)[3:], "--threads", "1"]
+    one_pass, calls = solve.solve_one_pass, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            with out.open("a") as f:
+                f.write('{"problem_id": "gsm8k/test/2", "meth')
+            raise KeyboardInterrupt
+        return one_pass(*args, **kwargs)
+
+    monkeypatch.setattr(solve, "solve_one_pass", interrupted)
+    assert main(argv) == 130, "interrupted"
+    monkeypatch.setattr(solve, "solve_one_pass", one_pass)
+    before = list(read_jsonl(out, Prediction))
+    assert len(before) == 2, "each chunk is saved as it ends"
+    assert main(argv) == 0
+    after = list(read_jsonl(out, Prediction))
+    assert [p.problem_id for p in after] == [f"gsm8k/test/{i}" for i in range(5)]
+    assert after[: len(before)] == before
+    fresh = tmp_path / "fresh.jsonl"
+    main([*_solve_command(student, fresh, 5)[3:], "--threads", "1"])
+    assert [p.output for p in read_jsonl(fresh, Prediction)] == [p.output for p in after]
+
+
+@pytest.mark.slow
 def test_vllm_matches_hf(make_student, engine, problems):
     import importlib.util
 

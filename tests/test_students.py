@@ -43,6 +43,7 @@ def test_vllm_engine_is_reported_clearly_where_missing(make_student):
         run_solve(config)
 
 
+@pytest.mark.slow
 def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students(tiny_model, tmp_path):
     import torch
 
@@ -82,6 +83,49 @@ def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students(tiny_m
         open_adapter_roles({**folders, "qg": str(plain)}, EngineOptions())
 
 
+def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students_tiny(tiny_model, tmp_path):
+    # Fast twin of the test above: one short step per role.
+    import torch
+
+    from socratic.records import Chain, write_jsonl
+    from socratic.train import TrainConfig, run_train
+
+    train = load_task("gsm8k").load("train", limit=4)
+    chains = write_jsonl(
+        tmp_path / "chains.jsonl", [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in train]
+    )
+    students = run_train(
+        TrainConfig(
+            method="iterative",
+            chains=str(chains),
+            model=str(tiny_model),
+            out=str(tmp_path / "it"),
+            lora_r=8,
+            max_steps=1,
+            max_length=256,
+            threads=1,
+            learning_rate=3e-2,
+            batch_size=2,
+            save_steps=1000,
+        )
+    )
+    folders = {"qg": str(students / "qg"), "qa": str(students / "qa")}
+    qg, qa = open_adapter_roles(folders, EngineOptions())
+    assert qg.engine is qa.engine, "one model in memory for both roles"
+    ids = qa.engine.tokenizer("Problem: Tom has 3 apples.\nQ:", return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        for role in (qg, qa):
+            merged = HFEngine(students / role.adapter).model
+            role.engine.model.set_adapter(role.adapter)
+            assert torch.allclose(role.engine.model(ids).logits, merged(ids).logits, atol=1e-4)
+    attempts = solve_iterative(qg, qa, [train[0].question], DecodeSettings(max_steps=2, step_tokens=8))
+    assert attempts[0].finish in ("end", "max_steps")
+    with pytest.raises(SocraticError, match="--adapters needs QG and QA trained with --lora-r"):
+        plain = shutil.copytree(students / "qg", tmp_path / "plain", ignore=shutil.ignore_patterns("adapter"))
+        open_adapter_roles({**folders, "qg": str(plain)}, EngineOptions())
+
+
+@pytest.mark.slow
 def test_a_student_is_exported_to_gguf_once_and_only_from_a_known_base(make_student, tmp_path):
     student = make_student("unified")
     gguf = student_gguf(student, "q8_0")
@@ -91,6 +135,37 @@ def test_a_student_is_exported_to_gguf_once_and_only_from_a_known_base(make_stud
 
     foreign = shutil.copytree(student, tmp_path / "foreign", symlinks=True, ignore=shutil.ignore_patterns("*.gguf"))
     info = json.loads((foreign / "socratic.json").read_text())
+    (foreign / "socratic.json").write_text(json.dumps({**info, "base_model": "/somewhere/else"}))
+    with pytest.raises(SocraticError, match="needs a base model from `socratic models list`"):
+        student_gguf(foreign)
+
+
+def test_a_tiny_student_is_exported_to_gguf_once(tiny_decoder, tmp_path, monkeypatch):
+    # Fast twin of the test above, with the export stubbed (test_engines.py exports the tiny decoder for
+    # real, in float32 and q8_0): the tiny student names SmolLM2 as its base.
+    from socratic import formats, gguf_io
+
+    exports = []
+
+    def export(student, template, out, weights_type="f32"):
+        exports.append((student, template, weights_type))
+        out.write_bytes(b"GGUF")
+        return out
+
+    monkeypatch.setattr(gguf_io, "export_gguf", export)
+    student = tmp_path / "student"
+    student.mkdir()
+    for item in tiny_decoder.iterdir():
+        (student / item.name).symlink_to(item)
+    info = {"mode": "unified", "format_version": formats.FORMAT_VERSION, "base_model": "smollm2-135m"}
+    (student / "socratic.json").write_text(json.dumps(info))
+    gguf = student_gguf(student, "q8_0")
+    assert gguf == student / "model.q8_0.gguf" and gguf.read_bytes() == b"GGUF"
+    exported_at = gguf.stat().st_mtime_ns
+    assert student_gguf(student, "q8_0").stat().st_mtime_ns == exported_at, "not exported again"
+    assert len(exports) == 1 and exports[0][2] == "q8_0"
+
+    foreign = shutil.copytree(student, tmp_path / "foreign", symlinks=True, ignore=shutil.ignore_patterns("*.gguf"))
     (foreign / "socratic.json").write_text(json.dumps({**info, "base_model": "/somewhere/else"}))
     with pytest.raises(SocraticError, match="needs a base model from `socratic models list`"):
         student_gguf(foreign)

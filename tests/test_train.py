@@ -115,6 +115,7 @@ def test_packed_examples_do_not_see_each_other(tiny_model, chains_file, tmp_path
             torch.testing.assert_close(packed[start:end], alone, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", formats.MODES)
 def test_every_mode_learns_and_reloads(tiny_model, chains_file, tmp_path, mode):
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -134,12 +135,47 @@ def test_every_mode_learns_and_reloads(tiny_model, chains_file, tmp_path, mode):
     assert generated.shape[1] > prompt.input_ids.shape[1]
 
 
+@pytest.mark.parametrize("mode", ["cot", "unified"])
+def test_a_mode_trains_and_reloads_tiny(tiny_model, chains_file, tmp_path, mode):
+    # Fast twin of the test above: three short steps on one thread; the loss goes down, not yet far.
+    # The other modes train in the fast tier too: answer and iterative (QG + QA) in
+    # test_the_whole_pipeline_on_a_tinier_config, QG and QA in test_iterative_writes_qg_and_qa_tiny.
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = run_train(
+        quick(tiny_model, chains_file, tmp_path / mode, method=mode, max_steps=3, max_length=256, threads=1)
+    )
+    losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    assert len(losses) == 3 and losses[-1] < losses[0], losses
+    assert (out / "loss.png").stat().st_size > 1000
+    assert read_info(out).role == mode
+    before = AutoModelForCausalLM.from_pretrained(tiny_model).state_dict()
+    model = AutoModelForCausalLM.from_pretrained(out)
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed, "training did not change the weights"
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    prompt = tokenizer(formats.problem_prompt("What is 2+3?"), return_tensors="pt")
+    generated = model.generate(**prompt, max_new_tokens=5, do_sample=False)
+    assert generated.shape[1] > prompt.input_ids.shape[1]
+
+
+@pytest.mark.slow
 def test_iterative_writes_qg_and_qa(tiny_model, chains_file, tmp_path):
     out = run_train(quick(tiny_model, chains_file, tmp_path / "it", method="iterative", max_steps=2))
     assert read_info(out / "qg").role == "qg"
     assert read_info(out / "qa").role == "qa"
 
 
+def test_iterative_writes_qg_and_qa_tiny(tiny_model, chains_file, tmp_path):
+    # Fast twin of the test above: one short step per role.
+    out = run_train(
+        quick(tiny_model, chains_file, tmp_path / "it", method="iterative", max_steps=1, max_length=256, threads=1)
+    )
+    assert read_info(out / "qg").role == "qg"
+    assert read_info(out / "qa").role == "qa"
+
+
+@pytest.mark.slow
 def test_resume_continues_from_the_saved_step(tiny_model, chains_file, tmp_path):
     out = tmp_path / "resume"
     run_train(quick(tiny_model, chains_file, out, max_steps=4, save_steps=2))
@@ -151,10 +187,32 @@ def test_resume_continues_from_the_saved_step(tiny_model, chains_file, tmp_path)
     assert state["global_step"] == 6
 
 
+def test_resume_continues_from_the_saved_step_tiny(tiny_model, chains_file, tmp_path):
+    # Fast twin of the test above: 2 steps, then 4, on short rows.
+    out = tmp_path / "resume"
+    run_train(quick(tiny_model, chains_file, out, max_steps=2, save_steps=2, max_length=256, threads=1))
+    run_train(quick(tiny_model, chains_file, out, max_steps=4, save_steps=2, max_length=256, threads=1))
+    steps = [json.loads(line)["step"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+    state = json.loads((out / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+
+
+@pytest.mark.slow
 def test_lora_merges_into_a_plain_checkpoint(tiny_model, chains_file, tmp_path):
     from transformers import AutoModelForCausalLM
 
     out = run_train(quick(tiny_model, chains_file, tmp_path / "lora", lora_r=8, max_steps=3))
+    assert (out / "adapter" / "adapter_config.json").exists()
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert not any("lora" in name for name in model.state_dict())
+
+
+def test_lora_merges_into_a_plain_checkpoint_tiny(tiny_model, chains_file, tmp_path):
+    # Fast twin of the test above: one short step.
+    from transformers import AutoModelForCausalLM
+
+    out = run_train(quick(tiny_model, chains_file, tmp_path / "lora", lora_r=8, max_steps=1, max_length=256, threads=1))
     assert (out / "adapter" / "adapter_config.json").exists()
     model = AutoModelForCausalLM.from_pretrained(out)
     assert not any("lora" in name for name in model.state_dict())
@@ -172,6 +230,7 @@ def test_bad_inputs(tiny_model, chains_file, tmp_path):
         read_info(tmp_path / "ck")
 
 
+@pytest.mark.slow
 def test_rerunning_a_finished_student_skips_it(tiny_model, chains_file, tmp_path):
     out = run_train(quick(tiny_model, chains_file, tmp_path / "done", max_steps=2))
     weights = (out / "model.safetensors").stat().st_mtime_ns
@@ -246,3 +305,13 @@ def test_train_reads_a_users_csv_with_other_column_names(tiny_model, tmp_path, c
     assert read_info(tmp_path / "cot").examples == 2
     assert main(argv[: argv.index("--dataset")]) == 2  # without them the file's problems are unknown
     assert "not a shipped benchmark: give --dataset" in capsys.readouterr().err
+
+
+def test_rerunning_a_finished_student_skips_it_tiny(tiny_model, chains_file, tmp_path):
+    # Fast twin of the test above: one short step.
+    out = run_train(quick(tiny_model, chains_file, tmp_path / "done", max_steps=1, max_length=256, threads=1))
+    weights = (out / "model.safetensors").stat().st_mtime_ns
+    run_train(quick(tiny_model, chains_file, out, max_steps=1, max_length=256, threads=1))
+    assert (out / "model.safetensors").stat().st_mtime_ns == weights
+    with pytest.raises(SocraticError, match="different student"):
+        run_train(quick(tiny_model, chains_file, out, method="answer", max_steps=1, max_length=256, threads=1))

@@ -30,6 +30,7 @@ def reply_keys(out: Path) -> list[tuple[str, int]]:
     return [(row["problem_id"], row["sample"]) for row in read_jsonl(replies_path(out))]
 
 
+@pytest.mark.slow
 def test_against_llama_cpp_server_and_resume_without_new_requests(llama_server, tmp_path, capsys):
     config = annotate_config(
         teacher=f"openai:{llama_server}",
@@ -58,6 +59,45 @@ def test_against_llama_cpp_server_and_resume_without_new_requests(llama_server, 
     assert "replies (new this run)      9 (3)" in capsys.readouterr().out
 
 
+def test_replies_are_counted_and_cached_across_reruns_and_more_samples(tmp_path, capsys):
+    # Fast twin of the test above, against the fault-injection server answering every request.
+    problems = tmp_path / "twos.jsonl"
+    problems.write_text(
+        "".join(json.dumps({"question": f"What is {i}+{2 - i}?", "answer": 2}) + "\n" for i in range(3))
+    )
+    with FaultServer(["ok"]) as server:
+        config = AnnotateConfig(
+            dataset=str(problems),
+            split="all",
+            teacher=f"openai:{server.url}",
+            out=str(tmp_path / "chains.jsonl"),
+            samples=2,
+            chat_jsonl=str(tmp_path / "chat.jsonl"),
+        )
+        out = run_annotate(config)
+        summary = capsys.readouterr().out
+        assert "problems                    3" in summary and "replies (new this run)      6 (6)" in summary
+        keys = reply_keys(out)
+        assert len(set(keys)) == 6 and {sample for _, sample in keys} == {0, 1}
+        rows = list(read_jsonl(replies_path(out)))
+        assert all(r["tokens_in"] > 0 and r["tokens_out"] > 0 and r["model"] for r in rows)
+        chains = list(read_jsonl(out, Chain))
+        assert len(chains) == 3 and all(c.correct and c.source.startswith("teacher:") for c in chains)
+        assert len((tmp_path / "chat.jsonl").read_text().splitlines()) == 3
+        manifest = json.loads((tmp_path / "chains.manifest.json").read_text())
+        assert manifest["problems"] == 3 and manifest["config"]["samples"] == 2
+        # The same command again: everything is cached, no request is made, the outputs are the same.
+        run_annotate(config)
+        assert "replies (new this run)      6 (0)" in capsys.readouterr().out
+        assert server.requests == 6
+        assert reply_keys(out) == keys and list(read_jsonl(out, Chain)) == chains
+        # More samples reuse the first two and ask only for the third.
+        run_annotate(AnnotateConfig(**{**config.__dict__, "samples": 3}))
+        assert "replies (new this run)      9 (3)" in capsys.readouterr().out
+        assert server.requests == 9
+
+
+@pytest.mark.slow
 def test_completion_endpoint(llama_server, tmp_path, capsys):
     config = annotate_config(
         teacher=f"openai:{llama_server}", endpoint="completion", out=str(tmp_path / "c.jsonl"), **{**SMALL, "limit": 2}
@@ -86,6 +126,7 @@ def test_failed_requests_are_reported_and_retried_by_a_rerun(tmp_path, capsys):
     assert len(reply_keys(out)) == 3 and len(list(read_jsonl(out, Chain))) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_killed_run_resumes_to_the_same_result(llama_server, tmp_path, sig):
     def command(out):
@@ -144,6 +185,43 @@ def test_killed_run_resumes_to_the_same_result(llama_server, tmp_path, sig):
     assert texts(interrupted) == texts(straight)  # greedy: the resumed run is the uninterrupted run
 
 
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_run_resumes_without_losses_or_repeats_fault_server(tmp_path, sig):
+    # Fast twin of the test above: the fault-injection server answers every request after 0.1 s, and the
+    # resumed run asks only for the replies the killed one did not save.
+    def command(out, url):
+        return [
+            *[sys.executable, "-m", "socratic", "annotate", "--dataset", "svamp", "--split", "train"],
+            *["--limit", "16", "--teacher", f"openai:{url}", "--concurrency", "2", "--out", str(out)],
+        ]
+
+    interrupted = tmp_path / "chains.jsonl"
+    with FaultServer(["timeout"], delay=0.1) as server:
+        process = subprocess.Popen(
+            command(interrupted, server.url),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            if replies_path(interrupted).exists() and len(replies_path(interrupted).read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.02)
+        assert process.poll() is None, "the run finished before it could be interrupted"
+        os.kill(process.pid, sig)
+        status = process.wait(timeout=60)
+    assert status == (-signal.SIGKILL if sig == signal.SIGKILL else 130)
+    partial = reply_keys(interrupted)
+    assert 3 <= len(partial) < 16
+    with FaultServer(["ok"]) as server:
+        subprocess.run(command(interrupted, server.url), check=True, capture_output=True)
+        assert server.requests == 16 - len(partial), "only the missing replies are asked for"
+    resumed = reply_keys(interrupted)
+    assert resumed[: len(partial)] == partial  # nothing lost
+    assert len(resumed) == len(set(resumed)) == 16  # nothing twice
+
+
 @pytest.mark.parametrize(
     ("text", "finish", "outcome"),
     [
@@ -193,6 +271,7 @@ def test_rejections_are_listed_by_problem_and_sample(tmp_path):
     assert not {r["problem_id"] for r in rejected} & {c.problem_id for c in kept}
 
 
+@pytest.mark.slow
 def test_in_process_llama_cpp_and_transformers_teachers(tmp_path, capsys):
     """The two in-process engines on the small real model: replies are produced, cached and judged."""
     for teacher in ("llamacpp:smollm2-135m", "hf:smollm2-135m"):
@@ -219,3 +298,15 @@ def test_a_reply_cache_is_not_continued_with_other_settings(tmp_path):
             run_annotate(dataclasses.replace(config, max_tokens=99))
         assert server.requests == 2 and replies_path(out).read_bytes() == cached, "nothing asked, nothing written"
         run_annotate(dataclasses.replace(config, data=dataclasses.replace(config.data, limit=1)))  # fewer: fine
+
+
+def test_in_process_llama_cpp_and_transformers_teachers_tiny(tiny_decoder, tiny_gguf, tmp_path, capsys):
+    """Fast twin of the test above: the two in-process engines on the tiny decoder (its folder and GGUF)."""
+    for teacher in (f"llamacpp:{tiny_gguf}", f"hf:{tiny_decoder}"):
+        out = tmp_path / teacher.split(":")[0] / "chains.jsonl"
+        run_annotate(
+            AnnotateConfig(teacher=teacher, out=str(out), batch_size=2, **{**SMALL, "limit": 2, "max_tokens": 24})
+        )
+        rows = list(read_jsonl(replies_path(out)))
+        assert len(rows) == 2 and all(r["tokens_out"] > 0 for r in rows), teacher
+        assert "problems                    2" in capsys.readouterr().out
