@@ -1,6 +1,7 @@
 """The `socratic` command as users run it: output, exit status 2 and one-line errors on bad input."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -133,6 +134,7 @@ def test_models_prepare_own_gguf_needs_out_and_a_file(capsys, tmp_path):
     assert status == 2 and "name a model to prepare" in err
 
 
+@pytest.mark.slow
 def test_a_stage_shows_its_own_bar_and_summary_not_the_libraries(tiny_model, tmp_path):
     """`socratic train` in a fresh process: one progress bar of its own, one summary line; no library
     bars ("Loading weights", tokenizing, packing) or warnings, which `-v` brings back."""
@@ -163,3 +165,24 @@ def test_a_stage_shows_its_own_bar_and_summary_not_the_libraries(tiny_model, tmp
     assert shown == [], "nothing else on the terminal"
     _, verbose_err = train("-v")
     assert len(verbose_err) > len(err)
+
+
+def test_the_libraries_are_quiet_unless_verbose(monkeypatch):
+    """Fast twin of the test above: the switches the libraries read are set, and left alone with -v."""
+    import warnings
+
+    from socratic import console
+
+    for name in console.QUIET_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    with warnings.catch_warnings():
+        console.quiet_libraries(verbose=True)
+        assert not any(name in os.environ for name in console.QUIET_ENVIRONMENT)
+        console.quiet_libraries(verbose=False)
+        assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1" and os.environ["TRANSFORMERS_VERBOSITY"] == "error"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            console.quiet_libraries(verbose=False)
+            warnings.warn_explicit("deprecated", FutureWarning, "trl/trainer.py", 1, module="trl.trainer")
+            warnings.warn_explicit("ours", FutureWarning, "socratic/x.py", 1, module="socratic.x")
+        assert [str(w.message) for w in caught] == ["ours"], "the libraries' warnings only"

@@ -235,8 +235,13 @@ def test_llamacpp_takes_prompts_submitted_while_others_decode_tiny(tiny_decoder,
     assert sorted(done) == sorted(tickets)
     got = [done[t] for t in tickets]
     assert sum(a == b for a, b in zip(expected, got, strict=True)) >= len(prompts) - 1
-    with pytest.raises(ValueError, match="context"):
-        engine.submit(["word " * 2000], "line", 16)
+    # A prompt too long for a sequence, submitted while others decode, comes back at the next step.
+    tickets = engine.submit([prompts[0], "word " * 2000], "line", 16)
+    done = dict(engine.step())
+    assert done == {tickets[1]: too_long()}
+    while engine.busy:
+        done |= dict(engine.step())
+    assert done[tickets[0]] == got[0] and done[tickets[1]] == too_long()
 
 
 def test_prompt_lookup_drafts_what_followed_the_latest_earlier_occurrence():

@@ -3,6 +3,7 @@
 Uses a tiny randomly initialised Llama built on SmolLM2's real tokenizer, so each run takes seconds.
 """
 
+import functools
 import itertools
 import json
 
@@ -242,6 +243,7 @@ def test_rerunning_a_finished_student_skips_it(tiny_model, chains_file, tmp_path
 
 def test_a_killed_training_is_not_resumed_by_another_recipe(tiny_model, chains_file, tmp_path):
     out = tmp_path / "killed"
+    quick = functools.partial(globals()["quick"], max_length=256, threads=1)
     run_train(quick(tiny_model, chains_file, out, max_steps=2, save_steps=1))
     for finished in ("socratic.json", "model.safetensors"):  # as if killed after its checkpoints
         (out / finished).unlink()

@@ -66,7 +66,7 @@ def test_replies_are_counted_and_cached_across_reruns_and_more_samples(tmp_path,
         "".join(json.dumps({"question": f"What is {i}+{2 - i}?", "answer": 2}) + "\n" for i in range(3))
     )
     with FaultServer(["ok"]) as server:
-        config = AnnotateConfig(
+        config = annotate_config(
             dataset=str(problems),
             split="all",
             teacher=f"openai:{server.url}",
@@ -92,7 +92,7 @@ def test_replies_are_counted_and_cached_across_reruns_and_more_samples(tmp_path,
         assert server.requests == 6
         assert reply_keys(out) == keys and list(read_jsonl(out, Chain)) == chains
         # More samples reuse the first two and ask only for the third.
-        run_annotate(AnnotateConfig(**{**config.__dict__, "samples": 3}))
+        run_annotate(dataclasses.replace(config, samples=3))
         assert "replies (new this run)      9 (3)" in capsys.readouterr().out
         assert server.requests == 9
 
@@ -305,7 +305,7 @@ def test_in_process_llama_cpp_and_transformers_teachers_tiny(tiny_decoder, tiny_
     for teacher in (f"llamacpp:{tiny_gguf}", f"hf:{tiny_decoder}"):
         out = tmp_path / teacher.split(":")[0] / "chains.jsonl"
         run_annotate(
-            AnnotateConfig(teacher=teacher, out=str(out), batch_size=2, **{**SMALL, "limit": 2, "max_tokens": 24})
+            annotate_config(teacher=teacher, out=str(out), batch_size=2, **{**SMALL, "limit": 2, "max_tokens": 24})
         )
         rows = list(read_jsonl(replies_path(out)))
         assert len(rows) == 2 and all(r["tokens_out"] > 0 for r in rows), teacher
