@@ -20,11 +20,14 @@ nothing half-written behind and simply runs again.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,8 +162,17 @@ def prepare_gguf(spec: ModelSpec, cache: Path | None = None, progress: bool = Tr
         raise missing_packages_error(spec)
     target = gguf_path(spec, cache)
     checked = checksum_marker(spec, cache)
-    if target.exists() and checked.exists() and checked.read_text().split()[0] == spec.sha256:
+
+    def ready() -> bool:
+        return target.exists() and checked.exists() and checked.read_text().split()[0] == spec.sha256
+
+    if ready():
         return target
+    with _preparing(checked):
+        return target if ready() else _assemble_and_check(spec, parts, target, checked, progress)
+
+
+def _assemble_and_check(spec: ModelSpec, parts: list[Path], target: Path, checked: Path, progress: bool) -> Path:
     if len(parts) > 1:
         _concatenate(parts, target, progress, label=f"assembling {spec.name}")
     digest = sha256_file(target, progress, label=f"checking {spec.name}")
@@ -214,13 +226,29 @@ def prepare_hf(spec: ModelSpec, cache: Path | None = None, progress: bool = True
     if (target / HF_MARKER).exists():
         return target
     gguf = prepare_gguf(spec, cache, progress)
+    with _preparing(target):
+        if not (target / HF_MARKER).exists():
+            _convert(spec, gguf, target)
+    return target
+
+
+def _convert(spec: ModelSpec, gguf: Path, target: Path) -> None:
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     convert_gguf_to_hf(gguf, partial)
     (partial / HF_MARKER).write_text(json.dumps({"model": spec.name, "gguf_sha256": spec.sha256}, indent=2) + "\n")
     shutil.rmtree(target, ignore_errors=True)
     os.replace(partial, target)
-    return target
+
+
+@contextlib.contextmanager
+def _preparing(target: Path) -> Iterator[None]:
+    """One process at a time prepares `target` (two runs or test workers starting on a fresh machine
+    would write the same partial files); the others wait for it, then find it ready."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(target.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def resolve(model: str, want: str = "hf") -> Path:
