@@ -194,3 +194,26 @@ def test_cache_location_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("SOCRATIC_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert models.cache_dir() == tmp_path / "xdg" / "socratic"
+
+
+def test_one_process_at_a_time_prepares_a_model(tmp_path):
+    """Two runs (or test workers) starting on a fresh machine: the second waits for the first's files."""
+    import threading
+    import time
+
+    from socratic.models import _preparing
+
+    order = []
+
+    def prepare(name, hold):
+        with _preparing(tmp_path / "model"):
+            order.append(f"{name} in")
+            time.sleep(hold)
+            order.append(f"{name} out")
+
+    first = threading.Thread(target=prepare, args=("first", 0.3))
+    first.start()
+    time.sleep(0.1)
+    prepare("second", 0)
+    first.join()
+    assert order == ["first in", "first out", "second in", "second out"]
