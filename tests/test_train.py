@@ -262,6 +262,8 @@ def test_repeated_chains_are_trained_once(tiny_model, chains_file, tmp_path, cap
     pieces, digest = load_pieces(quick(tiny_model, twice, tmp_path), "unified")
     assert (len(pieces), digest) == (len(once_pieces), once_hash)
     assert "6 repeated chains dropped" in caplog.text
+    first_two, _ = load_pieces(quick(tiny_model, twice, tmp_path, limit=2, offset=1), "unified")
+    assert first_two == once_pieces[1:3], "--offset 1 --limit 2: the chains of problems 1 and 2"
 
 
 def test_chain_ids_must_name_dataset_split_and_problem(tiny_model, tmp_path):

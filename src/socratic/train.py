@@ -127,10 +127,8 @@ def load_pieces(config: TrainConfig, role: str) -> tuple[list[list[tuple[str, bo
     if not chains:
         raise SocraticError(f"{path}: no correct chains to train on")
     problems = _problems_for(chains, config.data, path)
-    wanted = config.data.select(list(dict.fromkeys(c.problem_id for c in chains)))
-    if len(wanted) < len(problems):
-        allowed = set(wanted)
-        chains = [c for c in chains if c.problem_id in allowed]
+    wanted = set(config.data.select(list(dict.fromkeys(c.problem_id for c in chains))))  # --offset, --limit
+    chains = [c for c in chains if c.problem_id in wanted]
     if role in ("unified", "qg", "qa") and any(c.style != "socratic" for c in chains):
         raise SocraticError(
             f"role '{role}' needs socratic chains (with subquestions); {path} has "
