@@ -20,6 +20,7 @@ from pathlib import Path
 
 from socratic import formats
 from socratic.errors import SocraticError
+from socratic.records import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +71,7 @@ def read_info(folder: str | Path) -> StudentInfo:
 
 
 def write_info(folder: str | Path, info: StudentInfo) -> None:
-    data = dataclasses.asdict(info)
-    tmp = info_path(folder).with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(info_path(folder))
+    write_atomic(info_path(folder), [json.dumps(dataclasses.asdict(info), indent=2) + "\n"])
 
 
 def has_weights(folder: str | Path) -> bool:

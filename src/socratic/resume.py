@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from socratic.errors import SocraticError
+from socratic.records import write_atomic
 
 
 def settings_path(state: Path) -> Path:
@@ -45,7 +46,4 @@ def claim(state: Path, settings: dict[str, Any], what: str) -> None:
                 f"{state} holds {what} made with other settings ({key}: {found.get(key)!r}, now "
                 f"{settings.get(key)!r}): delete it (and {sidecar.name}) to start afresh, or choose another --out"
             )
-    sidecar.parent.mkdir(parents=True, exist_ok=True)
-    tmp = sidecar.with_name(sidecar.name + ".tmp")
-    tmp.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(sidecar)
+    write_atomic(sidecar, [json.dumps(settings, indent=2, sort_keys=True) + "\n"])
