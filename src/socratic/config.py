@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import math
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from socratic.errors import SocraticError
+from socratic.errors import SocraticError, did_you_mean
 
 Config = TypeVar("Config")
 
@@ -210,10 +209,3 @@ def check_value(option: Option, value: Any, where: str) -> Any:
         if "above" in meta and item <= meta["above"]:
             raise SocraticError(f"{where}: must be above {meta['above']}, not {item}")
     return value
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """' (did you mean ...?)' for the closest known name, else the list of known names."""
-    known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else f" (choose from: {', '.join(known)})"

@@ -34,10 +34,14 @@ class RecordError(SocraticError):
 
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> SocraticError:
     """An error for a name that is not one of `known`, with the closest match as a hint."""
+    return SocraticError(f"unknown {kind} '{name}'{did_you_mean(name, known)}")
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """' (did you mean ...?)' for the closest known name, else the list of known names."""
     known = sorted(known)
     close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else f" (choose from: {', '.join(known)})"
-    return SocraticError(f"unknown {kind} '{name}'{hint}")
+    return f" (did you mean '{close[0]}'?)" if close else f" (choose from: {', '.join(known)})"
 
 
 # OSErrors without a file name that are still the user's to fix: no space, no quota, read-only.

@@ -34,9 +34,10 @@ from typing import Any
 import tomllib
 
 from socratic import config as options
-from socratic.errors import SocraticError
+from socratic.errors import SocraticError, did_you_mean
 from socratic.evaluate import EvaluateConfig, run_evaluate
 from socratic.methods import METHODS
+from socratic.records import write_atomic
 from socratic.solve import SolveConfig, already_solved, run_solve
 from socratic.tasks import BENCHMARKS
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
@@ -130,7 +131,7 @@ def split_sections(values: dict[str, Any], source: str) -> tuple[dict[str, Any],
             if owners:
                 raise SocraticError(f"{source}: {key!r} is an option of [{owners[0]}]: move it into that section")
             known = sorted(run_keys | set(SECTIONS))
-            raise SocraticError(f"{source}: unknown key {key!r}{options.did_you_mean(key, known)}")
+            raise SocraticError(f"{source}: unknown key {key!r}{did_you_mean(key, known)}")
     return run, sections
 
 
@@ -310,7 +311,7 @@ class _Record:
         return _Stage()
 
     def _write(self) -> None:
-        self.path.write_text(json.dumps(self.data, indent=2) + "\n", encoding="utf-8")
+        write_atomic(self.path, [json.dumps(self.data, indent=2) + "\n"])
 
 
 def run_command(args: RunArgs) -> Path:
