@@ -249,5 +249,6 @@ def test_a_users_own_data_file_runs_with_its_only_split(tmp_path, caplog):
     config = config_from_values({"annotate": {"dataset": str(mine)}, "solve": {"dataset": str(mine)}})
     stages = stage_configs(config, tmp_path / "run")
     assert stages["train cot"].data.dataset == str(mine), "train reads the chains' problems from the same file"
-    pipeline._warn_if_trained_on_the_test_problems(config)
+    test_task, test_split, _ = config.solve.data.load("test")
+    pipeline._warn_if_trained_on_the_test_problems(config, test_task.name, test_split)
     assert "trained and tested on the same problems (mine/all)" in caplog.text

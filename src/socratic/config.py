@@ -130,10 +130,11 @@ def from_args(
     flags = given_flags(config_class, args)
     values = {**(file_values or {}), **flags}
 
+    flag_of = {o.name: o.flag for o in options(config_class)}
+
     def where(name: str) -> str:
-        option = next((o for o in options(config_class) if o.name == name), None)
-        if name in flags and option is not None:
-            return option.flag
+        if name in flags:
+            return flag_of[name]
         return f"{source}: {name!r}" if source else repr(name)
 
     return build(config_class, values, where)

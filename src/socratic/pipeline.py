@@ -152,8 +152,8 @@ def config_from_values(values: dict[str, Any], source: str = "config") -> Pipeli
 
 def stage_section(path: str | Path, stage: str) -> tuple[dict[str, Any], str]:
     """The [stage] section of a config file for a stage command's --config (the whole file is checked)."""
-    load_config(path)
     values, source = read_config_file(path)
+    config_from_values(values, source)
     return split_sections(values, source)[1][stage], f"{source} [{stage}]"
 
 
@@ -200,24 +200,19 @@ def stage_configs(config: PipelineConfig, folder: Path, threads: int | None = No
     return stages
 
 
-def predictions_file(config: PipelineConfig, folder: Path, method: str) -> Path:
-    task = config.solve.data.task()
-    split = config.solve.data.split_of(task, "test")
-    return folder / "students" / method / f"predictions.{task.name}.{split}.jsonl"
-
-
 def run_pipeline(config: PipelineConfig, folder: Path, threads: int | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     _ignore_weights(folder)
     record = _Record(folder / "run.json", config)
     stages = stage_configs(config, folder, threads)
-    _warn_if_trained_on_the_test_problems(config)
+    test_task, test_split, test_problems = config.solve.data.load("test")  # read once for the whole run
+    _warn_if_trained_on_the_test_problems(config, test_task.name, test_split)
     with record.stage("annotate"):
         run_annotate(stages["annotate"])
     predictions = []
     for method in config.run.methods:
-        target = predictions_file(config, folder, method)
-        if _solved_everything(target, method, config):
+        target = folder / "students" / method / f"predictions.{test_task.name}.{test_split}.jsonl"
+        if _solved_everything(target, method, {p.id for p in test_problems}):
             print(f"== {method}: every test problem already solved, nothing to train or solve", flush=True)
             predictions.append(str(target))
             continue
@@ -232,29 +227,24 @@ def run_pipeline(config: PipelineConfig, folder: Path, threads: int | None = Non
     return folder
 
 
-def _warn_if_trained_on_the_test_problems(config: PipelineConfig) -> None:
-    annotate, solve = config.annotate.data, config.solve.data
-    train_task, test_task = annotate.task(), solve.task()
-    train_split, test_split = annotate.split_of(train_task, "train"), solve.split_of(test_task, "test")
-    if (train_task.name, train_split) == (test_task.name, test_split):
+def _warn_if_trained_on_the_test_problems(config: PipelineConfig, test_name: str, test_split: str) -> None:
+    train_task = config.annotate.data.task()
+    if (train_task.name, config.annotate.data.split_of(train_task, "train")) == (test_name, test_split):
         log.warning(
             "the students are trained and tested on the same problems (%s/%s): give [solve] its own dataset "
             "or split for a fair test",
-            test_task.name,
+            test_name,
             test_split,
         )
 
 
-def _solved_everything(predictions: Path, method: str, config: PipelineConfig) -> bool:
+def _solved_everything(predictions: Path, method: str, wanted: set[str]) -> bool:
     """Whether `predictions` answers every test problem of the run, so its student is not needed.
 
     This lets a run folder committed without its weights (see `_ignore_weights`) continue on another
     machine: finished methods are kept, only the unfinished ones are trained and solved there.
     """
-    if not predictions.is_file():
-        return False
-    _, _, problems = config.solve.data.load("test")
-    return {p.id for p in problems} <= already_solved(predictions, method)
+    return predictions.is_file() and wanted <= already_solved(predictions, method)
 
 
 _WEIGHTS_GITIGNORE = """\
