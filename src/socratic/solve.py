@@ -39,7 +39,6 @@ from socratic.manifest import git_commit, write_manifest
 from socratic.methods import METHODS, Method, get_method
 from socratic.records import JsonlAppender, Prediction, Problem, read_jsonl
 from socratic.students import EngineOptions
-from socratic.tasks import BENCHMARKS
 from socratic.tasks.base import Task
 from socratic.tasks.options import DataOptions
 
@@ -210,8 +209,7 @@ def _settings(config: SolveConfig, method: Method, folders: dict[str, str], task
     return {
         "method": method.name,
         "students": {role: [i.base_model, i.data_hash, i.trained_for] for role, i in infos.items()},
-        "problems": f"{task.name}/{split}",
-        "fields": None if task.name in BENCHMARKS else dataclasses.asdict(config.data.fields),
+        **config.data.settings(task, split),
         "sampling": dataclasses.asdict(config.sampling),
         "samples": config.samples,
         "calculator": config.calculator,

@@ -186,7 +186,7 @@ def _problems_for(chains: Sequence[Chain], data: DataOptions, path: Path) -> dic
                 "they came from (and its field options)"
             )
         task = data.task() if data.dataset else load_task(name)
-        wanted = data.split or (split if split in task.splits else task.default_split)
+        wanted = data.split_of(task, split)
         problems.update((p.id, p) for p in task.load(wanted))
     missing = [c.problem_id for c in chains if c.problem_id not in problems]
     if missing:

@@ -10,10 +10,12 @@ Declared once, as a group of options inside each stage's config, so the commands
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from socratic.records import Problem
-from socratic.tasks import load_task
+from socratic.tasks import BENCHMARKS, load_task
 from socratic.tasks.base import Task
 from socratic.tasks.custom import FileFields
 
@@ -51,6 +53,12 @@ class DataOptions(FileFields):
         if self.split is not None:
             return self.split
         return preferred if preferred in task.splits else task.default_split
+
+    def settings(self, task: Task, split: str) -> dict[str, Any]:
+        """Which problems, for a stage's resume record (`resume.claim`): the field options only count for
+        a user's file."""
+        fields = None if task.name in BENCHMARKS else dataclasses.asdict(self.fields)
+        return {"problems": f"{task.name}/{split}", "fields": fields}
 
     def select(self, problems: list[Problem]) -> list[Problem]:
         """--offset, then --limit."""

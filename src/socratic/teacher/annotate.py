@@ -34,7 +34,7 @@ from socratic import formats, resume
 from socratic.errors import RecordError, SocraticError
 from socratic.manifest import git_commit, write_manifest
 from socratic.records import Chain, JsonlAppender, Problem, read_jsonl, write_jsonl
-from socratic.tasks import BENCHMARKS, Task
+from socratic.tasks import Task
 from socratic.tasks.options import DataOptions
 from socratic.teacher import human, prompts
 from socratic.teacher.backends import (
@@ -191,8 +191,7 @@ def _settings(config: AnnotateConfig, task: Task, split: str, model: str) -> dic
     """What shapes the reply cache (`resume.claim`). Not --samples, --limit or --offset: asking for more
     samples or problems extends the same cache."""
     return {
-        "problems": f"{task.name}/{split}",
-        "fields": None if task.name in BENCHMARKS else dataclasses.asdict(config.data.fields),
+        **config.data.settings(task, split),
         "style": config.style,
         "model": model,
         "endpoint": config.endpoint,
