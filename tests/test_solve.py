@@ -20,45 +20,29 @@ from socratic.tasks import load_task
 
 @pytest.mark.slow
 def test_solve_iterative_saves_every_problem_once_with_all_its_samples(make_student, tmp_path):
-    out = tmp_path / "oracle.jsonl"
-    config = build(
-        SolveConfig,
-        dict(
-            method="iterative",
-            qa=str(make_student("qa")),
-            oracle=True,
-            limit=3,
-            samples=2,
-            batch_size=3,  # fewer places than attempts: the active set rolls
-            max_steps=2,
-            step_tokens=8,
-            out=str(out),
-        ),
-    )
-    run_solve(config)
-    saved = list(read_jsonl(out, Prediction))
-    assert sorted(p.problem_id for p in saved) == [f"gsm8k/test/{i}" for i in range(3)]
-    assert all(len(p.meta["answers"]) == 2 and p.meta["seconds"] > 0 for p in saved)
-    run_solve(config)  # everything is saved: nothing to do, nothing added
-    assert len(list(read_jsonl(out, Prediction))) == 3
+    check_every_problem_saved_once(make_student("qa"), tmp_path)
 
 
 def test_solve_iterative_saves_every_problem_once_with_all_its_samples_tiny(make_tiny_student, tmp_path):
     # Fast twin of the test above, on a tiny student.
+    check_every_problem_saved_once(make_tiny_student("qa"), tmp_path, threads=1)
+
+
+def check_every_problem_saved_once(qa, tmp_path, **options):
     out = tmp_path / "oracle.jsonl"
     config = build(
         SolveConfig,
         dict(
             method="iterative",
-            qa=str(make_tiny_student("qa")),
+            qa=str(qa),
             oracle=True,
             limit=3,
             samples=2,
             batch_size=3,  # fewer places than attempts: the active set rolls
             max_steps=2,
             step_tokens=8,
-            threads=1,
             out=str(out),
+            **options,
         ),
     )
     run_solve(config)

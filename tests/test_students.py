@@ -45,46 +45,17 @@ def test_vllm_engine_is_reported_clearly_where_missing(make_student):
 
 @pytest.mark.slow
 def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students(tiny_model, tmp_path):
-    import torch
-
-    from socratic.records import Chain, write_jsonl
-    from socratic.train import TrainConfig, run_train
-
-    train = load_task("gsm8k").load("train", limit=4)
-    chains = write_jsonl(
-        tmp_path / "chains.jsonl", [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in train]
-    )
-    students = run_train(
-        TrainConfig(
-            method="iterative",
-            chains=str(chains),
-            model=str(tiny_model),
-            out=str(tmp_path / "it"),
-            lora_r=8,
-            max_steps=3,
-            learning_rate=3e-2,
-            batch_size=2,
-            save_steps=1000,
-        )
-    )
-    folders = {"qg": str(students / "qg"), "qa": str(students / "qa")}
-    qg, qa = open_adapter_roles(folders, EngineOptions())
-    assert qg.engine is qa.engine, "one model in memory for both roles"
-    ids = qa.engine.tokenizer("Problem: Tom has 3 apples.\nQ:", return_tensors="pt")["input_ids"]
-    with torch.inference_mode():
-        for role in (qg, qa):
-            merged = HFEngine(students / role.adapter).model
-            role.engine.model.set_adapter(role.adapter)
-            assert torch.allclose(role.engine.model(ids).logits, merged(ids).logits, atol=1e-4)
-    attempts = solve_iterative(qg, qa, [train[0].question], DecodeSettings(max_steps=2, step_tokens=8))
-    assert attempts[0].finish in ("end", "max_steps")
-    with pytest.raises(SocraticError, match="--adapters needs QG and QA trained with --lora-r"):
-        plain = shutil.copytree(students / "qg", tmp_path / "plain", ignore=shutil.ignore_patterns("adapter"))
-        open_adapter_roles({**folders, "qg": str(plain)}, EngineOptions())
+    check_adapter_pair(tiny_model, tmp_path, max_steps=3)
 
 
 def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students_tiny(tiny_model, tmp_path):
     # Fast twin of the test above: one short step per role.
+    check_adapter_pair(tiny_model, tmp_path, max_steps=1, max_length=256, threads=1)
+
+
+def check_adapter_pair(tiny_model, tmp_path, **training):
+    """QG and QA trained with LoRA load as two adapters of one model, each with its merged student's
+    logits, solve together, and a pair without adapters is refused."""
     import torch
 
     from socratic.records import Chain, write_jsonl
@@ -101,12 +72,10 @@ def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students_tiny(t
             model=str(tiny_model),
             out=str(tmp_path / "it"),
             lora_r=8,
-            max_steps=1,
-            max_length=256,
-            threads=1,
             learning_rate=3e-2,
             batch_size=2,
             save_steps=1000,
+            **training,
         )
     )
     folders = {"qg": str(students / "qg"), "qa": str(students / "qa")}
