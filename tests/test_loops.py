@@ -7,9 +7,15 @@ import pytest
 
 from socratic.loops import DecodeSettings, solve_iterative
 
+# Each behaviour on SmolLM2 (slow tier) and on the tiny decoder (fast tier), one body for both.
+ON_BOTH_ENGINES = pytest.mark.parametrize(
+    "engine_fixture", [pytest.param("engine", marks=pytest.mark.slow), "tiny_engine"]
+)
 
-@pytest.mark.slow
-def test_iterative_loop_batched_equals_one_problem_at_a_time(engine, problems):
+
+@ON_BOTH_ENGINES
+def test_iterative_loop_batched_equals_one_problem_at_a_time(engine_fixture, problems, request):
+    engine = request.getfixturevalue(engine_fixture)
     config = DecodeSettings(max_steps=2, step_tokens=16)
     questions = [p.question for p in problems]
     batched = solve_iterative(engine, engine, questions, config)
@@ -21,21 +27,9 @@ def test_iterative_loop_batched_equals_one_problem_at_a_time(engine, problems):
         assert attempt.finish == "end" or len(attempt.steps) == 2
 
 
-def test_iterative_loop_batched_equals_one_problem_at_a_time_tiny(tiny_engine, problems):
-    # Fast twin of the test above, on the tiny decoder.
-    config = DecodeSettings(max_steps=2, step_tokens=16)
-    questions = [p.question for p in problems]
-    batched = solve_iterative(tiny_engine, tiny_engine, questions, config)
-    single = [solve_iterative(tiny_engine, tiny_engine, [q], config)[0] for q in questions]
-    assert batched == single
-    for attempt in batched:
-        assert len(attempt.steps) <= 2
-        assert attempt.finish in ("end", "max_steps")
-        assert attempt.finish == "end" or len(attempt.steps) == 2
-
-
-@pytest.mark.slow
-def test_a_rolling_active_set_gives_the_same_attempts_and_reports_each_problem_once(engine, problems):
+@ON_BOTH_ENGINES
+def test_a_rolling_active_set_gives_the_same_attempts_and_reports_each_problem_once(engine_fixture, problems, request):
+    engine = request.getfixturevalue(engine_fixture)
     config = DecodeSettings(max_steps=3, step_tokens=8)
     questions = [p.question for p in problems]
     # Problem 0 ends after one step: its place goes to problem 2 while problem 1 is still going.
@@ -44,21 +38,6 @@ def test_a_rolling_active_set_gives_the_same_attempts_and_reports_each_problem_o
     reported = []
     rolling = solve_iterative(
         None, engine, questions, config, oracle=oracle, width=2, on_finished=lambda i, a: reported.append((i, a))
-    )
-    assert rolling == together
-    assert [i for i, _ in reported] == [0, 1, 2, 3]
-    assert all(attempt.output and attempt.seconds > 0 for _, attempt in reported), "closed before it is reported"
-
-
-def test_a_rolling_active_set_gives_the_same_attempts_tiny(tiny_engine, problems):
-    # Fast twin of the test above, on the tiny decoder.
-    config = DecodeSettings(max_steps=3, step_tokens=8)
-    questions = [p.question for p in problems]
-    oracle = [["What is asked?"]] + [["What is given?", "What is asked?", "What is the answer?"]] * 3
-    together = solve_iterative(None, tiny_engine, questions, config, oracle=oracle)
-    reported = []
-    rolling = solve_iterative(
-        None, tiny_engine, questions, config, oracle=oracle, width=2, on_finished=lambda i, a: reported.append((i, a))
     )
     assert rolling == together
     assert [i for i, _ in reported] == [0, 1, 2, 3]
