@@ -14,11 +14,13 @@ from socratic.errors import SocraticError
 from socratic.evaluate import (
     EvaluateConfig,
     Score,
+    Shape,
     failure_kind,
     markdown_table,
     mcnemar_exact,
     paper_note,
     run_evaluate,
+    shape_of,
     wilson_interval,
 )
 from socratic.loops import one_pass_attempt
@@ -187,3 +189,21 @@ def test_hostile_arithmetic_in_a_chain_is_scored_quickly(tmp_path):
     assert time.perf_counter() - started < 0.5
     # 1.0000001**10000000 is e, which "3" rounds to; every other annotation is wrong or refused.
     assert (scored.failures["arithmetic"], scored.failures["wrong reasoning"]) == (6, 1)
+
+
+def test_the_shape_of_decompositions_counts_steps_cut_offs_and_loops(tmp_path, capsys):
+    ids = [f"gsm8k/test/{i}" for i in range(3)]
+    q, a = Step("How many?", "2"), Step("How much?", "3")
+    predictions = [
+        Prediction(ids[0], "iterative", (q, a), "", "3", False, {"finish": "end"}),
+        Prediction(ids[1], "iterative", (q, a, Step("how  MANY?", "4")), "", "4", False, {"finish": "max_steps"}),
+        Prediction(ids[2], "iterative", (q,), "", "2", False, {"finish": "repeat"}),
+    ]
+    path = tmp_path / "it" / "predictions.gsm8k.test.jsonl"
+    path.parent.mkdir()
+    write_jsonl(path, predictions)
+    [scored] = run_evaluate(EvaluateConfig([str(path)]))
+    human = [len(p.human_steps) for p in load_task("gsm8k").load("test")[:3]]
+    assert scored.shape == Shape(2.0, 1, 1, 1, sum(human) / 3)
+    assert "| it | iterative | 2.0 | " in capsys.readouterr().out
+    assert shape_of(predictions[:1], {}).human_steps is None  # no human decompositions: nothing to compare

@@ -157,3 +157,17 @@ def test_one_problem_ending_early_does_not_disturb_the_others_tiny(tiny_engine, 
     assert [len(a.steps) for a in together] == [1, 3, 3, 3]
     assert [a.finish for a in together] == ["end", "max_steps", "max_steps", "max_steps"]
     assert [s.question for s in together[1].steps] == oracle[1][:3]
+
+
+def test_stop_on_repeat_ends_a_problem_at_its_first_repeated_subquestion(tiny_engine, problems):
+    questions = [p.question for p in problems[:2]]
+    # Problem 0 asks its first subquestion again (up to case and spacing); problem 1 never repeats.
+    oracle = [["What is given?", "What is asked?", "what is  GIVEN?", "Why?"], ["What is given?", "Why?"]]
+    plain = solve_iterative(None, tiny_engine, questions, DecodeSettings(max_steps=3, step_tokens=8), oracle=oracle)
+    stopping = DecodeSettings(max_steps=3, step_tokens=8, stop_on_repeat=True)
+    stopped = solve_iterative(None, tiny_engine, questions, stopping, oracle=oracle)
+    assert [len(a.steps) for a in plain] == [3, 2] and plain[0].finish == "max_steps"
+    assert [a.finish for a in stopped] == ["repeat", "end"]
+    assert stopped[0].steps == plain[0].steps[:2]  # the repeat is not answered
+    assert stopped[0].answer_text == stopped[0].steps[-1].answer  # the last new solution
+    assert stopped[1] == plain[1]

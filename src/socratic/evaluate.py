@@ -15,6 +15,7 @@ the gold answer.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -61,6 +62,7 @@ class Score:
     total: int
     correct: int
     failures: dict[str, int]
+    shape: Shape | None = None  # how long the decompositions were, and whether they looped
 
     @property
     def accuracy(self) -> float:
@@ -69,6 +71,38 @@ class Score:
     @property
     def interval(self) -> tuple[float, float]:
         return wilson_interval(self.correct, self.total)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How a student decomposed its problems: the iterative pair's health at a glance (does QG stop?)."""
+
+    steps: float  # mean steps (subquestion/solution pairs, or CoT lines) per problem
+    ran_out: int  # problems cut off: all --max-steps pairs, the token budget, or the context
+    repeated: int  # problems in which a step repeats an earlier one (a greedy student in a loop)
+    stopped_on_repeat: int  # iterative problems ended by --stop-on-repeat
+    human_steps: float | None  # mean steps of the human decompositions of the same problems (GSM8K)
+
+
+RAN_OUT = ("max_steps", "length", "too long")
+
+
+def shape_of(predictions: Sequence[Prediction], human: dict[str, int]) -> Shape:
+    """The `Shape` of one file; `human` maps problem ids to their human decomposition's step count."""
+    from socratic.formats import step_key
+
+    def repeats(prediction: Prediction) -> bool:
+        keys = [step_key(step) for step in prediction.steps]
+        return len(set(keys)) < len(keys)
+
+    counts = [human[p.problem_id] for p in predictions if p.problem_id in human]
+    return Shape(
+        steps=sum(len(p.steps) for p in predictions) / len(predictions),
+        ran_out=sum(p.meta.get("finish") in RAN_OUT for p in predictions),
+        repeated=sum(repeats(p) for p in predictions),
+        stopped_on_repeat=sum(p.meta.get("finish") == "repeat" for p in predictions),
+        human_steps=sum(counts) / len(counts) if counts and len(counts) == len(predictions) else None,
+    )
 
 
 def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[float, float]:
@@ -173,7 +207,7 @@ def read_predictions(path: Path) -> list[Prediction]:
     return predictions
 
 
-def score(path: Path, predictions: Sequence[Prediction]) -> Score:
+def score(path: Path, predictions: Sequence[Prediction], human: dict[str, int] | None = None) -> Score:
     if not predictions:
         raise SocraticError(f"{path}: no predictions")
     methods = {p.method for p in predictions}
@@ -188,6 +222,7 @@ def score(path: Path, predictions: Sequence[Prediction]) -> Score:
         len(predictions),
         sum(bool(p.correct) for p in predictions),
         {kind: failures.get(kind, 0) for kind in FAILURES},
+        shape_of(predictions, human or {}),
     )
 
 
@@ -210,6 +245,31 @@ def markdown_table(scores: Sequence[Score]) -> str:
             + f" | {f'{paper:.1f} %' if paper is not None else '–'} |"
         )
     return "\n".join(rows) + "\n"
+
+
+def shape_table(scores: Sequence[Score]) -> str:
+    """Steps per problem, cut-offs and loops of the step-by-step students ("" if there are none)."""
+    shown = [s for s in scores if s.shape is not None and s.method != "answer"]
+    if not shown:
+        return ""
+    rows = [
+        "| student | method | steps per problem | human steps | ran out of steps or tokens | repeated a step |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in shown:
+        shape = s.shape
+        assert shape is not None
+        human = f"{shape.human_steps:.1f}" if shape.human_steps is not None else "–"
+        stopped = f" ({shape.stopped_on_repeat:,} stopped there)" if shape.stopped_on_repeat else ""
+        rows.append(
+            f"| {s.label} | {s.method} | {shape.steps:.1f} | {human} | {shape.ran_out:,} ({_share(shape.ran_out, s.total)}) "
+            f"| {shape.repeated:,} ({_share(shape.repeated, s.total)}){stopped} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def _share(count: int, total: int) -> str:
+    return f"{100 * count / total:.1f} %" if total else "–"
 
 
 def plot_accuracy(scores: Sequence[Score], out: Path) -> Path:
@@ -284,19 +344,18 @@ def html_report(scores: Sequence[Score], runs: Sequence[Sequence[Prediction]], q
     return "\n".join(parts)
 
 
-def _questions(runs: Sequence[Sequence[Prediction]]) -> dict[str, str]:
-    """Problem texts for the report, loaded from the benchmarks that the ids name (absent for files)."""
+def _problems(runs: Sequence[Sequence[Prediction]]) -> dict[str, Problem]:
+    """The predicted problems, loaded from the benchmarks that the ids name (absent for a user's files)."""
     from socratic.tasks import BENCHMARKS, load_task
 
     wanted = {p.problem_id for run in runs for p in run}
     sources = {(parts[0], parts[1]) for i in wanted if len(parts := i.split("/")) >= 3}
-    texts: dict[str, str] = {}
+    found: dict[str, Problem] = {}
     for name, split in sources:
         task = load_task(name) if name in BENCHMARKS else None
         if task is not None and split in task.splits:  # ids are the file's to say: a bad one has no text
-            problems: list[Problem] = task.load(split)
-            texts.update((p.id, p.question) for p in problems if p.id in wanted)
-    return texts
+            found.update((p.id, p) for p in task.load(split) if p.id in wanted)
+    return found
 
 
 def run_evaluate(config: EvaluateConfig) -> list[Score]:
@@ -307,19 +366,29 @@ def run_evaluate(config: EvaluateConfig) -> list[Score]:
     if missing:
         raise SocraticError(f"predictions file not found: {missing[0]}")
     runs = [read_predictions(p) for p in paths]
-    scores = [score(path, predictions) for path, predictions in zip(paths, runs, strict=True)]
+    problems = _problems(runs)
+    human = {i: len(p.human_steps) for i, p in problems.items() if p.human_steps}
+    scores = [score(path, predictions, human) for path, predictions in zip(paths, runs, strict=True)]
     table = markdown_table(scores)
+    if shapes := shape_table(scores):
+        table += "\n" + shapes
     pairs = paired_table(paired_comparisons([s.label for s in scores], runs))
     if pairs:  # same problems in several files: is each difference more than chance?
         table += "\n" + pairs
     note = paper_note(scores)
     print(table + (f"\n{note}" if note else ""))
     if config.report:
-        write_report(Path(config.report), scores, runs, table)
+        write_report(Path(config.report), scores, runs, table, problems)
     return scores
 
 
-def write_report(folder: Path, scores: Sequence[Score], runs: Sequence[Sequence[Prediction]], table: str) -> Path:
+def write_report(
+    folder: Path,
+    scores: Sequence[Score],
+    runs: Sequence[Sequence[Prediction]],
+    table: str,
+    problems: dict[str, Problem] | None = None,
+) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -328,8 +397,10 @@ def write_report(folder: Path, scores: Sequence[Score], runs: Sequence[Sequence[
     write_atomic(folder / "results.md", [table + (f"\n{note}\n" if note else "")])
     write_atomic(
         folder / "scores.json",
-        [json.dumps([{**s.__dict__, "accuracy": s.accuracy, "interval": s.interval} for s in scores], indent=2) + "\n"],
+        [json.dumps([{**dataclasses.asdict(s), "accuracy": s.accuracy, "interval": s.interval} for s in scores], indent=2) + "\n"],
     )
     plot_accuracy(scores, folder / "accuracy.png")
-    write_atomic(folder / "report.html", [html_report(scores, runs, _questions(runs))])
+    problems = _problems(runs) if problems is None else problems
+    questions = {i: p.question for i, p in problems.items()}
+    write_atomic(folder / "report.html", [html_report(scores, runs, questions)])
     return folder

@@ -231,6 +231,12 @@ def parse_subquestion(text: str) -> str | None:
     return (question if question is not None else line).strip() or None
 
 
+def step_key(step: Step) -> str:
+    """What makes two steps "the same" when looking for loops: the subquestion (the solution for a CoT
+    step), up to case and spacing."""
+    return " ".join((step.question or step.answer).lower().split())
+
+
 def parse_solution(text: str) -> str:
     """QA output -> the solution text of one step."""
     line = text.split("\n", 1)[0]

@@ -3,7 +3,8 @@
 `solve_one_pass` hands every prompt to the engine in one call (`answer`, `cot`, `unified`).
 `solve_iterative` keeps an active set of problems going back and forth between QG and QA: in
 rounds, all QG lines in one batch and then all QA lines; a problem leaves when QG writes the end
-marker or after `max_steps` pairs, and the next waiting problem takes its place. Both return one
+marker or after `max_steps` pairs (or, with `stop_on_repeat`, when QG repeats itself), and the next
+waiting problem takes its place. Both return one
 `Attempt` per prompt; `socratic.solve` turns attempts into saved `Prediction`s.
 """
 
@@ -29,6 +30,7 @@ class DecodeSettings:
     step_tokens: int = 96  # one QG or QA line
     max_steps: int = 10  # most subquestion/solution pairs of an iterative attempt
     calculator: bool = True
+    stop_on_repeat: bool = False  # end an iterative attempt when QG asks a subquestion it already asked
 
 
 @dataclass
@@ -124,6 +126,11 @@ def solve_iterative(
             attempt.finish = "end" if subquestion is None else "max_steps"
             ended.append(i)
             return
+        if settings.stop_on_repeat and _asked_before(subquestion, attempt.steps):
+            # A greedy QG that repeats itself has entered a loop; its answer is the last new solution.
+            attempt.finish = "repeat"
+            ended.append(i)
+            return
         prompt = formats.qa_prompt(questions[i], attempt.steps, subquestion)
         [ticket] = answerer.submit([prompt], "line", settings.step_tokens, settings.sampling, settings.calculator)
         tickets[id(answerer)][ticket] = (i, subquestion)
@@ -167,6 +174,11 @@ def _close(attempt: Attempt) -> None:
     """The finished attempt's text and answer: the pairs (plus the end marker) and the last solution."""
     attempt.output = formats.pairs_text(attempt.steps) + (formats.END_MARKER if attempt.finish == "end" else "")
     attempt.answer_text = attempt.steps[-1].answer if attempt.steps else ""
+
+
+def _asked_before(subquestion: str, steps: Sequence[Step]) -> bool:
+    key = formats.step_key(Step(subquestion, ""))
+    return any(formats.step_key(step) == key for step in steps)
 
 
 def _nth(subquestions: Sequence[str], n: int) -> str | None:

@@ -73,6 +73,13 @@ class SolveConfig:
     calculator: bool = field(
         default=True, metadata={"help": "write the calculator's value into <<expr=...>> annotations"}
     )
+    stop_on_repeat: bool = field(
+        default=False,
+        metadata={
+            "help": "iterative: end a problem when QG asks a subquestion it already asked, and answer from "
+            "the last new solution (a greedy QG that repeats itself is in a loop)"
+        },
+    )
     oracle: bool = field(
         default=False, metadata={"help": "feed the dataset's human subquestions to QA instead of asking QG (iterative)"}
     )
@@ -106,7 +113,9 @@ class SolveConfig:
 
     @property
     def decoding(self) -> DecodeSettings:
-        return DecodeSettings(self.sampling, self.max_new_tokens, self.step_tokens, self.max_steps, self.calculator)
+        return DecodeSettings(
+            self.sampling, self.max_new_tokens, self.step_tokens, self.max_steps, self.calculator, self.stop_on_repeat
+        )
 
     def student_folders(self) -> dict[str, str | None]:
         """The folder given for each role the method solves with (QA only, with --oracle)."""
@@ -201,7 +210,12 @@ def _settings(config: SolveConfig, method: Method, folders: dict[str, str], task
     where they lie), which problems, how they are decoded."""
     infos = {role: checkpoint.read_info(folder) for role, folder in folders.items()}
     decoding = (
-        {"step_tokens": config.step_tokens, "max_steps": config.max_steps, "oracle": config.oracle}
+        {
+            "step_tokens": config.step_tokens,
+            "max_steps": config.max_steps,
+            "oracle": config.oracle,
+            **({"stop_on_repeat": True} if config.stop_on_repeat else {}),  # older prediction files still resume
+        }
         if method.iterative
         else {"max_new_tokens": config.max_new_tokens}
     )
