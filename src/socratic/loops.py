@@ -83,91 +83,227 @@ def solve_iterative(
     on_finished: Callable[[int, Attempt], None] | None = None,
     continuous: bool = False,
 ) -> list[Attempt]:
-    """The QG <-> QA loop over all `questions` at once.
+    """The QG <-> QA loop over all `questions` at once (an `IterativeLoop` given them all).
 
     Each problem goes back and forth between the two engines: its QG prompt is submitted, and when
     QG's line is written its QA prompt, and so on. By default in rounds (`Rounds`): all QG lines in
     one batch, then all QA lines. With `continuous`, an engine that takes prompts while it decodes
     others (llama.cpp) gets each problem the moment the other model is done with it, so nobody
     waits for the longest line of a round; on 2 CPU cores that was slower (each model's calls carry
-    half the sequences; docs/RESULTS.md), so it is kept for benchmarks and larger machines.
+    half the sequences; docs/RESULTS.md), so it is kept for benchmarks, larger machines and
+    `socratic serve` (where problems arrive at any time).
     At most `width` problems are active at once (default: all of them); the place of a finished
     problem goes to the next waiting one. `on_finished(i, attempt)` is called the moment problem i
     is done, e.g. to save it. `oracle[i]` are problem i's human subquestions: when given, QG is not
     asked. A problem whose next QG or QA prompt does not fit the engine's context ends there with
     finish "too long" (its last solution, if any, is its answer, as at `max_steps`).
     """
-    attempts = [Attempt() for _ in questions]
-    asker = stepwise(qg, continuous) if oracle is None and qg is not None else None
-    if oracle is None and asker is None:
+    if oracle is None and qg is None:
         raise ValueError("iterative solving needs a QG engine unless oracle subquestions are given")
-    answerer = asker if asker is not None and qg is qa else stepwise(qa, continuous)
-    engines = list({id(e): e for e in (asker, answerer) if e is not None}.values())
-    # Per engine: ticket -> (problem, the subquestion QA answers; None for a QG request).
-    tickets: dict[int, dict[int, tuple[int, str | None]]] = {id(e): {} for e in engines}
-    last: dict[int, dict[int, int]] = {id(e): {} for e in engines}  # per engine: problem -> its latest ticket
-    waiting = deque(range(len(questions)))
-    active: set[int] = set()
-    ended: list[int] = []
+    loop = IterativeLoop(qg if oracle is None else None, qa, settings, continuous, width)
+    for n, question in enumerate(questions):
+        loop.add(question, oracle[n] if oracle is not None else None)
+    attempts = [Attempt() for _ in questions]
+    while loop.busy:
+        finished = loop.step()
+        for i, attempt in finished:
+            attempts[i] = attempt
+            if on_finished:
+                on_finished(i, attempt)
+        if progress and finished:
+            progress(len(finished))
+    return attempts
 
-    def ask(i: int) -> None:
+
+class IterativeLoop:
+    """The QG <-> QA loop as a scheduler: problems join (`add`) and leave (`cancel`) at any time, and
+    each `step` moves every active problem on by what its engines wrote in one step.
+
+    `solve_iterative` gives it a dataset at once; `socratic serve` adds requests as they come. A
+    problem is numbered by `add` (0, 1, ...); `text(i)` is its dialogue so far, for streaming.
+    """
+
+    def __init__(
+        self,
+        qg: Engine | None,
+        qa: Engine,
+        settings: DecodeSettings,
+        continuous: bool = False,
+        width: int | None = None,
+    ):
+        self.settings, self.width = settings, width
+        self.asker = stepwise(qg, continuous) if qg is not None else None
+        self.answerer = self.asker if self.asker is not None and qg is qa else stepwise(qa, continuous)
+        self.engines = list({id(e): e for e in (self.asker, self.answerer) if e is not None}.values())
+        # Per engine: ticket -> (problem, the subquestion QA answers; None for a QG request).
+        self.tickets: dict[int, dict[int, tuple[int, str | None]]] = {id(e): {} for e in self.engines}
+        self.last: dict[int, dict[int, int]] = {id(e): {} for e in self.engines}  # problem -> its latest ticket
+        self.questions: dict[int, str] = {}
+        self.oracle: dict[int, Sequence[str]] = {}
+        self.attempts: dict[int, Attempt] = {}
+        self.answering: dict[int, str] = {}  # problem -> the subquestion QA is answering now
+        self.waiting: deque[int] = deque()
+        self.active: set[int] = set()
+        self.ended: list[int] = []
+        self.added = 0
+
+    def add(self, question: str, oracle: Sequence[str] | None = None) -> int:
+        """Queue a problem (with `oracle`, its human subquestions in place of QG's); its number."""
+        if oracle is None and self.asker is None:
+            raise ValueError("iterative solving needs a QG engine unless oracle subquestions are given")
+        i, self.added = self.added, self.added + 1
+        self.questions[i], self.attempts[i] = question, Attempt()
         if oracle is not None:
-            answer(i, _nth(oracle[i], len(attempts[i].steps)))
-            return
-        prompt = formats.qg_prompt(questions[i], attempts[i].steps)
-        [ticket] = asker.submit([prompt], "line", settings.step_tokens, settings.sampling, False)  # type: ignore[union-attr]
-        tickets[id(asker)][ticket] = (i, None)
-        last[id(asker)][i] = ticket
+            self.oracle[i] = oracle
+        self.waiting.append(i)
+        return i
 
-    def answer(i: int, subquestion: str | None) -> None:
+    @property
+    def busy(self) -> bool:
+        return bool(self.waiting or self.active)
+
+    def running(self) -> list[int]:
+        return sorted(self.active)
+
+    def text(self, i: int) -> str:
+        """Problem i's dialogue so far: its pairs, and the subquestion QA is answering."""
+        attempt = self.attempts[i]
+        asked = self.answering.get(i)
+        return formats.pairs_text(attempt.steps) + (formats.qg_completion(asked) if asked is not None else "")
+
+    def cancel(self, i: int) -> None:
+        """Forget problem i wherever it is: its running completions stop and their room is freed."""
+        if i in self.waiting:
+            self.waiting.remove(i)
+        for engine in self.engines:
+            running = [t for t, (problem, _) in self.tickets[id(engine)].items() if problem == i]
+            engine.cancel(running)
+            for ticket in running:
+                del self.tickets[id(engine)][ticket]
+            if i in self.last[id(engine)]:
+                engine.release([self.last[id(engine)].pop(i)])
+        self.active.discard(i)
+        self._forget(i)
+
+    def step(self) -> list[tuple[int, Attempt]]:
+        """Start waiting problems where there is room, advance the engines one step; the problems
+        that ended, with their attempts."""
+        started = time.perf_counter()
+        while self.waiting and (self.width is None or len(self.active) < self.width):
+            i = self.waiting.popleft()
+            self.active.add(i)
+            self._ask(i)
+        for engine in self.engines:
+            for ticket, completion in engine.step() if engine.busy else ():
+                i, subquestion = self.tickets[id(engine)].pop(ticket)
+                attempt = self.attempts[i]
+                attempt.tokens += completion.tokens
+                if completion.finish == TOO_LONG:  # its history outgrew the context: it ends as if at --max-steps
+                    attempt.finish = TOO_LONG
+                    self.ended.append(i)
+                elif subquestion is None:  # QG's line: the next subquestion, or the end marker
+                    self._answer(i, formats.parse_subquestion(completion.text))
+                else:
+                    del self.answering[i]
+                    attempt.steps += (Step(subquestion, formats.parse_solution(completion.text)),)
+                    attempt.calculator += completion.calculator
+                    self._ask(i)
+        if self.active:
+            share = (time.perf_counter() - started) / len(self.active)
+            for i in self.active:
+                self.attempts[i].seconds += share
+        for engine in self.engines:  # the engines' caches of finished problems can go first
+            engine.release([self.last[id(engine)].pop(i) for i in self.ended if i in self.last[id(engine)]])
+        finished = []
+        for i in self.ended:
+            self.active.remove(i)
+            attempt = self.attempts[i]
+            _close(attempt)
+            self._forget(i)
+            finished.append((i, attempt))
+        self.ended.clear()
+        return finished
+
+    def _forget(self, i: int) -> None:
+        for table in (self.questions, self.oracle, self.attempts, self.answering):
+            table.pop(i, None)
+
+    def _ask(self, i: int) -> None:
+        if i in self.oracle:
+            self._answer(i, _nth(self.oracle[i], len(self.attempts[i].steps)))
+            return
+        prompt = formats.qg_prompt(self.questions[i], self.attempts[i].steps)
+        [ticket] = self.asker.submit([prompt], "line", self.settings.step_tokens, self.settings.sampling, False)  # type: ignore[union-attr]
+        self.tickets[id(self.asker)][ticket] = (i, None)
+        self.last[id(self.asker)][i] = ticket
+
+    def _answer(self, i: int, subquestion: str | None) -> None:
         # A problem at --max-steps is asked once more: if QG ends it there it is finished, not cut off.
-        attempt = attempts[i]
+        attempt, settings = self.attempts[i], self.settings
         if subquestion is None or len(attempt.steps) == settings.max_steps:
             attempt.finish = "end" if subquestion is None else "max_steps"
-            ended.append(i)
+            self.ended.append(i)
             return
         if settings.stop_on_repeat and _asked_before(subquestion, attempt.steps):
             # A greedy QG that repeats itself has entered a loop; its answer is the last new solution.
             attempt.finish = "repeat"
-            ended.append(i)
+            self.ended.append(i)
             return
-        prompt = formats.qa_prompt(questions[i], attempt.steps, subquestion)
-        [ticket] = answerer.submit([prompt], "line", settings.step_tokens, settings.sampling, settings.calculator)
-        tickets[id(answerer)][ticket] = (i, subquestion)
-        last[id(answerer)][i] = ticket
+        prompt = formats.qa_prompt(self.questions[i], attempt.steps, subquestion)
+        [ticket] = self.answerer.submit([prompt], "line", settings.step_tokens, settings.sampling, settings.calculator)
+        self.tickets[id(self.answerer)][ticket] = (i, subquestion)
+        self.last[id(self.answerer)][i] = ticket
+        self.answering[i] = subquestion
 
-    while waiting or active:
-        started = time.perf_counter()
-        while waiting and len(active) < (width or len(questions)):
-            active.add(waiting[0])
-            ask(waiting.popleft())
-        for engine in engines:
-            for ticket, completion in engine.step() if engine.busy else ():
-                i, subquestion = tickets[id(engine)].pop(ticket)
-                attempts[i].tokens += completion.tokens
-                if completion.finish == TOO_LONG:  # its history outgrew the context: it ends as if at --max-steps
-                    attempts[i].finish = TOO_LONG
-                    ended.append(i)
-                elif subquestion is None:  # QG's line: the next subquestion, or the end marker
-                    answer(i, formats.parse_subquestion(completion.text))
-                else:
-                    attempts[i].steps += (Step(subquestion, formats.parse_solution(completion.text)),)
-                    attempts[i].calculator += completion.calculator
-                    ask(i)
-        share = (time.perf_counter() - started) / len(active)
-        for i in active:
-            attempts[i].seconds += share
-        for engine in engines:  # the engines' caches of finished problems can go first
-            engine.release([last[id(engine)].pop(i) for i in ended if i in last[id(engine)]])
-        for i in ended:
-            active.remove(i)
-            _close(attempts[i])
-            if on_finished:
-                on_finished(i, attempts[i])
-        if progress and ended:
-            progress(len(ended))
-        ended.clear()
-    return attempts
+
+class OnePassLoop:
+    """`answer`, `cot` or `unified` as a scheduler, the way `IterativeLoop` runs the pair: problems
+    join and leave at any time, and on an engine that takes prompts while it decodes (llama.cpp)
+    each one starts at the next step (continuous batching). `text(i)` is the complete lines it has
+    written so far (llama.cpp; other engines show a completion only when it is done)."""
+
+    def __init__(self, engine: Engine, settings: DecodeSettings):
+        self.engine, self.settings = stepwise(engine, continuous=True), settings
+        self.problem_of: dict[int, int] = {}  # ticket -> problem
+        self.ticket_of: dict[int, int] = {}  # problem -> ticket
+        self.added = 0
+
+    def add(self, question: str) -> int:
+        i, self.added = self.added, self.added + 1
+        s = self.settings
+        prompt = formats.problem_prompt(question)
+        [ticket] = self.engine.submit([prompt], "answer", s.max_new_tokens, s.sampling, s.calculator)
+        self.problem_of[ticket], self.ticket_of[i] = i, ticket
+        return i
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.ticket_of)
+
+    def running(self) -> list[int]:
+        return sorted(self.ticket_of)
+
+    def text(self, i: int) -> str:
+        written = getattr(self.engine, "text_so_far", None)
+        text = written(self.ticket_of[i]) if written is not None and i in self.ticket_of else ""
+        return text[: text.rfind("\n") + 1]
+
+    def cancel(self, i: int) -> None:
+        ticket = self.ticket_of.pop(i, None)
+        if ticket is not None:
+            self.engine.cancel([ticket])
+            del self.problem_of[ticket]
+
+    def step(self) -> list[tuple[int, Attempt]]:
+        done = self.engine.step() if self.engine.busy else []
+        finished = []
+        for ticket, completion in done:
+            i = self.problem_of.pop(ticket)
+            del self.ticket_of[i]
+            finished.append((i, one_pass_attempt(completion)))
+        # Nothing continues a one-pass completion: its cache can go before the ones parked longest ago.
+        self.engine.release([ticket for ticket, _ in done])
+        return finished
 
 
 def _close(attempt: Attempt) -> None:

@@ -106,6 +106,10 @@ class Stepwise(Protocol):
         """These finished completions will not be continued: whatever is kept for them can go."""
         ...
 
+    def cancel(self, tickets: Sequence[int]) -> None:
+        """These submitted completions are no longer wanted (a client went away): stop them, free their room."""
+        ...
+
 
 class Rounds:
     """`Stepwise` for an engine that completes whole batches: a step completes everything submitted
@@ -137,6 +141,13 @@ class Rounds:
             completions = self.engine.complete(prompts, until, max_new_tokens, sampling, calculator)
             finished += zip(tickets, completions, strict=True)
         return finished
+
+    def cancel(self, tickets: Sequence[int]) -> None:
+        gone = set(tickets)
+        for kind, requests in list(self.queued.items()):
+            self.queued[kind] = [(ticket, prompt) for ticket, prompt in requests if ticket not in gone]
+            if not self.queued[kind]:
+                del self.queued[kind]
 
     def release(self, tickets: Sequence[int]) -> None:
         # `complete` gives no tickets to free by. A llama.cpp engine run in rounds evicts the

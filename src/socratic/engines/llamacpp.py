@@ -288,6 +288,28 @@ class LlamaCppEngine:
         for seq in [seq for seq, (ticket, _) in self.parked.items() if ticket in done]:
             self._forget(seq)
 
+    def cancel(self, tickets: Sequence[int]) -> None:
+        """Stop these submitted prompts wherever they are (waiting, reserved, running) and free their
+        sequences at once, so that the next waiting prompt can start in the next call."""
+        gone = set(tickets)
+        self.waiting = deque(t for t in self.waiting if t not in gone)
+        self.refused = [(t, c) for t, c in self.refused if t not in gone]
+        freed = [seq for t, (seq, _) in self.reserved.items() if t in gone]
+        freed += [seq for seq, t in self.slots.items() if t in gone]
+        for ticket in gone & set(self.reserved):
+            del self.reserved[ticket]
+        for seq in freed:
+            self.slots.pop(seq, None)
+            self._forget(seq)
+        self.feed = [item for item in self.feed if item[0] not in freed]
+        for ticket in gone:
+            self.requests.pop(ticket, None)
+
+    def text_so_far(self, ticket: int) -> str:
+        """What a submitted completion has written until now ("" before it starts or once it ended)."""
+        request = self.requests.get(ticket)
+        return request.state.text if request is not None else ""
+
     def _start_waiting(self) -> None:
         """Put waiting prompts into sequences while the call has room: continuations of parked
         sequences first (their sequence is theirs), then fresh prompts into free or evicted ones."""
