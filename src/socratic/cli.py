@@ -26,10 +26,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from socratic import __version__, config, console, models
+from socratic import ask as ask_module
 from socratic import evaluate as evaluate_module
 from socratic import pipeline as pipeline_module
 from socratic import solve as solve_module
 from socratic import train as train_module
+from socratic.ask import AskConfig, run_ask
 from socratic.errors import SocraticError, describe_os_error
 from socratic.evaluate import EvaluateConfig, run_evaluate
 from socratic.pipeline import RunArgs, run_command, stage_section
@@ -129,6 +131,13 @@ def make_parser() -> argparse.ArgumentParser:
     )
     config.add_arguments(run, RunArgs)
     run.set_defaults(handler=lambda args: run_command(config.from_args(RunArgs, args)))
+
+    ask = stage_parser(
+        commands, "ask", ask_module, "a trained student answers your problem, its dialogue streamed as it is written"
+    )
+    ask.add_argument("problem", nargs="?", help="the problem (default: stdin, or a prompt on a terminal)")
+    config.add_arguments(ask, AskConfig)
+    ask.set_defaults(handler=lambda args: run_ask(config.from_args(AskConfig, args), args.problem))
 
     models.add_commands(commands)
     return parser
