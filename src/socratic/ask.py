@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from socratic.dialogue import Dialogues, StudentOptions, mark_calculator, prediction
+from socratic.dialogue import Dialogues, StudentOptions, mark_calculator, prediction, refused
 from socratic.errors import SocraticError
 from socratic.records import to_json
 from socratic.students import EngineOptions
@@ -87,10 +87,14 @@ def answer(
             stdout.flush()
         for j, attempt in finished:
             assert j == i
+            if refused(attempt):
+                raise SocraticError(
+                    f"the problem ({len(problem)} characters) with its token budget does not fit the student's "
+                    "context: shorten it, or lower --max-new-tokens / --step-tokens and --max-steps"
+                )
             if config.json:
                 record = prediction(problem, attempt, dialogues.student, config.answers, number)
                 stdout.write(to_json(record) + "\n")
             else:
                 stdout.write((mark_calculator(pending, mark) if calculator else pending) + "\n")
             stdout.flush()
-

@@ -29,6 +29,7 @@ from socratic import __version__, config, console, models
 from socratic import ask as ask_module
 from socratic import evaluate as evaluate_module
 from socratic import pipeline as pipeline_module
+from socratic import serve as serve_module
 from socratic import solve as solve_module
 from socratic import train as train_module
 from socratic.ask import AskConfig, run_ask
@@ -36,6 +37,7 @@ from socratic.errors import SocraticError, describe_os_error
 from socratic.evaluate import EvaluateConfig, run_evaluate
 from socratic.pipeline import RunArgs, run_command, stage_section
 from socratic.records import Problem, to_json
+from socratic.serve import ServeConfig, run_serve
 from socratic.solve import SolveConfig, run_solve
 from socratic.tasks import BENCHMARKS
 from socratic.tasks.options import DATASET_HELP, DataOptions
@@ -138,6 +140,12 @@ def make_parser() -> argparse.ArgumentParser:
     ask.add_argument("problem", nargs="?", help="the problem (default: stdin, or a prompt on a terminal)")
     config.add_arguments(ask, AskConfig)
     ask.set_defaults(handler=lambda args: run_ask(config.from_args(AskConfig, args), args.problem))
+
+    serve = stage_parser(
+        commands, "serve", serve_module, "an OpenAI-compatible HTTP server over a trained student (or pair)"
+    )
+    config.add_arguments(serve, ServeConfig)
+    serve.set_defaults(handler=lambda args: run_serve(config.from_args(ServeConfig, args)))
 
     models.add_commands(commands)
     return parser

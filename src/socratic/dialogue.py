@@ -22,6 +22,7 @@ from pathlib import Path
 
 from socratic import checkpoint, formats, students
 from socratic.calculator import CalculatorError, calculate
+from socratic.engines.base import TOO_LONG
 from socratic.errors import SocraticError
 from socratic.loops import Attempt, DecodeSettings, IterativeLoop, OnePassLoop
 from socratic.methods import Method, get_method
@@ -147,7 +148,8 @@ class Dialogues:
         finished = self.loop.step()
         written = []
         for i, attempt in finished:
-            written.append((i, self._new_text(i, reply(attempt, self.student.iterative))))
+            if not refused(attempt):
+                written.append((i, self._new_text(i, reply(attempt, self.student.iterative))))
             del self.sent[i]
         for i in self.loop.running():
             if new := self._new_text(i, self.loop.text(i)):
@@ -160,6 +162,11 @@ class Dialogues:
         sent = self.sent[i]
         self.sent[i] = text if len(text) > len(sent) else sent
         return text[len(sent) :]
+
+
+def refused(attempt: Attempt) -> bool:
+    """Whether the problem was never decoded: its prompt and token budget do not fit the context."""
+    return attempt.finish == TOO_LONG and not attempt.steps and not attempt.output
 
 
 def reply(attempt: Attempt, iterative: bool) -> str:
