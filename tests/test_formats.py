@@ -179,3 +179,16 @@ def test_iterative_students_learn_a_yes_no_verdict_in_the_last_solution():
             steps = [Step(q, fact) for q, fact in zip(problem.decomposition, problem.facts, strict=True)]
             last = examples("qa", problem.question, steps, problem.answer)[-1]
             assert extract_yes_no(parse_solution(last.completion)) == problem.answer, problem.id
+
+
+@pytest.mark.parametrize("question", ["What is 2 plus 3?", "  Tom has 3 apples.\nHe eats 1. How many are left?  "])
+def test_the_exported_chat_template_builds_the_prompt_the_student_was_trained_on(question):
+    from jinja2.sandbox import ImmutableSandboxedEnvironment  # what transformers and llama-cpp-python render with
+
+    template = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(formats.chat_template())
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "earlier"}]
+    rendered = template.render(messages=[*messages, {"role": "user", "content": question}], add_generation_prompt=True)
+    assert rendered == formats.problem_prompt(question)
+    assert formats.ollama_template().replace("{{ .Prompt }}", "What is 2 plus 3?") == formats.problem_prompt(
+        "What is 2 plus 3?"
+    )

@@ -28,6 +28,7 @@ from typing import Any
 from socratic import __version__, config, console, models
 from socratic import ask as ask_module
 from socratic import evaluate as evaluate_module
+from socratic import export as export_module
 from socratic import pipeline as pipeline_module
 from socratic import serve as serve_module
 from socratic import solve as solve_module
@@ -35,6 +36,7 @@ from socratic import train as train_module
 from socratic.ask import AskConfig, run_ask
 from socratic.errors import SocraticError, describe_os_error
 from socratic.evaluate import EvaluateConfig, run_evaluate
+from socratic.export import ExportConfig, run_export
 from socratic.pipeline import RunArgs, run_command, stage_section
 from socratic.records import Problem, to_json
 from socratic.serve import ServeConfig, run_serve
@@ -146,6 +148,15 @@ def make_parser() -> argparse.ArgumentParser:
     )
     config.add_arguments(serve, ServeConfig)
     serve.set_defaults(handler=lambda args: run_serve(config.from_args(ServeConfig, args)))
+
+    export = stage_parser(
+        commands,
+        "export",
+        export_module,
+        "a student as a GGUF with its prompt template and Modelfile (llama.cpp, Ollama)",
+    )
+    config.add_arguments(export, ExportConfig)
+    export.set_defaults(handler=lambda args: run_export(config.from_args(ExportConfig, args)))
 
     models.add_commands(commands)
     return parser

@@ -261,3 +261,27 @@ def completion_end(text: str, until: str) -> int | None:
         newline = text.find("\n", line.start())
         return newline if newline >= 0 else None
     raise ValueError(f"until must be 'line' or 'answer', not {until!r}")
+
+
+# --- templates for other runtimes (`socratic export`) ---------------------------------------------
+# llama.cpp, LM Studio and Ollama build a model's prompt from a template of their own. These are
+# written from the constants above, so an exported student is prompted as it was trained
+# (tests/test_formats.py renders them against `problem_prompt`).
+
+
+def chat_template() -> str:
+    """A Jinja chat template (GGUF `tokenizer.chat_template`: llama.cpp's server, LM Studio): the last
+    user message is the problem; the prompt is `problem_prompt` of it (newlines become spaces)."""
+    return (
+        "{%- set ns = namespace(problem='') -%}"
+        "{%- for message in messages -%}"
+        "{%- if message['role'] == 'user' -%}{%- set ns.problem = message['content'] -%}{%- endif -%}"
+        "{%- endfor -%}"
+        f"{PROBLEM_PREFIX}{{{{ ns.problem | trim | replace('\\r\\n', ' ') | replace('\\n', ' ') }}}}"
+        "{{ '\\n' }}"  # as an expression: Jinja drops a template's final newline by default
+    )
+
+
+def ollama_template() -> str:
+    """Ollama's TEMPLATE (Go text/template): the prompt of `problem_prompt` for the user's message."""
+    return f"{PROBLEM_PREFIX}{{{{ .Prompt }}}}\n"

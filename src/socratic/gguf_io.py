@@ -108,6 +108,36 @@ def export_gguf(student: Path, template: Path, out: Path, weights_type: str = "f
     return out
 
 
+def with_metadata(source: Path, out: Path, strings: dict[str, str]) -> Path:
+    """A copy of a GGUF with these string metadata values set (added, or replacing the ones it has);
+    tensors are copied as they are. `socratic export` sets the chat template this way."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(source))
+    arch = bytes(reader.fields["general.architecture"].parts[-1]).decode()
+    partial = out.with_name(out.name + ".partial")
+    writer = gguf.GGUFWriter(str(partial), arch, endianess=reader.endianess)
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture" or key in strings:
+            continue
+        sub_type = field.types[-1] if len(field.types) > 1 else None
+        writer.add_key_value(key, field.contents(), field.types[0], sub_type=sub_type)
+    for key, value in strings.items():
+        writer.add_string(key, value)
+    for tensor in reader.tensors:
+        writer.add_tensor_info(
+            tensor.name, tensor.data.shape, tensor.data.dtype, tensor.data.nbytes, tensor.tensor_type
+        )
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    for tensor in reader.tensors:
+        writer.write_tensor_data(tensor.data, tensor_endianess=reader.endianess)
+    writer.close()
+    os.replace(partial, out)
+    return out
+
+
 def _permute_rotary(weight, heads: int):
     """Hugging Face's rotary layout -> llama.cpp's (interleaved pairs), as llama.cpp's converter does."""
     return (
