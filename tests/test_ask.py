@@ -48,8 +48,7 @@ def pair_folder(make_tiny_student, tmp_path):
     return pair
 
 
-@pytest.mark.parametrize("engine", ["hf", "llamacpp"])
-@pytest.mark.parametrize("method", ["unified", "iterative"])
+@pytest.mark.parametrize(("method", "engine"), [("unified", "hf"), ("unified", "llamacpp"), ("iterative", "hf")])
 def test_ask_gives_the_dialogue_solve_saves(make_tiny_student, tmp_path, engine, method):
     question = load_task("gsm8k").load("test", limit=1)[0].question
     if method == "unified":

@@ -3,7 +3,6 @@ own chat template, writes the student's greedy text; the pair's files and README
 
 import shutil
 
-import gguf
 import pytest
 
 from socratic import formats
@@ -11,12 +10,13 @@ from socratic.cli import main
 from socratic.config import build
 from socratic.engines import HFEngine
 from socratic.export import ExportConfig, run_export
+from socratic.gguf_io import gguf_strings
 from socratic.llama_buffers import without_repacking
 from socratic.tasks import load_task
 
 
 def metadata(path, key: str) -> str:
-    return gguf.GGUFReader(str(path)).fields[key].contents()
+    return gguf_strings(path)[key]
 
 
 def check_reproduces_the_student(student, tmp_path, kind: str, tokens: int, threads: int) -> None:
@@ -58,7 +58,13 @@ def test_an_iterative_pair_exports_both_students_and_how_to_drive_them(make_tiny
         shutil.copytree(make_tiny_student(role), pair / role, symlinks=True)
     assert main(["export", "--model", str(pair)]) == 0
     out = pair / "export"
-    assert {p.name for p in out.iterdir()} == {"qg.f32.gguf", "qa.f32.gguf", "Modelfile.qg", "Modelfile.qa", "README.md"}
+    assert {p.name for p in out.iterdir()} == {
+        "qg.f32.gguf",
+        "qa.f32.gguf",
+        "Modelfile.qg",
+        "Modelfile.qa",
+        "README.md",
+    }
     assert metadata(out / "qg.f32.gguf", "socratic.role") == "qg"
     assert 'PARAMETER stop "\\n"' in (out / "Modelfile.qa").read_text()
     readme = (out / "README.md").read_text()

@@ -5,8 +5,6 @@ mid-stream frees its place. Fast tier on tiny random students; the load test on 
 
 import io
 import json
-import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -18,44 +16,22 @@ import pytest
 from socratic.ask import AskConfig, run_ask
 from socratic.config import build
 from socratic.dialogue import Dialogues, StudentOptions
-from socratic.serve import make_app
+from socratic.serve import ServerThread, make_app
 from socratic.students import EngineOptions
 from socratic.tasks import load_task
 
 FAST = dict(max_new_tokens=24, step_tokens=8, max_steps=2)
 
 
-class Server:
-    """A `make_app` server in this process on a free loopback port, stopped on exit."""
+class Server(ServerThread):
+    """The app of `dialogues` served on loopback, with an `openai` client and raw POSTs for bad bodies."""
 
     def __init__(self, dialogues: Dialogues, name: str = "student", **options):
-        import uvicorn
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        super().__init__(make_app(dialogues, name, **options))
         self.dialogues = dialogues
-        config = uvicorn.Config(
-            make_app(dialogues, name, **options), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.time() + 30
-        while not self.server.started:
-            assert time.time() < deadline and self.thread.is_alive(), "the server did not start"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
     def client(self) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.url, api_key="unused", max_retries=0, timeout=300)
+        return openai.OpenAI(base_url=self.url, api_key="unused", max_retries=0, timeout=600)
 
     def post(self, body: bytes) -> tuple[int, dict]:
         request = urllib.request.Request(
@@ -68,9 +44,10 @@ class Server:
             return e.code, json.loads(e.read())
 
 
-def open_dialogues(student, engine="llamacpp", **options) -> Dialogues:
+def open_dialogues(student, engine="llamacpp", threads=1, batch_size=8, **options) -> Dialogues:
     settings = StudentOptions(model=str(student), **{**FAST, **options})
-    return Dialogues(settings.student(), EngineOptions(engine=engine, threads=1, batch_size=8), settings.decoding)
+    runtime = EngineOptions(engine=engine, threads=threads, batch_size=batch_size)
+    return Dialogues(settings.student(), runtime, settings.decoding)
 
 
 def ask_printed(student, engine: str, question: str, **options) -> str:
@@ -171,3 +148,18 @@ def test_a_client_that_leaves_mid_stream_frees_its_place(make_tiny_student):
             time.sleep(0.05)
         assert not dialogues.loop.engine.busy
         assert chat(server.client(), "What is 2 plus 3?").choices[0].message.content
+
+
+@pytest.mark.slow
+def test_32_concurrent_requests_are_all_answered_each_as_alone(make_student):
+    """The load test on SmolLM2 (standing in for a unified student): 32 requests at once share the
+    llama.cpp engine's batch; each reply is the one the same request gets alone."""
+    questions = [p.question for p in load_task("gsm8k").load("test", limit=32)]
+    dialogues = open_dialogues(make_student("unified"), threads=2, batch_size=32, max_new_tokens=48)
+    with Server(dialogues) as server:
+        client = server.client()
+        alone = [chat(client, q).choices[0].message.content for q in questions]
+        with ThreadPoolExecutor(len(questions)) as pool:
+            together = list(pool.map(lambda q: chat(client, q).choices[0].message.content, questions))
+    assert len(together) == 32 and all(together)
+    assert together == alone

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import struct
 from pathlib import Path
 
 from socratic.errors import SocraticError
@@ -109,33 +111,108 @@ def export_gguf(student: Path, template: Path, out: Path, weights_type: str = "f
 
 
 def with_metadata(source: Path, out: Path, strings: dict[str, str]) -> Path:
-    """A copy of a GGUF with these string metadata values set (added, or replacing the ones it has);
-    tensors are copied as they are. `socratic export` sets the chat template this way."""
-    import gguf
+    """A copy of a GGUF with these string metadata values set (added, or replacing the ones it has).
 
-    reader = gguf.GGUFReader(str(source))
-    arch = bytes(reader.fields["general.architecture"].parts[-1]).decode()
+    Written as raw bytes: the other metadata, the tensor descriptions and the tensor data are copied
+    unparsed (gguf-py's reader builds an object per vocabulary entry: half a minute for SmolLM2's
+    49,152 tokens on a busy machine). `socratic export` sets the chat template this way.
+    """
+    layout = _Layout(source)
+    kept = [raw for key, raw in layout.metadata if key not in strings]
+    added = [_gguf_string(k) + struct.pack("<I", _STRING) + _gguf_string(v) for k, v in strings.items()]
+    header = struct.pack("<4sIQQ", b"GGUF", layout.version, layout.tensors, len(kept) + len(added))
+    head = header + b"".join(kept + added) + layout.descriptions
+    padding = b"\0" * (-len(head) % layout.alignment)  # tensor data starts aligned; its offsets are relative to it
     partial = out.with_name(out.name + ".partial")
-    writer = gguf.GGUFWriter(str(partial), arch, endianess=reader.endianess)
-    for key, field in reader.fields.items():
-        if key.startswith("GGUF.") or key == "general.architecture" or key in strings:
-            continue
-        sub_type = field.types[-1] if len(field.types) > 1 else None
-        writer.add_key_value(key, field.contents(), field.types[0], sub_type=sub_type)
-    for key, value in strings.items():
-        writer.add_string(key, value)
-    for tensor in reader.tensors:
-        writer.add_tensor_info(
-            tensor.name, tensor.data.shape, tensor.data.dtype, tensor.data.nbytes, tensor.tensor_type
-        )
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
-    for tensor in reader.tensors:
-        writer.write_tensor_data(tensor.data, tensor_endianess=reader.endianess)
-    writer.close()
+    with open(source, "rb") as original, open(partial, "wb") as copy:
+        copy.write(head + padding)
+        original.seek(layout.data_offset)
+        shutil.copyfileobj(original, copy, 1 << 24)
     os.replace(partial, out)
     return out
+
+
+def gguf_strings(path: Path) -> dict[str, str]:
+    """The string metadata of a GGUF (read without gguf-py's per-token objects)."""
+    layout = _Layout(path)
+    found = {}
+    for key, raw in layout.metadata:
+        offset = 8 + len(key.encode("utf-8"))
+        if struct.unpack_from("<I", raw, offset)[0] == _STRING:
+            found[key] = raw[offset + 12 :].decode("utf-8")
+    return found
+
+
+_STRING, _ARRAY = 8, 9
+_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # GGUF value type -> bytes
+
+
+def _gguf_string(value: str) -> bytes:
+    raw = value.encode("utf-8")
+    return struct.pack("<Q", len(raw)) + raw
+
+
+class _Layout:
+    """Where the parts of a (little-endian, version 2 or 3) GGUF file lie: each metadata entry as raw
+    bytes by key, the tensor descriptions as raw bytes, the alignment and the start of tensor data."""
+
+    def __init__(self, path: Path):
+        with open(path, "rb") as file:
+            head = file.read(1 << 20)
+            magic, self.version, self.tensors, entries = struct.unpack_from("<4sIQQ", head)
+            if magic != b"GGUF" or self.version not in (2, 3):
+                raise SocraticError(f"{path} is not a GGUF file of version 2 or 3")
+            while True:  # the metadata and descriptions fit a first read unless the vocabulary is huge
+                try:
+                    self._parse(head, entries)
+                    break
+                except struct.error:
+                    more = file.read(len(head))
+                    if not more:
+                        raise SocraticError(f"{path} is truncated") from None
+                    head += more
+
+    def _parse(self, head: bytes, entries: int) -> None:
+        position = 24
+        self.metadata: list[tuple[str, bytes]] = []
+        self.alignment = 32
+        for _ in range(entries):
+            start = position
+            key, position = self._string(head, position)
+            (kind,) = struct.unpack_from("<I", head, position)
+            position = self._value(head, position + 4, kind)
+            self.metadata.append((key, head[start:position]))
+            if key == "general.alignment":
+                (self.alignment,) = struct.unpack_from("<I", head, position - 4)
+        start = position
+        for _ in range(self.tensors):
+            _, position = self._string(head, position)
+            (dims,) = struct.unpack_from("<I", head, position)
+            position += 4 + 8 * dims + 4 + 8  # dimensions, type, offset
+        struct.unpack_from("<B", head, position - 1)  # the descriptions end inside what was read
+        self.descriptions = head[start:position]
+        self.data_offset = position + (-position % self.alignment)
+
+    @staticmethod
+    def _string(head: bytes, position: int) -> tuple[str, int]:
+        (length,) = struct.unpack_from("<Q", head, position)
+        end = position + 8 + length
+        if end > len(head):
+            raise struct.error("past the end of what was read")
+        return head[position + 8 : end].decode("utf-8"), end
+
+    def _value(self, head: bytes, position: int, kind: int) -> int:
+        if kind == _STRING:
+            return self._string(head, position)[1]
+        if kind == _ARRAY:
+            item, count = struct.unpack_from("<IQ", head, position)
+            position += 12
+            if item in _SCALAR_SIZES:
+                return position + count * _SCALAR_SIZES[item]
+            for _ in range(count):
+                position = self._value(head, position, item)
+            return position
+        return position + _SCALAR_SIZES[kind]
 
 
 def _permute_rotary(weight, heads: int):

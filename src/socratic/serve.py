@@ -362,3 +362,37 @@ def check_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as e:
             raise SocraticError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
+class ServerThread:
+    """`make_app`'s server in a thread of this process on a free loopback port (tests, benchmarks):
+
+    with ServerThread(make_app(dialogues, "student")) as server:
+        openai.OpenAI(base_url=server.url, api_key="unused").models.list()
+    """
+
+    def __init__(self, app, host: str = "127.0.0.1"):
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            self.port = probe.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://{host}:{self.port}/v1"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.time() + 60
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
