@@ -66,7 +66,10 @@ def run_ask(config: AskConfig, problem: str | None, stdin: TextIO | None = None,
         if not typed.strip():
             return
         number += 1
-        answer(dialogues, typed, config, mark, stdout, number)
+        try:
+            answer(dialogues, typed, config, mark, stdout, number)
+        except SocraticError as e:  # e.g. a problem too long: say so, and ask for the next one
+            print(f"socratic: error: {e}", file=sys.stderr)
 
 
 def answer(

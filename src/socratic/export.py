@@ -59,18 +59,19 @@ def run_export(config: ExportConfig) -> Path:
     out = Path(config.out) if config.out else (first.parent if student.iterative else first) / "export"
     if out.exists() and not out.is_dir():
         raise SocraticError(f"--out {out} is a file: give a folder")
-    out.mkdir(parents=True, exist_ok=True)
     kind = config.gguf_type
+    sources = {role: checkpoint.student_gguf(folder, kind) for role, folder in student.folders.items()}
+    out.mkdir(parents=True, exist_ok=True)
     if student.iterative:
         files = {role: out / f"{role}.{kind}.gguf" for role in ("qg", "qa")}
         for role, target in files.items():
-            write_gguf(student.folders[role], target, kind, role, RAW_TEMPLATE)
+            write_gguf(student.folders[role], sources[role], target, role, RAW_TEMPLATE)
             (out / f"Modelfile.{role}").write_text(modelfile(target.name, raw=True), encoding="utf-8")
         (out / "README.md").write_text(pair_readme(student.name, files, kind), encoding="utf-8")
     else:
         target = out / f"model.{kind}.gguf"
         role = student.method.name
-        write_gguf(student.folders[role], target, kind, role, formats.chat_template())
+        write_gguf(student.folders[role], sources[role], target, role, formats.chat_template())
         (out / "Modelfile").write_text(modelfile(target.name, raw=False), encoding="utf-8")
         (out / "chat_template.jinja").write_text(formats.chat_template() + "\n", encoding="utf-8")
         (out / "README.md").write_text(one_pass_readme(student.name, role, target, kind), encoding="utf-8")
@@ -78,10 +79,9 @@ def run_export(config: ExportConfig) -> Path:
     return out
 
 
-def write_gguf(folder: str, target: Path, kind: str, role: str, chat_template: str) -> None:
-    """The student's GGUF (exported once into its folder, as the llamacpp engine uses it) copied with
-    the chat template and where it comes from in its metadata."""
-    source = checkpoint.student_gguf(folder, kind)
+def write_gguf(folder: str, source: Path, target: Path, role: str, chat_template: str) -> None:
+    """The student's GGUF (`source`: exported once into its folder, as the llamacpp engine uses it)
+    copied with the chat template and where it comes from in its metadata."""
     info = checkpoint.read_info(folder)
     strings = {
         "tokenizer.chat_template": chat_template,

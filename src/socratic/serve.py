@@ -195,11 +195,8 @@ def make_app(dialogues: Dialogues, name: str, max_problem_chars: int = 8000, ans
             return JSONResponse({}, status_code=499)
         refuse_too_long(first, len(question))
         if not body.get("stream"):
-            text, event = "", first
-            while event is not None and event[0] != "done":
-                text += event[1] if event[0] == "text" else ""
-                if event[0] == "error":
-                    break
+            event = first  # the text pieces are not needed: the reply is the finished attempt's
+            while event is not None and event[0] not in ("done", "error"):
                 event = await next_event(ticket, request)
             if event is None:
                 scheduler.cancel(ticket)
