@@ -57,6 +57,14 @@ def main() -> None:
                 f"all at once {rates['all at once'][-1]:.2f} req/s, replies identical {same}/{len(questions)}",
                 flush=True,
             )
+            for n, (a, b) in enumerate(zip(alone, together, strict=True)):
+                if (
+                    a != b
+                ):  # where they part: late (a near-tie in the arithmetic of a bigger batch) or at once (a mix-up)
+                    shared = next(
+                        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+                    )
+                    print(f"  request {n}: replies share their first {shared} of {len(a)} / {len(b)} characters")
     medians = {name: statistics.median(values) for name, values in rates.items()}
     print(
         f"medians over {args.repeats} runs ({args.requests} requests, {args.engine}): "

@@ -171,3 +171,30 @@ def test_stop_on_repeat_ends_a_problem_at_its_first_repeated_subquestion(tiny_en
     assert stopped[0].steps == plain[0].steps[:2]  # the repeat is not answered
     assert stopped[0].answer_text == stopped[0].steps[-1].answer  # the last new solution
     assert stopped[1] == plain[1]
+
+
+def test_a_problem_joins_a_running_loop_and_another_leaves_it_tiny(tiny_decoder, tiny_gguf, problems):
+    """`IterativeLoop` as `socratic serve` drives it on llama.cpp: a problem added while others run
+    gets the attempt it gets alone, and a cancelled one frees its sequence at once."""
+    from socratic.engines import LlamaCppEngine
+    from socratic.loops import IterativeLoop
+
+    engine = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, threads=1, batch_size=4, context_per_sequence=512)
+    config = DecodeSettings(max_steps=2, step_tokens=8)
+    questions = [p.question for p in problems[:3]]
+    alone = [solve_iterative(engine, engine, [q], config, continuous=True)[0] for q in questions]
+    loop = IterativeLoop(engine, engine, config, continuous=True)
+    first, leaving = loop.add(questions[0]), loop.add(questions[1])
+    for _ in range(12):  # a QG line takes at most 8 steps (tokens), or the problem ends
+        assert loop.step() == []
+        if loop.text(first):
+            break
+    assert loop.text(first).startswith("Q: ")  # its first subquestion is out: QA is answering it
+    loop.cancel(leaving)
+    joining = loop.add(questions[2])
+    finished = {}
+    while loop.busy:
+        finished.update(loop.step())
+    assert set(finished) == {first, joining}
+    assert (finished[first], finished[joining]) == (alone[0], alone[2])
+    assert not engine.busy and not engine.slots
