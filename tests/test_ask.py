@@ -49,7 +49,18 @@ def pair_folder(make_tiny_student, tmp_path):
 
 
 @pytest.mark.parametrize(("method", "engine"), [("unified", "hf"), ("unified", "llamacpp"), ("iterative", "hf")])
-def test_ask_gives_the_dialogue_solve_saves(make_tiny_student, tmp_path, engine, method):
+def test_ask_gives_the_dialogue_solve_saves_tiny(make_tiny_student, tmp_path, engine, method):
+    check_ask_gives_the_dialogue_solve_saves(make_tiny_student, tmp_path, engine, method)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "engine"), [("unified", "llamacpp"), ("iterative", "hf")])
+def test_ask_gives_the_dialogue_solve_saves(make_student, tmp_path, engine, method):
+    # SmolLM2 standing in for the students (as in test_solve.py).
+    check_ask_gives_the_dialogue_solve_saves(make_student, tmp_path, engine, method)
+
+
+def check_ask_gives_the_dialogue_solve_saves(make_tiny_student, tmp_path, engine, method):
     question = load_task("gsm8k").load("test", limit=1)[0].question
     if method == "unified":
         options = dict(model=str(make_tiny_student("unified")))
