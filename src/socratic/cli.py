@@ -31,9 +31,10 @@ from socratic import pipeline as pipeline_module
 from socratic import solve as solve_module
 from socratic import train as train_module
 from socratic.errors import SocraticError, describe_os_error
-from socratic.evaluate import EvaluateConfig, run_evaluate
+from socratic.evaluate import EvaluateConfig
 from socratic.pipeline import RunArgs, run_command, stage_section
 from socratic.records import Problem, to_json
+from socratic.report import run_report
 from socratic.solve import SolveConfig, run_solve
 from socratic.tasks import BENCHMARKS
 from socratic.tasks.options import DATASET_HELP, DataOptions
@@ -119,7 +120,7 @@ def make_parser() -> argparse.ArgumentParser:
         "accuracy with 95%% confidence intervals, failure breakdown, markdown table, plot and HTML report",
     )
     config.add_arguments(evaluate, EvaluateConfig)
-    evaluate.set_defaults(handler=lambda args: run_evaluate(config.from_args(EvaluateConfig, args)))
+    evaluate.set_defaults(handler=lambda args: run_report(config.from_args(EvaluateConfig, args)))
 
     run = stage_parser(
         commands,

@@ -35,9 +35,10 @@ import tomllib
 
 from socratic import config as options
 from socratic.errors import SocraticError, did_you_mean
-from socratic.evaluate import EvaluateConfig, run_evaluate
+from socratic.evaluate import EvaluateConfig
 from socratic.methods import METHODS
 from socratic.records import write_atomic
+from socratic.report import run_report
 from socratic.solve import SolveConfig, already_solved, run_solve
 from socratic.tasks import BENCHMARKS
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
@@ -222,8 +223,8 @@ def run_pipeline(config: PipelineConfig, folder: Path, threads: int | None = Non
             run_solve(dataclasses.replace(stages[f"solve {method}"], out=str(target)))
         predictions.append(str(target))
     with record.stage("evaluate"):
-        run_evaluate(EvaluateConfig(predictions, report=str(folder / "report")))
-    print(f"report: {folder / 'report' / 'report.html'}")
+        page = run_report(EvaluateConfig(predictions, report=str(folder / "report")))
+    print(f"report: {page}", flush=True)
     return folder
 
 
