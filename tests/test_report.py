@@ -164,6 +164,17 @@ def test_the_page_in_a_real_browser_filters_and_opens_rows(chromium, tmp_path, c
     Select(chromium.find_element(By.ID, "kind")).select_by_visible_text("no answer")
     assert count() == "1 of 16 problems" and rows() == [unified[3].problem_id]
     Select(chromium.find_element(By.ID, "kind")).select_by_visible_text("any or none")
+    chromium.find_element(By.ID, "ran-out").click()
+    assert count() == "8 of 16 problems", "as the table says: u ran out of steps or tokens in 8"
+    chromium.find_element(By.ID, "ran-out").click()
+    chromium.find_element(By.ID, "repeated").click()
+    assert count() == "10 of 16 problems", "as the table says: u repeated a step in 10"
+    Select(chromium.find_element(By.ID, "scope")).select_by_visible_text("a")
+    assert count() == "0 of 16 problems", "the answer-only student has no steps to repeat"
+    chromium.find_element(By.ID, "repeated").click()
+    Select(chromium.find_element(By.ID, "disagree")).select_by_visible_text("split: some solved it, some not")
+    assert count() == "4 of 16 problems"
+    Select(chromium.find_element(By.ID, "disagree")).select_by_visible_text("agree or not")
     chromium.find_element(By.ID, "search").send_keys("janet ducks")
     assert count() == "1 of 16 problems" and rows() == ["gsm8k/test/0"]
 

@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("page", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--open", type=int, default=1, help="rows whose traces are opened")
-    parser.add_argument("--width", type=int, default=1400)
+    parser.add_argument("--width", type=int, default=1700)
     args = parser.parse_args()
     browser = headless_chromium(args.width)
     try:
@@ -41,6 +41,7 @@ def main() -> None:
             browser.find_elements(By.CSS_SELECTOR, "tr.problem")[n].click()
         height = browser.execute_script("return document.documentElement.scrollHeight")
         browser.set_window_size(args.width, height + 40)
+        browser.execute_script("window.scrollTo(0, 0)")  # opening a row scrolled it into view
         args.out.parent.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(args.out))
     finally:
