@@ -7,9 +7,9 @@ each time in a fresh tab, and prints for each load and as medians: "ready", the 
 (`performance.now()`, milliseconds since the navigation started) when its script has parsed the JSON
 blob, built the filters and drawn the first page of rows (it writes it to `body[data-ready]`); "load",
 the browser's load event; "wall", the time selenium's `get` took; and "filter", the time to apply a
-filter ("students split: some solved it, some not") and redraw, measured in the page. `--fresh-browser` starts a new Chromium
-for every load (its start is not timed) instead of a new tab of one browser. The target (issue 23): a
-1,319-problem, four-student page ready in under 2 s on 2 cores.
+filter ("students split: some solved it, some not") and redraw, measured in the page.
+`--fresh-browser` starts a new Chromium for every load (its start is not timed) instead of a new tab
+of one browser. The target (issue 23): a 1,319-problem, four-student page ready in under 2 s on 2 cores.
 """
 
 import argparse
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-from report_screenshot import headless_chromium  # noqa: E402  (tools/ is not a package)
+from report_screenshot import headless_chromium
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import pytest
 from socratic.engines import Completion
 from socratic.evaluate import EvaluateConfig, markdown_table
 from socratic.loops import one_pass_attempt
-from socratic.records import Prediction, Step, write_jsonl
+from socratic.records import Prediction, write_jsonl
 from socratic.report import calculator_marks, render_page, run_report
 from socratic.tasks import load_task
 from tests.test_evaluate import real_student_outputs
@@ -126,7 +126,13 @@ def chromium():
         pytest.skip("no chromium/chromedriver on this machine: apt-get install -y chromium chromium-driver")
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,900"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,900",
+    ):
         options.add_argument(flag)
     browser = webdriver.Chrome(options=options, service=Service(driver))
     yield browser
@@ -180,7 +186,11 @@ def test_the_page_in_a_real_browser_filters_and_opens_rows(chromium, tmp_path, c
 
     chromium.find_element(By.CSS_SELECTOR, "tr.problem").click()
     traces = chromium.find_elements(By.CSS_SELECTOR, "tr.detail .trace")
-    assert [t.find_element(By.TAG_NAME, "h3").text for t in traces] == ["human decomposition", "u · unified", "a · answer"]
+    assert [t.find_element(By.TAG_NAME, "h3").text for t in traces] == [
+        "human decomposition",
+        "u · unified",
+        "a · answer",
+    ]
     assert "How many eggs does Janet sell?" in traces[0].text
     assert traces[1].find_elements(By.CSS_SELECTOR, ".calc"), "the student's calculator annotations are marked"
     capsys.readouterr()

@@ -227,7 +227,9 @@ def plot_losses(curves: dict[str, list[tuple[int, float]]], out: Path) -> Path:
     figure, axes = plt.subplots(figsize=(6.0, 3.4))
     for name, points in curves.items():
         # Markers: a short CPU run logs a handful of points (or one), which a bare line would hide.
-        axes.plot([step for step, _ in points], [loss for _, loss in points], "o-", label=name, linewidth=1.2, markersize=3)
+        axes.plot(
+            [step for step, _ in points], [loss for _, loss in points], "o-", label=name, linewidth=1.2, markersize=3
+        )
     axes.set_xlabel("optimizer step")
     axes.set_ylabel("training loss")
     axes.legend(fontsize=8)
