@@ -194,3 +194,19 @@ def test_the_page_in_a_real_browser_filters_and_opens_rows(chromium, tmp_path, c
     assert "How many eggs does Janet sell?" in traces[0].text
     assert traces[1].find_elements(By.CSS_SELECTOR, ".calc"), "the student's calculator annotations are marked"
     capsys.readouterr()
+
+
+def test_a_users_own_problems_have_rows_without_question_text(tmp_path, capsys):
+    rows = [
+        Prediction("mine/test/b", "cot", (), "Answer: 3", "3", True, {"finish": "answer", "gold": "3"}),
+        Prediction("mine/test/a", "cot", (), "", None, False, {"finish": "length", "gold": "7"}),
+    ]
+    path = write_jsonl(tmp_path / "s" / "predictions.mine.test.jsonl", rows)
+    page = run_report(EvaluateConfig([str(path)], report=str(tmp_path / "report")))
+    data = page_blob(page.read_text())
+    assert [(p["id"], p["question"], p["gold"]) for p in data["problems"]] == [
+        ("mine/test/b", "", "3"),
+        ("mine/test/a", "", "7"),
+    ], "the file's order and the predictions' gold answers"
+    assert data["cells"][1][0]["kind"] == "no answer" and data["images"]["loss"] is None
+    capsys.readouterr()
