@@ -51,7 +51,7 @@ def test_an_os_error_naming_a_file_is_one_line(capsys, tmp_path, monkeypatch):
     def unreadable(config):
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "secret.jsonl"))
 
-    monkeypatch.setattr(cli, "run_evaluate", unreadable)
+    monkeypatch.setattr(cli, "run_report", unreadable)
     status, _, err = run(capsys, "evaluate", "x.jsonl")
     assert status == 2
     assert one_error_line(err) == f"socratic: error: {tmp_path / 'secret.jsonl'}: Permission denied"
@@ -61,7 +61,7 @@ def test_a_full_disk_is_one_line_even_without_a_file_name(capsys, monkeypatch):
     def full(config):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(cli, "run_evaluate", full)
+    monkeypatch.setattr(cli, "run_report", full)
     status, _, err = run(capsys, "evaluate", "x.jsonl")
     assert status == 2 and one_error_line(err) == "socratic: error: No space left on device"
 
@@ -70,7 +70,7 @@ def test_other_os_errors_are_bugs_with_a_traceback(monkeypatch):
     def reset(config):
         raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
 
-    monkeypatch.setattr(cli, "run_evaluate", reset)
+    monkeypatch.setattr(cli, "run_report", reset)
     with pytest.raises(ConnectionResetError):
         main(["evaluate", "x.jsonl"])
 

@@ -154,6 +154,7 @@ def test_the_whole_pipeline_on_a_tinier_config(tiny_model, tmp_path, capsys):
     )
     folder = run_pipeline(config, tmp_path / "run", threads=1)
     printed = capsys.readouterr().out
+    assert f"report: {folder / 'report' / 'report.html'}" in printed, "the run names its page"
     for method in config.run.methods:
         assert f"| {method} | gsm8k/test | {method} | 2 |" in printed
         assert len((folder / "students" / method / "predictions.gsm8k.test.jsonl").read_text().splitlines()) == 2

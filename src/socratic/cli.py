@@ -35,10 +35,11 @@ from socratic import solve as solve_module
 from socratic import train as train_module
 from socratic.ask import AskConfig, run_ask
 from socratic.errors import SocraticError, describe_os_error
-from socratic.evaluate import EvaluateConfig, run_evaluate
+from socratic.evaluate import EvaluateConfig
 from socratic.export import ExportConfig, run_export
 from socratic.pipeline import RunArgs, run_command, stage_section
 from socratic.records import Problem, to_json
+from socratic.report import run_report
 from socratic.serve import ServeConfig, run_serve
 from socratic.solve import SolveConfig, run_solve
 from socratic.tasks import BENCHMARKS
@@ -125,7 +126,7 @@ def make_parser() -> argparse.ArgumentParser:
         "accuracy with 95%% confidence intervals, failure breakdown, markdown table, plot and HTML report",
     )
     config.add_arguments(evaluate, EvaluateConfig)
-    evaluate.set_defaults(handler=lambda args: run_evaluate(config.from_args(EvaluateConfig, args)))
+    evaluate.set_defaults(handler=lambda args: run_report(config.from_args(EvaluateConfig, args)))
 
     run = stage_parser(
         commands,

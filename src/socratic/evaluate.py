@@ -1,4 +1,4 @@
-"""Score prediction files: accuracy with 95% confidence intervals, why the misses missed, and reports.
+"""Score prediction files: accuracy with 95% confidence intervals, why the misses missed, paired tests.
 
     socratic evaluate runs/u/predictions.gsm8k.test.jsonl
     socratic evaluate runs/*/predictions.gsm8k.test.jsonl --report runs/report
@@ -8,16 +8,14 @@ score interval, which stays honest for the small accuracies and slices of CPU-sc
 miss is put in one bucket, in this order: no answer could be read; the model ran out of tokens or
 steps; the chain holds an arithmetic annotation that the calculator shows to be wrong; or the
 reasoning was wrong. Several files print one side-by-side table, with the paper's figures for the
-same dataset and method where the paper has them. `--report DIR` also writes `results.md`, a bar
-plot `accuracy.png` and `report.html`, where each problem's subquestions and solutions sit next to
-the gold answer.
+same dataset and method where the paper has them, and an exact McNemar test for every pair of files
+on the same problems. `--report DIR` also writes the report folder (see `socratic.report`):
+results.md, scores.json, a plot and report.html, one page with every problem's traces side by side,
+filters and the human decomposition.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import html
-import json
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -25,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from socratic.calculator import find_annotations
-from socratic.errors import SocraticError, cannot_write
-from socratic.records import Prediction, Problem, read_jsonl, write_atomic
+from socratic.errors import SocraticError
+from socratic.records import Prediction, Problem, read_jsonl
 
 FAILURES = ("no answer", "out of budget", "arithmetic", "wrong reasoning")
 
@@ -51,7 +49,9 @@ class EvaluateConfig:
     predictions: list[str] = field(
         default_factory=list, metadata={"help": "prediction files from `socratic solve`", "positional": True}
     )
-    report: str | None = field(default=None, metadata={"help": "write results.md, accuracy.png and report.html here"})
+    report: str | None = field(
+        default=None, metadata={"help": "write the report folder here: results.md, scores.json, plots, report.html"}
+    )
 
 
 @dataclass(frozen=True)
@@ -87,18 +87,25 @@ class Shape:
 RAN_OUT = ("max_steps", "length", "too long")
 
 
-def shape_of(predictions: Sequence[Prediction], human: dict[str, int]) -> Shape:
-    """The `Shape` of one file; `human` maps problem ids to their human decomposition's step count."""
+def repeats(prediction: Prediction) -> bool:
+    """Whether a step repeats an earlier one (same subquestion, or same line of a CoT)."""
     from socratic.formats import step_key
 
-    def repeats(prediction: Prediction) -> bool:
-        keys = [step_key(step) for step in prediction.steps]
-        return len(set(keys)) < len(keys)
+    keys = [step_key(step) for step in prediction.steps]
+    return len(set(keys)) < len(keys)
 
+
+def ran_out(prediction: Prediction) -> bool:
+    """Cut off: all --max-steps pairs used, the token budget spent, or the problem too long for the context."""
+    return prediction.meta.get("finish") in RAN_OUT
+
+
+def shape_of(predictions: Sequence[Prediction], human: dict[str, int]) -> Shape:
+    """The `Shape` of one file; `human` maps problem ids to their human decomposition's step count."""
     counts = [human[p.problem_id] for p in predictions if p.problem_id in human]
     return Shape(
         steps=sum(len(p.steps) for p in predictions) / len(predictions),
-        ran_out=sum(p.meta.get("finish") in RAN_OUT for p in predictions),
+        ran_out=sum(ran_out(p) for p in predictions),
         repeated=sum(repeats(p) for p in predictions),
         stopped_on_repeat=sum(p.meta.get("finish") == "repeat" for p in predictions),
         human_steps=sum(counts) / len(counts) if counts and len(counts) == len(predictions) else None,
@@ -272,78 +279,6 @@ def _share(count: int, total: int) -> str:
     return f"{100 * count / total:.1f} %" if total else "–"
 
 
-def plot_accuracy(scores: Sequence[Score], out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = [s.label if s.label == s.method else f"{s.label}\n{s.method}" for s in scores]
-    values = [100 * s.accuracy for s in scores]
-    errors = [
-        [100 * (s.accuracy - s.interval[0]) for s in scores],
-        [100 * (s.interval[1] - s.accuracy) for s in scores],
-    ]
-    figure, axes = plt.subplots(figsize=(max(4.0, 1.3 * len(scores) + 1), 3.6))
-    bars = axes.bar(labels, values, yerr=errors, capsize=4, color="#4C72B0")
-    for bar, value in zip(bars, values, strict=True):
-        axes.annotate(
-            f"{value:.1f}",
-            (bar.get_x() + bar.get_width() / 2, value),
-            ha="left",  # beside the error bar, which would cross a centred label
-            va="bottom",
-            xytext=(3, 1),
-            textcoords="offset points",
-            fontsize=8,
-        )
-    axes.set_ylabel("accuracy (%), 95% CI")
-    axes.set_title(", ".join(sorted({s.dataset for s in scores})))
-    figure.tight_layout()
-    figure.savefig(out, dpi=120)
-    plt.close(figure)
-    return out
-
-
-def html_report(scores: Sequence[Score], runs: Sequence[Sequence[Prediction]], questions: dict[str, str]) -> str:
-    """One page: the table, then every problem of every file as a collapsible trace."""
-    e = html.escape
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>socratic evaluation</title><style>"
-        "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:2px 6px}.ok{color:#1a7f37}.miss{color:#cf222e}"
-        "details{margin:2px 0}ol{margin:4px 0}pre{white-space:pre-wrap;background:#f6f8fa;padding:4px}"
-        "</style></head><body><h1>socratic evaluation</h1><table><tr><th>student</th><th>data</th><th>method</th>"
-        "<th>n</th><th>accuracy</th><th>95% CI</th>" + "".join(f"<th>{k}</th>" for k in FAILURES) + "</tr>"
-    ]
-    for s in scores:
-        low, high = s.interval
-        parts.append(
-            f"<tr><td>{e(s.label)}</td><td>{e(s.dataset)}</td><td>{e(s.method)}</td><td>{s.total}</td>"
-            f"<td>{100 * s.accuracy:.1f} %</td><td>{100 * low:.1f}–{100 * high:.1f}</td>"
-            + "".join(f"<td>{s.failures[k]}</td>" for k in FAILURES)
-            + "</tr>"
-        )
-    parts.append(f"</table><p>{e(paper_note(scores))}</p>")
-    # In the dataset's order (`questions` is built in it): the iterative loop saves problems as they end.
-    place = {problem_id: n for n, problem_id in enumerate(questions)}
-    for s, predictions in zip(scores, runs, strict=True):
-        parts.append(f"<h2 id='{e(s.label)}-{e(s.method)}'>{e(s.label)} · {e(s.method)}</h2>")
-        for p in sorted(predictions, key=lambda p: place.get(p.problem_id, len(place))):
-            kind = failure_kind(p)
-            mark = "<span class='ok'>✓</span>" if kind is None else f"<span class='miss'>✗ {e(kind)}</span>"
-            steps = "".join(
-                f"<li>{'<b>Q:</b> ' + e(st.question) + '<br>' if st.question else ''}<b>A:</b> {e(st.answer)}</li>"
-                for st in p.steps
-            )
-            parts.append(
-                f"<details><summary>{e(p.problem_id)} {mark} answer {e(str(p.answer))} · gold "
-                f"{e(str(p.meta.get('gold', '?')))}</summary><p>{e(questions.get(p.problem_id, ''))}</p>"
-                f"<ol>{steps}</ol><pre>{e(p.output)}</pre></details>"
-            )
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
 def _problems(runs: Sequence[Sequence[Prediction]]) -> dict[str, Problem]:
     """The predicted problems, loaded from the benchmarks that the ids name (absent for a user's files)."""
     from socratic.tasks import BENCHMARKS, load_task
@@ -358,7 +293,20 @@ def _problems(runs: Sequence[Sequence[Prediction]]) -> dict[str, Problem]:
     return found
 
 
-def run_evaluate(config: EvaluateConfig) -> list[Score]:
+@dataclass(frozen=True)
+class Evaluation:
+    """What `run_evaluate` found: the files, their predictions and problems, the scores and the tables."""
+
+    paths: list[Path]
+    runs: list[list[Prediction]]  # one list per file, in the file's order
+    problems: dict[str, Problem]  # the benchmark problems the ids name, in the dataset's order
+    scores: list[Score]
+    pairs: list[Paired]
+    table: str  # what was printed: scores, shapes, paired tests (markdown)
+
+
+def run_evaluate(config: EvaluateConfig) -> Evaluation:
+    """Score the files and print the tables (`socratic.report.run_report` also writes --report)."""
     if not config.predictions:
         raise SocraticError("give one or more prediction files (written by `socratic solve`)")
     paths = [Path(p) for p in config.predictions]
@@ -369,38 +317,12 @@ def run_evaluate(config: EvaluateConfig) -> list[Score]:
     problems = _problems(runs)
     human = {i: len(p.human_steps) for i, p in problems.items() if p.human_steps}
     scores = [score(path, predictions, human) for path, predictions in zip(paths, runs, strict=True)]
+    pairs = paired_comparisons([s.label for s in scores], runs)
     table = markdown_table(scores)
     if shapes := shape_table(scores):
         table += "\n" + shapes
-    pairs = paired_table(paired_comparisons([s.label for s in scores], runs))
     if pairs:  # same problems in several files: is each difference more than chance?
-        table += "\n" + pairs
+        table += "\n" + paired_table(pairs)
     note = paper_note(scores)
     print(table + (f"\n{note}" if note else ""))
-    if config.report:
-        write_report(Path(config.report), scores, runs, table, problems)
-    return scores
-
-
-def write_report(
-    folder: Path,
-    scores: Sequence[Score],
-    runs: Sequence[Sequence[Prediction]],
-    table: str,
-    problems: dict[str, Problem] | None = None,
-) -> Path:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise cannot_write(folder, e) from None
-    note = paper_note(scores)
-    write_atomic(folder / "results.md", [table + (f"\n{note}\n" if note else "")])
-    write_atomic(
-        folder / "scores.json",
-        [json.dumps([{**dataclasses.asdict(s), "accuracy": s.accuracy, "interval": s.interval} for s in scores], indent=2) + "\n"],
-    )
-    plot_accuracy(scores, folder / "accuracy.png")
-    problems = _problems(runs) if problems is None else problems
-    questions = {i: p.question for i, p in problems.items()}
-    write_atomic(folder / "report.html", [html_report(scores, runs, questions)])
-    return folder
+    return Evaluation(paths, runs, problems, scores, pairs, table)

@@ -7,7 +7,8 @@
 Stages, each one of the other commands: `annotate` (human chains, or a teacher) -> `train` an
 answer-only, a CoT, a unified and an iterative (QG + QA) student of the same base model on the same
 training problems -> `solve` the test split with each -> `evaluate`: the table is printed and the
-report (results.md, accuracy.png, report.html with every trace) written to `<run>/report`.
+report (results.md, accuracy.png, report.html: every problem, student by student, filterable; see
+`socratic.report`) written to `<run>/report`, and the page's path printed.
 
 A run lives in `runs/<name>-<date>-<time>/` (or `--out`), with `run.json` recording its settings and
 the time of each stage. Every stage resumes, so after a kill `socratic run` with the same config
@@ -35,9 +36,10 @@ import tomllib
 
 from socratic import config as options
 from socratic.errors import SocraticError, did_you_mean
-from socratic.evaluate import EvaluateConfig, run_evaluate
+from socratic.evaluate import EvaluateConfig
 from socratic.methods import METHODS
 from socratic.records import write_atomic
+from socratic.report import run_report
 from socratic.solve import SolveConfig, already_solved, run_solve
 from socratic.tasks import BENCHMARKS
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
@@ -222,8 +224,8 @@ def run_pipeline(config: PipelineConfig, folder: Path, threads: int | None = Non
             run_solve(dataclasses.replace(stages[f"solve {method}"], out=str(target)))
         predictions.append(str(target))
     with record.stage("evaluate"):
-        run_evaluate(EvaluateConfig(predictions, report=str(folder / "report")))
-    print(f"report: {folder / 'report' / 'report.html'}")
+        page = run_report(EvaluateConfig(predictions, report=str(folder / "report")))
+    print(f"report: {page}", flush=True)
     return folder
 
 
@@ -249,9 +251,8 @@ def _solved_everything(predictions: Path, method: str, wanted: set[str]) -> bool
 
 _WEIGHTS_GITIGNORE = """\
 # Written by `socratic run`: commit the run folder without its weights and checkpoints. Predictions,
-# loss curves, settings and the report are kept (not report.html: megabytes, rebuilt from the
-# predictions by `socratic evaluate`); a later `socratic run` with the same config skips the methods
-# whose predictions are complete.
+# loss curves, settings and the report (report.html included: one self-contained page) are kept; a
+# later `socratic run` with the same config skips the methods whose predictions are complete.
 students/**/*
 !students/**/
 !students/**/predictions.*
@@ -259,7 +260,6 @@ students/**/*
 !students/**/loss.png
 !students/**/socratic.json
 !students/**/manifest.json
-report/report.html
 """
 
 
