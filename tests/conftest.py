@@ -85,6 +85,36 @@ def _tiny_llama(folder: Path, initializer_range: float = 0.02) -> Path:
     return folder
 
 
+def hub_cache_entry(cache: Path, repo_id: str, model: Path, commit: str = "0" * 40, refs=("main",)) -> Path:
+    """Lay `model`'s files out as huggingface_hub caches a download: blobs named by content, a snapshot
+    of links per commit and a file per ref naming the commit; return the snapshot folder."""
+    import hashlib
+
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / commit
+    (repo / "blobs").mkdir(parents=True, exist_ok=True)
+    snapshot.mkdir(parents=True, exist_ok=True)
+    for item in sorted(model.iterdir()):
+        blob = repo / "blobs" / hashlib.sha256(item.read_bytes()).hexdigest()
+        blob.write_bytes(item.read_bytes())
+        (snapshot / item.name).symlink_to(os.path.relpath(blob, snapshot))
+    (repo / "refs").mkdir(exist_ok=True)
+    for ref in refs:
+        (repo / "refs" / ref).write_text(commit)
+    return snapshot
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch, tiny_model):
+    """An offline Hugging Face hub cache holding the tiny model as `tiny-org/tiny-llama` (HF_HUB_CACHE,
+    HF_HUB_OFFLINE=1), as if a user had downloaded it earlier."""
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub_cache_entry(cache, "tiny-org/tiny-llama", tiny_model)
+    return cache
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """A tiny randomly initialised Llama on SmolLM2's real tokenizer: trains in seconds."""

@@ -313,3 +313,9 @@ def test_rerunning_a_finished_student_skips_it_tiny(tiny_model, chains_file, tmp
     assert (out / "model.safetensors").stat().st_mtime_ns == weights
     with pytest.raises(SocraticError, match="different student"):
         run_train(quick(tiny_model, chains_file, out, method="answer", max_steps=1, max_length=256, threads=1))
+
+
+def test_a_hub_id_trains_from_the_hub_cache(hub, chains_file, tmp_path):
+    out = run_train(quick("tiny-org/tiny-llama", chains_file, tmp_path / "hub", max_steps=1, max_length=256, threads=1))
+    assert read_info(out).base_model == "tiny-org/tiny-llama"
+    assert (out / "model.safetensors").is_file()

@@ -64,7 +64,10 @@ class TrainConfig:
     chains: str = field(default="runs/chains.jsonl", metadata={"help": "chains file from `socratic annotate`"})
     model: str = field(
         default="smollm2-135m",
-        metadata={"help": "base model: a name from `socratic models list` or a Hugging Face folder"},
+        metadata={
+            "help": "base model: a name from `socratic models list`, a Hugging Face folder, or a hub id "
+            "(gpt2-large, Qwen/Qwen2.5-0.5B, org/name@revision; from the hub cache, downloaded if online)"
+        },
     )
     out: str = field(default="runs/student", metadata={"help": "checkpoint folder to write"})
     data: DataOptions = field(default_factory=DataOptions)
