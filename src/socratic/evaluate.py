@@ -397,12 +397,7 @@ def write_report(
     write_atomic(folder / "results.md", [table + (f"\n{note}\n" if note else "")])
     write_atomic(
         folder / "scores.json",
-        [
-            json.dumps(
-                [{**dataclasses.asdict(s), "accuracy": s.accuracy, "interval": s.interval} for s in scores], indent=2
-            )
-            + "\n"
-        ],
+        [json.dumps([{**dataclasses.asdict(s), "accuracy": s.accuracy, "interval": s.interval} for s in scores], indent=2) + "\n"],
     )
     plot_accuracy(scores, folder / "accuracy.png")
     problems = _problems(runs) if problems is None else problems
