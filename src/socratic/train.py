@@ -3,7 +3,8 @@
     socratic train --method unified --chains runs/gsm8k/chains.jsonl --model smollm2-135m --out runs/gsm8k/unified
     socratic train --method iterative --chains runs/gsm8k/chains.jsonl --model gemma3-270m --lora-r 16 --out runs/it
     socratic train --config run.toml --method cot --out runs/cot      # the [train] section of a config file
-    accelerate launch -m socratic train --method unified ...      # several GPUs (DDP); see README
+    accelerate launch -m socratic train --method unified ...      # several GPUs (DDP, FSDP, DeepSpeed); README
+    accelerate launch --cpu --num_processes 2 -m socratic train ... # several CPU processes (DDP over gloo)
 
 Reads `Chain`s (and the `Problem`s they belong to), writes a student folder per role of the method
 that `solve` loads (`checkpoint.py`): safetensors weights, the tokenizer, `socratic.json` (role, text
@@ -225,7 +226,7 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
 
     from socratic import models
 
-    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    torch.set_num_threads(config.threads or default_threads())
     base = models.resolve(config.model)
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
@@ -277,6 +278,9 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
         log.warning("resuming from %s", resume_from)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     _save(trainer, tokenizer, out, config, role, data_hash, len(pieces))
+    if not trainer.is_world_process_zero():  # with several processes (`accelerate launch`) one writes the folder
+        trainer.accelerator.wait_for_everyone()
+        return out
     write_loss_curve(trainer.state.log_history, out, f"{role} · {Path(config.model).name}")
     runtime = next((r["train_runtime"] for r in reversed(trainer.state.log_history) if "train_runtime" in r), None)
     write_manifest(
@@ -288,6 +292,7 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
         examples=len(pieces),
         data_hash=data_hash,
         steps=trainer.state.global_step,
+        processes=trainer.args.world_size,
         packed=packing,
         train_seconds=runtime,
         epoch_tokens=_token_count(trainer),
@@ -298,6 +303,7 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
         f"{out}: {role} student of {config.model}, {len(pieces):,} chains, {trainer.state.global_step} steps in "
         f"{runtime or 0:.0f} s{last_loss}"
     )
+    trainer.accelerator.wait_for_everyone()
     return out
 
 
@@ -420,11 +426,17 @@ def _recipe(config: TrainConfig, role: str, data_hash: str) -> dict[str, Any]:
 def _save(
     trainer: Any, tokenizer: Any, out: Path, config: TrainConfig, role: str, data_hash: str, examples: int
 ) -> None:
-    model = trainer.model
+    """The student folder. Every process calls this (the weights of a sharded model, FSDP or ZeRO-3, are
+    gathered by all of them); the main process alone writes."""
     if config.lora_r:
-        model.save_pretrained(out / "adapter")
-        model = model.merge_and_unload()  # `solve` loads one plain folder
-    model.save_pretrained(out, safe_serialization=True)
+        trainer.save_model(str(out / "adapter"))
+        if trainer.is_world_process_zero():  # `solve` loads one plain folder
+            trainer.model.merge_and_unload().save_pretrained(out, safe_serialization=True)
+    else:
+        trainer.save_model(str(out))
+    if not trainer.is_world_process_zero():
+        return
+    (out / "training_args.bin").unlink(missing_ok=True)  # the trainer's pickle; the manifest says it in JSON
     tokenizer.save_pretrained(out)
     info = StudentInfo(
         role=role,
@@ -435,6 +447,11 @@ def _save(
         trained_for=_trained_for(config),
     )
     checkpoint.write_info(out, info)
+
+
+def default_threads() -> int:
+    """All cores, shared among the processes on this machine when `accelerate launch` starts several."""
+    return max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
 def _trained_for(config: TrainConfig) -> dict[str, float]:
@@ -451,7 +468,10 @@ def progress_bar(description: str) -> Any:
         bar: Any = None
 
         def on_train_begin(self, args, state, control, **kwargs):
-            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=description, unit="step")
+            main = state.is_world_process_zero  # one bar for several processes
+            self.bar = tqdm(
+                total=state.max_steps, initial=state.global_step, desc=description, unit="step", disable=not main
+            )
 
         def on_step_end(self, args, state, control, **kwargs):
             self.bar.update(state.global_step - self.bar.n)
