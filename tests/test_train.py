@@ -379,8 +379,6 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tiny_model, cha
 
 @pytest.mark.slow
 def test_a_killed_two_process_training_resumes_from_its_checkpoint(tiny_model, chains_file, tmp_path):
-    import os
-    import signal
     import time
 
     from socratic.checkpoint import latest_checkpoint
@@ -392,7 +390,15 @@ def test_a_killed_two_process_training_resumes_from_its_checkpoint(tiny_model, c
     deadline = time.time() + 600
     while latest_checkpoint(out) is None and run.poll() is None and time.time() < deadline:
         time.sleep(0.2)
-    os.killpg(run.pid, signal.SIGKILL)  # the launcher and both processes, mid-training
+    # The launcher and both training processes (torch's launcher starts them in sessions of their own), at once,
+    # as when a machine is lost.
+    import psutil
+
+    launcher = psutil.Process(run.pid)
+    started = [*launcher.children(recursive=True), launcher]
+    for process in started:
+        process.kill()
+    psutil.wait_procs(started, timeout=60)
     run.wait()
     saved = latest_checkpoint(out)
     assert saved is not None and not (out / "model.safetensors").exists()
