@@ -96,7 +96,8 @@ def read_config_file(path: str | Path | None) -> tuple[dict[str, Any], str]:
     """The TOML values of a config file (or a shipped config by name) and how to name it in errors."""
     from importlib.resources import files
 
-    shipped = {p.name.removesuffix(".toml"): p for p in files("socratic").joinpath("configs").iterdir()}
+    folder = files("socratic").joinpath("configs")
+    shipped = {p.name.removesuffix(".toml"): p for p in folder.iterdir() if p.name.endswith(".toml")}
     name = DEFAULT_CONFIG if path is None else str(path)
     if Path(name).is_file():
         source = name
