@@ -32,7 +32,7 @@ from socratic import solve as solve_module
 from socratic import train as train_module
 from socratic.errors import SocraticError, describe_os_error
 from socratic.evaluate import EvaluateConfig, run_evaluate
-from socratic.pipeline import RunArgs, run_command, stage_section
+from socratic.pipeline import RunArgs, load_config, run_command, stage_section
 from socratic.records import Problem, to_json
 from socratic.solve import SolveConfig, run_solve
 from socratic.tasks import BENCHMARKS
@@ -128,10 +128,19 @@ def make_parser() -> argparse.ArgumentParser:
         "the whole pipeline on one command: chains -> four students -> solve -> report (default: a quick CPU demo)",
     )
     config.add_arguments(run, RunArgs)
-    run.set_defaults(handler=lambda args: run_command(config.from_args(RunArgs, args)))
+    run.set_defaults(handler=lambda args: run_or_plan(config.from_args(RunArgs, args)))
 
     models.add_commands(commands)
     return parser
+
+
+def run_or_plan(args: RunArgs) -> object:
+    """`socratic run`, or with --dry-run its plan and rehearsal (`plan.py`)."""
+    if args.dry_run:
+        from socratic.plan import dry_run
+
+        return dry_run(load_config(args.config), args.threads)
+    return run_command(args)
 
 
 def stage_parser(
