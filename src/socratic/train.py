@@ -254,6 +254,7 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
         completion_only_loss=True,
         bf16=bf16,
         logging_steps=config.logging_steps,
+        logging_nan_inf_filter=False,  # a loss that blew up is shown as such (the trainer would hide it)
         save_steps=config.save_steps,
         save_total_limit=2,
         seed=config.seed,
