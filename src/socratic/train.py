@@ -3,6 +3,7 @@
     socratic train --method unified --chains runs/gsm8k/chains.jsonl --model smollm2-135m --out runs/gsm8k/unified
     socratic train --method iterative --chains runs/gsm8k/chains.jsonl --model gemma3-270m --lora-r 16 --out runs/it
     socratic train --config run.toml --method cot --out runs/cot      # the [train] section of a config file
+    socratic train --method cot --chains runs/gsm8k/chains.jsonl --model gpt2-large --out runs/cot  # a hub id
     accelerate launch -m socratic train --method unified ...      # several GPUs (DDP, FSDP, DeepSpeed); README
     accelerate launch --cpu --num_processes 2 -m socratic train ... # several CPU processes (DDP over gloo)
 
