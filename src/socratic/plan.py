@@ -7,11 +7,11 @@ that training on a tiny model of the student's architecture, in seconds, before 
 Nothing is written into a run folder. The plan lists each stage: the problems the chains come from,
 and per student (each role of each method) its examples, tokens per epoch, packed rows, optimizer
 steps and size; then the training time estimated at the tokens per second measured here with one
-forward and backward pass of the student's architecture in float32 (on this machine's GPU, else its
-CPU; random weights, so a config.json and tokenizer suffice). The rehearsal builds a random model from
-the base model's config, shrunk (2 layers, width 64, the same vocabulary and tokenizer), and trains
-every student of the run for two optimizer steps with the run's own recipe (packing, LoRA, learning
-rate, lengths), so a broken recipe fails here, not after the hours.
+forward and backward pass of the student's architecture, in bf16 where train would use it (on this
+machine's GPU, else its CPU; random weights, so a config.json and tokenizer suffice). The rehearsal
+builds a random model from the base model's config, shrunk (2 layers, width 64, the same vocabulary
+and tokenizer), and trains every student of the run for two optimizer steps with the run's own
+recipe (packing, LoRA, learning rate, lengths), so a broken recipe fails here, not after the hours.
 
 Chains: with `teacher = "human"` they are the dataset's own, as `annotate` will write them, so the
 counts are exact. With a model teacher none exist yet: the plan counts the problems only, and the
@@ -35,7 +35,7 @@ from socratic.methods import METHODS, role_folder
 from socratic.pipeline import PipelineConfig, stage_configs
 from socratic.records import Chain, Step, write_jsonl
 from socratic.teacher.human import human_chain
-from socratic.train import TrainConfig, load_pieces, run_train, tokenize_pieces
+from socratic.train import TrainConfig, load_pieces, native_bf16, run_train, tokenize_pieces
 
 REHEARSAL_STEPS = 2
 REHEARSAL_PROBLEMS = 64  # enough chains for two steps of a large batch; few enough to tokenize in a second
@@ -154,19 +154,25 @@ def measured_speed(base: Path, train: TrainConfig) -> tuple[float, str]:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(base), dtype=torch.float32)
     model = model.to_empty(device=device).train()
-    with torch.no_grad():
-        for weight in model.parameters():
-            weight.normal_(0, 0.02)
+    with torch.no_grad():  # matrices random, norms 1, biases 0: as trained weights scale activations
+        for name, weight in model.named_parameters():
+            if weight.dim() > 1:
+                weight.normal_(0, 0.02)
+            else:  # small norm weights would shrink activations into denormals, slow on a CPU
+                weight.fill_(1.0 if name.endswith("weight") else 0.0)
     length = min(train.max_length, 256)
     ids = torch.randint(0, min(model.config.vocab_size, 1000), (1, length), device=device)
+    bf16 = train.bf16 if train.bf16 is not None else native_bf16(device == "cuda")  # as train decides
     seconds = 0.0
     for _ in range(2):
         started = time.perf_counter()
-        model(input_ids=ids, labels=ids).loss.backward()
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+            loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
         model.zero_grad(set_to_none=True)
         seconds = time.perf_counter() - started
-    name = torch.cuda.get_device_name() if device == "cuda" else "CPU, float32"
-    return length / seconds, name
+    where = torch.cuda.get_device_name() if device == "cuda" else "CPU"
+    return length / seconds, f"{where}, {'bf16 mixed precision' if bf16 else 'float32'}"
 
 
 def tiny_copy(base: Path, out: Path) -> Path:
