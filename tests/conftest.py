@@ -85,6 +85,81 @@ def _tiny_llama(folder: Path, initializer_range: float = 0.02) -> Path:
     return folder
 
 
+def hub_cache_entry(cache: Path, repo_id: str, model: Path, commit: str = "0" * 40, refs=("main",)) -> Path:
+    """Lay `model`'s files out as huggingface_hub caches a download: blobs named by content, a snapshot
+    of links per commit and a file per ref naming the commit; return the snapshot folder."""
+    import hashlib
+
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / commit
+    (repo / "blobs").mkdir(parents=True, exist_ok=True)
+    snapshot.mkdir(parents=True, exist_ok=True)
+    for item in sorted(model.iterdir()):
+        blob = repo / "blobs" / hashlib.sha256(item.read_bytes()).hexdigest()
+        blob.write_bytes(item.read_bytes())
+        (snapshot / item.name).symlink_to(os.path.relpath(blob, snapshot))
+    (repo / "refs").mkdir(exist_ok=True)
+    for ref in refs:
+        (repo / "refs" / ref).write_text(commit)
+    return snapshot
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch, tiny_model):
+    """An offline Hugging Face hub cache holding the tiny model as `tiny-org/tiny-llama` (HF_HUB_CACHE,
+    HF_HUB_OFFLINE=1), as if a user had downloaded it earlier."""
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub_cache_entry(cache, "tiny-org/tiny-llama", tiny_model)
+    return cache
+
+
+def _tiny_family(folder: Path, family: str) -> Path:
+    """A 2-layer model of hidden size 64 of another family than Llama, on SmolLM2's tokenizer: GPT-2 (the
+    paper's students: learned absolute positions, LayerNorm, fused QKV with biases, Conv1D weights) or
+    Qwen2 (rotary, biases on Q/K/V, no rotary permutation in GGUF)."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, Qwen2Config, Qwen2ForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(models.resolve("smollm2-135m"))
+    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, vocab_size=len(tokenizer))
+    if family == "gpt2":
+        model = GPT2LMHeadModel(GPT2Config(n_embd=64, n_layer=2, n_head=4, n_positions=1024, **ids))
+    else:
+        assert family == "qwen2", f"no tiny {family}"
+        config = Qwen2Config(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=1024,
+            tie_word_embeddings=True,
+            **ids,
+        )
+        model = Qwen2ForCausalLM(config)
+    torch.manual_seed(0)
+    model.init_weights()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+FAMILIES = ("gpt2", "qwen2")
+
+
+@pytest.fixture(scope="session", params=FAMILIES)
+def tiny_family(request, tmp_path_factory):
+    """A tiny random model of each family unlike Llama (GPT-2, Qwen2), for the stages' family tests."""
+    return _tiny_family(tmp_path_factory.mktemp(f"tiny-{request.param}"), request.param)
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory):
+    """The tiny GPT-2 alone, for the fast tier's end-to-end test of the paper's family."""
+    return _tiny_family(tmp_path_factory.mktemp("tiny-gpt2-alone"), "gpt2")
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """A tiny randomly initialised Llama on SmolLM2's real tokenizer: trains in seconds."""

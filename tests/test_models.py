@@ -217,3 +217,48 @@ def test_one_process_at_a_time_prepares_a_model(tmp_path):
     prepare("second", 0)
     first.join()
     assert order == ["first in", "first out", "second in", "second out"]
+
+
+# --- Hugging Face hub ids, offline against a cache the tests fill -------------------------------------
+
+
+def test_a_hub_id_resolves_to_its_cached_snapshot(hub, tiny_model):
+    from tests.conftest import hub_cache_entry
+
+    folder = models.resolve("tiny-org/tiny-llama")
+    assert folder == hub / "models--tiny-org--tiny-llama" / "snapshots" / ("0" * 40)
+    assert (folder / "config.json").read_bytes() == (tiny_model / "config.json").read_bytes()
+    # A revision: a branch or tag through refs/, or the commit itself; an id without an org (`gpt2`).
+    other = hub_cache_entry(hub, "tiny-org/tiny-llama", tiny_model, commit="a" * 40, refs=("v1",))
+    assert models.resolve("tiny-org/tiny-llama@v1") == other
+    assert models.resolve(f"tiny-org/tiny-llama@{'a' * 40}") == other
+    assert models.resolve("tiny-org/tiny-llama@main") == folder
+    hub_cache_entry(hub, "gpt2-tiny", tiny_model)
+    assert models.resolve("gpt2-tiny").name == "0" * 40
+
+
+def test_an_unknown_hub_id_is_one_clear_line(hub):
+    with pytest.raises(SocraticError, match=r"nor a hub model in the cache .*hub \(HF_HUB_OFFLINE is set") as e:
+        models.resolve("tiny-org/missing")
+    assert "\n" not in str(e.value)
+    with pytest.raises(SocraticError, match="did you mean 'smollm2-135m'"):
+        models.resolve("smollm2-135")
+    with pytest.raises(SocraticError, match="nor a hub model"):
+        models.resolve("tiny-org/tiny-llama@no-such-branch")
+    with pytest.raises(SocraticError, match=r"llama\.cpp needs a \.gguf file"):
+        models.resolve("tiny-org/tiny-llama", want="gguf")
+    with pytest.raises(SocraticError, match="not a known name, an existing path nor a hub id"):
+        models.resolve("runs/no/such/folder")
+
+
+def test_names_and_folders_come_before_hub_ids(hub, tiny_model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny-org").mkdir()
+    (tmp_path / "tiny-org" / "tiny-llama").symlink_to(tiny_model)
+    assert models.resolve("tiny-org/tiny-llama").resolve() == (tmp_path / "tiny-org" / "tiny-llama").resolve()
+
+
+def test_a_hub_id_with_hf_home_and_no_hub_cache(hub, monkeypatch, tmp_path):
+    monkeypatch.delenv("HF_HUB_CACHE")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # the default cache is $HF_HOME/hub, the fixture's
+    assert models.resolve("tiny-org/tiny-llama") == hub / "models--tiny-org--tiny-llama" / "snapshots" / ("0" * 40)

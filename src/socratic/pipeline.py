@@ -3,6 +3,7 @@
     socratic run                                          # the quick CPU demo (configs/default.toml)
     socratic run --config configs/cpu-gsm8k.toml          # the comparison that fits 2 CPU cores
     socratic run --config configs/paper-gsm8k.toml --out runs/paper-gsm8k     # the paper's setting (GPU)
+    socratic run --config paper-gsm8k --dry-run           # its plan and a rehearsal on a tiny model, in seconds
 
 Stages, each one of the other commands: `annotate` (human chains, or a teacher) -> `train` an
 answer-only, a CoT, a unified and an iterative (QG + QA) student of the same base model on the same
@@ -89,6 +90,13 @@ class RunArgs:
         metadata={"help": "run folder (default: runs/<name>-<date>-<time>, or the unfinished run of this config)"},
     )
     threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)", "min": 1})
+    dry_run: bool = field(
+        default=False,
+        metadata={
+            "help": "print the plan (stages, examples, tokens, steps, student size, estimated time) and train "
+            "each student two steps on a tiny model of its architecture, instead of running"
+        },
+    )
 
 
 # --- config files ------------------------------------------------------------------------------------------
@@ -98,7 +106,8 @@ def read_config_file(path: str | Path | None) -> tuple[dict[str, Any], str]:
     """The TOML values of a config file (or a shipped config by name) and how to name it in errors."""
     from importlib.resources import files
 
-    shipped = {p.name.removesuffix(".toml"): p for p in files("socratic").joinpath("configs").iterdir()}
+    folder = files("socratic").joinpath("configs")
+    shipped = {p.name.removesuffix(".toml"): p for p in folder.iterdir() if p.name.endswith(".toml")}
     name = DEFAULT_CONFIG if path is None else str(path)
     if Path(name).is_file():
         source = name

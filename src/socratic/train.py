@@ -3,7 +3,9 @@
     socratic train --method unified --chains runs/gsm8k/chains.jsonl --model smollm2-135m --out runs/gsm8k/unified
     socratic train --method iterative --chains runs/gsm8k/chains.jsonl --model gemma3-270m --lora-r 16 --out runs/it
     socratic train --config run.toml --method cot --out runs/cot      # the [train] section of a config file
-    accelerate launch -m socratic train --method unified ...      # several GPUs (DDP); see README
+    socratic train --method cot --chains runs/gsm8k/chains.jsonl --model gpt2-large --out runs/cot  # a hub id
+    accelerate launch -m socratic train --method unified ...      # several GPUs (DDP, FSDP, DeepSpeed); README
+    accelerate launch --cpu --num_processes 2 -m socratic train ... # several CPU processes (DDP over gloo)
 
 Reads `Chain`s (and the `Problem`s they belong to), writes a student folder per role of the method
 that `solve` loads (`checkpoint.py`): safetensors weights, the tokenizer, `socratic.json` (role, text
@@ -17,7 +19,8 @@ The recipe, and why:
   examples as `formats.examples`, in a third of the tokens (tested).
 - Examples are packed best-fit into rows of `--max-length` tokens with no padding (TRL's `bfd`
   packing); each example keeps its own position ids, from which transformers builds a block-diagonal
-  attention mask, so packed examples never see each other (tested).
+  attention mask, so packed examples never see each other (tested for Llama, GPT-2 and Qwen2, and
+  checked on each model before training: one whose attention ignores them trains unpacked, warned).
 - Full fine-tuning by default, as in the paper; `--lora-r` trains LoRA adapters on every linear
   layer instead (merged into the saved weights). AdamW, linear decay after a short warm-up.
 - bf16 mixed precision where the hardware computes bf16 natively (GPUs; CPUs with AVX512-BF16 or
@@ -64,7 +67,10 @@ class TrainConfig:
     chains: str = field(default="runs/chains.jsonl", metadata={"help": "chains file from `socratic annotate`"})
     model: str = field(
         default="smollm2-135m",
-        metadata={"help": "base model: a name from `socratic models list` or a Hugging Face folder"},
+        metadata={
+            "help": "base model: a name from `socratic models list`, a Hugging Face folder, or a hub id "
+            "(gpt2-large, Qwen/Qwen2.5-0.5B, org/name@revision; from the hub cache, downloaded if online)"
+        },
     )
     out: str = field(default="runs/student", metadata={"help": "checkpoint folder to write"})
     data: DataOptions = field(default_factory=DataOptions)
@@ -221,7 +227,7 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
 
     from socratic import models
 
-    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    torch.set_num_threads(config.threads or default_threads())
     base = models.resolve(config.model)
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
@@ -231,6 +237,7 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
     model = AutoModelForCausalLM.from_pretrained(
         base, dtype=torch.bfloat16 if gpu and bf16 else torch.float32, attn_implementation="sdpa"
     )
+    packing = config.packing and _packing_is_exact(model, config.model)
     dataset = Dataset.from_list([tokenize_pieces(tokenizer, p) for p in pieces])
     args = SFTConfig(
         output_dir=str(checkpoint.checkpoints_folder(out)),
@@ -243,11 +250,12 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
         warmup_steps=config.warmup_ratio,
         weight_decay=config.weight_decay,
         max_length=config.max_length,
-        packing=config.packing,
+        packing=packing,
         packing_strategy="bfd",
         completion_only_loss=True,
         bf16=bf16,
         logging_steps=config.logging_steps,
+        logging_nan_inf_filter=False,  # a loss that blew up is shown as such (the trainer would hide it)
         save_steps=config.save_steps,
         save_total_limit=2,
         seed=config.seed,
@@ -272,6 +280,9 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
         log.warning("resuming from %s", resume_from)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     _save(trainer, tokenizer, out, config, role, data_hash, len(pieces))
+    if not trainer.is_world_process_zero():  # with several processes (`accelerate launch`) one writes the folder
+        trainer.accelerator.wait_for_everyone()
+        return out
     write_loss_curve(trainer.state.log_history, out, f"{role} · {Path(config.model).name}")
     runtime = next((r["train_runtime"] for r in reversed(trainer.state.log_history) if "train_runtime" in r), None)
     write_manifest(
@@ -283,6 +294,8 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
         examples=len(pieces),
         data_hash=data_hash,
         steps=trainer.state.global_step,
+        processes=trainer.args.world_size,
+        packed=packing,
         train_seconds=runtime,
         epoch_tokens=_token_count(trainer),
     )
@@ -292,7 +305,51 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
         f"{out}: {role} student of {config.model}, {len(pieces):,} chains, {trainer.state.global_step} steps in "
         f"{runtime or 0:.0f} s{last_loss}"
     )
+    trainer.accelerator.wait_for_everyone()
     return out
+
+
+def packed_logits_match(model: Any) -> bool:
+    """Whether `model` keeps packed examples apart: the logits of a short sequence packed after another
+    (each with its own position ids, no attention mask, as the trainer feeds packed rows) equal its
+    logits alone. Transformers builds the block-diagonal mask from the position ids only where a
+    model's attention asks for it, so this is checked on the model itself, not assumed per family."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    vocab = min(model.config.vocab_size, 1000)
+    first, second = (torch.randint(0, vocab, (1, n), generator=generator) for n in (7, 9))
+    ids = torch.cat([first, second], dim=1).to(model.device)
+    positions = torch.cat([torch.arange(7), torch.arange(9)])[None].to(model.device)
+    was_training = model.training
+    model.eval()  # no dropout (GPT-2 has some) while comparing
+    try:
+        with torch.no_grad():
+            packed = model(input_ids=ids, position_ids=positions, use_cache=False).logits[0, 7:].float()
+            alone = model(input_ids=ids[:, 7:], use_cache=False).logits[0].float()
+    finally:
+        model.train(was_training)
+    # float32 agrees to ~1e-7 (measured on tiny GPT-2, Qwen2, Llama); cross-talk moves logits by ~30-100% of
+    # their largest value. bf16 arithmetic gets a wider margin.
+    tolerance = (1e-3 if model.dtype == torch.float32 else 3e-2) * (1 + alone.abs().max().item())
+    return (packed - alone).abs().max().item() <= tolerance
+
+
+def _packing_is_exact(model: Any, name: str) -> bool:
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    # With ZeRO-3, or FSDP loading on the main process only, this process may not hold the weights yet; every
+    # process must decide alike, so the check is skipped (the families tested here all pass it).
+    if is_deepspeed_zero3_enabled() or os.environ.get("FSDP_CPU_RAM_EFFICIENT_LOADING", "").lower() in ("1", "true"):
+        return True
+    if packed_logits_match(model):
+        return True
+    log.warning(
+        "%s (%s): its attention does not keep packed examples apart, so packing is off for it (padded rows)",
+        name,
+        type(model).__name__,
+    )
+    return False
 
 
 def _checkpointing(enabled: bool) -> dict[str, bool]:
@@ -373,11 +430,17 @@ def _recipe(config: TrainConfig, role: str, data_hash: str) -> dict[str, Any]:
 def _save(
     trainer: Any, tokenizer: Any, out: Path, config: TrainConfig, role: str, data_hash: str, examples: int
 ) -> None:
-    model = trainer.model
+    """The student folder. Every process calls this (the weights of a sharded model, FSDP or ZeRO-3, are
+    gathered by all of them); the main process alone writes."""
     if config.lora_r:
-        model.save_pretrained(out / "adapter")
-        model = model.merge_and_unload()  # `solve` loads one plain folder
-    model.save_pretrained(out, safe_serialization=True)
+        trainer.save_model(str(out / "adapter"))
+        if trainer.is_world_process_zero():  # `solve` loads one plain folder
+            trainer.model.merge_and_unload().save_pretrained(out, safe_serialization=True)
+    else:
+        trainer.save_model(str(out))
+    if not trainer.is_world_process_zero():
+        return
+    (out / "training_args.bin").unlink(missing_ok=True)  # the trainer's pickle; the manifest says it in JSON
     tokenizer.save_pretrained(out)
     info = StudentInfo(
         role=role,
@@ -388,6 +451,11 @@ def _save(
         trained_for=_trained_for(config),
     )
     checkpoint.write_info(out, info)
+
+
+def default_threads() -> int:
+    """All cores, shared among the processes on this machine when `accelerate launch` starts several."""
+    return max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
 def _trained_for(config: TrainConfig) -> dict[str, float]:
@@ -404,7 +472,10 @@ def progress_bar(description: str) -> Any:
         bar: Any = None
 
         def on_train_begin(self, args, state, control, **kwargs):
-            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=description, unit="step")
+            main = state.is_world_process_zero  # one bar for several processes
+            self.bar = tqdm(
+                total=state.max_steps, initial=state.global_step, desc=description, unit="step", disable=not main
+            )
 
         def on_step_end(self, args, state, control, **kwargs):
             self.bar.update(state.global_step - self.bar.n)

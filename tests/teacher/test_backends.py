@@ -68,3 +68,12 @@ def test_replies_with_null_or_odd_fields_are_read_not_crashed_on(behaviour, text
         [reply] = OpenAIBackend(server.url, "fault-model", retry=FAST).generate([REQUEST], Sampling())
     assert (reply.text, (reply.tokens_in, reply.tokens_out), reply.finish_reason) == (text, tokens, "stop")
     assert server.requests == 1
+
+
+def test_an_hf_teacher_by_hub_id_loads_from_the_cache(hub):
+    backend = load_backend("hf:tiny-org/tiny-llama", batch_size=2)
+    assert backend.model_name == "tiny-org/tiny-llama"  # named by its id, not its snapshot's commit
+    reply = backend.generate([REQUEST], Sampling(max_tokens=3))[0]
+    assert reply.tokens_out > 0
+    with pytest.raises(SocraticError, match="nor a hub model in the cache"):
+        load_backend("hf:tiny-org/absent")

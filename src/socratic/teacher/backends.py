@@ -253,12 +253,12 @@ class HFBackend:
 
     thread_safe = False
 
-    def __init__(self, folder: str, batch_size: int = 8):
+    def __init__(self, folder: str, batch_size: int = 8, name: str | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.torch = torch
-        self.model_name = os.path.basename(os.path.normpath(folder))
+        self.model_name = name or os.path.basename(os.path.normpath(folder))  # a hub id's folder is a commit
         self.batch_size = batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
         if self.tokenizer.pad_token is None:
@@ -315,7 +315,7 @@ class HFBackend:
 
 TEACHER_HELP = (
     "human (the dataset's own decompositions), openai:<base_url>[#model] (any OpenAI-compatible server), "
-    "llamacpp:<file.gguf or model name> (in-process llama.cpp), hf:<folder or model name> (transformers), "
+    "llamacpp:<file.gguf or model name> (in-process llama.cpp), hf:<folder, model name or hub id> (transformers), "
     "or a model name from `socratic models list` (run with llama.cpp)"
 )
 
@@ -333,7 +333,7 @@ def load_backend(
     if kind == "llamacpp" and target:
         return LlamaCppBackend(str(models.resolve(target, want="gguf")))
     if kind == "hf" and target:
-        return HFBackend(str(models.resolve(target, want="hf")), batch_size=batch_size)
+        return HFBackend(str(models.resolve(target, want="hf")), batch_size=batch_size, name=target)
     if teacher in models.MODELS:
         return LlamaCppBackend(str(models.resolve(teacher, want="gguf")))
     raise SocraticError(f"unknown teacher '{teacher}': use {TEACHER_HELP}")
