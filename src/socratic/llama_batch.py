@@ -85,9 +85,10 @@ class LlamaBatch:
 
     With `share_prefix=n`, a fresh prompt that shares at least n leading tokens with a sequence
     whose cells are computed (running or parked) starts from a copy of that sequence's KV cells
-    (llama.cpp's `seq_cp`) and evaluates only the rest. A prompt whose best source starts in the
-    same call waits one call for it, so a run of prompts with one few-shot prefix evaluates the
-    prefix once, and the k samples of one problem evaluate its prompt once.
+    (llama.cpp's `seq_cp`; or in that very sequence, if it is parked and no other is free) and
+    evaluates only the rest. A prompt whose best source starts in the same call waits one call for
+    it, so a run of prompts with one few-shot prefix evaluates the prefix once, and the k samples
+    of one problem evaluate its prompt once.
 
     Once no prompt is waiting and fewer than `draft_window` sequences run, a llama.cpp call costs
     about the same for a few more tokens (its time goes to reading the weights, not to arithmetic:
@@ -114,6 +115,7 @@ class LlamaBatch:
         draft_window: int = 16,
         share_prefix: int = 0,
         flash_attention: bool = True,
+        ubatch: int = 2048,
     ):
         import llama_cpp as lc
 
@@ -143,15 +145,16 @@ class LlamaBatch:
         trained = lc.llama_model_n_ctx_train(self.model)
         params = lc.llama_context_default_params()
         params.n_ctx = (batch_size + 1) * min(context_per_sequence, trained)
-        params.n_batch = params.n_ubatch = self.max_tokens_per_call = 2048
+        params.n_batch = self.max_tokens_per_call = 2048
+        params.n_ubatch = min(ubatch, params.n_batch)  # llama.cpp computes a call in passes of this many tokens
         params.n_seq_max = batch_size + 1
         params.n_threads = params.n_threads_batch = threads
         # One KV stream per sequence: a unified cache would make every token attend over (and mask)
         # the cells of all sequences, which made batched decoding slower than one at a time.
         params.kv_unified = False
-        # Flash attention: llama.cpp's CPU flash attention skips the empty cells. Off, attention is
-        # computed as llama-cpp-python's `Llama` computes it by default (the teacher's greedy replies
-        # then match those of a `Llama` token for token).
+        # Flash attention: llama.cpp's CPU flash attention skips the empty cells. Off, and with passes
+        # of 512 tokens (`ubatch`), a prompt's logits are bit for bit those of llama-cpp-python's
+        # `Llama` with its defaults (what the in-process teacher was before it batched).
         params.flash_attn_type = 1 if flash_attention else 0
         self.ctx = lc.llama_init_from_model(self.model, params)
         self.context_per_sequence = min(lc.llama_n_ctx_seq(self.ctx), trained)  # what each stream really holds
@@ -200,7 +203,8 @@ class LlamaBatch:
             else:
                 self._refuse(ticket, *job)
         decoded = [t for t in tickets if t in self.requests]
-        self._reserve_parked(decoded)
+        if not self.share_prefix:  # (else parked sequences are copied from when the prompt starts)
+            self._reserve_parked(decoded)
         # Long prompts first: short ones then fill the room left in the last llama.cpp call.
         self.waiting.extend(
             sorted((t for t in decoded if t not in self.reserved), key=lambda t: -len(self.requests[t].ids))

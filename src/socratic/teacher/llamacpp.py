@@ -57,10 +57,8 @@ class LlamaCppBackend:
             batch_size=concurrency,
             context_per_sequence=n_ctx,
             share_prefix=SHARED_PREFIX_TOKENS,
-            # Finished replies are not continued: their sequences are freed at once, and new requests
-            # copy their prefix from the running ones (those started together share the most).
-            keep_cache=False,
-            flash_attention=False,  # as `Llama` computes attention: the same greedy replies
+            flash_attention=False,  # with passes of 512 tokens, as `Llama` computes: see LlamaBatch
+            ubatch=512,
         )
         self.lc = self.engine.lc
         self.chat = _chat_formatter(self.lc, self.engine.model, self.engine.vocab)
