@@ -25,6 +25,7 @@ from pathlib import Path
 from unittest import mock
 
 from socratic import models
+from socratic.records import read_jsonl
 from socratic.tasks.options import DataOptions
 from socratic.teacher import annotate
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
@@ -37,7 +38,7 @@ class SequentialLlama:
     batch_size = 1
     thread_safe = False
 
-    def __init__(self, gguf: Path):
+    def __init__(self, gguf: Path, threads: int | None = None):
         import os
 
         from llama_cpp import Llama
@@ -46,7 +47,7 @@ class SequentialLlama:
 
         self.model_name = gguf.name
         with without_repacking():
-            self.llm = Llama(model_path=str(gguf), n_ctx=4096, n_threads=os.cpu_count(), verbose=False)
+            self.llm = Llama(model_path=str(gguf), n_ctx=4096, n_threads=threads or os.cpu_count(), verbose=False)
         self.prompt_tokens_evaluated = 0
         evaluate = self.llm.eval
 
@@ -96,6 +97,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--sequential", action="store_true", help="also the teacher before issue 20")
+    parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: all cores)")
     parser.add_argument("--server", action="store_true", help="llama.cpp's HTTP server instead (openai:)")
     args = parser.parse_args()
     if args.server:
@@ -103,10 +105,14 @@ def main() -> None:
     from socratic.teacher.llamacpp import LlamaCppBackend
 
     gguf = models.resolve(args.model, want="gguf")
-    settings = {f"c{c}": (lambda c=c: LlamaCppBackend(str(gguf), concurrency=c)) for c in args.concurrency}
+    settings = {
+        f"c{c}": (lambda c=c: LlamaCppBackend(str(gguf), concurrency=c, n_threads=args.threads))
+        for c in args.concurrency
+    }
     if args.sequential:
-        settings["sequential"] = lambda: SequentialLlama(gguf)
+        settings["sequential"] = lambda: SequentialLlama(gguf, args.threads)
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in settings}
+    texts: dict[str, dict] = {}  # setting -> the reply texts of its first run, by (problem, sample)
     replies = args.problems * args.samples
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
@@ -124,6 +130,8 @@ def main() -> None:
                     run_annotate(config)
                     seconds = time.perf_counter() - started
                 per_reply = prompt_tokens_evaluated(backend) / replies
+                rows = read_jsonl(annotate.replies_path(Path(config.out)))
+                texts.setdefault(name, {(row["problem_id"], row["sample"]): row["text"] for row in rows})
                 results[name].append((replies / seconds, per_reply))
                 print(
                     f"{name} repeat {repeat}: {replies} replies in {seconds:.1f} s, {per_reply:.0f} prompt tokens/reply"
@@ -136,10 +144,20 @@ def main() -> None:
         f"\n{args.model}, {args.problems} problems x {args.samples} samples, max {args.max_tokens} tokens, "
         f"median of {args.repeats}"
     )
-    print("| setting | replies/s | vs " + first + " | prompt tokens evaluated per reply |")
-    print("| --- | --- | --- | --- |")
+    print(
+        "| setting | replies/s | vs "
+        + first
+        + " | prompt tokens evaluated per reply | replies identical to "
+        + first
+        + " |"
+    )
+    print("| --- | --- | --- | --- | --- |")
     for name in settings:
-        print(f"| {name} | {rate[name]:.3f} | {rate[name] / rate[first]:.2f}x | {tokens[name]:.1f} |")
+        same = sum(texts[name][key] == text for key, text in texts[first].items())
+        print(
+            f"| {name} | {rate[name]:.3f} | {rate[name] / rate[first]:.2f}x | {tokens[name]:.1f} "
+            f"| {same} / {len(texts[first])} |"
+        )
 
 
 def serve(args) -> None:
