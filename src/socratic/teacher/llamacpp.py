@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from socratic.llama_batch import Job, LlamaBatch
-from socratic.teacher.backends import Reply, Request, Sampling, TeacherError
+from socratic.teacher.protocol import Reply, Request, Sampling, TeacherError
 
 # Requests sharing at least this many leading tokens with a computed sequence copy its cells: the
 # few-shot prefix is hundreds of tokens; two different prompts share a few (the template's start).
