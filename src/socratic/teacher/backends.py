@@ -34,7 +34,19 @@ from socratic.teacher.protocol import Backend, Reply, Request, Sampling, Streami
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Backend", "Reply", "Request", "Sampling", "Streaming", "TeacherError", "load_backend"]
+__all__ = [  # (the records of protocol.py are re-exported: callers import them from here)
+    "TEACHER_HELP",
+    "Backend",
+    "HFBackend",
+    "OpenAIBackend",
+    "Reply",
+    "Request",
+    "RetryPolicy",
+    "Sampling",
+    "Streaming",
+    "TeacherError",
+    "load_backend",
+]
 
 
 @dataclass(frozen=True)
