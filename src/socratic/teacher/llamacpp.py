@@ -57,6 +57,10 @@ class LlamaCppBackend:
             batch_size=concurrency,
             context_per_sequence=n_ctx,
             share_prefix=SHARED_PREFIX_TOKENS,
+            # No prompt-lookup drafts: checking drafts reads several tokens of a sequence in one pass, and
+            # on quantised weights that sums in another order than one token at a time (greedy replies
+            # then drift from the sequential teacher's; the slow test caught it at concurrency 1).
+            lookup=0,
             flash_attention=False,  # with passes of 512 tokens, as `Llama` computes: see LlamaBatch
             ubatch=512,
         )
