@@ -24,6 +24,16 @@ def test_shipped_configs_load():
     assert load_config("cpu-svamp").annotate.teacher == "llamacpp:qwen2.5-coder-1.5b", "SVAMP has no human chains"
 
 
+def test_the_diverse_reasoning_config_is_cpu_svamp_with_four_samples():
+    """Issue 20: the same teacher, problems, students and test split as cpu-svamp; four sampled replies."""
+    one, four = load_config("cpu-svamp"), load_config("configs/cpu-svamp-diverse.toml")
+    assert (four.annotate.samples, four.annotate.temperature, four.annotate.keep) == (4, 0.7, "all")
+    assert four.run.methods == ("unified", "iterative")
+    same = dataclasses.replace(four.annotate, samples=1, temperature=None, concurrency=one.annotate.concurrency)
+    assert same == one.annotate
+    assert (four.train, four.solve) == (one.train, one.solve)
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_configs_give_the_stages_what_they_gave_before(name):
     """Each stage's settings, as the pipeline built them from the one-schema config files before they

@@ -3,6 +3,7 @@
     socratic annotate --dataset gsm8k --split train --style socratic --teacher human --out runs/gsm8k/chains.jsonl
     socratic annotate --dataset svamp --split train --teacher llamacpp:qwen2.5-coder-1.5b --limit 20 --samples 2
     socratic annotate --dataset svamp --teacher openai:http://127.0.0.1:8080/v1 --concurrency 8
+    socratic annotate --dataset svamp --teacher llamacpp:qwen2.5-coder-0.5b --concurrency 8 --samples 4
     socratic annotate --config run.toml --out runs/chains.jsonl     # the [annotate] section of a config file
 
 Reads `Problem`s, writes `Chain`s. Every teacher reply is appended to `<out>.replies.jsonl`
@@ -23,8 +24,10 @@ import dataclasses
 import hashlib
 import json
 import logging
+import queue
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +43,11 @@ from socratic.teacher import human, prompts
 from socratic.teacher.backends import (
     TEACHER_HELP,
     Backend,
+    Reply,
     Request,
     RetryPolicy,
     Sampling,
+    Streaming,
     TeacherError,
     load_backend,
 )
@@ -88,7 +93,10 @@ class AnnotateConfig:
         default="all",
         metadata={"help": "keep all correct distinct chains of a problem, or the first", "choices": ("all", "first")},
     )
-    concurrency: int = field(default=4, metadata={"help": "requests in flight at once (HTTP teachers)", "min": 1})
+    concurrency: int = field(
+        default=4,
+        metadata={"help": "requests in flight at once (HTTP teachers), replies decoded together (llamacpp:)", "min": 1},
+    )
     timeout: float = field(
         default=120.0, metadata={"help": "seconds before one request is abandoned and retried", "above": 0}
     )
@@ -143,6 +151,7 @@ def run_annotate(config: AnnotateConfig) -> Path:
             config.timeout,
             config.batch_size,
             RetryPolicy(max_retries=config.max_retries),
+            config.concurrency,
         )
         model_name = backend.model_name
         resume.claim(replies_path(out), _settings(config, task, split, model_name), "teacher replies")
@@ -241,55 +250,111 @@ def _collect_replies(
         pending = [key for key in wanted if key not in cache]
         if cache:
             log.warning("resuming: %d of %d replies already cached in %s", len(cache), len(wanted), path)
-        workers = config.concurrency if backend.thread_safe else 1
-        batches = [pending[i : i + backend.batch_size] for i in range(0, len(pending), backend.batch_size)]
-        with (
-            ThreadPoolExecutor(max_workers=workers) as pool,
-            tqdm(total=len(pending), desc=f"annotating with {backend.model_name}", unit="reply") as bar,
-        ):
 
-            def record(future: Future, batch: list[tuple[str, int]]) -> None:
-                try:
-                    replies = future.result()
-                except TeacherError as e:
-                    tally.failures.append(f"{batch[0][0]} sample {batch[0][1]}: {e}")
-                else:
-                    for (problem_id, sample), reply in zip(batch, replies, strict=True):
-                        row = {
-                            "problem_id": problem_id,
-                            "sample": sample,
-                            "request_hash": wanted[problem_id, sample],
-                            "model": backend.model_name,
-                            **dataclasses.asdict(reply),
-                        }
-                        appender.append(row)  # on disk before it is used
-                        cache[problem_id, sample] = row
-                        tally.add(reply)
-                bar.update(len(batch))
-                bar.set_postfix_str(live_counts(tally, config.prices), refresh=False)
+        def record(batch: list[tuple[str, int]], outcome: list[Reply] | TeacherError) -> None:
+            if isinstance(outcome, TeacherError):
+                tally.failures.append(f"{batch[0][0]} sample {batch[0][1]}: {outcome}")
+            else:
+                for (problem_id, sample), reply in zip(batch, outcome, strict=True):
+                    row = {
+                        "problem_id": problem_id,
+                        "sample": sample,
+                        "request_hash": wanted[problem_id, sample],
+                        "model": backend.model_name,
+                        **dataclasses.asdict(reply),
+                    }
+                    appender.append(row)  # on disk before it is used
+                    cache[problem_id, sample] = row
+                    tally.add(reply)
+            bar.update(len(batch))
+            bar.set_postfix_str(live_counts(tally, config.prices), refresh=False)
 
-            in_flight: dict[Future, list[tuple[str, int]]] = {}
-            queue = collections.deque(batches)
-            try:
-                while queue or in_flight:
-                    # Keep only a few batches in flight, so that a 100k-problem run does not queue 100k futures.
-                    while queue and len(in_flight) < 2 * workers:
-                        batch = queue.popleft()
-                        future = pool.submit(backend.generate, [requests[p][k] for p, k in batch], config.sampling)
-                        in_flight[future] = batch
-                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        record(future, in_flight.pop(future))
-            except KeyboardInterrupt:
-                # Replies already being generated are paid for: wait for them and keep them (a second
-                # Ctrl-C stops at once). Nothing new is started.
-                log.warning("interrupted: saving the replies in flight; rerun the same command to continue")
-                running = [f for f in in_flight if not f.cancel()]
-                for future in running:
-                    wait([future])
-                    record(future, in_flight[future])
-                raise
+        with tqdm(total=len(pending), desc=f"annotating with {backend.model_name}", unit="reply") as bar:
+            if isinstance(backend, Streaming):
+                _stream_replies(backend, pending, requests, config.sampling, record)
+            else:
+                _pool_replies(backend, pending, requests, config, record)
     return cache, tally
+
+
+def _pool_replies(
+    backend: Backend,
+    pending: list[tuple[str, int]],
+    requests: dict[str, list[Request]],
+    config: AnnotateConfig,
+    record: Callable[[list[tuple[str, int]], list[Reply] | TeacherError], None],
+) -> None:
+    """Batches of requests, `--concurrency` at a time where the backend may be called from threads."""
+    workers = config.concurrency if backend.thread_safe else 1
+    batches = [pending[i : i + backend.batch_size] for i in range(0, len(pending), backend.batch_size)]
+
+    def outcome(future: Future) -> list[Reply] | TeacherError:
+        try:
+            return future.result()
+        except TeacherError as e:
+            return e
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        in_flight: dict[Future, list[tuple[str, int]]] = {}
+        queued = collections.deque(batches)
+        try:
+            while queued or in_flight:
+                # Keep only a few batches in flight, so that a 100k-problem run does not queue 100k futures.
+                while queued and len(in_flight) < 2 * workers:
+                    batch = queued.popleft()
+                    future = pool.submit(backend.generate, [requests[p][k] for p, k in batch], config.sampling)
+                    in_flight[future] = batch
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    record(in_flight.pop(future), outcome(future))
+        except KeyboardInterrupt:
+            # Replies already being generated are paid for: wait for them and keep them (a second
+            # Ctrl-C stops at once). Nothing new is started.
+            log.warning("interrupted: saving the replies in flight; rerun the same command to continue")
+            running = [f for f in in_flight if not f.cancel()]
+            for future in running:
+                wait([future])
+                record(in_flight[future], outcome(future))
+            raise
+
+
+def _stream_replies(
+    backend: Streaming,
+    pending: list[tuple[str, int]],
+    requests: dict[str, list[Request]],
+    sampling: Sampling,
+    record: Callable[[list[tuple[str, int]], list[Reply] | TeacherError], None],
+) -> None:
+    """A backend that decodes many requests itself (in-process llama.cpp) runs in a worker thread;
+    each reply is recorded here as it ends. On Ctrl-C no new request starts, the replies being
+    decoded are awaited and kept (a second Ctrl-C stops at once), as with the thread pool."""
+    results: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def decode() -> None:
+        try:
+            for index, reply in backend.stream([requests[p][k] for p, k in pending], sampling, stop):
+                results.put((index, reply))
+        except BaseException as e:  # handed to the main thread, which raises it
+            results.put((None, e))
+        results.put(None)
+
+    threading.Thread(target=decode, name="teacher", daemon=True).start()
+
+    def drain() -> None:
+        while (item := results.get()) is not None:
+            index, reply = item
+            if index is None:
+                raise reply
+            record([pending[index]], reply if isinstance(reply, TeacherError) else [reply])
+
+    try:
+        drain()
+    except KeyboardInterrupt:
+        log.warning("interrupted: saving the replies in flight; rerun the same command to continue")
+        stop.set()
+        drain()
+        raise
 
 
 def _cached_replies(path: Path, wanted: dict[tuple[str, int], str]) -> dict[tuple[str, int], dict[str, Any]]:

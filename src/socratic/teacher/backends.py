@@ -13,7 +13,9 @@ sample reproducible where the engine supports seeds.
   Ollama, hosted APIs). The API key comes from $OPENAI_API_KEY (any string for local servers).
   Timeouts, connection errors, 429 and 5xx are retried with exponential backoff; other errors
   (400, 401, 404) fail at once with the server's message.
-- `llamacpp:<file.gguf or model name>` — llama.cpp in this process: no server to start.
+- `llamacpp:<file.gguf or model name>` — llama.cpp in this process: no server to start; up to
+  `--concurrency` replies decoded at once, the shared few-shot prefix evaluated once
+  (`teacher/llamacpp.py`).
 - `hf:<folder or model name>` — a Hugging Face causal LM with `transformers`, batched.
 """
 
@@ -25,47 +27,26 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from socratic.errors import SocraticError
+from socratic.teacher.protocol import Backend, Reply, Request, Sampling, Streaming, TeacherError
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Request:
-    messages: list[dict[str, str]]  # the prompt as chat messages ...
-    text: str  # ... and as one plain text, for completion endpoints and models without a chat template
-    stop: tuple[str, ...]  # where a plain-text completion must stop
-    seed: int
-
-
-@dataclass(frozen=True)
-class Sampling:
-    temperature: float = 0.0
-    max_tokens: int = 384
-    top_p: float = 1.0
-
-
-@dataclass(frozen=True)
-class Reply:
-    text: str
-    finish_reason: str  # "stop", or "length" when max_tokens cut it off
-    tokens_in: int
-    tokens_out: int
-    seconds: float
-
-
-class TeacherError(SocraticError):
-    """A request that failed for good (after retries, or at once for errors retrying cannot fix)."""
-
-
-class Backend(Protocol):
-    model_name: str
-    batch_size: int
-    thread_safe: bool
-
-    def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]: ...
+__all__ = [  # (the records of protocol.py are re-exported: callers import them from here)
+    "TEACHER_HELP",
+    "Backend",
+    "HFBackend",
+    "OpenAIBackend",
+    "Reply",
+    "Request",
+    "RetryPolicy",
+    "Sampling",
+    "Streaming",
+    "TeacherError",
+    "load_backend",
+]
 
 
 @dataclass(frozen=True)
@@ -209,45 +190,6 @@ def _describe(error: Exception) -> str:
     return f"HTTP {status}: {text}" if status else f"{type(error).__name__}: {text}"
 
 
-class LlamaCppBackend:
-    """A GGUF model run by llama.cpp inside this process (the embedded default teacher)."""
-
-    batch_size = 1
-    thread_safe = False  # one llama.cpp context serves one request at a time
-
-    def __init__(self, gguf_path: str, n_ctx: int = 4096, n_threads: int | None = None):
-        from llama_cpp import Llama
-
-        from socratic.llama_buffers import without_repacking
-
-        self.model_name = os.path.basename(gguf_path)
-        with without_repacking():  # AMX CPUs: see socratic.llama_buffers
-            self.llm = Llama(model_path=gguf_path, n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), verbose=False)
-
-    def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]:
-        replies = []
-        for request in requests:
-            started = time.perf_counter()
-            response = self.llm.create_chat_completion(
-                request.messages,
-                temperature=sampling.temperature,
-                top_p=sampling.top_p,
-                max_tokens=sampling.max_tokens,
-                seed=request.seed,
-            )
-            choice, usage = response["choices"][0], response.get("usage")
-            replies.append(
-                Reply(
-                    text=_text(choice["message"]["content"]),
-                    finish_reason=_text(choice["finish_reason"]) or "stop",
-                    tokens_in=_token_count(usage, "prompt_tokens"),
-                    tokens_out=_token_count(usage, "completion_tokens"),
-                    seconds=time.perf_counter() - started,
-                )
-            )
-        return replies
-
-
 class HFBackend:
     """A Hugging Face causal LM, batched with left padding; chat template when the model has one."""
 
@@ -321,19 +263,25 @@ TEACHER_HELP = (
 
 
 def load_backend(
-    teacher: str, endpoint: str = "chat", timeout: float = 120.0, batch_size: int = 8, retry: RetryPolicy | None = None
+    teacher: str,
+    endpoint: str = "chat",
+    timeout: float = 120.0,
+    batch_size: int = 8,
+    retry: RetryPolicy | None = None,
+    concurrency: int = 4,
 ) -> Backend:
     """The backend for a `--teacher` argument (anything but `human`)."""
     from socratic import models
+    from socratic.teacher.llamacpp import LlamaCppBackend
 
     kind, _, target = teacher.partition(":")
     if kind == "openai" and target:
         base_url, _, model = target.partition("#")
         return OpenAIBackend(base_url, model or None, endpoint=endpoint, timeout=timeout, retry=retry)
     if kind == "llamacpp" and target:
-        return LlamaCppBackend(str(models.resolve(target, want="gguf")))
+        return LlamaCppBackend(str(models.resolve(target, want="gguf")), concurrency=concurrency)
     if kind == "hf" and target:
         return HFBackend(str(models.resolve(target, want="hf")), batch_size=batch_size, name=target)
     if teacher in models.MODELS:
-        return LlamaCppBackend(str(models.resolve(teacher, want="gguf")))
+        return LlamaCppBackend(str(models.resolve(teacher, want="gguf")), concurrency=concurrency)
     raise SocraticError(f"unknown teacher '{teacher}': use {TEACHER_HELP}")
