@@ -1,6 +1,6 @@
 """Load time of a report page in headless Chromium: from navigation to the first rows drawn.
 
-    /work/scratch/quiet.sh python benchmarks/report_load.py results/cpu-gsm8k/report/report.html --repeat 7
+    bash benchmarks/quiet.sh python benchmarks/report_load.py results/cpu-gsm8k/report/report.html --repeat 7
 
 Opens the page --repeat times in the system's Chromium (`apt-get install -y chromium chromium-driver`),
 each time in a fresh tab, and prints for each load and as medians: "ready", the page's own clock

@@ -1,7 +1,7 @@
 """`socratic serve` under load: N chat requests one at a time vs all N at once, side by side.
 
     python benchmarks/serve_load.py --model runs/gsm8k/unified --requests 32 --repeats 3
-    /work/scratch/quiet.sh python benchmarks/serve_load.py --model runs/gsm8k/unified   # on a shared machine
+    bash benchmarks/quiet.sh python benchmarks/serve_load.py --model runs/gsm8k/unified   # on a shared machine
 
 The student is served in this process (the server `socratic serve` runs) on a loopback port and
 spoken to with the `openai` client: first every request alone, one after the other, then all of
@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 
 from socratic.dialogue import Dialogues, StudentOptions
+from socratic.loops import DecodeOptions
 from socratic.serve import ServerThread, make_app
 from socratic.students import EngineOptions
 from socratic.tasks import load_task
@@ -31,9 +32,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
-    options = StudentOptions(model=args.model, max_new_tokens=args.max_new_tokens)
+    options = StudentOptions(model=args.model)
     runtime = EngineOptions(engine=args.engine, batch_size=args.requests, threads=args.threads)
-    dialogues = Dialogues(options.student(), runtime, options.decoding)
+    dialogues = Dialogues(options.student(), runtime, DecodeOptions(max_new_tokens=args.max_new_tokens).settings())
     questions = [p.question for p in load_task("gsm8k").load("test", limit=args.requests)]
     rates: dict[str, list[float]] = {"one at a time": [], "all at once": []}
     with ServerThread(make_app(dialogues, "student")) as server:

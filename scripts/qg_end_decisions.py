@@ -89,7 +89,9 @@ def main() -> None:
                 repeat_checked += 1
                 repeat_preferred += prefers_repeat(model, tokenizer, pieces, k)
     print(f"{args.qg}: {len(problems)} problems of gsm8k/{args.split} from {args.offset}")
-    print(f"  ends the problem after its last human pair: {end_right} / {end_seen} ({100 * end_right / end_seen:.1f} %)")
+    print(
+        f"  ends the problem after its last human pair: {end_right} / {end_seen} ({100 * end_right / end_seen:.1f} %)"
+    )
     print(f"  mean probability of the end marker there:  {end_probability / end_seen:.3f}")
     print(f"  ends it too early (before the last pair):   {early_end} / {lines} ({100 * early_end / lines:.1f} %)")
     if repeat_checked:

@@ -144,7 +144,7 @@ def test_integers_survive_thousands_separators(n):
 
 def real_outputs():
     """Greedy outputs of SmolLM2-135M and Qwen2.5-Coder-0.5B on GSM8K / StrategyQA test problems,
-    recorded by tools/collect_real_outputs.py; the expected answers were read off each text by hand."""
+    recorded by scripts/collect_real_outputs.py; the expected answers were read off each text by hand."""
     path = Path(__file__).parent / "data" / "real_outputs.jsonl"
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 

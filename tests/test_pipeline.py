@@ -24,6 +24,17 @@ def test_shipped_configs_load():
     assert load_config("cpu-svamp").annotate.teacher == "llamacpp:qwen2.5-coder-1.5b", "SVAMP has no human chains"
 
 
+def test_the_2400_problem_config_is_cpu_gsm8k_with_four_times_the_data_at_batch_1():
+    """Issue 19: same students, recipe and test split as cpu-gsm8k; 2,400 training problems, whose
+    optimizer steps are not divided by 4 again (batch 1 instead of 4), and none of the validation slice."""
+    small, large = load_config("cpu-gsm8k"), load_config("cpu-gsm8k-2400")
+    assert (large.annotate.data.limit, large.train.batch_size) == (2400, 1)
+    assert large.annotate.data.limit <= 7173  # problems 7,173-7,472 are issue 19's validation slice
+    assert dataclasses.replace(large.annotate, data=small.annotate.data) == small.annotate
+    assert dataclasses.replace(large.train, batch_size=4, save_steps=20) == small.train
+    assert large.solve == small.solve and large.run.methods == small.run.methods
+
+
 def test_the_diverse_reasoning_config_is_cpu_svamp_with_four_samples():
     """Issue 20: the same teacher, problems, students and test split as cpu-svamp; four sampled replies."""
     one, four = load_config("cpu-svamp"), load_config("configs/cpu-svamp-diverse.toml")
@@ -52,7 +63,7 @@ def flat(stage_config, key: str) -> dict:
     """A stage config as the old flat dict: groups flattened, today's names mapped back."""
     values = {}
     for name, value in dataclasses.asdict(stage_config).items():
-        values.update(value if isinstance(value, dict) and name in ("data", "runtime") else {name: value})
+        values.update(value if isinstance(value, dict) and name in ("data", "runtime", "decode") else {name: value})
     values["mode"] = values.pop("method", None)
     if key.startswith("solve"):
         values["out"] = f"RUN/students/{values['mode']}/predictions.{values['dataset']}.test.jsonl"
@@ -223,7 +234,9 @@ def test_a_run_folder_is_not_continued_with_other_settings(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
     pipeline._Record(folder / "run.json", config)
-    other = dataclasses.replace(config, solve=dataclasses.replace(config.solve, max_steps=9))
+    other = dataclasses.replace(
+        config, solve=dataclasses.replace(config.solve, decode=dataclasses.replace(config.solve.decode, max_steps=9))
+    )
     with pytest.raises(SocraticError, match=r"is a run of other settings \(its \[solve\] differs\)"):
         pipeline._Record(folder / "run.json", other)
 

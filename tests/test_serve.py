@@ -16,6 +16,7 @@ import pytest
 from socratic.ask import AskConfig, run_ask
 from socratic.config import build
 from socratic.dialogue import Dialogues, StudentOptions
+from socratic.loops import DecodeOptions
 from socratic.serve import ServerThread, make_app
 from socratic.students import EngineOptions
 from socratic.tasks import load_task
@@ -45,9 +46,9 @@ class Server(ServerThread):
 
 
 def open_dialogues(student, engine="llamacpp", threads=1, batch_size=8, **options) -> Dialogues:
-    settings = StudentOptions(model=str(student), **{**FAST, **options})
+    decode = DecodeOptions(**{**FAST, **options})
     runtime = EngineOptions(engine=engine, threads=threads, batch_size=batch_size)
-    return Dialogues(settings.student(), runtime, settings.decoding)
+    return Dialogues(StudentOptions(model=str(student)).student(), runtime, decode.settings())
 
 
 def ask_printed(student, engine: str, question: str, **options) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from socratic.config import build
 from socratic.errors import SocraticError
-from socratic.loops import Attempt, solve_one_pass
+from socratic.loops import Attempt, DecodeOptions, solve_one_pass
 from socratic.records import Prediction, read_jsonl
 from socratic.solve import SolveConfig, run_solve, to_prediction
 from socratic.tasks import load_task
@@ -59,7 +59,7 @@ def test_self_consistency_votes_on_the_answer(engine, problems):
     attempts = [Attempt(answer_text="42"), Attempt(answer_text="41"), Attempt(answer_text="The answer is 42")]
     prediction = to_prediction(problems[0], attempts, "unified", task, 1.0)
     assert prediction.answer == "42" and prediction.meta["votes"] == {"42": 2, "41": 1}
-    config = SolveConfig(samples=3, max_new_tokens=8)
+    config = SolveConfig(samples=3, decode=DecodeOptions(max_new_tokens=8))
     sampled = solve_one_pass(engine, [problems[0].question] * 3, config.decoding)
     assert config.sampling.temperature == 0.7 and len(sampled) == 3
 
@@ -70,7 +70,7 @@ def test_self_consistency_votes_on_the_answer_tiny(tiny_engine, problems):
     attempts = [Attempt(answer_text="42"), Attempt(answer_text="41"), Attempt(answer_text="The answer is 42")]
     prediction = to_prediction(problems[0], attempts, "unified", task, 1.0)
     assert prediction.answer == "42" and prediction.meta["votes"] == {"42": 2, "41": 1}
-    config = SolveConfig(samples=3, max_new_tokens=8)
+    config = SolveConfig(samples=3, decode=DecodeOptions(max_new_tokens=8))
     sampled = solve_one_pass(tiny_engine, [problems[0].question] * 3, config.decoding)
     assert config.sampling.temperature == 0.7 and len(sampled) == 3
     assert len({a.output for a in sampled}) > 1, "samples differ"

@@ -24,6 +24,7 @@ from typing import TextIO
 
 from socratic.dialogue import Dialogues, StudentOptions, mark_calculator, prediction, refused
 from socratic.errors import SocraticError
+from socratic.loops import DecodeOptions
 from socratic.records import to_json
 from socratic.students import EngineOptions
 from socratic.tasks.base import ANSWER_KINDS
@@ -35,6 +36,7 @@ BRACKETS = ("[", "]")
 @dataclass(frozen=True)
 class AskConfig:
     student: StudentOptions = field(default_factory=StudentOptions)
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
     runtime: EngineOptions = field(default_factory=EngineOptions)
     answers: str = field(
         default="number",
@@ -51,7 +53,7 @@ def run_ask(config: AskConfig, problem: str | None, stdin: TextIO | None = None,
         problem = stdin.read()
     if problem is not None and not problem.strip():
         raise SocraticError("the problem is empty: give it as an argument or on stdin")
-    dialogues = Dialogues(student, config.runtime, config.student.decoding)
+    dialogues = Dialogues(student, config.runtime, config.decode.settings())
     mark = BOLD if stdout.isatty() else BRACKETS
     if not interactive:
         answer(dialogues, problem, config, mark, stdout)  # type: ignore[arg-type]
@@ -77,7 +79,7 @@ def answer(
 ) -> None:
     """Solve one problem, writing its dialogue line by line as it is generated (or its record with --json)."""
     i = dialogues.add(problem)
-    calculator = config.student.calculator
+    calculator = config.decode.calculator
     pending = ""  # the last piece of text when it does not end a line yet (the end of the answer line)
     while dialogues.busy:
         written, finished = dialogues.step()

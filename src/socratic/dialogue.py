@@ -35,7 +35,7 @@ ONE_PASS_ROLES = ("answer", "cot", "unified")
 
 @dataclass(frozen=True)
 class StudentOptions:
-    """Which student answers, and how it decodes: the options `ask` and `serve` share."""
+    """Which student answers: the options `ask` and `serve` share (with `loops.DecodeOptions`)."""
 
     model: str | None = field(
         default=None,
@@ -46,28 +46,6 @@ class StudentOptions:
     )
     qg: str | None = field(default=None, metadata={"help": "question-generator folder (iterative pair, with --qa)"})
     qa: str | None = field(default=None, metadata={"help": "question-answerer folder (iterative pair, with --qg)"})
-    max_new_tokens: int = field(default=256, metadata={"help": "token budget of one-pass completions", "min": 1})
-    step_tokens: int = field(default=96, metadata={"help": "token budget of one QG or QA line (iterative)", "min": 1})
-    max_steps: int = field(
-        default=10, metadata={"help": "most subquestion/solution pairs per problem (iterative)", "min": 1}
-    )
-    calculator: bool = field(
-        default=True, metadata={"help": "write the calculator's value into <<expr=...>> annotations"}
-    )
-    stop_on_repeat: bool = field(
-        default=False, metadata={"help": "iterative: end a problem when QG asks a subquestion it already asked"}
-    )
-
-    @property
-    def decoding(self) -> DecodeSettings:
-        """Greedy decoding, as `socratic solve` does by default: the same problem gets the same dialogue."""
-        return DecodeSettings(
-            max_new_tokens=self.max_new_tokens,
-            step_tokens=self.step_tokens,
-            max_steps=self.max_steps,
-            calculator=self.calculator,
-            stop_on_repeat=self.stop_on_repeat,
-        )
 
     def student(self) -> Student:
         return find_student(self.model, self.qg, self.qa)

@@ -81,7 +81,7 @@ class Shape:
     ran_out: int  # problems cut off: all --max-steps pairs, the token budget, or the context
     repeated: int  # problems in which a step repeats an earlier one (a greedy student in a loop)
     stopped_on_repeat: int  # iterative problems ended by --stop-on-repeat
-    human_steps: float | None  # mean steps of the human decompositions of the same problems (GSM8K)
+    human_steps: float | None  # mean steps of the human decompositions of the same problems (GSM8K, StrategyQA)
 
 
 RAN_OUT = ("max_steps", "length", "too long")
@@ -268,8 +268,9 @@ def shape_table(scores: Sequence[Score]) -> str:
         assert shape is not None
         human = f"{shape.human_steps:.1f}" if shape.human_steps is not None else "–"
         stopped = f" ({shape.stopped_on_repeat:,} stopped there)" if shape.stopped_on_repeat else ""
+        ran_out = f"{shape.ran_out:,} ({_share(shape.ran_out, s.total)})"
         rows.append(
-            f"| {s.label} | {s.method} | {shape.steps:.1f} | {human} | {shape.ran_out:,} ({_share(shape.ran_out, s.total)}) "
+            f"| {s.label} | {s.method} | {shape.steps:.1f} | {human} | {ran_out} "
             f"| {shape.repeated:,} ({_share(shape.repeated, s.total)}){stopped} |"
         )
     return "\n".join(rows) + "\n"
@@ -315,7 +316,7 @@ def run_evaluate(config: EvaluateConfig) -> Evaluation:
         raise SocraticError(f"predictions file not found: {missing[0]}")
     runs = [read_predictions(p) for p in paths]
     problems = _problems(runs)
-    human = {i: len(p.human_steps) for i, p in problems.items() if p.human_steps}
+    human = {i: n for i, p in problems.items() if (n := len(p.human_steps) or len(p.decomposition))}
     scores = [score(path, predictions, human) for path, predictions in zip(paths, runs, strict=True)]
     pairs = paired_comparisons([s.label for s in scores], runs)
     table = markdown_table(scores)

@@ -100,8 +100,9 @@ class LlamaBatch:
     Each sequence has room for `context_per_sequence` positions: the number asked for, at most the
     model's training context, as llama.cpp rounds it up (to a multiple of 256: 784 becomes 1,024).
     The KV cache holds `batch_size + 1` such sequences, so memory grows with both. A prompt is also
-    read in one llama.cpp call of at most `max_tokens_per_call` (2,048) tokens; `fits` says whether
-    a prompt and its token budget fit, and a front end refuses the ones that do not.
+    read in one llama.cpp call of at most `max_tokens_per_call` tokens (a sequence's room, and at
+    least 2,048; the call's memory grows with `ubatch`, not with this); `fits` says whether a prompt
+    and its token budget fit, and a front end refuses the ones that do not.
     """
 
     def __init__(
@@ -145,7 +146,9 @@ class LlamaBatch:
         trained = lc.llama_model_n_ctx_train(self.model)
         params = lc.llama_context_default_params()
         params.n_ctx = (batch_size + 1) * min(context_per_sequence, trained)
-        params.n_batch = self.max_tokens_per_call = 2048
+        # A prompt as long as a sequence's room must fit one call (a 4,096-token teacher context takes
+        # 3,000-token prompts, as `Llama` did).
+        params.n_batch = self.max_tokens_per_call = max(2048, min(context_per_sequence, trained))
         params.n_ubatch = min(ubatch, params.n_batch)  # llama.cpp computes a call in passes of this many tokens
         params.n_seq_max = batch_size + 1
         params.n_threads = params.n_threads_batch = threads

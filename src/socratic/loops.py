@@ -22,6 +22,33 @@ from socratic.records import Step
 
 
 @dataclass(frozen=True)
+class DecodeOptions:
+    """The decoding flags `solve`, `ask` and `serve` share: token budgets, the loop's length and stop
+    rule, the calculator (an option group of their configs)."""
+
+    max_new_tokens: int = field(default=256, metadata={"help": "token budget of one-pass completions", "min": 1})
+    step_tokens: int = field(default=96, metadata={"help": "token budget of one QG or QA line (iterative)", "min": 1})
+    max_steps: int = field(
+        default=10, metadata={"help": "most subquestion/solution pairs per problem (iterative)", "min": 1}
+    )
+    calculator: bool = field(
+        default=True, metadata={"help": "write the calculator's value into <<expr=...>> annotations"}
+    )
+    stop_on_repeat: bool = field(
+        default=False,
+        metadata={
+            "help": "iterative: end a problem when QG asks a subquestion it already asked, and answer from "
+            "the last new solution (a greedy QG that repeats itself is in a loop)"
+        },
+    )
+
+    def settings(self, sampling: Sampling = GREEDY) -> DecodeSettings:
+        return DecodeSettings(
+            sampling, self.max_new_tokens, self.step_tokens, self.max_steps, self.calculator, self.stop_on_repeat
+        )
+
+
+@dataclass(frozen=True)
 class DecodeSettings:
     """What the loops need to know of a solve: sampling, token budgets, the calculator."""
 

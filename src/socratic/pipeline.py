@@ -81,7 +81,7 @@ class RunArgs:
         default=None,
         metadata={
             "help": "a TOML file, or the name of a shipped config: default (the quick CPU demo), cpu-gsm8k, "
-            "cpu-svamp, cpu-svamp-diverse, cpu-strategyqa (the comparisons that fit 2 CPU cores), paper-gsm8k, "
+            "cpu-gsm8k-2400, cpu-svamp, cpu-svamp-diverse, cpu-strategyqa (the comparisons that fit 2 CPU cores), paper-gsm8k, "
             "paper-svamp, paper-strategyqa (the paper's settings, for a GPU)"
         },
     )
@@ -192,7 +192,8 @@ def stage_configs(config: PipelineConfig, folder: Path, threads: int | None = No
     """
     replace = dataclasses.replace
     chains = folder / "chains.jsonl"
-    stages: dict[str, Any] = {"annotate": replace(config.annotate, out=str(chains))}
+    annotate = replace(config.annotate, out=str(chains))
+    stages: dict[str, Any] = {"annotate": annotate if threads is None else replace(annotate, threads=threads)}
     train_data = config.train.data
     if train_data.dataset is None and config.annotate.data.dataset not in (None, *BENCHMARKS):
         # The user's own file: training reads the chains' problems from it, with the same field options.

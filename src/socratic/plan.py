@@ -91,7 +91,7 @@ def dry_run(config: PipelineConfig, threads: int | None = None) -> None:
         test = config.solve.data
         print(
             f"  solve: {test.limit or 'all'} problems of {test.dataset or 'gsm8k'} {test.split or 'test'} per method, "
-            f"engine {config.solve.runtime.engine}, up to {config.solve.max_new_tokens} new tokens"
+            f"engine {config.solve.runtime.engine}, up to {config.solve.decode.max_new_tokens} new tokens"
         )
         print(f"rehearsal: {REHEARSAL_STEPS} steps per student on a tiny random {_architecture(base)}")
         rehearse(config, stages, base, folder)

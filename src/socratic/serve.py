@@ -34,7 +34,7 @@ from typing import Any
 from socratic.dialogue import Dialogues, StudentOptions, answer_task, refused, reply
 from socratic.engines.base import TOO_LONG
 from socratic.errors import SocraticError
-from socratic.loops import Attempt
+from socratic.loops import Attempt, DecodeOptions
 from socratic.students import EngineOptions
 from socratic.tasks.base import ANSWER_KINDS
 
@@ -46,6 +46,7 @@ ENDED_BY_LENGTH = ("length", "max_steps", TOO_LONG)  # reported to clients as fi
 @dataclass(frozen=True)
 class ServeConfig:
     student: StudentOptions = field(default_factory=StudentOptions)
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
     runtime: EngineOptions = field(default_factory=EngineOptions)
     host: str = field(
         default="127.0.0.1", metadata={"help": "address to listen on (0.0.0.0: every interface, unauthenticated)"}
@@ -344,7 +345,7 @@ def run_serve(config: ServeConfig) -> None:
     check_port_free(config.host, config.port)
     student = config.student.student()
     name = config.name or student.name
-    dialogues = Dialogues(student, config.runtime, config.student.decoding)
+    dialogues = Dialogues(student, config.runtime, config.decode.settings())
     app = make_app(dialogues, name, config.max_problem_chars, config.answers)
     print(f"socratic: serving '{name}' ({student.method.name}) on http://{config.host}:{config.port}/v1", flush=True)
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning")

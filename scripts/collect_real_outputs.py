@@ -1,6 +1,6 @@
 """Record real model outputs for the answer-extraction tests (tests/data/real_outputs.jsonl).
 
-    python tools/collect_real_outputs.py > tests/data/real_outputs.jsonl
+    python scripts/collect_real_outputs.py > tests/data/real_outputs.jsonl
 
 Runs the package-provided models in llama.cpp, greedy, on the first test problems of GSM8K and
 StrategyQA with a plain instruction, so that extraction is tested on what models really write

@@ -1,6 +1,6 @@
 """Copy the benchmark datasets from ../shared/data into the package, compressed.
 
-    python tools/vendor_data.py ../shared/data
+    python scripts/vendor_data.py ../shared/data
 
 Run once by a maintainer; the package then works on machines that have no ../shared/.
 What is kept and why:
@@ -60,7 +60,7 @@ def vendor_strategyqa(source: Path) -> None:
 
 
 def main(argv: list[str]) -> None:
-    assert len(argv) == 1, "usage: python tools/vendor_data.py ../shared/data"
+    assert len(argv) == 1, "usage: python scripts/vendor_data.py ../shared/data"
     source = Path(argv[0])
     vendor_gsm8k(source / "gsm8k")
     vendor_svamp(source / "svamp")
