@@ -20,8 +20,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import signal
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -245,8 +247,22 @@ def run_data_stats(args: argparse.Namespace) -> None:
             print(f"{task.name:<14}{split:<8}{len(problems):>9,}  {task.answer_kind:<8}{mean:>12}  {task.description}")
 
 
+def stop_on_terminate() -> None:
+    """`kill PID` (SIGTERM) stops a command as Ctrl-C does, so the work in flight is saved first.
+
+    A command a script starts in the background (`nohup socratic run ... &`) ignores SIGINT, so TERM
+    is how it is stopped; without this it would die at once and lose the replies being decoded."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
+    stop_on_terminate()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="socratic: %(levelname)s: %(message)s"
     )

@@ -81,8 +81,8 @@ class RunArgs:
         default=None,
         metadata={
             "help": "a TOML file, or the name of a shipped config: default (the quick CPU demo), cpu-gsm8k, "
-            "cpu-gsm8k-2400, cpu-svamp, cpu-svamp-diverse, cpu-strategyqa (the comparisons that fit 2 CPU cores), paper-gsm8k, "
-            "paper-svamp, paper-strategyqa (the paper's settings, for a GPU)"
+            "cpu-gsm8k-2400, cpu-svamp, cpu-svamp-diverse, cpu-strategyqa (the comparisons that fit 2 CPU cores), "
+            "paper-gsm8k, paper-svamp, paper-strategyqa (the paper's settings, for a GPU)"
         },
     )
     out: str | None = field(

@@ -122,7 +122,8 @@ def test_a_stop_request_starts_nothing_new_and_finishes_the_replies_in_flight(ti
 
 
 @pytest.mark.slow  # (a subprocess and two model loads: seconds on an idle machine, minutes on a busy one)
-def test_interrupted_annotation_keeps_its_replies_and_resumes_tiny(tiny_gguf, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_interrupted_annotation_keeps_its_replies_and_resumes_tiny(tiny_gguf, tmp_path, stop):
     def command(out):
         return [
             *[sys.executable, "-m", "socratic", "annotate", "--dataset", "svamp", "--split", "train"],
@@ -145,8 +146,9 @@ def test_interrupted_annotation_keeps_its_replies_and_resumes_tiny(tiny_gguf, tm
             break
         time.sleep(0.01)
     assert process.poll() is None, "the run finished before it could be interrupted"
-    os.kill(process.pid, signal.SIGINT)
+    os.kill(process.pid, stop)
     assert process.wait(timeout=60) == 130
+    assert "saving the replies in flight" in process.stderr.read().decode()
     partial = [(r["problem_id"], r["sample"]) for r in read_jsonl(replies_path(interrupted))]
     assert 3 <= len(partial) < 24
     subprocess.run(command(interrupted), check=True, capture_output=True, env=environment)
