@@ -17,7 +17,7 @@ from socratic.config import build
 from socratic.errors import SocraticError
 from socratic.records import Chain, Step, write_jsonl
 from socratic.tasks import gsm8k
-from socratic.train import TrainConfig, load_pieces, run_train, tokenize_pieces
+from socratic.train import TrainConfig, decision_weighted_loss, load_pieces, run_train, tokenize_pieces
 
 
 @pytest.fixture(scope="module")
@@ -248,6 +248,53 @@ def test_a_killed_training_is_not_resumed_by_another_recipe(tiny_model, chains_f
         run_train(quick(tiny_model, chains_file, out, max_steps=2, save_steps=1, learning_rate=1e-3))
     run_train(quick(tiny_model, chains_file, out, max_steps=3, save_steps=1))  # longer: the same run goes on
     assert read_info(out).trained_for["max_steps"] == 3
+
+
+def test_the_decision_weight_counts_the_first_token_of_each_trained_line_that_many_times():
+    from types import SimpleNamespace
+
+    from transformers.loss.loss_utils import ForCausalLMLoss
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 9, 11)
+    # Two rows: trained runs at 2-3 and 6-7, and at 1-4; position 0 is a prompt token.
+    labels = torch.tensor([[5, 1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6, 7, 8, 9]])
+    trained = torch.tensor([[0, 0, 1, 1, 0, 0, 1, 1, 0], [0, 1, 1, 1, 1, 0, 0, 0, 0]]).bool()
+    labels = labels.masked_fill(~trained, -100)
+    outputs = SimpleNamespace(logits=logits)
+    plain = decision_weighted_loss(1.0)(outputs, labels)
+    assert torch.allclose(plain, ForCausalLMLoss(logits, labels, vocab_size=11))  # the trainer's own loss
+    per_token = torch.nn.functional.cross_entropy(
+        logits[:, :-1].transpose(1, 2), labels[:, 1:].clamp(min=0), reduction="none"
+    )
+    firsts = per_token[0, 1] + per_token[0, 5] + per_token[1, 0]  # the tokens at 2, 6 and 1
+    weighted = decision_weighted_loss(4.0)(outputs, labels, num_items_in_batch=torch.tensor(8))
+    assert torch.allclose(weighted, (per_token[labels[:, 1:] != -100].sum() + 3 * firsts) / 8)
+
+
+def test_the_weighted_trainer_at_weight_1_gives_trls_loss_on_a_packed_batch(tiny_model, chains_file, tmp_path):
+    from trl import SFTTrainer
+
+    from socratic.train import _trainer_class
+
+    _, _, trainer, batch = first_batch(tiny_model, chains_file, tmp_path, mode="qg")
+    assert "position_ids" in batch  # packed rows, no attention mask
+    with torch.no_grad():
+        trl_loss = SFTTrainer.compute_loss(trainer, trainer.model, dict(batch))
+        ours = _trainer_class(SFTTrainer, 1.000001).compute_loss(trainer, trainer.model, dict(batch))
+    assert torch.allclose(trl_loss, ours, rtol=1e-4), (trl_loss, ours)
+
+
+def test_a_qg_trains_with_a_decision_weight_and_resumes_only_with_it(tiny_model, chains_file, tmp_path):
+    out = tmp_path / "qg"
+    quick_qg = functools.partial(quick, tiny_model, chains_file, out, method="qg", max_length=256, threads=1)
+    run_train(quick_qg(max_steps=2, save_steps=1, decision_weight=5.0))
+    losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    assert len(losses) == 2 and all(loss > 0 for loss in losses)
+    for finished in ("socratic.json", "model.safetensors"):  # as if killed after its checkpoints
+        (out / finished).unlink()
+    with pytest.raises(SocraticError, match="decision_weight"):
+        run_train(quick_qg(max_steps=3, save_steps=1))
 
 
 def test_repeated_chains_are_trained_once(tiny_model, chains_file, tmp_path, caplog):

@@ -93,6 +93,14 @@ class TrainConfig:
         default=0.03, metadata={"help": "share of steps spent warming up the learning rate", "min": 0}
     )
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay", "min": 0})
+    decision_weight: float = field(
+        default=1.0,
+        metadata={
+            "help": "loss weight of the first token of every trained line: for QG the choice between asking "
+            "another subquestion and the end marker, one token of ~15 a line (1 = every token alike)",
+            "above": 0,
+        },
+    )
     bf16: bool | None = field(
         default=None,
         metadata={
@@ -267,7 +275,7 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
         use_cpu=not gpu,
         disable_tqdm=True,  # one bar of our own (`progress_bar`) instead of the trainer's bar and log lines
     )
-    trainer = SFTTrainer(
+    trainer = _trainer_class(SFTTrainer, config.decision_weight)(
         model=model,
         args=args,
         train_dataset=dataset,
@@ -307,6 +315,52 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
     )
     trainer.accelerator.wait_for_everyone()
     return out
+
+
+def _trainer_class(sft_trainer: type, decision_weight: float) -> type:
+    """TRL's trainer, or with `--decision-weight` one whose loss is `decision_weighted_loss`."""
+    if decision_weight == 1:
+        return sft_trainer
+    weighted = decision_weighted_loss(decision_weight)
+
+    class DecisionWeightedTrainer(sft_trainer):
+        # TRL's own loss reads log-probabilities of the labelled tokens off a fused head; this one needs the
+        # logits (one forward pass, as TRL's; its entropy and token-accuracy metrics are not logged).
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            outputs = model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False)
+            loss = weighted(outputs, inputs["labels"], num_items_in_batch)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                loss = loss * self.accelerator.num_processes  # as TRL: DDP averages gradients over the ranks
+            return (loss, outputs) if return_outputs else loss
+
+    return DecisionWeightedTrainer
+
+
+def decision_weighted_loss(weight: float) -> Any:
+    """The trainer's loss (next-token cross-entropy over the trained tokens) with the first token of
+    each run of trained tokens counted `weight` times.
+
+    In QG's training text every QG line follows a QA line, so that token is where QG decides whether
+    the problem needs another subquestion ("Q") or is done (the end marker): one decision against
+    ~15 tokens of wording a line, which is how a QG can learn the wording and not when to stop.
+    """
+
+    def loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        targets = labels[..., 1:]
+        trained = targets != -100
+        first = trained & (labels[..., :-1] == -100)  # trained, after an untrained token
+        weights = trained.float() + (weight - 1.0) * first.float()
+        logits = outputs.logits[..., :-1, :]
+        losses = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1).clamp(min=0), reduction="none"
+        )
+        count = num_items_in_batch if num_items_in_batch is not None else trained.sum()
+        return (losses * weights.reshape(-1)).sum() / torch.as_tensor(count, device=losses.device).clamp(min=1)
+
+    return loss
 
 
 def packed_logits_match(model: Any) -> bool:
@@ -423,6 +477,9 @@ def _recipe(config: TrainConfig, role: str, data_hash: str) -> dict[str, Any]:
         "lora_alpha": config.lora_alpha,
         "warmup_ratio": config.warmup_ratio,
         "weight_decay": config.weight_decay,
+        **(
+            {"decision_weight": config.decision_weight} if config.decision_weight != 1 else {}
+        ),  # older checkpoints resume
         "seed": config.seed,
     }
 
