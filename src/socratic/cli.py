@@ -18,13 +18,14 @@ bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import signal
 import sys
 import textwrap
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from socratic import __version__, config, console, models
@@ -247,8 +248,10 @@ def run_data_stats(args: argparse.Namespace) -> None:
             print(f"{task.name:<14}{split:<8}{len(problems):>9,}  {task.answer_kind:<8}{mean:>12}  {task.description}")
 
 
-def stop_on_terminate() -> None:
-    """`kill PID` (SIGTERM) stops a command as Ctrl-C does, so the work in flight is saved first.
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Inside the block `kill PID` (SIGTERM) stops a command as Ctrl-C does, so the work in flight is
+    saved first; the previous handler comes back after it (`main` may run inside another program).
 
     A command a script starts in the background (`nohup socratic run ... &`) ignores SIGINT, so TERM
     is how it is stopped; without this it would die at once and lose the replies being decoded."""
@@ -256,19 +259,25 @@ def stop_on_terminate() -> None:
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, interrupt)
+    if threading.current_thread() is not threading.main_thread():  # only the main thread has handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    stop_on_terminate()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="socratic: %(levelname)s: %(message)s"
     )
     console.quiet_libraries(verbose=args.verbose)
     try:
-        args.handler(args)
+        with terminate_as_interrupt():
+            args.handler(args)
     except SocraticError as e:
         message = " ".join(str(e).splitlines())  # one line, even if a file name or a value holds a newline
         print(f"socratic: error: {message}", file=sys.stderr)
