@@ -29,58 +29,7 @@ from socratic.records import read_jsonl
 from socratic.tasks.options import DataOptions
 from socratic.teacher import annotate
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
-from socratic.teacher.backends import Reply
-
-
-class SequentialLlama:
-    """The in-process teacher before issue 20, kept here as the baseline."""
-
-    batch_size = 1
-    thread_safe = False
-
-    def __init__(self, gguf: Path, threads: int | None = None):
-        import os
-
-        from llama_cpp import Llama
-
-        from socratic.llama_buffers import without_repacking
-
-        self.model_name = gguf.name
-        with without_repacking():
-            self.llm = Llama(model_path=str(gguf), n_ctx=4096, n_threads=threads or os.cpu_count(), verbose=False)
-        self.prompt_tokens_evaluated = 0
-        evaluate = self.llm.eval
-
-        def counted(tokens):
-            self.prompt_tokens_evaluated += len(tokens)  # (generated tokens are fed one by one: subtracted below)
-            return evaluate(tokens)
-
-        self.llm.eval = counted
-
-    def generate(self, requests, sampling):
-        replies = []
-        for request in requests:
-            started = time.perf_counter()
-            response = self.llm.create_chat_completion(
-                request.messages,
-                temperature=sampling.temperature,
-                top_p=sampling.top_p,
-                max_tokens=sampling.max_tokens,
-                seed=request.seed,
-            )
-            choice, usage = response["choices"][0], response["usage"]
-            # Each generated token but the last is fed back through `eval`: not prompt tokens.
-            self.prompt_tokens_evaluated -= max(usage["completion_tokens"] - 1, 0) + (choice["finish_reason"] == "stop")
-            replies.append(
-                Reply(
-                    choice["message"]["content"] or "",
-                    choice["finish_reason"],
-                    usage["prompt_tokens"],
-                    usage["completion_tokens"],
-                    time.perf_counter() - started,
-                )
-            )
-        return replies
+from socratic.teacher.llamacpp import SequentialLlama
 
 
 def prompt_tokens_evaluated(backend) -> int:

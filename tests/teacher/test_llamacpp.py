@@ -19,7 +19,7 @@ from socratic.tasks.options import DataOptions
 from socratic.teacher import prompts
 from socratic.teacher.annotate import _requests, replies_path
 from socratic.teacher.backends import Reply, Sampling
-from socratic.teacher.llamacpp import LlamaCppBackend
+from socratic.teacher.llamacpp import LlamaCppBackend, SequentialLlama
 
 
 def svamp_requests(problems: int, samples: int):
@@ -30,26 +30,7 @@ def svamp_requests(problems: int, samples: int):
 
 def one_at_a_time(gguf, requests, sampling: Sampling, threads: int) -> list[tuple]:
     """What the teacher answered before it batched: one `Llama`, one request after another."""
-    from llama_cpp import Llama
-
-    from socratic.llama_buffers import without_repacking
-
-    with without_repacking():
-        llm = Llama(model_path=str(gguf), n_ctx=4096, n_threads=threads, verbose=False)
-    replies = []
-    for request in requests:
-        response = llm.create_chat_completion(
-            request.messages,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            max_tokens=sampling.max_tokens,
-            seed=request.seed,
-        )
-        choice, usage = response["choices"][0], response["usage"]
-        replies.append(
-            (choice["message"]["content"], choice["finish_reason"], usage["prompt_tokens"], usage["completion_tokens"])
-        )
-    return replies
+    return as_tuples(SequentialLlama(gguf, threads).generate(requests, sampling))
 
 
 def as_tuples(replies: list[Reply]) -> list[tuple]:
