@@ -237,8 +237,29 @@ def test_a_run_folder_is_not_continued_with_other_settings(tmp_path):
     other = dataclasses.replace(
         config, solve=dataclasses.replace(config.solve, decode=dataclasses.replace(config.solve.decode, max_steps=9))
     )
-    with pytest.raises(SocraticError, match=r"is a run of other settings \(its \[solve\] differs\)"):
+    with pytest.raises(SocraticError, match=r"is a run of other settings \(\[solve\] max_steps: 6, now 9\)"):
         pipeline._Record(folder / "run.json", other)
+
+
+def test_a_run_recorded_by_an_older_version_continues_after_an_upgrade(tmp_path):
+    """Options added since the run started (with their default) and options moved into a group do not
+    make its folder "a run of other settings"; a changed value still does."""
+    config = load_config("cpu-gsm8k")
+    recorded = config.as_json()
+    del recorded["train"]["decision_weight"]  # added later, default 1
+    recorded["solve"].update(recorded["solve"].pop("decode"))  # decoding options were ungrouped
+    folder = tmp_path / "cpu-gsm8k-20261130-120000"
+    folder.mkdir()
+    (folder / "run.json").write_text(json.dumps({"config": recorded, "stages": {"annotate": 1.0}}))
+    assert pipeline.settings_changed(recorded, config) is None
+    assert run_folder(config, None, tmp_path) == folder  # found as the unfinished run of this config
+    pipeline._Record(folder / "run.json", config)  # continues
+    assert json.loads((folder / "run.json").read_text())["stages"] == {"annotate": 1.0}
+
+    recorded["train"]["decision_weight"] = 3.0
+    assert pipeline.settings_changed(recorded, config) == "[train] decision_weight: 3.0, now 1.0"
+    recorded["train"]["retired_option"] = 1
+    assert "retired_option" in pipeline.settings_changed(recorded, config)
 
 
 def test_the_stage_commands_read_the_same_file(tmp_path):

@@ -168,6 +168,49 @@ def stage_section(path: str | Path, stage: str) -> tuple[dict[str, Any], str]:
     return split_sections(values, source)[1][stage], f"{source} [{stage}]"
 
 
+def settings_changed(recorded: Any, config: PipelineConfig) -> str | None:
+    """None if a run.json's recorded settings are `config`'s, else the first difference, e.g.
+    "[solve] max_steps: 10, now 6".
+
+    The record is read again as a config file, so that a run started by an older version continues
+    after an upgrade: an option added since takes its default, one moved into a group is found there.
+    """
+    if not isinstance(recorded, dict):
+        return "no settings recorded"
+    try:
+        before = config_from_values(_as_file_values(recorded), "run.json")
+    except SocraticError as e:
+        return str(e)
+    old, new = _option_values(before), _option_values(config)
+    for key, value in new.items():
+        if old[key] != value:
+            return f"{key}: {old[key]!r}, now {value!r}"
+    return None
+
+
+def _as_file_values(recorded: dict[str, Any]) -> dict[str, Any]:
+    """`PipelineConfig.as_json()` (sections of nested groups) as a config file spells it (flat sections)."""
+
+    def flat(values: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            out.update(flat(value) if isinstance(value, dict) else {key: value})
+        return out
+
+    values = flat(recorded.get("run", {}))
+    values.update({name: flat(section) for name, section in recorded.items() if name in SECTIONS})
+    return values
+
+
+def _option_values(config: PipelineConfig) -> dict[str, Any]:
+    """{"[solve] max_steps": 10, "name": "cpu-gsm8k", ...}: every option of the config by its file name."""
+    values = _as_file_values(config.as_json())
+    found = {key: value for key, value in values.items() if key not in SECTIONS}
+    for name in SECTIONS:
+        found.update({f"[{name}] {key}": value for key, value in values[name].items()})
+    return found
+
+
 # --- the run -----------------------------------------------------------------------------------------------
 
 
@@ -179,7 +222,7 @@ def run_folder(config: PipelineConfig, out: str | None, runs: Path = Path("runs"
     for folder in sorted(runs.glob(f"{name}-*"), reverse=True):
         record = folder / "run.json"
         unfinished = record.is_file() and not (folder / "report" / "results.md").exists()
-        if unfinished and json.loads(record.read_text(encoding="utf-8")).get("config") == config.as_json():
+        if unfinished and settings_changed(json.loads(record.read_text(encoding="utf-8")).get("config"), config) is None:
             log.warning("continuing the unfinished run %s", folder)
             return folder
     return runs / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -285,10 +328,10 @@ class _Record:
         found = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         settings = config.as_json()
         before = found.get("config")
-        if isinstance(before, dict) and "annotate" in before and before != settings:  # older run.json: adopted
-            key = next(k for k in settings if before.get(k) != settings[k])
+        changed = settings_changed(before, config) if isinstance(before, dict) and "annotate" in before else None
+        if changed:  # (a run.json from before configs had sections is adopted)
             raise SocraticError(
-                f"{path.parent} is a run of other settings (its [{key}] differs): choose another --out, or "
+                f"{path.parent} is a run of other settings ({changed}): choose another --out, or "
                 "rerun it with the config it was started with"
             )
         self.data = {"config": settings, "stages": found.get("stages", {})}
