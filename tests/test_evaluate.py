@@ -14,6 +14,7 @@ from socratic.evaluate import (
     Score,
     Shape,
     failure_kind,
+    labels_for,
     mcnemar_exact,
     paper_note,
     run_evaluate,
@@ -103,6 +104,20 @@ def test_a_file_two_runs_appended_to_is_refused(tmp_path):
     path = write_jsonl(tmp_path / "p.jsonl", [prediction(True), prediction(False)])
     with pytest.raises(SocraticError, match=r"p\.jsonl: problem 'gsm8k/test/0' is predicted twice"):
         run_evaluate(EvaluateConfig([str(path)]))
+
+
+def test_two_runs_students_of_one_method_get_names_that_tell_them_apart(tmp_path, capsys):
+    """Comparing two run folders puts two `unified` folders side by side: their labels name the runs."""
+    paths = []
+    for run, correct in [("cpu-svamp", True), ("cpu-svamp-diverse", False)]:
+        path = tmp_path / run / "students" / "unified" / "predictions.gsm8k.test.jsonl"
+        path.parent.mkdir(parents=True)
+        paths.append(str(write_jsonl(path, [prediction(correct)])))
+    evaluation = run_evaluate(EvaluateConfig(paths))
+    assert [s.label for s in evaluation.scores] == ["cpu-svamp/students/unified", "cpu-svamp-diverse/students/unified"]
+    assert "| cpu-svamp-diverse/students/unified | gsm8k/test | unified | 1 | 0.0 % |" in capsys.readouterr().out
+    assert labels_for([Path("a/u/predictions.x.jsonl"), Path("b/c/p.jsonl")]) == ["u", "p"]  # no clash: short
+    assert labels_for([Path("x/a.jsonl"), Path("y/a.jsonl")]) == ["x/a", "y/a"]
 
 
 def test_hostile_arithmetic_in_a_chain_is_scored_quickly(tmp_path):

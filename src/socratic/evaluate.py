@@ -200,6 +200,26 @@ def label_for(path: Path) -> str:
     return path.parent.name if path.name.startswith("predictions.") else path.stem
 
 
+def labels_for(paths: Sequence[Path]) -> list[str]:
+    """`label_for` of each file, with as many of the folders above it as it takes to tell files apart:
+    two runs' unified students read `cpu-svamp/students/unified` and `cpu-svamp-diverse/students/unified`."""
+    labels = [label_for(path) for path in paths]
+    for base in {label for label in labels if labels.count(label) > 1}:
+        group = [i for i, label in enumerate(labels) if label == base]
+        above = [_folders_above_label(paths[i]) for i in group]
+        for depth in range(1, max(len(folders) for folders in above) + 1):
+            named = ["/".join((*folders[len(folders) - depth :], base)) for folders in above]
+            if len(set(named)) == len(named):
+                break
+        for i, name in zip(group, named, strict=True):
+            labels[i] = name
+    return labels
+
+
+def _folders_above_label(path: Path) -> tuple[str, ...]:
+    return path.parent.parent.parts if path.name.startswith("predictions.") else path.parent.parts
+
+
 def read_predictions(path: Path) -> list[Prediction]:
     """A predictions file, refused if it holds a problem twice: two runs appended to one file, and
     scoring it would count those problems twice."""
@@ -214,7 +234,9 @@ def read_predictions(path: Path) -> list[Prediction]:
     return predictions
 
 
-def score(path: Path, predictions: Sequence[Prediction], human: dict[str, int] | None = None) -> Score:
+def score(
+    path: Path, predictions: Sequence[Prediction], human: dict[str, int] | None = None, label: str | None = None
+) -> Score:
     if not predictions:
         raise SocraticError(f"{path}: no predictions")
     methods = {p.method for p in predictions}
@@ -223,7 +245,7 @@ def score(path: Path, predictions: Sequence[Prediction], human: dict[str, int] |
     datasets = sorted({"/".join(p.problem_id.split("/")[:2]) for p in predictions})
     failures = Counter(kind for p in predictions if (kind := failure_kind(p)))
     return Score(
-        label_for(path),
+        label or label_for(path),
         ",".join(datasets),
         methods.pop(),
         len(predictions),
@@ -317,7 +339,10 @@ def run_evaluate(config: EvaluateConfig) -> Evaluation:
     runs = [read_predictions(p) for p in paths]
     problems = _problems(runs)
     human = {i: n for i, p in problems.items() if (n := len(p.human_steps) or len(p.decomposition))}
-    scores = [score(path, predictions, human) for path, predictions in zip(paths, runs, strict=True)]
+    scores = [
+        score(path, predictions, human, label)
+        for path, predictions, label in zip(paths, runs, labels_for(paths), strict=True)
+    ]
     pairs = paired_comparisons([s.label for s in scores], runs)
     table = markdown_table(scores)
     if shapes := shape_table(scores):
