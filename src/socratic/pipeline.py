@@ -221,8 +221,9 @@ def run_folder(config: PipelineConfig, out: str | None, runs: Path = Path("runs"
     name = config.run.name
     for folder in sorted(runs.glob(f"{name}-*"), reverse=True):
         record = folder / "run.json"
-        unfinished = record.is_file() and not (folder / "report" / "results.md").exists()
-        if unfinished and settings_changed(json.loads(record.read_text(encoding="utf-8")).get("config"), config) is None:
+        if not record.is_file() or (folder / "report" / "results.md").exists():
+            continue  # not a run, or a finished one
+        if settings_changed(json.loads(record.read_text(encoding="utf-8")).get("config"), config) is None:
             log.warning("continuing the unfinished run %s", folder)
             return folder
     return runs / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
