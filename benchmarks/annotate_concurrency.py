@@ -25,7 +25,7 @@ from pathlib import Path
 from unittest import mock
 
 from socratic import models
-from socratic.records import read_jsonl
+from socratic.jsonl import read_jsonl
 from socratic.tasks.options import DataOptions
 from socratic.teacher import annotate
 from socratic.teacher.annotate import AnnotateConfig, run_annotate

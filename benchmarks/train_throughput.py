@@ -22,7 +22,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
 from socratic import formats, models
-from socratic.records import Chain, write_jsonl
+from socratic.jsonl import write_jsonl
+from socratic.records import Chain
 from socratic.tasks import gsm8k
 from socratic.train import TrainConfig, run_train
 

@@ -12,7 +12,8 @@ sys.path.insert(0, "benchmarks")
 import train_throughput as b
 
 from socratic import formats, models
-from socratic.records import Chain, write_jsonl
+from socratic.jsonl import write_jsonl
+from socratic.records import Chain
 from socratic.tasks import gsm8k
 
 folder = models.resolve("smollm2-135m")

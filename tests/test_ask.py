@@ -13,7 +13,8 @@ from socratic.cli import main
 from socratic.config import build
 from socratic.dialogue import mark_calculator
 from socratic.errors import SocraticError
-from socratic.records import Prediction, from_dict, read_jsonl
+from socratic.jsonl import read_jsonl
+from socratic.records import Prediction, from_dict
 from socratic.solve import SolveConfig, run_solve
 from socratic.tasks import load_task
 

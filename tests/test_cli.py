@@ -138,7 +138,8 @@ def test_models_prepare_own_gguf_needs_out_and_a_file(capsys, tmp_path):
 def test_a_stage_shows_its_own_bar_and_summary_not_the_libraries(tiny_model, tmp_path):
     """`socratic train` in a fresh process: one progress bar of its own, one summary line; no library
     bars ("Loading weights", tokenizing, packing) or warnings, which `-v` brings back."""
-    from socratic.records import Chain, write_jsonl
+    from socratic.jsonl import write_jsonl
+    from socratic.records import Chain
     from socratic.tasks import gsm8k
 
     chains = write_jsonl(

@@ -8,7 +8,8 @@ import pytest
 
 from socratic import cli
 from socratic.cli import main
-from socratic.records import Prediction, write_jsonl
+from socratic.jsonl import write_jsonl
+from socratic.records import Prediction
 
 
 def run(capsys, *argv):

@@ -12,8 +12,9 @@ from socratic.engines import GREEDY, Completion, Decoding, HFEngine, LlamaCppEng
 from socratic.engines.base import fits, too_long
 from socratic.engines.lookup import PromptLookup
 from socratic.gguf_io import export_gguf
+from socratic.jsonl import read_jsonl
 from socratic.loops import DecodeSettings, solve_iterative, solve_one_pass
-from socratic.records import Prediction, Problem, Step, read_jsonl
+from socratic.records import Prediction, Problem, Step
 from socratic.solve import SolveConfig, run_solve, to_prediction
 from socratic.tasks import load_task
 

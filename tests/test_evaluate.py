@@ -21,8 +21,9 @@ from socratic.evaluate import (
     shape_of,
     wilson_interval,
 )
+from socratic.jsonl import write_jsonl
 from socratic.loops import one_pass_attempt
-from socratic.records import Prediction, Step, write_jsonl
+from socratic.records import Prediction, Step
 from socratic.tasks import load_task
 
 # Greedy outputs of a real unified student (SmolLM2-135M fine-tuned on 300 GSM8K problems) on the

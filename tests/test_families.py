@@ -13,7 +13,8 @@ import torch
 from socratic import formats
 from socratic.checkpoint import student_gguf
 from socratic.config import build
-from socratic.records import Prediction, read_jsonl
+from socratic.jsonl import read_jsonl
+from socratic.records import Prediction
 from socratic.solve import SolveConfig, run_solve
 from socratic.train import load_pieces, packed_logits_match, run_train, tokenize_pieces
 from tests.test_train import chains_file, check_trained_student, first_batch, quick  # noqa: F401 (a fixture)

@@ -30,7 +30,8 @@ from hypothesis import strategies as st
 from socratic import answers, calculator
 from socratic.cli import main
 from socratic.errors import RecordError, SocraticError
-from socratic.records import JsonlAppender, Prediction, read_jsonl, write_jsonl
+from socratic.jsonl import JsonlAppender, read_jsonl, write_jsonl
+from socratic.records import Prediction
 
 PROFILES = {
     "fast": settings(derandomize=True, max_examples=150, deadline=None, database=None),

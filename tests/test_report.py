@@ -9,8 +9,9 @@ import pytest
 
 from socratic.engines import Completion
 from socratic.evaluate import EvaluateConfig, markdown_table
+from socratic.jsonl import write_jsonl
 from socratic.loops import one_pass_attempt
-from socratic.records import Prediction, write_jsonl
+from socratic.records import Prediction
 from socratic.report import calculator_marks, render_page, run_report
 from socratic.tasks import load_task
 from tests.test_evaluate import real_student_outputs

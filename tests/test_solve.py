@@ -12,8 +12,9 @@ import pytest
 
 from socratic.config import build
 from socratic.errors import SocraticError
+from socratic.jsonl import read_jsonl
 from socratic.loops import Attempt, DecodeOptions, solve_one_pass
-from socratic.records import Prediction, read_jsonl
+from socratic.records import Prediction
 from socratic.solve import SolveConfig, run_solve, to_prediction
 from socratic.tasks import load_task
 
@@ -208,7 +209,7 @@ def shutil_copy(student, target, **info):
 
 
 def test_a_second_solve_on_the_same_output_stops_before_any_work(tiny_student, tmp_path):
-    from socratic.records import JsonlAppender
+    from socratic.jsonl import JsonlAppender
 
     out = tmp_path / "p.jsonl"
     config = build(

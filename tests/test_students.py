@@ -58,7 +58,8 @@ def check_adapter_pair(tiny_model, tmp_path, **training):
     logits, solve together, and a pair without adapters is refused."""
     import torch
 
-    from socratic.records import Chain, write_jsonl
+    from socratic.jsonl import write_jsonl
+    from socratic.records import Chain
     from socratic.train import TrainConfig, run_train
 
     train = load_task("gsm8k").load("train", limit=4)

@@ -15,7 +15,8 @@ from socratic import formats
 from socratic.checkpoint import read_info
 from socratic.config import build
 from socratic.errors import SocraticError
-from socratic.records import Chain, Step, write_jsonl
+from socratic.jsonl import write_jsonl
+from socratic.records import Chain, Step
 from socratic.tasks import gsm8k
 from socratic.train import TrainConfig, decision_weighted_loss, load_pieces, run_train, tokenize_pieces
 

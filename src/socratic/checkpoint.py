@@ -20,7 +20,7 @@ from pathlib import Path
 
 from socratic import formats
 from socratic.errors import SocraticError
-from socratic.records import write_atomic
+from socratic.jsonl import write_atomic
 
 log = logging.getLogger(__name__)
 

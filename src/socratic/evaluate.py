@@ -24,7 +24,8 @@ from pathlib import Path
 
 from socratic.calculator import find_annotations
 from socratic.errors import SocraticError
-from socratic.records import Prediction, Problem, read_jsonl
+from socratic.jsonl import read_jsonl
+from socratic.records import Prediction, Problem
 
 FAILURES = ("no answer", "out of budget", "arithmetic", "wrong reasoning")
 

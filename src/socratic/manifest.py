@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from socratic import __version__
-from socratic.records import write_atomic
+from socratic.jsonl import write_atomic
 
 _PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "openai", "llama_cpp_python", "datasets")
 

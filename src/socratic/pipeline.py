@@ -38,8 +38,8 @@ import tomllib
 from socratic import config as options
 from socratic.errors import SocraticError, did_you_mean
 from socratic.evaluate import EvaluateConfig
+from socratic.jsonl import write_atomic
 from socratic.methods import METHODS
-from socratic.records import write_atomic
 from socratic.report import run_report
 from socratic.solve import SolveConfig, already_solved, run_solve
 from socratic.tasks import BENCHMARKS

@@ -31,9 +31,10 @@ from typing import Any
 
 from socratic import models
 from socratic.errors import SocraticError
+from socratic.jsonl import write_jsonl
 from socratic.methods import METHODS, role_folder
 from socratic.pipeline import PipelineConfig, stage_configs
-from socratic.records import Chain, Step, write_jsonl
+from socratic.records import Chain, Step
 from socratic.teacher.human import human_chain
 from socratic.train import TrainConfig, load_pieces, native_bf16, run_train, tokenize_pieces
 

@@ -40,7 +40,8 @@ from socratic.evaluate import (
     repeats,
     run_evaluate,
 )
-from socratic.records import Prediction, Problem, read_jsonl, write_atomic
+from socratic.jsonl import read_jsonl, write_atomic
+from socratic.records import Prediction, Problem
 
 PAGE_TEMPLATE = "report_page.html"
 DATA_SLOT = "__REPORT_DATA__"  # where the template takes the JSON blob

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from socratic.errors import SocraticError
-from socratic.records import write_atomic
+from socratic.jsonl import write_atomic
 
 
 def settings_path(state: Path) -> Path:

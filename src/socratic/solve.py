@@ -34,10 +34,11 @@ from pathlib import Path
 from socratic import checkpoint, resume, students
 from socratic.engines import GREEDY, Engine, Sampling
 from socratic.errors import SocraticError
+from socratic.jsonl import JsonlAppender, read_jsonl
 from socratic.loops import Attempt, DecodeOptions, DecodeSettings, solve_iterative, solve_one_pass
 from socratic.manifest import git_commit, write_manifest
 from socratic.methods import METHODS, Method, get_method
-from socratic.records import JsonlAppender, Prediction, Problem, read_jsonl
+from socratic.records import Prediction, Problem
 from socratic.students import EngineOptions
 from socratic.tasks.base import Task
 from socratic.tasks.options import DataOptions

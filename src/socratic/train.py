@@ -45,9 +45,10 @@ from typing import Any
 from socratic import checkpoint, formats, resume
 from socratic.checkpoint import StudentInfo
 from socratic.errors import RecordError, SocraticError
+from socratic.jsonl import read_jsonl
 from socratic.manifest import git_commit, write_manifest
 from socratic.methods import TRAINABLE, role_folder, roles_to_train
-from socratic.records import Chain, Problem, read_jsonl
+from socratic.records import Chain, Problem
 from socratic.tasks import BENCHMARKS, load_task
 from socratic.tasks.options import DataOptions
 

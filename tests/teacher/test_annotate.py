@@ -13,7 +13,8 @@ import pytest
 
 from socratic.config import build
 from socratic.errors import SocraticError
-from socratic.records import Chain, read_jsonl
+from socratic.jsonl import read_jsonl
+from socratic.records import Chain
 from socratic.tasks import load_task
 from socratic.teacher.annotate import AnnotateConfig, _judge, replies_path, run_annotate
 from tests.teacher.fault_server import FaultServer

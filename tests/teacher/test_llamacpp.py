@@ -14,7 +14,7 @@ import time
 import pytest
 
 from socratic import models
-from socratic.records import read_jsonl
+from socratic.jsonl import read_jsonl
 from socratic.tasks.options import DataOptions
 from socratic.teacher import prompts
 from socratic.teacher.annotate import _requests, replies_path

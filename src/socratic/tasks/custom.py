@@ -25,7 +25,8 @@ from typing import Any
 
 from socratic.answers import normalize_gold, normalize_number, normalize_yes_no
 from socratic.errors import RecordError, SocraticError
-from socratic.records import FieldError, Problem, json_array, json_lines, read_text
+from socratic.jsonl import json_array, json_lines, read_text
+from socratic.records import FieldError, Problem
 from socratic.tasks.base import Task, check_answer_kind
 
 FILE_SUFFIXES = (".jsonl", ".json", ".csv")

@@ -35,8 +35,9 @@ from typing import Any
 
 from socratic import formats, resume
 from socratic.errors import RecordError, SocraticError
+from socratic.jsonl import JsonlAppender, read_jsonl, write_jsonl
 from socratic.manifest import git_commit, write_manifest
-from socratic.records import Chain, JsonlAppender, Problem, read_jsonl, write_jsonl
+from socratic.records import Chain, Problem
 from socratic.tasks import Task
 from socratic.tasks.options import DataOptions
 from socratic.teacher import human, prompts

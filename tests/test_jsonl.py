@@ -11,16 +11,8 @@ import time
 import pytest
 
 from socratic.errors import RecordError, SocraticError
-from socratic.records import (
-    Chain,
-    JsonlAppender,
-    Prediction,
-    Problem,
-    Step,
-    read_jsonl,
-    write_atomic,
-    write_jsonl,
-)
+from socratic.jsonl import JsonlAppender, read_jsonl, write_atomic, write_jsonl
+from socratic.records import Chain, Prediction, Problem, Step
 
 PROBLEM = Problem(
     id="gsm8k/test/0",
@@ -241,7 +233,7 @@ def test_a_full_disk_while_appending_is_a_one_line_error():
 
 _HOLD = """
 import sys, time
-from socratic.records import JsonlAppender
+from socratic.jsonl import JsonlAppender
 with JsonlAppender(sys.argv[1]) as out:
     out.append({"writer": "other"})
     print("locked", flush=True)
