@@ -16,7 +16,8 @@ from socratic.config import build
 from socratic.jsonl import read_jsonl
 from socratic.records import Prediction
 from socratic.solve import SolveConfig, run_solve
-from socratic.train import load_pieces, packed_logits_match, run_train, tokenize_pieces
+from socratic.train import load_pieces, run_train, tokenize_pieces
+from socratic.trainer import packed_logits_match
 from tests.test_train import chains_file, check_trained_student, first_batch, quick  # noqa: F401 (a fixture)
 
 PROMPT = formats.problem_prompt("Natalia sold clips to 48 of her friends in April. How many?") + "Q:"

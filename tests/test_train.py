@@ -18,7 +18,8 @@ from socratic.errors import SocraticError
 from socratic.jsonl import write_jsonl
 from socratic.records import Chain, Step
 from socratic.tasks import gsm8k
-from socratic.train import TrainConfig, decision_weighted_loss, load_pieces, run_train, tokenize_pieces
+from socratic.train import TrainConfig, load_pieces, run_train, tokenize_pieces
+from socratic.trainer import decision_weighted_loss, trainer_class
 
 
 @pytest.fixture(scope="module")
@@ -276,13 +277,11 @@ def test_the_decision_weight_counts_the_first_token_of_each_trained_line_that_ma
 def test_the_weighted_trainer_at_weight_1_gives_trls_loss_on_a_packed_batch(tiny_model, chains_file, tmp_path):
     from trl import SFTTrainer
 
-    from socratic.train import _trainer_class
-
     _, _, trainer, batch = first_batch(tiny_model, chains_file, tmp_path, mode="qg")
     assert "position_ids" in batch  # packed rows, no attention mask
     with torch.no_grad():
         trl_loss = SFTTrainer.compute_loss(trainer, trainer.model, dict(batch))
-        ours = _trainer_class(SFTTrainer, 1.000001).compute_loss(trainer, trainer.model, dict(batch))
+        ours = trainer_class(SFTTrainer, 1.000001).compute_loss(trainer, trainer.model, dict(batch))
     assert torch.allclose(trl_loss, ours, rtol=1e-4), (trl_loss, ours)
 
 

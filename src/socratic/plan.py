@@ -36,7 +36,8 @@ from socratic.methods import METHODS, role_folder
 from socratic.pipeline import PipelineConfig, stage_configs
 from socratic.records import Chain, Step
 from socratic.teacher.human import human_chain
-from socratic.train import TrainConfig, load_pieces, native_bf16, run_train, tokenize_pieces
+from socratic.train import TrainConfig, load_pieces, run_train, tokenize_pieces
+from socratic.trainer import native_bf16
 
 REHEARSAL_STEPS = 2
 REHEARSAL_PROBLEMS = 64  # enough chains for two steps of a large batch; few enough to tokenize in a second
