@@ -119,6 +119,8 @@ def test_two_runs_students_of_one_method_get_names_that_tell_them_apart(tmp_path
     assert "| cpu-svamp-diverse/students/unified | gsm8k/test | unified | 1 | 0.0 % |" in capsys.readouterr().out
     assert labels_for([Path("a/u/predictions.x.jsonl"), Path("b/c/p.jsonl")]) == ["u", "p"]  # no clash: short
     assert labels_for([Path("x/a.jsonl"), Path("y/a.jsonl")]) == ["x/a", "y/a"]
+    same_folder = [Path("runs/val19/predictions.b4.plain.jsonl"), Path("runs/val19/predictions.b4.stop.jsonl")]
+    assert labels_for(same_folder) == ["val19/b4.plain", "val19/b4.stop"]
 
 
 def test_hostile_arithmetic_in_a_chain_is_scored_quickly(tmp_path):

@@ -202,8 +202,9 @@ def label_for(path: Path) -> str:
 
 
 def labels_for(paths: Sequence[Path]) -> list[str]:
-    """`label_for` of each file, with as many of the folders above it as it takes to tell files apart:
-    two runs' unified students read `cpu-svamp/students/unified` and `cpu-svamp-diverse/students/unified`."""
+    """`label_for` of each file, with as many of the folders above it as it takes to tell files apart
+    (two runs' unified students: `cpu-svamp/students/unified`, `cpu-svamp-diverse/students/unified`),
+    and the file's own name when they share a folder (`val19/b4.plain`, `val19/b4.stop`)."""
     labels = [label_for(path) for path in paths]
     for base in {label for label in labels if labels.count(label) > 1}:
         group = [i for i, label in enumerate(labels) if label == base]
@@ -212,6 +213,8 @@ def labels_for(paths: Sequence[Path]) -> list[str]:
             named = ["/".join((*folders[len(folders) - depth :], base)) for folders in above]
             if len(set(named)) == len(named):
                 break
+        else:  # one folder: the files' names tell them apart
+            named = [f"{base}/{paths[i].stem.removeprefix('predictions.')}" for i in group]
         for i, name in zip(group, named, strict=True):
             labels[i] = name
     return labels
