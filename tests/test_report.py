@@ -194,6 +194,29 @@ def test_the_page_in_a_real_browser_filters_and_opens_rows(chromium, tmp_path, c
     ]
     assert "How many eggs does Janet sell?" in traces[0].text
     assert traces[1].find_elements(By.CSS_SELECTOR, ".calc"), "the student's calculator annotations are marked"
+
+    # The address keeps the view: the same address in a fresh tab shows the same rows, opened.
+    assert chromium.current_url.endswith("#q=janet+ducks&of=a&open=gsm8k%2Ftest%2F0")
+    chromium.get("about:blank")
+    chromium.get(page.as_uri() + "#solved=u&not=a&page=1")
+    assert count() == "4 of 16 problems" and rows() == [p.problem_id for p in unified[:4]]
+    assert Select(chromium.find_element(By.ID, "solved-by")).first_selected_option.text == "u"
+    chromium.get(page.as_uri() + "#q=janet+ducks&open=gsm8k%2Ftest%2F0&solved=nobody&sort=nothing")
+    assert count() == "1 of 16 problems" and chromium.find_elements(By.CSS_SELECTOR, "tr.detail .trace")
+
+    # Sorting: a column's heading orders the rows by it, a second click reverses the order.
+    chromium.get(page.as_uri())
+    heading = {th.get_attribute("data-column"): th for th in chromium.find_elements(By.CSS_SELECTOR, "#problems th")}
+    heading["u"].click()
+    assert rows()[:4] == [p.problem_id for p in unified[:4]], "solved first, in the dataset's order"
+    assert "sort=u" in chromium.current_url and "▲" in heading["u"].text
+    heading["u"].click()
+    assert set(rows()[-4:]) == {p.problem_id for p in unified[:4]} and "desc=1" in chromium.current_url
+    heading["gold"].click()
+    golds = [float(chromium.find_element(By.CSS_SELECTOR, f"tr[data-id='{i}'] td:nth-child(3)").text) for i in rows()]
+    assert golds == sorted(golds)
+    heading["problem"].click()
+    assert rows() == [p.problem_id for p in unified], "the dataset's order again"
     capsys.readouterr()
 
 
