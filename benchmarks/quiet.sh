@@ -9,8 +9,12 @@ set -uo pipefail
 pattern=${PAUSE:-"socratic (run|train|solve|annotate|ask|serve)|gsm8k_qg_validation|qg_end_decisions"}
 exec 9>"${TMPDIR:-/tmp}/socratic-quiet.lock"
 flock 9
-pause() { pgrep -u "$(id -u)" -f "$pattern" | while read -r pid; do
-    [ "$pid" != $$ ] && kill "-$1" "$pid" 2>/dev/null; done; }
+# Whether a process is this script or one it started: a command given to this script may itself match
+# the pattern (`quiet.sh socratic annotate ...`), and so do the subshells this script runs.
+ours() { local pid=$1; while [ -n "$pid" ] && [ "$pid" -gt 1 ]; do
+    [ "$pid" = $$ ] && return 0; pid=$(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' '); done; return 1; }
+pause() { local pid; for pid in $(pgrep -u "$(id -u)" -f "$pattern"); do
+    ours "$pid" || kill "-$1" "$pid" 2>/dev/null; done; }
 trap 'pause CONT' EXIT INT TERM
 pause STOP
 "$@"
