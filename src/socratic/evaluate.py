@@ -238,9 +238,7 @@ def read_predictions(path: Path) -> list[Prediction]:
     return predictions
 
 
-def score(
-    path: Path, predictions: Sequence[Prediction], human: dict[str, int] | None = None, label: str | None = None
-) -> Score:
+def score(path: Path, label: str, predictions: Sequence[Prediction], human: dict[str, int] | None = None) -> Score:
     if not predictions:
         raise SocraticError(f"{path}: no predictions")
     methods = {p.method for p in predictions}
@@ -249,7 +247,7 @@ def score(
     datasets = sorted({"/".join(p.problem_id.split("/")[:2]) for p in predictions})
     failures = Counter(kind for p in predictions if (kind := failure_kind(p)))
     return Score(
-        label or label_for(path),
+        label,
         ",".join(datasets),
         methods.pop(),
         len(predictions),
@@ -344,8 +342,8 @@ def run_evaluate(config: EvaluateConfig) -> Evaluation:
     problems = _problems(runs)
     human = {i: n for i, p in problems.items() if (n := len(p.human_steps) or len(p.decomposition))}
     scores = [
-        score(path, predictions, human, label)
-        for path, predictions, label in zip(paths, runs, labels_for(paths), strict=True)
+        score(path, label, predictions, human)
+        for path, label, predictions in zip(paths, labels_for(paths), runs, strict=True)
     ]
     pairs = paired_comparisons([s.label for s in scores], runs)
     table = markdown_table(scores)
