@@ -15,7 +15,7 @@ from socratic import formats
 from socratic.checkpoint import read_info
 from socratic.config import build
 from socratic.errors import SocraticError
-from socratic.jsonl import write_jsonl
+from socratic.jsonl import holding_lock, write_jsonl
 from socratic.records import Chain, Step
 from socratic.tasks import gsm8k
 from socratic.train import TrainConfig, load_pieces, run_train, tokenize_pieces
@@ -457,3 +457,14 @@ def test_a_killed_two_process_training_resumes_from_its_checkpoint(tiny_model, c
     steps = [json.loads(line)["step"] for line in (out / "loss.jsonl").read_text().splitlines()]
     assert steps == list(range(1, done + 5))
     assert json.loads((out / "manifest.json").read_text())["steps"] == done + 4
+
+
+def test_a_student_folder_being_trained_elsewhere_is_not_trained_twice(tiny_model, chains_file, tmp_path):
+    out = tmp_path / "busy"
+    config = quick(tiny_model, chains_file, out, max_steps=1, max_length=256, threads=1)
+    with holding_lock(out / "checkpoints.lock", "held by the test"):  # as another process training it holds it
+        with pytest.raises(SocraticError, match=r"busy is being trained by another process: wait for it to end"):
+            run_train(config)
+        assert not (out / "checkpoints").exists() and not (out / "model.safetensors").exists()
+    run_train(config)  # free again
+    assert (out / "model.safetensors").is_file() and not (out / "checkpoints.lock").exists()

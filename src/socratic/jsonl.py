@@ -6,7 +6,8 @@ line. `read_jsonl` skips that line with a warning (the work it held is redone on
 Any other malformed row is an error that names the file, the line and the field: bytes that are
 not UTF-8, JSON that is not JSON (NaN, 1e400, 5,000-digit numbers, nesting past the recursion
 limit) included. An appender holds an exclusive lock, so a second process writing the same output
-fails at once instead of duplicating it; whole files are written atomically and a failed write
+fails at once instead of duplicating it (`holding_lock` does the same for work that is not one
+file, such as a training run); whole files are written atomically and a failed write
 leaves no temporary file behind. Files that cannot be written are one-line `SocraticError`s.
 """
 
@@ -319,14 +320,61 @@ class JsonlAppender:
                 raise cannot_write(self.path, e) from None
 
 
-def _lock_exclusively(file: IO[str], path: Path) -> None:
+@contextlib.contextmanager
+def holding_lock(path: str | Path, busy: str) -> Iterator[None]:
+    """Hold the lock file `path` for the `with` block, for work that is not one appended file (a
+    training run's checkpoints): a second process stops at once with `busy` as its error.
+
+    The lock is the kernel's (flock), so a killed holder never leaves a stale one. The file is
+    removed on the way out; a process that opened it just before then finds it gone once it has
+    the lock (another inode than the path's), and takes the new file's lock instead.
+    """
+    path = Path(path)
+    file = None
+    while file is None:
+        file = _open_locked(path, busy)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # Windows cannot remove an open file: there it stays, harmless
+            path.unlink(missing_ok=True)  # while still locked, so no one holds a lock on a file left behind
+        file.close()
+
+
+def _open_locked(path: Path, busy: str) -> IO[str] | None:
+    """`path` opened and locked, or None if it was removed meanwhile (then try again)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (the lock lasts as long as the file is open)
+    except OSError as e:
+        raise cannot_write(path, e) from None
+    try:
+        _lock_exclusively(file, path, busy)
+    except BaseException:
+        file.close()
+        raise
+    if _same_file(file, path):
+        return file
+    file.close()
+    return None
+
+
+def _same_file(file: IO[str], path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(file.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _lock_exclusively(file: IO[str], path: Path, busy: str | None = None) -> None:
     if fcntl is None:  # not POSIX: no advisory locks to take
         return
     try:
         fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         raise SocraticError(
-            f"{path} is being written by another process (a second run with the same output?): "
+            busy
+            or f"{path} is being written by another process (a second run with the same output?): "
             "wait for it to finish or write elsewhere"
         ) from None
     except OSError as e:  # a file system without locks (some network mounts): write unprotected

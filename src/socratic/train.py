@@ -27,10 +27,12 @@ The recipe, and why:
   AMX, where weights stay float32 and matrix products run in bf16); `accelerate launch` for GPUs.
 - Checkpoints every `--save-steps` under `<out>/checkpoints/`; rerunning the same command resumes
   from the latest one, after checking it was made by the same recipe and data (else it stops).
+  One process trains a folder at a time: a second one (the same command twice) stops at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -43,7 +45,7 @@ from typing import Any
 from socratic import checkpoint, formats, resume
 from socratic.checkpoint import StudentInfo
 from socratic.errors import RecordError, SocraticError
-from socratic.jsonl import read_jsonl
+from socratic.jsonl import holding_lock, read_jsonl
 from socratic.manifest import git_commit, write_manifest
 from socratic.methods import TRAINABLE, role_folder, roles_to_train
 from socratic.records import Chain, Problem
@@ -229,10 +231,33 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
     commit = git_commit()
     # The inputs and the folder are checked before the training libraries are even imported.
     pieces, data_hash = load_pieces(config, role)
-    if _already_trained(out, config, role, data_hash):
-        print(f"{out}: already a finished {role} student of these chains: kept (delete it to retrain)")
-        return out
-    resume.claim(checkpoint.checkpoints_folder(out), _recipe(config, role, data_hash), "checkpoints")
+    with _training_lock(out):
+        if _already_trained(out, config, role, data_hash):
+            print(f"{out}: already a finished {role} student of these chains: kept (delete it to retrain)")
+            return out
+        resume.claim(checkpoint.checkpoints_folder(out), _recipe(config, role, data_hash), "checkpoints")
+        return _fit(config, role, out, pieces, data_hash, started, commit)
+
+
+def _training_lock(out: Path) -> contextlib.AbstractContextManager[None]:
+    """One training run per student folder: a second one (the same command in another terminal, or a
+    pipeline reaching a student someone trains by hand) stops at once instead of both writing
+    checkpoints. Under `accelerate launch` the main process holds it for all of them."""
+    if os.environ.get("RANK", "0") != "0":
+        return contextlib.nullcontext()
+    busy = f"{out} is being trained by another process: wait for it to end (it can resume) or use another --out"
+    return holding_lock(checkpoint.checkpoints_folder(out).with_suffix(".lock"), busy)
+
+
+def _fit(
+    config: TrainConfig,
+    role: str,
+    out: Path,
+    pieces: list[list[tuple[str, bool]]],
+    data_hash: str,
+    started: float,
+    commit: str | None,
+) -> Path:
     resume_from = checkpoint.latest_checkpoint(out)
 
     import torch
