@@ -10,9 +10,12 @@ from socratic.checkpoint import student_gguf
 from socratic.config import build
 from socratic.engines import HFEngine
 from socratic.errors import SocraticError
+from socratic.jsonl import read_jsonl
 from socratic.loops import DecodeSettings, solve_iterative
+from socratic.methods import get_method
+from socratic.records import Prediction
 from socratic.solve import SolveConfig, run_solve
-from socratic.students import EngineOptions, open_adapter_roles
+from socratic.students import EngineOptions, open_adapter_roles, open_engines
 from socratic.tasks import load_task
 
 
@@ -141,3 +144,22 @@ def test_a_tiny_student_is_exported_to_gguf_once(tiny_decoder, tmp_path, monkeyp
     monkeypatch.setattr(gguf_io, "export_gguf_from_hf", lambda *args: from_config.append(args) or args[1])
     student_gguf(foreign)
     assert from_config == [(foreign, foreign / "model.f32.gguf", "f32")]  # no template: from its config
+
+
+def test_context_sizes_each_llamacpp_sequence_and_is_refused_by_other_engines(make_tiny_student, tmp_path):
+    qg, qa = make_tiny_student("qg"), make_tiny_student("qa")
+    settings = dict(method="iterative", qg=str(qg), qa=str(qa), engine="llamacpp", batch_size=2, limit=2)
+    iterative, decoding = get_method("iterative"), DecodeSettings(max_steps=2, step_tokens=8)
+    folders = {"qg": str(qg), "qa": str(qa)}
+    _, default = open_engines(iterative, folders, EngineOptions(engine="llamacpp", batch_size=2), decoding)
+    _, sized = open_engines(iterative, folders, EngineOptions(engine="llamacpp", batch_size=2, context=512), decoding)
+    assert (default.context_per_sequence, sized.context_per_sequence) == (1024, 512)  # 768 + 2 x 2 x 8, rounded up
+    with pytest.raises(SocraticError, match="--context sizes the llamacpp engine's KV cache; the hf engine has none"):
+        run_solve(build(SolveConfig, {**settings, "engine": "hf", "context": 512}))
+    # The budget shapes what is written: predictions made with one are not continued with another.
+    out = str(tmp_path / "predictions.jsonl")
+    run_solve(build(SolveConfig, {**settings, "context": 512, "limit": 1, "out": out}))
+    with pytest.raises(SocraticError, match=r"other settings \(context: 512, now None\)"):
+        run_solve(build(SolveConfig, {**settings, "out": out}))
+    run_solve(build(SolveConfig, {**settings, "context": 512, "out": out}))
+    assert len(list(read_jsonl(out, Prediction))) == 2

@@ -214,6 +214,7 @@ def _settings(config: SolveConfig, method: Method, folders: dict[str, str], task
         "calculator": config.decode.calculator,
         "engine": [runtime.engine, runtime.dtype if runtime.engine == "hf" else runtime.gguf_type],
         **decoding,
+        **({"context": runtime.context} if runtime.context else {}),  # a budget too; older files still resume
     }
 
 

@@ -61,6 +61,16 @@ class EngineOptions:
         },
     )
     threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)", "min": 1})
+    context: int | None = field(
+        default=None,
+        metadata={
+            "help": "llamacpp engine: tokens each problem may hold, prompt and writing together (default: room "
+            "for the most it can write: 768 + max-new-tokens, or 768 + 2 x max-steps x step-tokens for "
+            "iterative). Each student's KV cache is batch-size x this (iterative GSM8K at the defaults: "
+            "~4.5 GB a student); a problem that outgrows it ends 'too long', its last solution its answer",
+            "min": 256,
+        },
+    )
 
 
 def check_roles(method: Method, folders: dict[str, str | None]) -> dict[str, str]:
@@ -82,7 +92,9 @@ def open_engines(
     method: Method, folders: dict[str, str], options: EngineOptions, decoding: DecodeSettings, adapters: bool = False
 ) -> tuple[Engine | None, Engine]:
     """(QG, QA) for the iterative method (QG is None with --oracle), else (None, the one student)."""
-    context = _context_per_sequence(method, decoding)
+    if options.context is not None and options.engine != "llamacpp":
+        raise SocraticError(f"--context sizes the llamacpp engine's KV cache; the {options.engine} engine has none")
+    context = options.context or _context_per_sequence(method, decoding)
     if not method.iterative:
         return None, open_engine(folders[method.name], options, context)
     if adapters:
