@@ -310,11 +310,11 @@ def test_a_lock_file_removed_between_opening_and_locking_is_opened_again(tmp_pat
     lock = tmp_path / "checkpoints.lock"
     real_lock, calls = jsonl._lock_exclusively, []
 
-    def holder_lets_go_first(file, path, busy=None):
+    def holder_lets_go_first(file, path, busy=None, wait=False):
         calls.append(path)
         if len(calls) == 1:
             path.unlink()
-        real_lock(file, path, busy)
+        real_lock(file, path, busy, wait)
 
     monkeypatch.setattr(jsonl, "_lock_exclusively", holder_lets_go_first)
     with holding_lock(lock, "busy"):

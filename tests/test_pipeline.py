@@ -297,3 +297,46 @@ def test_a_users_own_data_file_runs_with_its_only_split(tmp_path, caplog):
     test_task, test_split, _ = config.solve.data.load("test")
     pipeline._warn_if_trained_on_the_test_problems(config, test_task.name, test_split)
     assert "trained and tested on the same problems (mine/all)" in caplog.text
+
+
+def test_processes_sharing_a_run_each_add_their_stage_times(tmp_path):
+    # Two `socratic run --only` processes hold a record of the same run.json: neither overwrites the other.
+    config = load_config(None)
+    first, second = (pipeline._Record(tmp_path / "run.json", config) for _ in range(2))
+    with first.stage("train cot"):
+        pass
+    with second.stage("train unified"):
+        pass
+    with first.stage("train cot"):  # a resumed stage adds its time
+        pass
+    with pytest.raises(RuntimeError), second.stage("solve unified"):
+        raise RuntimeError("killed")
+    stages = json.loads((tmp_path / "run.json").read_text())["stages"]
+    assert list(stages) == ["train cot", "train unified"], "a failed stage records no time"
+    assert not (tmp_path / "run.json.lock").exists()
+
+
+def test_only_some_methods_run_and_the_last_process_writes_the_report(tiny_model, tmp_path, capsys):
+    config = config_from_values(
+        {
+            "name": "shared",
+            "methods": ["answer", "cot"],
+            "annotate": {"dataset": "gsm8k", "limit": 2},
+            "train": {"model": str(tiny_model), "epochs": 1, "learning_rate": 3e-3, "batch_size": 2, "max_length": 256},
+            "solve": {"dataset": "gsm8k", "limit": 2, "max_new_tokens": 8},
+        }
+    )
+    folder = tmp_path / "run"
+    with pytest.raises(SocraticError, match=r"--only unified: not among this run's methods \(answer, cot\)"):
+        run_pipeline(config, folder, threads=1, only=("unified",))
+    run_pipeline(config, folder, threads=1, only=("cot",))
+    assert "== report: when answer is solved" in capsys.readouterr().out
+    assert not (folder / "students" / "answer").exists() and not (folder / "report").exists()
+    run_pipeline(config, folder, threads=1, only=("answer",))
+    printed = capsys.readouterr().out
+    assert "| answer | gsm8k/test | answer | 2 |" in printed and "| cot | gsm8k/test | cot | 2 |" in printed
+    assert (folder / "report" / "report.html").is_file()
+    stages = json.loads((folder / "run.json").read_text())["stages"]
+    assert set(stages) == {"annotate", "train cot", "solve cot", "train answer", "solve answer", "evaluate"}
+    with pytest.raises(SocraticError, match="give them all the same --out"):
+        pipeline.run_command(pipeline.RunArgs(config="default", only=("cot",)))

@@ -321,9 +321,10 @@ class JsonlAppender:
 
 
 @contextlib.contextmanager
-def holding_lock(path: str | Path, busy: str) -> Iterator[None]:
+def holding_lock(path: str | Path, busy: str, wait: bool = False) -> Iterator[None]:
     """Hold the lock file `path` for the `with` block, for work that is not one appended file (a
-    training run's checkpoints): a second process stops at once with `busy` as its error.
+    training run's checkpoints): a second process stops at once with `busy` as its error, or with
+    `wait` waits its turn (for a moment's work, such as rewriting a shared record).
 
     The lock is the kernel's (flock), so a killed holder never leaves a stale one. The file is
     removed on the way out; a process that opened it just before then finds it gone once it has
@@ -332,7 +333,7 @@ def holding_lock(path: str | Path, busy: str) -> Iterator[None]:
     path = Path(path)
     file = None
     while file is None:
-        file = _open_locked(path, busy)
+        file = _open_locked(path, busy, wait)
     try:
         yield
     finally:
@@ -341,7 +342,7 @@ def holding_lock(path: str | Path, busy: str) -> Iterator[None]:
         file.close()
 
 
-def _open_locked(path: Path, busy: str) -> IO[str] | None:
+def _open_locked(path: Path, busy: str, wait: bool) -> IO[str] | None:
     """`path` opened and locked, or None if it was removed meanwhile (then try again)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -349,7 +350,7 @@ def _open_locked(path: Path, busy: str) -> IO[str] | None:
     except OSError as e:
         raise cannot_write(path, e) from None
     try:
-        _lock_exclusively(file, path, busy)
+        _lock_exclusively(file, path, busy, wait)
     except BaseException:
         file.close()
         raise
@@ -366,11 +367,11 @@ def _same_file(file: IO[str], path: Path) -> bool:
         return False
 
 
-def _lock_exclusively(file: IO[str], path: Path, busy: str | None = None) -> None:
+def _lock_exclusively(file: IO[str], path: Path, busy: str | None = None, wait: bool = False) -> None:
     if fcntl is None:  # not POSIX: no advisory locks to take
         return
     try:
-        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         raise SocraticError(
             busy

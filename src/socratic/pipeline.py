@@ -4,6 +4,7 @@
     socratic run --config configs/cpu-gsm8k.toml          # the comparison that fits 2 CPU cores
     socratic run --config configs/paper-gsm8k.toml --out runs/paper-gsm8k     # the paper's setting (GPU)
     socratic run --config paper-gsm8k --dry-run           # its plan and a rehearsal on a tiny model, in seconds
+    socratic run --config cpu-gsm8k --out runs/g --only cot     # one student; another process runs the others
 
 Stages, each one of the other commands: `annotate` (human chains, or a teacher) -> `train` an
 answer-only, a CoT, a unified and an iterative (QG + QA) student of the same base model on the same
@@ -25,10 +26,12 @@ its `methods`. The shipped configs in `configs/` explain every value they set.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +41,7 @@ import tomllib
 from socratic import config as options
 from socratic.errors import SocraticError, did_you_mean
 from socratic.evaluate import EvaluateConfig
-from socratic.jsonl import write_atomic
+from socratic.jsonl import holding_lock, write_atomic
 from socratic.methods import METHODS
 from socratic.report import run_report
 from socratic.solve import SolveConfig, already_solved, run_solve
@@ -90,6 +93,16 @@ class RunArgs:
         metadata={"help": "run folder (default: runs/<name>-<date>-<time>, or the unfinished run of this config)"},
     )
     threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)", "min": 1})
+    only: tuple[str, ...] | None = field(
+        default=None,
+        metadata={
+            "help": "train and solve only these of the config's methods, so that several processes share one "
+            "run folder (--out), each on its own cores or GPU: `--only cot` beside `--only unified iterative`. "
+            "A student being trained by another process is refused at once; the run that finishes the last "
+            "method writes the report. Start them once the chains exist (a teacher's replies have one writer)",
+            "choices": tuple(METHODS),
+        },
+    )
     dry_run: bool = field(
         default=False,
         metadata={
@@ -256,7 +269,12 @@ def stage_configs(config: PipelineConfig, folder: Path, threads: int | None = No
     return stages
 
 
-def run_pipeline(config: PipelineConfig, folder: Path, threads: int | None = None) -> Path:
+def run_pipeline(
+    config: PipelineConfig, folder: Path, threads: int | None = None, only: tuple[str, ...] | None = None
+) -> Path:
+    """Run (or continue) the whole pipeline in `folder`; with `only`, just those methods' students, and
+    the report once every method's predictions are complete (whichever process completes them)."""
+    mine = _methods_to_run(config, only)
     folder.mkdir(parents=True, exist_ok=True)
     _ignore_weights(folder)
     record = _Record(folder / "run.json", config)
@@ -265,22 +283,39 @@ def run_pipeline(config: PipelineConfig, folder: Path, threads: int | None = Non
     _warn_if_trained_on_the_test_problems(config, test_task.name, test_split)
     with record.stage("annotate"):
         run_annotate(stages["annotate"])
-    predictions = []
-    for method in config.run.methods:
-        target = folder / "students" / method / f"predictions.{test_task.name}.{test_split}.jsonl"
-        if _solved_everything(target, method, {p.id for p in test_problems}):
+    wanted = {p.id for p in test_problems}
+    predictions = {
+        method: folder / "students" / method / f"predictions.{test_task.name}.{test_split}.jsonl"
+        for method in config.run.methods
+    }
+    for method in mine:
+        target = predictions[method]
+        if _solved_everything(target, method, wanted):
             print(f"== {method}: every test problem already solved, nothing to train or solve", flush=True)
-            predictions.append(str(target))
             continue
         with record.stage(f"train {method}"):
             run_train(stages[f"train {method}"])
         with record.stage(f"solve {method}"):
             run_solve(dataclasses.replace(stages[f"solve {method}"], out=str(target)))
-        predictions.append(str(target))
+    waiting = [m for m in config.run.methods if not _solved_everything(predictions[m], m, wanted)]
+    if waiting:
+        print(f"== report: when {', '.join(waiting)} {'is' if len(waiting) == 1 else 'are'} solved", flush=True)
+        return folder
     with record.stage("evaluate"):
-        page = run_report(EvaluateConfig(predictions, report=str(folder / "report")))
+        page = run_report(EvaluateConfig([str(p) for p in predictions.values()], report=str(folder / "report")))
     print(f"report: {page}", flush=True)
     return folder
+
+
+def _methods_to_run(config: PipelineConfig, only: tuple[str, ...] | None) -> tuple[str, ...]:
+    if only is None:
+        return config.run.methods
+    strangers = [m for m in only if m not in config.run.methods]
+    if strangers:
+        raise SocraticError(
+            f"--only {' '.join(strangers)}: not among this run's methods ({', '.join(config.run.methods)})"
+        )
+    return tuple(m for m in config.run.methods if m in only)  # in the config's order
 
 
 def _warn_if_trained_on_the_test_problems(config: PipelineConfig, test_name: str, test_split: str) -> None:
@@ -322,42 +357,45 @@ def _ignore_weights(folder: Path) -> None:
 
 
 class _Record:
-    """`run.json`: the settings and each stage's wall time, rewritten after every stage."""
+    """`run.json`: the settings and each stage's wall time, rewritten after every stage. Processes that
+    share a run (`--only`) each add their own stages: the file is read again, under a lock, before
+    every write, so that none overwrites another's."""
 
     def __init__(self, path: Path, config: PipelineConfig):
         self.path = path
-        found = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        settings = config.as_json()
-        before = found.get("config")
-        changed = settings_changed(before, config) if isinstance(before, dict) and "annotate" in before else None
-        if changed:  # (a run.json from before configs had sections is adopted)
-            raise SocraticError(
-                f"{path.parent} is a run of other settings ({changed}): choose another --out, or "
-                "rerun it with the config it was started with"
-            )
-        self.data = {"config": settings, "stages": found.get("stages", {})}
-        self._write()
+        with self._locked():
+            found = self._read()
+            before = found.get("config")
+            changed = settings_changed(before, config) if isinstance(before, dict) and "annotate" in before else None
+            if changed:  # (a run.json from before configs had sections is adopted)
+                raise SocraticError(
+                    f"{path.parent} is a run of other settings ({changed}): choose another --out, or "
+                    "rerun it with the config it was started with"
+                )
+            self._write({"config": config.as_json(), "stages": found.get("stages", {})})
 
-    def stage(self, name: str):
-        record = self
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        print(f"== {name}", flush=True)
+        started = time.time()
+        yield
+        with self._locked():  # (a stage that failed records no time)
+            data = self._read()
+            data["stages"][name] = round(data["stages"].get(name, 0.0) + time.time() - started, 1)
+            self._write(data)
 
-        class _Stage:
-            def __enter__(self):
-                print(f"== {name}", flush=True)
-                self.started = time.time()
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return holding_lock(self.path.with_name(self.path.name + ".lock"), busy="", wait=True)
 
-            def __exit__(self, kind, *rest):
-                if kind is None:
-                    previous = record.data["stages"].get(name, 0.0)
-                    record.data["stages"][name] = round(previous + time.time() - self.started, 1)
-                    record._write()
+    def _read(self) -> dict[str, Any]:
+        return json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {"stages": {}}
 
-        return _Stage()
-
-    def _write(self) -> None:
-        write_atomic(self.path, [json.dumps(self.data, indent=2) + "\n"])
+    def _write(self, data: dict[str, Any]) -> None:
+        write_atomic(self.path, [json.dumps(data, indent=2) + "\n"])
 
 
 def run_command(args: RunArgs) -> Path:
     config = load_config(args.config)
-    return run_pipeline(config, run_folder(config, args.out), args.threads)
+    if args.only and not args.out:
+        raise SocraticError("--only shares a run folder between processes: give them all the same --out")
+    return run_pipeline(config, run_folder(config, args.out), args.threads, args.only)
