@@ -10,7 +10,9 @@ import pytest
 
 from socratic import pipeline
 from socratic.errors import SocraticError
+from socratic.jsonl import holding_lock
 from socratic.pipeline import config_from_values, load_config, run_folder, run_pipeline, stage_configs
+from socratic.status import run_status
 
 SHIPPED = ("default", "cpu-gsm8k", "cpu-svamp", "cpu-strategyqa", "paper-gsm8k", "paper-svamp", "paper-strategyqa")
 
@@ -332,6 +334,16 @@ def test_only_some_methods_run_and_the_last_process_writes_the_report(tiny_model
     run_pipeline(config, folder, threads=1, only=("cot",))
     assert "== report: when answer is solved" in capsys.readouterr().out
     assert not (folder / "students" / "answer").exists() and not (folder / "report").exists()
+    # Where it stands, read from the folder while another process starts the other student.
+    test_ids = {p.id for p in config.solve.data.load("test")[2]}
+    with holding_lock(folder / "students" / "answer" / "checkpoints.lock", "busy"):
+        table = run_status(config.run.methods, folder, "predictions.gsm8k.test.jsonl", test_ids)
+    steps = json.loads((folder / "students" / "cot" / "manifest.json").read_text())["steps"]
+    assert table.splitlines()[2:] == [
+        "| chains | 2 chains |  |",
+        "| answer | started, no checkpoint yet (now) | – |",
+        f"| cot | trained, {steps} steps | 2 of 2 ({_right(folder / 'students' / 'cot')}) |",
+    ]
     run_pipeline(config, folder, threads=1, only=("answer",))
     printed = capsys.readouterr().out
     assert "| answer | gsm8k/test | answer | 2 |" in printed and "| cot | gsm8k/test | cot | 2 |" in printed
@@ -340,3 +352,16 @@ def test_only_some_methods_run_and_the_last_process_writes_the_report(tiny_model
     assert set(stages) == {"annotate", "train cot", "solve cot", "train answer", "solve answer", "evaluate"}
     with pytest.raises(SocraticError, match="give them all the same --out"):
         pipeline.run_command(pipeline.RunArgs(config="default", only=("cot",)))
+
+
+def _right(student: Path) -> str:
+    predictions = [json.loads(line) for line in (student / "predictions.gsm8k.test.jsonl").read_text().splitlines()]
+    return f"{100 * sum(bool(p['correct']) for p in predictions) / len(predictions):.1f} % right"
+
+
+def test_the_status_of_a_missing_run_says_so(tmp_path, capsys):
+    from socratic.cli import main
+
+    assert main(["run", "--config", "cpu-gsm8k", "--out", str(tmp_path / "nowhere"), "--status"]) == 0
+    assert capsys.readouterr().out == f"{tmp_path / 'nowhere'}: no run here yet\n"
+    assert not (tmp_path / "nowhere").exists(), "looking writes nothing"

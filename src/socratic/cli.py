@@ -40,7 +40,7 @@ from socratic.ask import AskConfig, run_ask
 from socratic.errors import SocraticError, describe_os_error
 from socratic.evaluate import EvaluateConfig
 from socratic.export import ExportConfig, run_export
-from socratic.pipeline import RunArgs, load_config, run_command, stage_section
+from socratic.pipeline import RunArgs, load_config, run_command, stage_section, status_command
 from socratic.records import Problem, to_json
 from socratic.report import run_report
 from socratic.serve import ServeConfig, run_serve
@@ -167,7 +167,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def run_or_plan(args: RunArgs) -> object:
-    """`socratic run`, or with --dry-run its plan and rehearsal (`plan.py`)."""
+    """`socratic run`, or with --dry-run its plan and rehearsal (`plan.py`), or with --status where it stands."""
+    if args.status:
+        return status_command(args)
     if args.dry_run:
         from socratic.plan import dry_run
 

@@ -103,6 +103,13 @@ class RunArgs:
             "choices": tuple(METHODS),
         },
     )
+    status: bool = field(
+        default=False,
+        metadata={
+            "help": "print where the run stands (chains; each student trained, or its training step; test "
+            "problems solved and right so far; what runs now) and exit; it only reads the folder"
+        },
+    )
     dry_run: bool = field(
         default=False,
         metadata={
@@ -392,6 +399,17 @@ class _Record:
 
     def _write(self, data: dict[str, Any]) -> None:
         write_atomic(self.path, [json.dumps(data, indent=2) + "\n"])
+
+
+def status_command(args: RunArgs) -> str:
+    from socratic.status import run_status
+
+    config = load_config(args.config)
+    task, split, problems = config.solve.data.load("test")
+    folder = run_folder(config, args.out)
+    table = run_status(config.run.methods, folder, f"predictions.{task.name}.{split}.jsonl", {p.id for p in problems})
+    print(table)
+    return table
 
 
 def run_command(args: RunArgs) -> Path:
