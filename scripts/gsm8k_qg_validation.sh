@@ -9,7 +9,8 @@
 # and a QA at batch 1 on the same chains, into OUT/qg-b4 and OUT/qa. The second validates any pair,
 # e.g. the 2,400-problem run's: `... runs/val19 b1-2400 results/cpu-gsm8k-2400/students/iterative/{qg,qa}`.
 # For each pair, `scripts/qg_end_decisions.py` checks the end decision teacher-forced, and the pair
-# solves the validation problems with the llama.cpp engine, plain and with --stop-on-repeat;
+# solves the validation problems with the llama.cpp engine, plain, with --stop-on-repeat and with
+# --retry-repeats 3 --stop-on-repeat (RULES="plain stop" for fewer);
 # `socratic evaluate` prints accuracy, steps per problem, cut-offs and repeats of every pair so far.
 # Rerunning continues: finished students and predictions are kept, training resumes from checkpoints.
 # THREADS=1 when the machine is shared: two threads that wait on each other crawl on busy cores.
@@ -36,8 +37,15 @@ fi
 [ -s "$out/end-decisions.$name.txt" ] ||
     OMP_NUM_THREADS=$threads python scripts/qg_end_decisions.py "$qg" --offset 7173 --limit 300 > "$out/end-decisions.$name.txt"
 cat "$out/end-decisions.$name.txt"
-for rule in plain stop; do
-    flags=(); [ "$rule" = stop ] && flags=(--stop-on-repeat)
+# RULES: which loop rules to validate (plain; stop: --stop-on-repeat; retry: a repeated subquestion is
+# asked again, sampled, up to 3 times, and the problem ends if all 3 repeat too).
+for rule in ${RULES:-plain stop retry}; do
+    case $rule in
+        plain) flags=() ;;
+        stop) flags=(--stop-on-repeat) ;;
+        retry) flags=(--retry-repeats 3 --stop-on-repeat) ;;
+        *) echo "unknown rule $rule (plain, stop, retry)" >&2; exit 2 ;;
+    esac
     socratic solve --method iterative --qg "$qg" --qa "$qa" "${val[@]}" "${flags[@]}" \
         --out "$out/predictions.$name.$rule.jsonl"
 done

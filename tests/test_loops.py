@@ -5,6 +5,8 @@ problem from its cache (in rounds or handing each line over as it ends)."""
 
 import pytest
 
+from socratic import formats
+from socratic.engines import GREEDY, Completion
 from socratic.loops import DecodeSettings, solve_iterative
 
 # Each behaviour on SmolLM2 (slow tier) and on the tiny decoder (fast tier), one body for both.
@@ -198,3 +200,54 @@ def test_a_problem_joins_a_running_loop_and_another_leaves_it_tiny(tiny_decoder,
     assert set(finished) == {first, joining}
     assert (finished[first], finished[joining]) == (alone[0], alone[2])
     assert not engine.busy and not engine.slots
+
+
+class Repeater:
+    """A QG that, greedy, asks its first subquestion again at every step and, sampled, asks a new one
+    only on its `fresh_after`-th sample of a step; QA answers "2"; QG ends after 3 pairs."""
+
+    def __init__(self, fresh_after: int):
+        self.fresh_after, self.samples = fresh_after, 0
+
+    def complete(self, prompts, until, max_new_tokens, sampling=GREEDY, calculator=False, progress=None):
+        return [self._complete(p, sampling) for p in prompts]
+
+    def _complete(self, prompt: str, sampling) -> Completion:
+        lines = prompt.splitlines()
+        if lines[-1].startswith(formats.SUBQUESTION_PREFIX):  # QA's prompt ends in the subquestion
+            return Completion(formats.qa_completion("2"), 2, "stop")
+        asked = [line for line in lines if line.startswith(formats.SUBQUESTION_PREFIX)]
+        if len(asked) == 3:
+            return Completion(formats.qg_completion(None), 1, "stop")
+        if not asked:
+            return Completion(formats.qg_completion("What is first?"), 4, "stop")
+        if sampling.temperature == 0:
+            self.samples = 0
+            return Completion(formats.qg_completion("What is first?"), 4, "stop")
+        self.samples += 1
+        line = f"What is step {len(asked) + 1}?" if self.samples >= self.fresh_after else "what is FIRST?"
+        return Completion(formats.qg_completion(line), 4, "stop")
+
+
+def test_retry_repeats_asks_qg_again_sampled_until_a_new_subquestion(problems):
+    question = [problems[0].question]
+    plain = solve_iterative(Repeater(1), Repeater(1), question, DecodeSettings(max_steps=4))[0]
+    assert [s.question for s in plain.steps] == ["What is first?"] * 3 and plain.finish == "end"
+    assert plain.retried == 0
+
+    retrying = DecodeSettings(max_steps=4, retry_repeats=2)
+    found = solve_iterative(Repeater(2), Repeater(2), question, retrying)[0]  # the second sample is new
+    assert [s.question for s in found.steps] == ["What is first?", "What is step 2?", "What is step 3?"]
+    assert found.finish == "end" and found.retried == 2 * 2
+
+    # Every retry repeats too: the repeat is answered, or with --stop-on-repeat ends the problem.
+    exhausted = solve_iterative(Repeater(9), Repeater(9), question, DecodeSettings(max_steps=2, retry_repeats=2))[0]
+    assert [s.question for s in exhausted.steps] == ["What is first?", "what is FIRST?"] and exhausted.retried == 2
+    stopping = DecodeSettings(max_steps=4, retry_repeats=2, stop_on_repeat=True)
+    stopped = solve_iterative(Repeater(9), Repeater(9), question, stopping)[0]
+    assert (stopped.finish, len(stopped.steps), stopped.retried) == ("repeat", 1, 2)
+
+    # Human subquestions are never asked again.
+    oracle = [["What is given?", "what is GIVEN?"]]
+    human = solve_iterative(None, Repeater(1), question, DecodeSettings(max_steps=3, retry_repeats=2), oracle=oracle)[0]
+    assert [s.question for s in human.steps] == oracle[0] and human.retried == 0

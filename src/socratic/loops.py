@@ -4,7 +4,8 @@
 `solve_iterative` keeps an active set of problems going back and forth between QG and QA: in
 rounds, all QG lines in one batch and then all QA lines; a problem leaves when QG writes the end
 marker or after `max_steps` pairs (or, with `stop_on_repeat`, when QG repeats itself), and the next
-waiting problem takes its place. Both return one
+waiting problem takes its place. With `retry_repeats`, a QG line that repeats an earlier
+subquestion is asked again, sampled, before anything else is done with it. Both return one
 `Attempt` per prompt; `socratic.solve` turns attempts into saved `Prediction`s.
 """
 
@@ -19,6 +20,10 @@ from socratic import formats
 from socratic.engines import GREEDY, Completion, Engine, Sampling
 from socratic.engines.base import TOO_LONG, stepwise
 from socratic.records import Step
+
+# A QG line asked again after a repeat (--retry-repeats) is sampled at this temperature: warm enough
+# to leave the greedy line, cool enough to keep QG's layout (the teacher's diverse samples use it too).
+RETRY_TEMPERATURE = 0.7
 
 
 @dataclass(frozen=True)
@@ -41,10 +46,25 @@ class DecodeOptions:
             "the last new solution (a greedy QG that repeats itself is in a loop)"
         },
     )
+    retry_repeats: int = field(
+        default=0,
+        metadata={
+            "help": f"iterative: when QG asks a subquestion it already asked, ask it again up to N times, "
+            f"sampling at temperature {RETRY_TEMPERATURE}, and go on with the first new one; if all N repeat "
+            "too, the repeat is answered (or ends the problem, with --stop-on-repeat)",
+            "min": 0,
+        },
+    )
 
     def settings(self, sampling: Sampling = GREEDY) -> DecodeSettings:
         return DecodeSettings(
-            sampling, self.max_new_tokens, self.step_tokens, self.max_steps, self.calculator, self.stop_on_repeat
+            sampling,
+            self.max_new_tokens,
+            self.step_tokens,
+            self.max_steps,
+            self.calculator,
+            self.stop_on_repeat,
+            self.retry_repeats,
         )
 
 
@@ -58,6 +78,7 @@ class DecodeSettings:
     max_steps: int = 10  # most subquestion/solution pairs of an iterative attempt
     calculator: bool = True
     stop_on_repeat: bool = False  # end an iterative attempt when QG asks a subquestion it already asked
+    retry_repeats: int = 0  # ask QG again (sampling) up to this many times when it repeats a subquestion
 
 
 @dataclass
@@ -70,6 +91,7 @@ class Attempt:
     finish: str = ""
     tokens: int = 0
     calculator: int = 0
+    retried: int = 0  # QG lines asked again because they repeated an earlier subquestion (--retry-repeats)
     seconds: float = field(default=0.0, compare=False)  # its share of the wall time of the batches it was in
 
 
@@ -169,6 +191,7 @@ class IterativeLoop:
         self.oracle: dict[int, Sequence[str]] = {}
         self.attempts: dict[int, Attempt] = {}
         self.answering: dict[int, str] = {}  # problem -> the subquestion QA is answering now
+        self.retries: dict[int, int] = {}  # problem -> QG lines asked again at its current step
         self.waiting: deque[int] = deque()
         self.active: set[int] = set()
         self.ended: list[int] = []
@@ -234,6 +257,7 @@ class IterativeLoop:
                     del self.answering[i]
                     attempt.steps += (Step(subquestion, formats.parse_solution(completion.text)),)
                     attempt.calculator += completion.calculator
+                    self.retries.pop(i, None)
                     self._ask(i)
         if self.active:
             share = (time.perf_counter() - started) / len(self.active)
@@ -252,15 +276,16 @@ class IterativeLoop:
         return finished
 
     def _forget(self, i: int) -> None:
-        for table in (self.questions, self.oracle, self.attempts, self.answering):
+        for table in (self.questions, self.oracle, self.attempts, self.answering, self.retries):
             table.pop(i, None)
 
-    def _ask(self, i: int) -> None:
+    def _ask(self, i: int, sampling: Sampling | None = None) -> None:
         if i in self.oracle:
             self._answer(i, _nth(self.oracle[i], len(self.attempts[i].steps)))
             return
         prompt = formats.qg_prompt(self.questions[i], self.attempts[i].steps)
-        [ticket] = self.asker.submit([prompt], "line", self.settings.step_tokens, self.settings.sampling, False)  # type: ignore[union-attr]
+        sampling = sampling or self.settings.sampling
+        [ticket] = self.asker.submit([prompt], "line", self.settings.step_tokens, sampling, False)  # type: ignore[union-attr]
         self.tickets[id(self.asker)][ticket] = (i, None)
         self.last[id(self.asker)][i] = ticket
 
@@ -271,7 +296,14 @@ class IterativeLoop:
             attempt.finish = "end" if subquestion is None else "max_steps"
             self.ended.append(i)
             return
-        if settings.stop_on_repeat and _asked_before(subquestion, attempt.steps):
+        repeated = _asked_before(subquestion, attempt.steps)
+        if repeated and i not in self.oracle and self.retries.get(i, 0) < settings.retry_repeats:
+            # The greedy line is QG's likeliest, and a repeat: a sampled one may be the next subquestion.
+            self.retries[i] = self.retries.get(i, 0) + 1
+            attempt.retried += 1
+            self._ask(i, Sampling(RETRY_TEMPERATURE, settings.sampling.seed))
+            return
+        if repeated and settings.stop_on_repeat:
             # A greedy QG that repeats itself has entered a loop; its answer is the last new solution.
             attempt.finish = "repeat"
             self.ended.append(i)

@@ -125,6 +125,9 @@ def to_prediction(problem: Problem, attempts: Sequence[Attempt], method: str, ta
         "seconds": round(seconds, 3),
         "gold": problem.answer,
     }
+    retried = sum(a.retried for a in attempts)
+    if retried:
+        meta["retried"] = retried
     if len(attempts) > 1:
         meta["votes"] = dict(votes)
         meta["answers"] = answers
@@ -200,6 +203,7 @@ def _settings(config: SolveConfig, method: Method, folders: dict[str, str], task
             "max_steps": config.decode.max_steps,
             "oracle": config.oracle,
             **({"stop_on_repeat": True} if config.decode.stop_on_repeat else {}),  # older prediction files still resume
+            **({"retry_repeats": config.decode.retry_repeats} if config.decode.retry_repeats else {}),
         }
         if method.iterative
         else {"max_new_tokens": config.decode.max_new_tokens}
