@@ -143,7 +143,7 @@ def test_the_shape_of_decompositions_counts_steps_cut_offs_and_loops(tmp_path, c
     ids = [f"gsm8k/test/{i}" for i in range(3)]
     q, a = Step("How many?", "2"), Step("How much?", "3")
     predictions = [
-        Prediction(ids[0], "iterative", (q, a), "", "3", False, {"finish": "end"}),
+        Prediction(ids[0], "iterative", (q, a), "", "3", False, {"finish": "end", "retried": 2}),
         Prediction(ids[1], "iterative", (q, a, Step("how  MANY?", "4")), "", "4", False, {"finish": "max_steps"}),
         Prediction(ids[2], "iterative", (q,), "", "2", False, {"finish": "repeat"}),
     ]
@@ -152,8 +152,8 @@ def test_the_shape_of_decompositions_counts_steps_cut_offs_and_loops(tmp_path, c
     write_jsonl(path, predictions)
     [scored] = run_evaluate(EvaluateConfig([str(path)])).scores
     human = [len(p.human_steps) for p in load_task("gsm8k").load("test")[:3]]
-    assert scored.shape == Shape(2.0, 1, 1, 1, sum(human) / 3)
-    assert "| it | iterative | 2.0 | " in capsys.readouterr().out
+    assert scored.shape == Shape(2.0, 1, 1, 1, 1, sum(human) / 3)
+    assert "| 1 (33.3 %) (1 stopped there; 1 asked QG again) |" in capsys.readouterr().out
     assert shape_of(predictions[:1], {}).human_steps is None  # no human decompositions: nothing to compare
 
 

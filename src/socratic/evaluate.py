@@ -82,6 +82,7 @@ class Shape:
     ran_out: int  # problems cut off: all --max-steps pairs, the token budget, or the context
     repeated: int  # problems in which a step repeats an earlier one (a greedy student in a loop)
     stopped_on_repeat: int  # iterative problems ended by --stop-on-repeat
+    retried: int  # iterative problems whose QG was asked again after repeating itself (--retry-repeats)
     human_steps: float | None  # mean steps of the human decompositions of the same problems (GSM8K, StrategyQA)
 
 
@@ -109,6 +110,7 @@ def shape_of(predictions: Sequence[Prediction], human: dict[str, int]) -> Shape:
         ran_out=sum(ran_out(p) for p in predictions),
         repeated=sum(repeats(p) for p in predictions),
         stopped_on_repeat=sum(p.meta.get("finish") == "repeat" for p in predictions),
+        retried=sum(bool(p.meta.get("retried")) for p in predictions),
         human_steps=sum(counts) / len(counts) if counts and len(counts) == len(predictions) else None,
     )
 
@@ -291,7 +293,9 @@ def shape_table(scores: Sequence[Score]) -> str:
         shape = s.shape
         assert shape is not None
         human = f"{shape.human_steps:.1f}" if shape.human_steps is not None else "–"
-        stopped = f" ({shape.stopped_on_repeat:,} stopped there)" if shape.stopped_on_repeat else ""
+        notes = [f"{shape.stopped_on_repeat:,} stopped there"] if shape.stopped_on_repeat else []
+        notes += [f"{shape.retried:,} asked QG again"] if shape.retried else []
+        stopped = f" ({'; '.join(notes)})" if notes else ""
         ran_out = f"{shape.ran_out:,} ({_share(shape.ran_out, s.total)})"
         rows.append(
             f"| {s.label} | {s.method} | {shape.steps:.1f} | {human} | {ran_out} "
