@@ -12,8 +12,9 @@ weights (exported once, before the first repeat, untimed), the tokenizer and the
 then decoding. How much of it is loading is measured apart (opening the engines alone) and reported.
 
 Reports, per repeat and as medians: seconds, problems/s and steps per problem of each student, and
-iterative / unified time (the median of the per-repeat ratios). The iterative pair is timed once
-more with `--stop-on-repeat` when asked (`--also-stop-on-repeat`).
+iterative / unified time (the median of the per-repeat ratios). `--rule` is the loop's rule for a
+repeated subquestion, as chosen on validation (scripts/gsm8k_qg_validation.sh): plain, stop
+(--stop-on-repeat) or retry (--retry-repeats 3 --stop-on-repeat).
 """
 
 import argparse
@@ -30,8 +31,10 @@ from socratic.methods import get_method
 from socratic.records import Prediction
 from socratic.solve import SolveConfig, run_solve
 
+RULES = {"plain": {}, "stop": {"stop_on_repeat": True}, "retry": {"stop_on_repeat": True, "retry_repeats": 3}}
 
-def solve_settings(args, method: str, stop_on_repeat: bool = False) -> dict:
+
+def solve_settings(args, method: str) -> dict:
     pair = {"qg": f"{args.iterative}/qg", "qa": f"{args.iterative}/qa"}
     students = {"model": args.unified} if method == "unified" else pair
     return {
@@ -45,7 +48,7 @@ def solve_settings(args, method: str, stop_on_repeat: bool = False) -> dict:
         "batch_size": args.batch_size,
         "threads": args.threads,
         "max_steps": args.max_steps,
-        "stop_on_repeat": stop_on_repeat,
+        **(RULES[args.rule] if method == "iterative" else {}),
     }
 
 
@@ -87,14 +90,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="sequences decoded together (as socratic run)")
     parser.add_argument("--max-steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    parser.add_argument(
-        "--also-stop-on-repeat", action="store_true", help="also time the pair ending a problem when QG repeats"
-    )
+    parser.add_argument("--rule", choices=tuple(RULES), default="plain", help="the loop's rule for a repeat")
     args = parser.parse_args()
 
     runs = {"unified": solve_settings(args, "unified"), "iterative": solve_settings(args, "iterative")}
-    if args.also_stop_on_repeat:
-        runs["iterative --stop-on-repeat"] = solve_settings(args, "iterative", stop_on_repeat=True)
     results: dict = {name: [] for name in runs}
     with tempfile.TemporaryDirectory() as scratch:
         for n, settings in enumerate(runs.values()):  # untimed: exports the GGUF weights once, warms the cache
@@ -112,6 +111,7 @@ def main() -> None:
         "problems": args.problems,
         "offset": args.offset,
         "repeats": args.repeats,
+        "rule": args.rule,
     }
     for name, timings in results.items():
         summary[name] = {
