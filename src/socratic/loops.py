@@ -301,7 +301,8 @@ class IterativeLoop:
             # The greedy line is QG's likeliest, and a repeat: a sampled one may be the next subquestion.
             self.retries[i] = self.retries.get(i, 0) + 1
             attempt.retried += 1
-            self._ask(i, Sampling(RETRY_TEMPERATURE, settings.sampling.seed))
+            # Seeded by the retry's number: an engine that seeds each call alike (hf) samples anew each time.
+            self._ask(i, Sampling(RETRY_TEMPERATURE, settings.sampling.seed + self.retries[i]))
             return
         if repeated and settings.stop_on_repeat:
             # A greedy QG that repeats itself has entered a loop; its answer is the last new solution.
