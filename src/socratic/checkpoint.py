@@ -91,6 +91,11 @@ def checkpoints_folder(folder: str | Path) -> Path:
     return Path(folder) / "checkpoints"
 
 
+def training_lock(folder: str | Path) -> Path:
+    """The lock file a training run holds while it writes the student folder (`train`, `status`)."""
+    return checkpoints_folder(folder).with_suffix(".lock")
+
+
 def latest_checkpoint(folder: str | Path) -> Path | None:
     """The newest complete trainer checkpoint under `<folder>/checkpoints`, to resume from."""
     found = [p for p in checkpoints_folder(folder).glob("checkpoint-*") if (p / "trainer_state.json").exists()]

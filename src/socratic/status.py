@@ -18,6 +18,7 @@ from pathlib import Path
 
 from socratic import checkpoint
 from socratic.jsonl import read_jsonl
+from socratic.manifest import manifest_path
 from socratic.methods import METHODS, role_folder
 from socratic.records import Prediction
 
@@ -42,10 +43,10 @@ def run_status(methods: Sequence[str], folder: Path, predictions_name: str, test
 
 
 def training_state(student: Path) -> str:
-    lock = checkpoint.checkpoints_folder(student).with_suffix(".lock")
-    now = " (now)" if held_now(lock) else ""
-    if (student / "manifest.json").is_file() and checkpoint.info_path(student).is_file():
-        steps = json.loads((student / "manifest.json").read_text(encoding="utf-8")).get("steps")
+    now = " (now)" if held_now(checkpoint.training_lock(student)) else ""
+    manifest = manifest_path(student)
+    if manifest.is_file() and checkpoint.info_path(student).is_file():
+        steps = json.loads(manifest.read_text(encoding="utf-8")).get("steps")
         return f"trained, {steps:,} steps" if isinstance(steps, int) else "trained"
     latest = checkpoint.latest_checkpoint(student)
     if latest is None:

@@ -246,7 +246,7 @@ def _training_lock(out: Path) -> contextlib.AbstractContextManager[None]:
     if os.environ.get("RANK", "0") != "0":
         return contextlib.nullcontext()
     busy = f"{out} is being trained by another process: wait for it to end (it can resume) or use another --out"
-    return holding_lock(checkpoint.checkpoints_folder(out).with_suffix(".lock"), busy)
+    return holding_lock(checkpoint.training_lock(out), busy)
 
 
 def _fit(
