@@ -321,7 +321,7 @@ class JsonlAppender:
 
 
 @contextlib.contextmanager
-def holding_lock(path: str | Path, busy: str, wait: bool = False) -> Iterator[None]:
+def holding_lock(path: str | Path, busy: str | None = None, wait: bool = False) -> Iterator[None]:
     """Hold the lock file `path` for the `with` block, for work that is not one appended file (a
     training run's checkpoints): a second process stops at once with `busy` as its error, or with
     `wait` waits its turn (for a moment's work, such as rewriting a shared record).
@@ -342,7 +342,7 @@ def holding_lock(path: str | Path, busy: str, wait: bool = False) -> Iterator[No
         file.close()
 
 
-def _open_locked(path: Path, busy: str, wait: bool) -> IO[str] | None:
+def _open_locked(path: Path, busy: str | None, wait: bool) -> IO[str] | None:
     """`path` opened and locked, or None if it was removed meanwhile (then try again)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -392,7 +392,7 @@ class _Record:
             self._write(data)
 
     def _locked(self) -> contextlib.AbstractContextManager[None]:
-        return holding_lock(self.path.with_name(self.path.name + ".lock"), busy="", wait=True)
+        return holding_lock(self.path.with_name(self.path.name + ".lock"), wait=True)
 
     def _read(self) -> dict[str, Any]:
         return json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {"stages": {}}
