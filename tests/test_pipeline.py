@@ -164,17 +164,22 @@ def _files_git_would_commit(folder):
     return set(listed.stdout.split())
 
 
-def test_the_whole_pipeline_on_a_tinier_config(tiny_model, tmp_path, capsys):
-    # Fast twin of the test above: two methods (one of them the QG + QA pair), two problems, one epoch.
-    config = config_from_values(
+def tiny_run(tiny_model, name: str, methods: list[str], **solve):
+    """A run of the tiny model on two GSM8K problems, one epoch, 8 new tokens (plus `solve` options)."""
+    return config_from_values(
         {
-            "name": "tinier",
-            "methods": ["answer", "iterative"],
+            "name": name,
+            "methods": methods,
             "annotate": {"dataset": "gsm8k", "limit": 2},
             "train": {"model": str(tiny_model), "epochs": 1, "learning_rate": 3e-3, "batch_size": 2, "max_length": 256},
-            "solve": {"dataset": "gsm8k", "limit": 2, "max_new_tokens": 8, "max_steps": 2},
+            "solve": {"dataset": "gsm8k", "limit": 2, "max_new_tokens": 8, **solve},
         }
     )
+
+
+def test_the_whole_pipeline_on_a_tinier_config(tiny_model, tmp_path, capsys):
+    # Fast twin of the test above: two methods (one of them the QG + QA pair), two problems, one epoch.
+    config = tiny_run(tiny_model, "tinier", ["answer", "iterative"], max_steps=2)
     folder = run_pipeline(config, tmp_path / "run", threads=1)
     printed = capsys.readouterr().out
     assert f"report: {folder / 'report' / 'report.html'}" in printed, "the run names its page"
@@ -319,15 +324,7 @@ def test_processes_sharing_a_run_each_add_their_stage_times(tmp_path):
 
 
 def test_only_some_methods_run_and_the_last_process_writes_the_report(tiny_model, tmp_path, capsys):
-    config = config_from_values(
-        {
-            "name": "shared",
-            "methods": ["answer", "cot"],
-            "annotate": {"dataset": "gsm8k", "limit": 2},
-            "train": {"model": str(tiny_model), "epochs": 1, "learning_rate": 3e-3, "batch_size": 2, "max_length": 256},
-            "solve": {"dataset": "gsm8k", "limit": 2, "max_new_tokens": 8},
-        }
-    )
+    config = tiny_run(tiny_model, "shared", ["answer", "cot"])
     folder = tmp_path / "run"
     with pytest.raises(SocraticError, match=r"--only unified: not among this run's methods \(answer, cot\)"):
         run_pipeline(config, folder, threads=1, only=("unified",))
