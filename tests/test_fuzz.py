@@ -39,8 +39,10 @@ PROFILES = {
 }
 # A file through the whole command line costs more than an expression: fewer of those.
 FILE_EXAMPLES = {"fast": 40, "slow": 1000}
-CALCULATOR_SECONDS = 0.05  # the bound per expression; they take well under 1 ms (a hang takes minutes)
-COMMAND_SECONDS = 2.0
+# Bounds per case, in this thread's CPU time: wall time on a loaded CI machine once gave a 1 ms expression
+# 0.6 s. A text case takes well under 1 ms and a hang takes minutes.
+TEXT_CPU_SECONDS = 0.5
+COMMAND_CPU_SECONDS = 2.0
 
 
 EXITS: Counter[int] = Counter()  # exit statuses of the command-line properties, printed by `run`
@@ -101,7 +103,7 @@ def _expressions() -> st.SearchStrategy[str]:
 
 
 def calculator_gives_a_value_or_its_error_in_bounded_time(expression: str) -> None:
-    started = time.perf_counter()
+    started = time.thread_time()
     try:
         value = calculator.evaluate(expression)
     except calculator.CalculatorError as e:
@@ -113,7 +115,7 @@ def calculator_gives_a_value_or_its_error_in_bounded_time(expression: str) -> No
     calculator.complete_open_annotation(f"so <<{expression}=")
     for annotation in calculator.find_annotations(f"<<{expression}={expression}>>"):
         assert annotation.correct in (True, False)
-    assert time.perf_counter() - started < CALCULATOR_SECONDS
+    assert time.thread_time() - started < TEXT_CPU_SECONDS
 
 
 @both_profiles
@@ -128,7 +130,7 @@ _any_text = st.one_of(_numberish, st.text(max_size=200), st.builds(lambda n: "9"
 
 
 def answers_are_read_or_missing_in_bounded_time(text: str) -> None:
-    started = time.perf_counter()
+    started = time.thread_time()
     for extract in (answers.extract_number, answers.extract_yes_no, answers.normalize_number):
         found = extract(text)
         assert found is None or isinstance(found, str)
@@ -138,7 +140,7 @@ def answers_are_read_or_missing_in_bounded_time(text: str) -> None:
         answers.normalize_gold(text)
     except ValueError as e:
         assert "\n" not in str(e)
-    assert time.perf_counter() - started < CALCULATOR_SECONDS
+    assert time.thread_time() - started < TEXT_CPU_SECONDS
 
 
 @both_profiles
@@ -252,16 +254,16 @@ def _command_contract(capsys, folder: Path, argv: list[str], named: str) -> int:
     """Run the command; exit 0, or exit 2 with one error line naming the file; nothing new written."""
     before = sorted(os.listdir(folder))
     capsys.readouterr()
-    started = time.perf_counter()
+    started = time.thread_time()
     status = main(argv)
-    seconds = time.perf_counter() - started
+    seconds = time.thread_time() - started
     _, err = capsys.readouterr()
     assert status in (0, 2), (status, err)
     EXITS[status] += 1
     if status == 2:
         assert named in _one_error_line(err)
     assert sorted(os.listdir(folder)) == before
-    assert seconds < COMMAND_SECONDS
+    assert seconds < COMMAND_CPU_SECONDS
     return status
 
 
@@ -433,9 +435,14 @@ def test_any_config_file_is_loaded_or_refused_in_one_line(tmp_path, profile):
     def config_file_gives_a_config_or_one_error_line(entries: list[tuple[str, str, object]]) -> None:
         values: dict = {}
         for section, key, value in entries:
-            target = values if section == "run" else values.setdefault(section, {})
-            if value is not None:  # TOML has no null
-                target[key] = value
+            if value is None:  # TOML has no null
+                continue
+            if section == "run":
+                values[key] = value  # may replace a stage's table (`solve = false`): load_config must refuse it
+            else:
+                if not isinstance(values.get(section), dict):
+                    values[section] = {}
+                values[section][key] = value
         path.write_text(_toml(values), encoding="utf-8")
         try:
             load_config(path)
@@ -500,14 +507,14 @@ def test_any_option_value_stops_before_any_work_or_runs(capsys, fresh_folder, pr
         argv = [stage, *missing[stage], flag, value, "--out", str(folder / "out")]
         before = sorted(os.listdir(folder))
         capsys.readouterr()
-        started = time.perf_counter()
+        started = time.thread_time()
         with contextlib.suppress(SystemExit):  # argparse: a bad number or choice, with its usage line
             status = main(argv)
             EXITS[status] += 1
             assert status == 2
             _one_error_line(capsys.readouterr().err)
         assert sorted(os.listdir(folder)) == before
-        assert time.perf_counter() - started < COMMAND_SECONDS
+        assert time.thread_time() - started < COMMAND_CPU_SECONDS
 
     for stage in stages:  # the first command of each stage imports its libraries: not part of the bound
         with contextlib.suppress(SystemExit):
