@@ -249,7 +249,7 @@ def test_a_second_writer_of_the_same_file_fails_at_once(tmp_path):
         started = time.perf_counter()
         with pytest.raises(SocraticError, match=r"predictions\.jsonl is being written by another process"):
             JsonlAppender(path).__enter__()
-        assert time.perf_counter() - started < 5  # a waiting lock would wait forever: any bound tells
+        assert time.perf_counter() - started < 0.1
         first.append({"writer": 1})
     with JsonlAppender(path) as again:  # released when the first one closed
         again.append({"writer": 2})
