@@ -54,10 +54,8 @@ def test_wilson_interval(k, n, low, high):
     assert found == pytest.approx((low, high), abs=6e-4)
 
 
-def prediction(correct, answer="5", finish="answer", steps=(), output=""):
-    return Prediction(
-        "gsm8k/test/0", "unified", tuple(steps), output, answer, correct, {"finish": finish, "gold": "18"}
-    )
+def prediction(correct, answer="5", finish="answer", steps=(), output="", method="unified"):
+    return Prediction("gsm8k/test/0", method, tuple(steps), output, answer, correct, {"finish": finish, "gold": "18"})
 
 
 @pytest.mark.parametrize(
@@ -121,6 +119,24 @@ def test_two_runs_students_of_one_method_get_names_that_tell_them_apart(tmp_path
     assert labels_for([Path("x/a.jsonl"), Path("y/a.jsonl")]) == ["x/a", "y/a"]
     same_folder = [Path("runs/val19/predictions.b4.plain.jsonl"), Path("runs/val19/predictions.b4.stop.jsonl")]
     assert labels_for(same_folder) == ["val19/b4.plain", "val19/b4.stop"]
+
+
+def test_a_file_solved_with_oracle_subquestions_is_named_so_and_not_set_beside_the_papers_pair(tmp_path, capsys):
+    """`socratic solve --oracle` (QA on the human subquestions) says so in its settings sidecar; without
+    the mark its row would read "iterative" with the paper's 21.1 % for the QG/QA pair beside it."""
+    folder = tmp_path / "iterative"
+    folder.mkdir()
+    paths = []
+    for rule, oracle in [("retry", False), ("oracle", True)]:
+        path = write_jsonl(folder / f"predictions.gsm8k.test.{rule}.jsonl", [prediction(True, method="iterative")])
+        (folder / f"{path.name}.settings.json").write_text(json.dumps({"method": "iterative", "oracle": oracle}))
+        paths.append(str(path))
+    bare = write_jsonl(tmp_path / "bare" / "predictions.gsm8k.test.jsonl", [prediction(True, method="iterative")])
+    scores = run_evaluate(EvaluateConfig([*paths, str(bare)])).scores
+    assert [s.method for s in scores] == ["iterative", "iterative (oracle)", "iterative"]
+    out = capsys.readouterr().out
+    assert "| iterative/gsm8k.test.oracle | gsm8k/test | iterative (oracle) | 1 | 100.0 % |" in out
+    assert "| iterative (oracle) | 1 | 100.0 % | 20.7–100.0 | 0 | 0 | 0 | 0 | – |" in out
 
 
 def test_hostile_arithmetic_in_a_chain_is_scored_quickly(tmp_path):

@@ -16,6 +16,7 @@ filters and the human decomposition.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from socratic.calculator import find_annotations
 from socratic.errors import SocraticError
 from socratic.jsonl import read_jsonl
 from socratic.records import Prediction, Problem
+from socratic.resume import settings_path
 
 FAILURES = ("no answer", "out of budget", "arithmetic", "wrong reasoning")
 
@@ -248,15 +250,26 @@ def score(path: Path, label: str, predictions: Sequence[Prediction], human: dict
         raise SocraticError(f"{path} mixes methods {sorted(methods)}: one file per student")
     datasets = sorted({"/".join(p.problem_id.split("/")[:2]) for p in predictions})
     failures = Counter(kind for p in predictions if (kind := failure_kind(p)))
+    method = methods.pop()
     return Score(
         label,
         ",".join(datasets),
-        methods.pop(),
+        f"{method} (oracle)" if solved_with_oracle(path) else method,
         len(predictions),
         sum(bool(p.correct) for p in predictions),
         {kind: failures.get(kind, 0) for kind in FAILURES},
         shape_of(predictions, human or {}),
     )
+
+
+def solved_with_oracle(path: Path) -> bool:
+    """Whether `socratic solve --oracle` wrote the file (its settings sidecar says so): QA answered the
+    human subquestions, so it is not the pair's score, and the paper's figure for the pair is not its."""
+    try:
+        settings = json.loads(settings_path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False  # no sidecar (a user's file, or one copied alone): nothing says it was guided
+    return isinstance(settings, dict) and settings.get("oracle") is True
 
 
 def paper_note(scores: Sequence[Score]) -> str:
