@@ -8,11 +8,11 @@ import shutil
 import pytest
 
 from socratic.engines import Completion
-from socratic.evaluate import EvaluateConfig, markdown_table
+from socratic.evaluate import EvaluateConfig, Score, markdown_table
 from socratic.jsonl import write_jsonl
 from socratic.loops import one_pass_attempt
 from socratic.records import Prediction
-from socratic.report import calculator_marks, render_page, run_report
+from socratic.report import bar_label, calculator_marks, loss_curves, render_page, run_report
 from socratic.tasks import load_task
 from tests.test_evaluate import real_student_outputs
 
@@ -94,6 +94,30 @@ def test_the_report_folder(tmp_path, capsys):
     assert u["steps"] and u["output"] is None and a["output"] == "Answer: 5", "raw output only without steps"
     silent = data["cells"][ids.index(unified[3].problem_id)][1]
     assert (silent["answer"], silent["kind"]) == (None, "no answer")
+
+
+def test_a_pair_that_solved_two_files_has_one_loss_curve_per_student(tmp_path):
+    """A pair's test solve with a loop rule and its --oracle run share the qg/ and qa/ students: each
+    training curve is drawn once, named after the student folder, not after either file."""
+    pair = tmp_path / "students" / "iterative"
+    for role, loss in [("qg", 0.4), ("qa", 0.6)]:
+        (pair / role).mkdir(parents=True)
+        (pair / role / "loss.jsonl").write_text(json.dumps({"step": 5, "loss": loss}) + "\n")
+    (tmp_path / "students" / "unified").mkdir()
+    (tmp_path / "students" / "unified" / "loss.jsonl").write_text(json.dumps({"step": 5, "loss": 0.5}) + "\n")
+    files = [pair / "predictions.gsm8k.test.retry.jsonl", pair / "predictions.gsm8k.test.oracle.jsonl"]
+    curves = loss_curves([*files, tmp_path / "students" / "unified" / "predictions.gsm8k.test.jsonl"])
+    assert curves == {"iterative/qg": [(5, 0.4)], "iterative/qa": [(5, 0.6)], "unified": [(5, 0.5)]}
+
+
+def test_longbar_labels_break_at_their_folders():
+    def scored(label, method):
+        return Score(label, "gsm8k/test", method, 1, 0, {})
+
+    assert bar_label(scored("unified", "unified")) == "unified"
+    assert bar_label(scored("iterative/gsm8k.test.oracle", "iterative (oracle)")) == (
+        "iterative/\ngsm8k.test.oracle\niterative (oracle)"
+    )
 
 
 def test_calculator_marks_say_which_arithmetic_was_wrong():

@@ -35,6 +35,7 @@ from socratic.evaluate import (
     Evaluation,
     Score,
     failure_kind,
+    labels_for,
     paper_note,
     ran_out,
     repeats,
@@ -72,7 +73,7 @@ def write_report(folder: Path, evaluation: Evaluation) -> Path:
         ],
     )
     images = {"accuracy": _data_uri(plot_accuracy(scores, folder / "accuracy.png")), "loss": None}
-    curves = loss_curves(evaluation.paths, [s.label for s in scores])
+    curves = loss_curves(evaluation.paths)
     if curves:
         images["loss"] = _data_uri(plot_losses(curves, folder / "loss.png"))
     page = folder / "report.html"
@@ -171,12 +172,14 @@ def calculator_marks(text: str) -> list[list[str]] | None:
 # --- plots -----------------------------------------------------------------------------------------
 
 
-def loss_curves(paths: Sequence[Path], labels: Sequence[str]) -> dict[str, list[tuple[int, float]]]:
+def loss_curves(paths: Sequence[Path]) -> dict[str, list[tuple[int, float]]]:
     """The training loss of each student whose folder holds `loss.jsonl` (written by `socratic train`):
-    the predictions file's folder, or its qg/ and qa/ subfolders for an iterative pair."""
+    the predictions file's folder, or its qg/ and qa/ subfolders for an iterative pair. One curve per
+    student, however many of the files it solved (a pair's files with two loop rules, or --oracle)."""
+    folders = list(dict.fromkeys(path.parent for path in paths))
+    names = labels_for([folder / "predictions.jsonl" for folder in folders])  # the student folders' labels
     curves = {}
-    for path, label in zip(paths, labels, strict=True):
-        folder = path.parent
+    for folder, label in zip(folders, names, strict=True):
         for name, loss_file in [(label, folder / "loss.jsonl")] + [
             (f"{label}/{role}", folder / role / "loss.jsonl") for role in ("qg", "qa")
         ]:
@@ -193,7 +196,7 @@ def plot_accuracy(scores: Sequence[Score], out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [s.label if s.label == s.method else f"{s.label}\n{s.method}" for s in scores]
+    labels = [bar_label(s) for s in scores]
     values = [100 * s.accuracy for s in scores]
     errors = [
         [100 * (s.accuracy - s.interval[0]) for s in scores],
@@ -217,6 +220,13 @@ def plot_accuracy(scores: Sequence[Score], out: Path) -> Path:
     figure.savefig(out, dpi=120)
     plt.close(figure)
     return out
+
+
+def bar_label(score: Score) -> str:
+    """A bar's label: the student and, when the label does not say it, the method, one line per part of
+    a long label, so that neighbours' labels do not run into each other."""
+    label = score.label.replace("/", "/\n") if len(score.label) > 14 else score.label
+    return label if score.label == score.method else f"{label}\n{score.method}"
 
 
 def plot_losses(curves: dict[str, list[tuple[int, float]]], out: Path) -> Path:
