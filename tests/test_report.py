@@ -110,7 +110,7 @@ def test_a_pair_that_solved_two_files_has_one_loss_curve_per_student(tmp_path):
     assert curves == {"iterative/qg": [(5, 0.4)], "iterative/qa": [(5, 0.6)], "unified": [(5, 0.5)]}
 
 
-def test_longbar_labels_break_at_their_folders():
+def test_long_bar_labels_break_at_their_folders():
     def scored(label, method):
         return Score(label, "gsm8k/test", method, 1, 0, {})
 

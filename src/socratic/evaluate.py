@@ -16,7 +16,6 @@ filters and the human decomposition.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from socratic.calculator import find_annotations
 from socratic.errors import SocraticError
 from socratic.jsonl import read_jsonl
 from socratic.records import Prediction, Problem
-from socratic.resume import settings_path
+from socratic.resume import recorded_settings
 
 FAILURES = ("no answer", "out of budget", "arithmetic", "wrong reasoning")
 
@@ -266,10 +265,10 @@ def solved_with_oracle(path: Path) -> bool:
     """Whether `socratic solve --oracle` wrote the file (its settings sidecar says so): QA answered the
     human subquestions, so it is not the pair's score, and the paper's figure for the pair is not its."""
     try:
-        settings = json.loads(settings_path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False  # no sidecar (a user's file, or one copied alone): nothing says it was guided
-    return isinstance(settings, dict) and settings.get("oracle") is True
+        settings = recorded_settings(path)
+    except (OSError, SocraticError):
+        return False  # an unreadable sidecar says nothing either way; scoring does not need it
+    return settings is not None and settings.get("oracle") is True  # None: a user's file, or one copied alone
 
 
 def paper_note(scores: Sequence[Score]) -> str:

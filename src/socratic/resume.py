@@ -24,6 +24,21 @@ def settings_path(state: Path) -> Path:
     return state.with_name(state.name + ".settings.json")
 
 
+def recorded_settings(state: Path) -> dict[str, Any] | None:
+    """The settings recorded beside `state` (None without a sidecar); a sidecar that is not a settings
+    record is an error."""
+    sidecar = settings_path(state)
+    if not sidecar.is_file():
+        return None
+    try:
+        found = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        found = None
+    if not isinstance(found, dict):
+        raise SocraticError(f"{sidecar}: not a settings record; delete {state} and it to start afresh")
+    return found
+
+
 def claim(state: Path, settings: dict[str, Any], what: str) -> None:
     """Check that `state`, if it exists, was made with `settings`, then record them beside it.
 
@@ -31,13 +46,7 @@ def claim(state: Path, settings: dict[str, Any], what: str) -> None:
     """
     sidecar = settings_path(state)
     settings = json.loads(json.dumps(settings))  # tuples as lists, as they are read back
-    if state.exists() and sidecar.is_file():
-        try:
-            found = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            found = None
-        if not isinstance(found, dict):
-            raise SocraticError(f"{sidecar}: not a settings record; delete {state} and it to start afresh")
+    if state.exists() and (found := recorded_settings(state)) is not None:
         keys = [*settings, *(key for key in found if key not in settings)]  # the most telling first
         differs = [key for key in keys if found.get(key) != settings.get(key)]
         if differs:
