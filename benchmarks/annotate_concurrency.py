@@ -24,12 +24,12 @@ import time
 from pathlib import Path
 from unittest import mock
 
-from socratic import models
-from socratic.jsonl import read_jsonl
+from socratic.core.jsonl import read_jsonl
 from socratic.tasks.options import DataOptions
 from socratic.teacher import annotate
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
-from socratic.teacher.llamacpp import SequentialLlama
+from socratic.testing.sequential_llama import SequentialLlama
+from socratic.weights import models
 
 
 def prompt_tokens_evaluated(backend) -> int:
@@ -111,7 +111,7 @@ def main() -> None:
 
 def serve(args) -> None:
     """The original benchmark: one llama.cpp server, the HTTP teacher at each concurrency."""
-    from socratic.teacher.llama_server import LlamaServer
+    from socratic.testing.llama_server import LlamaServer
 
     with (
         tempfile.TemporaryDirectory() as tmp,

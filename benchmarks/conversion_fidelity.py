@@ -14,9 +14,10 @@ import torch
 from llama_cpp import Llama
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from socratic import formats, models
-from socratic.llama_buffers import without_repacking
+from socratic.llamacpp.buffers import without_repacking
 from socratic.tasks import gsm8k
+from socratic.text import formats
+from socratic.weights import models
 
 
 def main() -> None:
@@ -28,7 +29,7 @@ def main() -> None:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(folder)
         ids = tokenizer(text).input_ids
-        with without_repacking():  # AMX CPUs: see socratic.llama_buffers
+        with without_repacking():  # AMX CPUs: see socratic.llamacpp.buffers
             llama = Llama(
                 model_path=str(models.resolve(name, want="gguf")),
                 n_ctx=512,

@@ -9,7 +9,7 @@ import time
 import torch
 from transformers import AutoModelForCausalLM
 
-from socratic import models
+from socratic.weights import models
 
 torch.manual_seed(0)
 m = AutoModelForCausalLM.from_pretrained(models.resolve("smollm2-135m"), attn_implementation="sdpa")

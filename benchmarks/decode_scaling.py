@@ -16,8 +16,8 @@ import argparse
 import statistics
 import time
 
-from socratic import models
-from socratic.llama_batch import LlamaBatch
+from socratic.llamacpp.batch import LlamaBatch
+from socratic.weights import models
 
 HISTORY = 200
 

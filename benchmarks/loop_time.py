@@ -24,12 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from socratic import students
-from socratic.config import build
-from socratic.jsonl import read_jsonl
-from socratic.methods import get_method
-from socratic.records import Prediction
-from socratic.solve import SolveConfig, run_solve
+from socratic.commands.solve import SolveConfig, run_solve
+from socratic.core.config import build
+from socratic.core.jsonl import read_jsonl
+from socratic.core.records import Prediction
+from socratic.solving import students
+from socratic.text.methods import get_method
 
 RULES = {"plain": {}, "stop": {"stop_on_repeat": True}, "retry": {"stop_on_repeat": True, "retry_repeats": 3}}
 

@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import openai
 
-from socratic.dialogue import Dialogues, StudentOptions
-from socratic.loops import DecodeOptions
-from socratic.serve import ServerThread, make_app
-from socratic.students import EngineOptions
+from socratic.commands.serve import ServerThread, make_app
+from socratic.solving.dialogue import Dialogues, StudentOptions
+from socratic.solving.loops import DecodeOptions
+from socratic.solving.students import EngineOptions
 from socratic.tasks import load_task
 
 

@@ -41,13 +41,13 @@ from pathlib import Path
 
 import torch
 
-from socratic import formats
-from socratic.checkpoint import student_gguf
+from socratic.core.records import Step
 from socratic.engines import HFEngine, LlamaCppEngine
-from socratic.gguf_io import GGUF_TYPES
-from socratic.loops import DecodeSettings, solve_iterative
-from socratic.records import Step
+from socratic.solving.loops import DecodeSettings, solve_iterative
 from socratic.tasks import load_task
+from socratic.text import formats
+from socratic.weights.gguf_io import GGUF_TYPES
+from socratic.weights.student_folder import student_gguf
 
 
 def plain_generate(folder: str, prompts: list[str], batch_size: int, max_new_tokens: int) -> list[str]:

@@ -21,11 +21,12 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
-from socratic import formats, models
-from socratic.jsonl import write_jsonl
-from socratic.records import Chain
+from socratic.core.jsonl import write_jsonl
+from socratic.core.records import Chain
 from socratic.tasks import gsm8k
-from socratic.train import TrainConfig, run_train
+from socratic.text import formats
+from socratic.training.train import TrainConfig, run_train
+from socratic.weights import models
 
 
 def plain_trainer(

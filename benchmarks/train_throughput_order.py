@@ -11,10 +11,11 @@ from pathlib import Path
 sys.path.insert(0, "benchmarks")
 import train_throughput as b
 
-from socratic import formats, models
-from socratic.jsonl import write_jsonl
-from socratic.records import Chain
+from socratic.core.jsonl import write_jsonl
+from socratic.core.records import Chain
 from socratic.tasks import gsm8k
+from socratic.text import formats
+from socratic.weights import models
 
 folder = models.resolve("smollm2-135m")
 problems = gsm8k.load("train")[:64]

@@ -13,8 +13,8 @@ import sys
 
 from llama_cpp import Llama
 
-from socratic import models
 from socratic.tasks import load_task
+from socratic.weights import models
 
 RUNS = [  # (model, dataset, number of problems, max new tokens)
     ("smollm2-135m", "gsm8k", 8, 160),

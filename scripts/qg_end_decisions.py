@@ -21,9 +21,9 @@ import argparse
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from socratic import formats
 from socratic.tasks import load_task
-from socratic.train import tokenize_pieces
+from socratic.text import formats
+from socratic.training.train import tokenize_pieces
 
 
 def line_starts(mask: list[int]) -> list[int]:

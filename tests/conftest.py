@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from socratic import formats, models
 from socratic.engines import HFEngine
-from socratic.gguf_io import export_gguf
 from socratic.tasks import load_task
+from socratic.text import formats
+from socratic.weights import models
+from socratic.weights.gguf_io import export_gguf
 
 
 @pytest.fixture(scope="session")

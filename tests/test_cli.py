@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from socratic.cli import main
-from socratic.records import Problem, from_dict
+from socratic.core.records import Problem, from_dict
 
 
 def run(capsys, *argv):
@@ -138,8 +138,8 @@ def test_models_prepare_own_gguf_needs_out_and_a_file(capsys, tmp_path):
 def test_a_stage_shows_its_own_bar_and_summary_not_the_libraries(tiny_model, tmp_path):
     """`socratic train` in a fresh process: one progress bar of its own, one summary line; no library
     bars ("Loading weights", tokenizing, packing) or warnings, which `-v` brings back."""
-    from socratic.jsonl import write_jsonl
-    from socratic.records import Chain
+    from socratic.core.jsonl import write_jsonl
+    from socratic.core.records import Chain
     from socratic.tasks import gsm8k
 
     chains = write_jsonl(
@@ -172,7 +172,7 @@ def test_the_libraries_are_quiet_unless_verbose(monkeypatch):
     """Fast twin of the test above: the switches the libraries read are set, and left alone with -v."""
     import warnings
 
-    from socratic import console
+    from socratic.core import console
 
     for name in console.QUIET_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)

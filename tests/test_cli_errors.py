@@ -8,8 +8,8 @@ import pytest
 
 from socratic import cli
 from socratic.cli import main
-from socratic.jsonl import write_jsonl
-from socratic.records import Prediction
+from socratic.core.jsonl import write_jsonl
+from socratic.core.records import Prediction
 
 
 def run(capsys, *argv):

@@ -27,11 +27,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from socratic import answers, calculator
 from socratic.cli import main
-from socratic.errors import RecordError, SocraticError
-from socratic.jsonl import JsonlAppender, read_jsonl, write_jsonl
-from socratic.records import Prediction
+from socratic.core.errors import RecordError, SocraticError
+from socratic.core.jsonl import JsonlAppender, read_jsonl, write_jsonl
+from socratic.core.records import Prediction
+from socratic.text import answers, calculator
 
 PROFILES = {
     "fast": settings(derandomize=True, max_examples=150, deadline=None, database=None),
@@ -417,7 +417,8 @@ _config_value = st.one_of(
 
 
 def _stage_options() -> dict[str, list[str]]:
-    from socratic import config, pipeline
+    from socratic.commands import pipeline
+    from socratic.core import config
 
     stages = {name: [o.name for o in config.options(cls)] for name, cls in pipeline.SECTIONS.items()}
     return {**stages, "run": [o.name for o in config.options(pipeline.RunConfig)]}
@@ -427,7 +428,7 @@ def _stage_options() -> dict[str, list[str]]:
 def test_any_config_file_is_loaded_or_refused_in_one_line(tmp_path, profile):
     """Random sections, keys and values (of every type, right or wrong) in a TOML config: `load_config`
     gives a PipelineConfig or one SocraticError line, and nothing else escapes."""
-    from socratic.pipeline import load_config
+    from socratic.commands.pipeline import load_config
 
     stages = _stage_options()
     path = tmp_path / "run.toml"

@@ -1,6 +1,6 @@
-"""No import cycles in `socratic`: every module's imports of other socratic modules (at the top, inside
-functions, or for type checking only) form a graph without cycles, so each layer depends only on the
-layers below it (data -> teacher -> formats -> train -> infer -> evaluate -> cli)."""
+"""The package's layers, enforced: every import of one socratic module by another (at the top, inside a
+function, or for type checking only) goes down the layer order below or stays inside its own package,
+and the whole graph has no cycle. docs/ARCHITECTURE.md draws the same order."""
 
 import ast
 from pathlib import Path
@@ -8,6 +8,24 @@ from pathlib import Path
 import socratic
 
 PACKAGE = Path(socratic.__file__).parent
+
+# Lowest first. A module may import from its own package and from any package on an earlier line;
+# packages on the same line are siblings and never import one another.
+LAYERS = [
+    ["core"],
+    ["text"],
+    ["tasks"],
+    ["weights"],
+    ["llamacpp"],
+    ["engines"],
+    ["teacher", "training", "solving"],
+    ["scoring"],
+    ["commands"],
+    ["testing"],
+    ["cli"],
+    ["__main__", ""],  # "" is socratic/__init__.py
+]
+RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in packages}
 
 
 def module_name(path: Path) -> str:
@@ -32,7 +50,7 @@ def imported(path: Path, known: dict[str, Path]) -> set[str]:
                 base = ".".join(
                     package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
                 )
-            # `from socratic import formats` imports the module socratic.formats; `from x import name` imports x
+            # `from socratic import formats` imports the module socratic.text.formats; `from x import name` imports x
             names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names]
         else:
             continue
@@ -67,6 +85,54 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def package_of(module: str) -> str:
+    """`socratic.core.jsonl` -> "core"; `socratic.cli` -> "cli"; `socratic` -> ""."""
+    return module.split(".")[1] if "." in module else ""
+
+
+def against_the_layers(edges: dict[str, set[str]]) -> list[str]:
+    """Every import that goes up the layer order or sideways to a sibling package, as `a -> b`."""
+    wrong = []
+    for source, targets in sorted(edges.items()):
+        here = package_of(source)
+        for target in sorted(targets):
+            there = package_of(target)
+            if there != here and RANK[there] >= RANK[here]:
+                wrong.append(f"{source} -> {target}")
+    return wrong
+
+
+def test_every_module_lives_in_a_layer_package():
+    flat = sorted(m for m in modules() if m.count(".") == 1 and package_of(m) not in RANK)
+    assert not flat, f"modules outside every layer package (add them to one, or a layer to LAYERS): {flat}"
+    assert {package_of(m) for m in modules()} <= set(RANK), "a package that is in no layer"
+
+
+def test_every_layer_package_says_what_it_owns():
+    for package in RANK:
+        init = PACKAGE / package / "__init__.py"
+        if init.exists():
+            doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
+            assert doc and len(doc.split()) >= 8, f"{init}: the docstring says what the layer owns"
+
+
+def test_imports_run_down_the_layers():
+    wrong = against_the_layers(graph())
+    assert not wrong, "imports against the layer order:\n" + "\n".join(wrong)
+
+
+def test_the_layer_check_sees_an_upward_and_a_sideways_import():
+    edges = {
+        "socratic.core.jsonl": {"socratic.text.formats"},  # up
+        "socratic.training.train": {"socratic.solving.loops", "socratic.core.jsonl"},  # sideways, down
+        "socratic.commands.solve": {"socratic.commands.pipeline"},  # inside its package
+    }
+    assert against_the_layers(edges) == [
+        "socratic.core.jsonl -> socratic.text.formats",
+        "socratic.training.train -> socratic.solving.loops",
+    ]
+
+
 def test_no_import_cycles():
     cycle = find_cycle(graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
@@ -79,6 +145,6 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_graph_sees_imports_inside_functions_and_type_checking_blocks():
     edges = graph()
-    assert "socratic.formats" in edges["socratic.train"]
-    assert "socratic.checkpoint" in edges["socratic.students"]
+    assert "socratic.text.formats" in edges["socratic.training.train"]
+    assert "socratic.weights.student_folder" in edges["socratic.solving.students"]
     assert len(edges) > 30

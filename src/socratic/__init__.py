@@ -5,4 +5,6 @@
 See docs/ARCHITECTURE.md for how the package mirrors the pipeline.
 """
 
-__version__ = "0.1.0"
+from socratic.core.version import __version__
+
+__all__ = ["__version__"]

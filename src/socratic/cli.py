@@ -28,28 +28,30 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from socratic import __version__, config, console, models
-from socratic import ask as ask_module
-from socratic import evaluate as evaluate_module
-from socratic import export as export_module
-from socratic import pipeline as pipeline_module
-from socratic import serve as serve_module
-from socratic import solve as solve_module
-from socratic import train as train_module
-from socratic.ask import AskConfig, run_ask
-from socratic.errors import SocraticError, describe_os_error
-from socratic.evaluate import EvaluateConfig
-from socratic.export import ExportConfig, run_export
-from socratic.pipeline import RunArgs, load_config, run_command, stage_section, status_command
-from socratic.records import Problem, to_json
-from socratic.report import run_report
-from socratic.serve import ServeConfig, run_serve
-from socratic.solve import SolveConfig, run_solve
+from socratic.commands import ask as ask_module
+from socratic.commands import export as export_module
+from socratic.commands import pipeline as pipeline_module
+from socratic.commands import serve as serve_module
+from socratic.commands import solve as solve_module
+from socratic.commands.ask import AskConfig, run_ask
+from socratic.commands.export import ExportConfig, run_export
+from socratic.commands.pipeline import RunArgs, load_config, run_command, stage_section, status_command
+from socratic.commands.serve import ServeConfig, run_serve
+from socratic.commands.solve import SolveConfig, run_solve
+from socratic.core import config, console
+from socratic.core.errors import SocraticError, describe_os_error
+from socratic.core.records import Problem, to_json
+from socratic.core.version import __version__
+from socratic.scoring import evaluate as evaluate_module
+from socratic.scoring.evaluate import EvaluateConfig
+from socratic.scoring.report import run_report
 from socratic.tasks import BENCHMARKS
 from socratic.tasks.options import DATASET_HELP, DataOptions
 from socratic.teacher import annotate as annotate_module
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
-from socratic.train import TrainConfig, run_train
+from socratic.training import train as train_module
+from socratic.training.train import TrainConfig, run_train
+from socratic.weights import models
 
 CONFIG_HELP = (
     "read options from this TOML file's [{section}] section (the file `socratic run --config` takes; a shipped "
@@ -171,7 +173,7 @@ def run_or_plan(args: RunArgs) -> object:
     if args.status:
         return status_command(args)
     if args.dry_run:
-        from socratic.plan import dry_run
+        from socratic.commands.plan import dry_run
 
         return dry_run(load_config(args.config), args.threads)
     return run_command(args)

@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from socratic.errors import SocraticError
+from socratic.core.errors import SocraticError
 from socratic.tasks import BENCHMARKS, gsm8k, load_task, strategyqa, svamp
 
 SIZES = {

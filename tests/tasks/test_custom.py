@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from socratic.errors import RecordError, SocraticError
+from socratic.core.errors import RecordError, SocraticError
 from socratic.tasks import FileFields, load_task
 
 

@@ -5,8 +5,8 @@ import importlib.util
 
 import pytest
 
-from socratic import models
-from socratic.teacher.llama_server import LlamaServer
+from socratic.testing.llama_server import LlamaServer
+from socratic.weights import models
 
 
 @pytest.fixture(scope="session")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from socratic.config import build
-from socratic.errors import SocraticError
-from socratic.jsonl import read_jsonl
-from socratic.records import Chain
+from socratic.core.config import build
+from socratic.core.errors import SocraticError
+from socratic.core.jsonl import read_jsonl
+from socratic.core.records import Chain
 from socratic.tasks import load_task
 from socratic.teacher.annotate import AnnotateConfig, _judge, replies_path, run_annotate
 from tests.teacher.fault_server import FaultServer

@@ -2,7 +2,7 @@
 
 import pytest
 
-from socratic.errors import SocraticError
+from socratic.core.errors import SocraticError
 from socratic.teacher.backends import OpenAIBackend, Request, RetryPolicy, Sampling, TeacherError, load_backend
 from tests.teacher.fault_server import GOOD_TEXT, FaultServer
 

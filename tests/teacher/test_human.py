@@ -2,8 +2,8 @@
 
 import pytest
 
-from socratic.errors import SocraticError
-from socratic.records import Chain
+from socratic.core.errors import SocraticError
+from socratic.core.records import Chain
 from socratic.tasks import gsm8k, strategyqa, svamp
 from socratic.teacher.human import NOT_ALIGNED, human_chain
 

@@ -13,13 +13,14 @@ import time
 
 import pytest
 
-from socratic import models
-from socratic.jsonl import read_jsonl
+from socratic.core.jsonl import read_jsonl
 from socratic.tasks.options import DataOptions
 from socratic.teacher import prompts
 from socratic.teacher.annotate import _requests, replies_path
 from socratic.teacher.backends import Reply, Sampling
-from socratic.teacher.llamacpp import LlamaCppBackend, SequentialLlama
+from socratic.teacher.llamacpp import LlamaCppBackend
+from socratic.testing.sequential_llama import SequentialLlama
+from socratic.weights import models
 
 
 def svamp_requests(problems: int, samples: int):

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from socratic import formats
-from socratic.calculator import find_annotations
-from socratic.errors import SocraticError
+from socratic.core.errors import SocraticError
 from socratic.tasks import BENCHMARKS
 from socratic.teacher import prompts
+from socratic.text import formats
+from socratic.text.calculator import find_annotations
 
 SHIPPED = [(name, style) for name in BENCHMARKS for style in prompts.STYLES]
 

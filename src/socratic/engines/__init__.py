@@ -23,7 +23,7 @@ Three engines, one contract (greedy decoding gives the same completions up to fl
   process, for GPUs. Written against vLLM's offline `LLM.generate` API but not run here (no GPU).
 
 All can run the calculator while decoding: when a completion ends in an open annotation `<<expr=`,
-the value computed by `socratic.calculator` and `>>` are written as forced tokens, in place of the
+the value computed by `socratic.text.calculator` and `>>` are written as forced tokens, in place of the
 model's own arithmetic (which is what small students get wrong most).
 """
 

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from socratic import formats
-from socratic.calculator import complete_open_annotation
+from socratic.text import formats
+from socratic.text.calculator import complete_open_annotation
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """`LlamaCppEngine`: a student exported to GGUF, decoded by llama.cpp with continuous batching,
 KV-cache sequences that outlive a call, and prompt-lookup drafts when few sequences are left
-(`socratic.llama_batch`, which the in-process teacher shares)."""
+(`socratic.llamacpp.batch`, which the in-process teacher shares)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, eos_ids, fits, too_long
-from socratic.llama_batch import Job, LlamaBatch
+from socratic.llamacpp.batch import Job, LlamaBatch
 
 
 class LlamaCppEngine(LlamaBatch):

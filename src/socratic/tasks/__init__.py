@@ -11,7 +11,7 @@ downloaded.
 
 from __future__ import annotations
 
-from socratic.errors import unknown_name
+from socratic.core.errors import unknown_name
 from socratic.tasks import gsm8k, strategyqa, svamp
 from socratic.tasks.base import Task
 from socratic.tasks.custom import FileFields, is_custom_dataset, task_for_source

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 
-from socratic import answers
-from socratic.errors import unknown_name
-from socratic.records import Problem
+from socratic.core.errors import unknown_name
+from socratic.core.records import Problem
+from socratic.text import answers
 
 ANSWER_KINDS = ("number", "yesno", "text")
 

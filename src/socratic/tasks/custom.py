@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from socratic.answers import normalize_gold, normalize_number, normalize_yes_no
-from socratic.errors import RecordError, SocraticError
-from socratic.jsonl import json_array, json_lines, read_text
-from socratic.records import FieldError, Problem
+from socratic.core.errors import RecordError, SocraticError
+from socratic.core.jsonl import json_array, json_lines, read_text
+from socratic.core.records import FieldError, Problem
 from socratic.tasks.base import Task, check_answer_kind
+from socratic.text.answers import normalize_gold, normalize_number, normalize_yes_no
 
 FILE_SUFFIXES = (".jsonl", ".json", ".csv")
 HF_PREFIX = "hf:"

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import json
 
-from socratic.answers import normalize_answer
-from socratic.records import Problem, Step
+from socratic.core.records import Problem, Step
 from socratic.tasks.base import Task, shipped_lines
+from socratic.text.answers import normalize_answer
 
 SUBQUESTION_SEPARATOR = " ** "
 FINAL_ANSWER_PREFIX = "#### "

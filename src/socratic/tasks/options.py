@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from socratic.records import Problem
+from socratic.core.records import Problem
 from socratic.tasks import BENCHMARKS, load_task
 from socratic.tasks.base import Task
 from socratic.tasks.custom import FileFields

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 
-from socratic.answers import normalize_answer
-from socratic.records import Problem
+from socratic.core.records import Problem
 from socratic.tasks.base import Task, shipped_lines
+from socratic.text.answers import normalize_answer
 
 
 def load(split: str) -> list[Problem]:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 
-from socratic.answers import normalize_answer
-from socratic.records import Problem
+from socratic.core.records import Problem
 from socratic.tasks.base import Task, shipped_lines
+from socratic.text.answers import normalize_answer
 
 TEST_SIZE = 300
 

@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from socratic import formats, resume
-from socratic.errors import RecordError, SocraticError
-from socratic.jsonl import JsonlAppender, read_jsonl, write_jsonl
-from socratic.manifest import git_commit, write_manifest
-from socratic.records import Chain, Problem
+from socratic.core import resume
+from socratic.core.errors import RecordError, SocraticError
+from socratic.core.jsonl import JsonlAppender, read_jsonl, write_jsonl
+from socratic.core.manifest import git_commit, write_manifest
+from socratic.core.records import Chain, Problem
 from socratic.tasks import Task
 from socratic.tasks.options import DataOptions
 from socratic.teacher import human, prompts
@@ -62,6 +62,7 @@ from socratic.teacher.outputs import (
     rejections,
     summary_table,
 )
+from socratic.text import formats
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from socratic.errors import SocraticError
+from socratic.core.errors import SocraticError
 from socratic.teacher.protocol import Backend, Reply, Request, Sampling, Streaming, TeacherError
 
 log = logging.getLogger(__name__)
@@ -274,8 +274,8 @@ def load_backend(
     threads: int | None = None,
 ) -> Backend:
     """The backend for a `--teacher` argument (anything but `human`)."""
-    from socratic import models
     from socratic.teacher.llamacpp import LlamaCppBackend
+    from socratic.weights import models
 
     kind, _, target = teacher.partition(":")
     if kind == "openai" and target:

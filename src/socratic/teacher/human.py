@@ -14,8 +14,8 @@
 
 from __future__ import annotations
 
-from socratic.errors import SocraticError
-from socratic.records import Chain, Problem, Step
+from socratic.core.errors import SocraticError
+from socratic.core.records import Chain, Problem, Step
 
 NOT_ALIGNED = "facts do not align with subquestions"
 

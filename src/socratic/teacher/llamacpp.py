@@ -2,7 +2,7 @@
 
     socratic annotate --teacher llamacpp:qwen2.5-coder-1.5b --dataset svamp --limit 20 --concurrency 8
 
-Up to `concurrency` replies decode together (`socratic.llama_batch.LlamaBatch`, the machinery of the
+Up to `concurrency` replies decode together (`socratic.llamacpp.batch.LlamaBatch`, the machinery of the
 students' llama.cpp engine): a finished reply's sequence takes the next request at once. Every
 request of a run starts with the same chat-templated system text and few-shot exemplars; that prefix
 is evaluated once and its KV cells copied into each new sequence, and the k samples of one problem
@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from socratic.llama_batch import Job, LlamaBatch
+from socratic.llamacpp.batch import Job, LlamaBatch
 from socratic.teacher.protocol import Reply, Request, Sampling, TeacherError
 
 # Requests sharing at least this many leading tokens with a computed sequence copy its cells: the
@@ -127,59 +127,6 @@ class LlamaCppBackend:
         state.sampler = chain
         ctx = self.engine.ctx
         return Job(ids, state, lambda logits, index: self.lc.llama_sampler_sample(chain, ctx, index), greedy=False)
-
-
-class SequentialLlama:
-    """The in-process teacher before issue 20: llama-cpp-python's `Llama`, one request after another.
-
-    Kept as the reference the batched `LlamaCppBackend` is tested against (its replies, token for
-    token) and benchmarked against (`benchmarks/annotate_concurrency.py --sequential`). It counts the
-    prompt tokens llama.cpp really evaluated: `Llama` continues from the previous prompt's cells."""
-
-    batch_size = 1
-    thread_safe = False
-
-    def __init__(self, gguf: str | os.PathLike, threads: int | None = None):
-        from llama_cpp import Llama
-
-        from socratic.llama_buffers import without_repacking
-
-        self.model_name = os.path.basename(gguf)
-        with without_repacking():
-            self.llm = Llama(model_path=str(gguf), n_ctx=4096, n_threads=threads or os.cpu_count(), verbose=False)
-        self.prompt_tokens_evaluated = 0
-        evaluate = self.llm.eval
-
-        def counted(tokens):
-            self.prompt_tokens_evaluated += len(tokens)  # (generated tokens are fed one by one: subtracted below)
-            return evaluate(tokens)
-
-        self.llm.eval = counted
-
-    def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]:
-        replies = []
-        for request in requests:
-            started = time.perf_counter()
-            response = self.llm.create_chat_completion(
-                request.messages,
-                temperature=sampling.temperature,
-                top_p=sampling.top_p,
-                max_tokens=sampling.max_tokens,
-                seed=request.seed,
-            )
-            choice, usage = response["choices"][0], response["usage"]
-            # Each generated token but the last is fed back through `eval`: not prompt tokens.
-            self.prompt_tokens_evaluated -= max(usage["completion_tokens"] - 1, 0) + (choice["finish_reason"] == "stop")
-            replies.append(
-                Reply(
-                    choice["message"]["content"] or "",
-                    choice["finish_reason"],
-                    usage["prompt_tokens"],
-                    usage["completion_tokens"],
-                    time.perf_counter() - started,
-                )
-            )
-        return replies
 
 
 def _greedy(logits, index: int) -> int:

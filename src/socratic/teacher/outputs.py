@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from socratic import formats
-from socratic.errors import SocraticError
-from socratic.records import Chain, Problem, to_dict
+from socratic.core.errors import SocraticError
+from socratic.core.records import Chain, Problem, to_dict
 from socratic.teacher.backends import Reply
+from socratic.text import formats
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from socratic import formats
-from socratic.errors import SocraticError
-from socratic.records import FieldError, Step, from_dict
+from socratic.core.errors import SocraticError
+from socratic.core.records import FieldError, Step, from_dict
+from socratic.text import formats
 
 STYLES = ("socratic", "cot")
 GENERIC_PROMPTS = {"number": "gsm8k", "yesno": "strategyqa"}  # answer kind -> prompt for a user's dataset

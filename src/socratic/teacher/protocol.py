@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from socratic.errors import SocraticError
+from socratic.core.errors import SocraticError
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,105 @@
+"""`socratic ask`: a trained student answers your problem, writing its dialogue as it goes.
+
+    socratic ask --model runs/gsm8k/unified "Tom has 3 boxes of 12 eggs and breaks 5. How many are left?"
+    socratic ask --model runs/gsm8k/iterative "..."        # the folder holding the pair's qg/ and qa/
+    echo "Tom has 3 boxes ..." | socratic ask --model runs/gsm8k/unified --engine llamacpp
+    socratic ask --model runs/gsm8k/unified                # no problem given: asks for one after another
+    socratic ask --model runs/gsm8k/unified --json "..."   # the Prediction record `solve` would save
+
+The problem comes from the argument, else from stdin (all of it, one problem), else, on a terminal,
+from a prompt that asks for problem after problem (an empty line or Ctrl-D ends). The student writes
+its subquestions (`Q:`) and solutions (`A:`) line by line as they are generated, then its answer
+(`Answer:`); values the calculator wrote into `<<expr=value>>` annotations are marked: bold on a
+terminal, `[value]` elsewhere. With the llamacpp engine a one-pass student's lines appear as each
+is written; the hf engine shows a one-pass student's text when it is complete (an iterative pair
+line by line with either). Decoding is greedy, as `socratic solve` does by default, so the dialogue
+is the one `solve` writes for the same problem.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from socratic.core.errors import SocraticError
+from socratic.core.records import to_json
+from socratic.solving.dialogue import Dialogues, StudentOptions, mark_calculator, prediction, refused
+from socratic.solving.loops import DecodeOptions
+from socratic.solving.students import EngineOptions
+from socratic.tasks.base import ANSWER_KINDS
+
+BOLD = ("\033[1m", "\033[0m")
+BRACKETS = ("[", "]")
+
+
+@dataclass(frozen=True)
+class AskConfig:
+    student: StudentOptions = field(default_factory=StudentOptions)
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
+    runtime: EngineOptions = field(default_factory=EngineOptions)
+    answers: str = field(
+        default="number",
+        metadata={"help": "the kind of answer read for --json: number, yesno or text", "choices": ANSWER_KINDS},
+    )
+    json: bool = field(default=False, metadata={"help": "print the Prediction record (JSON) instead of the dialogue"})
+
+
+def run_ask(config: AskConfig, problem: str | None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
+    stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
+    student = config.student.student()
+    interactive = problem is None and stdin.isatty()
+    if problem is None and not interactive:
+        problem = stdin.read()
+    if problem is not None and not problem.strip():
+        raise SocraticError("the problem is empty: give it as an argument or on stdin")
+    dialogues = Dialogues(student, config.runtime, config.decode.settings())
+    mark = BOLD if stdout.isatty() else BRACKETS
+    if not interactive:
+        answer(dialogues, problem, config, mark, stdout)  # type: ignore[arg-type]
+        return
+    number = 0
+    while True:
+        try:
+            typed = input("problem> ")
+        except EOFError:
+            print(file=stdout)
+            return
+        if not typed.strip():
+            return
+        number += 1
+        try:
+            answer(dialogues, typed, config, mark, stdout, number)
+        except SocraticError as e:  # e.g. a problem too long: say so, and ask for the next one
+            print(f"socratic: error: {e}", file=sys.stderr)
+
+
+def answer(
+    dialogues: Dialogues, problem: str, config: AskConfig, mark: tuple[str, str], stdout: TextIO, number: int = 1
+) -> None:
+    """Solve one problem, writing its dialogue line by line as it is generated (or its record with --json)."""
+    i = dialogues.add(problem)
+    calculator = config.decode.calculator
+    pending = ""  # the last piece of text when it does not end a line yet (the end of the answer line)
+    while dialogues.busy:
+        written, finished = dialogues.step()
+        for _, text in written:
+            if config.json:
+                continue
+            text = pending + text
+            complete, pending = text[: text.rfind("\n") + 1], text[text.rfind("\n") + 1 :]
+            stdout.write(mark_calculator(complete, mark) if calculator else complete)
+            stdout.flush()
+        for j, attempt in finished:
+            assert j == i
+            if refused(attempt):
+                raise SocraticError(
+                    f"the problem ({len(problem)} characters) with its token budget does not fit the student's "
+                    "context: shorten it, or lower --max-new-tokens / --step-tokens and --max-steps"
+                )
+            if config.json:
+                record = prediction(problem, attempt, dialogues.student, config.answers, number)
+                stdout.write(to_json(record) + "\n")
+            else:
+                stdout.write((mark_calculator(pending, mark) if calculator else pending) + "\n")
+            stdout.flush()

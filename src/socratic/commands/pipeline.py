@@ -1,0 +1,420 @@
+"""`socratic run`: the whole pipeline in one command: chains, students, solving, the report.
+
+    socratic run                                          # the quick CPU demo (configs/default.toml)
+    socratic run --config configs/cpu-gsm8k.toml          # the comparison that fits 2 CPU cores
+    socratic run --config configs/paper-gsm8k.toml --out runs/paper-gsm8k     # the paper's setting (GPU)
+    socratic run --config paper-gsm8k --dry-run           # its plan and a rehearsal on a tiny model, in seconds
+    socratic run --config cpu-gsm8k --out runs/g --only cot     # one student; another process runs the others
+
+Stages, each one of the other commands: `annotate` (human chains, or a teacher) -> `train` an
+answer-only, a CoT, a unified and an iterative (QG + QA) student of the same base model on the same
+training problems -> `solve` the test split with each -> `evaluate`: the table is printed and the
+report (results.md, accuracy.png, report.html: every problem, student by student, filterable; see
+`socratic.scoring.report`) written to `<run>/report`, and the page's path printed.
+
+A run lives in `runs/<name>-<date>-<time>/` (or `--out`), with `run.json` recording its settings and
+the time of each stage. Every stage resumes, so after a kill `socratic run` with the same config
+continues the unfinished run instead of starting a new one, even in a later session.
+
+A config file is TOML: the run's own keys (`RunConfig`: name, methods) and one section per stage,
+[annotate], [train] and [solve], whose keys are exactly the options of that stage's command (see
+`socratic train --help`; a key left out keeps the command's default). The stage commands read the
+same file with `--config`, so `socratic train --config my.toml --method cot` trains as the run would.
+The run sets the paths itself (chains, student folders, predictions) and trains and solves each of
+its `methods`. The shipped configs in `configs/` explain every value they set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from socratic.commands.solve import SolveConfig, run_solve
+from socratic.core import config as options
+from socratic.core.errors import SocraticError, did_you_mean
+from socratic.core.jsonl import holding_lock, write_atomic
+from socratic.scoring.evaluate import EvaluateConfig
+from socratic.scoring.report import run_report
+from socratic.solving.predictions import already_solved
+from socratic.tasks import BENCHMARKS
+from socratic.teacher.annotate import AnnotateConfig, run_annotate
+from socratic.text.methods import METHODS
+from socratic.training.train import TrainConfig, run_train
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = "default"  # the name of the config shipped inside the package, used with no --config
+SECTIONS: dict[str, type] = {"annotate": AnnotateConfig, "train": TrainConfig, "solve": SolveConfig}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The run's own keys, at the top of a config file; each stage's options are in its own section."""
+
+    name: str = field(default="default", metadata={"help": "names the run folder: runs/<name>-<date>-<time>"})
+    methods: tuple[str, ...] = field(
+        default=tuple(METHODS), metadata={"help": "the methods to train and compare", "choices": tuple(METHODS)}
+    )
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """A whole config file: the run's keys and the base options of each stage."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    solve: SolveConfig = field(default_factory=SolveConfig)
+
+    def as_json(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+@dataclass(frozen=True)
+class RunArgs:
+    config: str | None = field(
+        default=None,
+        metadata={
+            "help": "a TOML file, or the name of a shipped config: default (the quick CPU demo), cpu-gsm8k, "
+            "cpu-gsm8k-2400, cpu-svamp, cpu-svamp-diverse, cpu-strategyqa (the comparisons that fit 2 CPU cores), "
+            "paper-gsm8k, paper-svamp, paper-strategyqa (the paper's settings, for a GPU)"
+        },
+    )
+    out: str | None = field(
+        default=None,
+        metadata={"help": "run folder (default: runs/<name>-<date>-<time>, or the unfinished run of this config)"},
+    )
+    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)", "min": 1})
+    only: tuple[str, ...] | None = field(
+        default=None,
+        metadata={
+            "help": "train and solve only these of the config's methods, so that several processes share one "
+            "run folder (--out), each on its own cores or GPU: `--only cot` beside `--only unified iterative`. "
+            "A student being trained by another process is refused at once; the run that finishes the last "
+            "method writes the report. Start them once the chains exist (a teacher's replies have one writer)",
+            "choices": tuple(METHODS),
+        },
+    )
+    status: bool = field(
+        default=False,
+        metadata={
+            "help": "print where the run stands (chains; each student trained, or its training step; test "
+            "problems solved and right so far; what runs now) and exit; it only reads the folder"
+        },
+    )
+    dry_run: bool = field(
+        default=False,
+        metadata={
+            "help": "print the plan (stages, examples, tokens, steps, student size, estimated time) and train "
+            "each student two steps on a tiny model of its architecture, instead of running"
+        },
+    )
+
+
+# --- config files ------------------------------------------------------------------------------------------
+
+
+def read_config_file(path: str | Path | None) -> tuple[dict[str, Any], str]:
+    """The TOML values of a config file (or a shipped config by name) and how to name it in errors."""
+    from importlib.resources import files
+
+    folder = files("socratic").joinpath("configs")
+    shipped = {p.name.removesuffix(".toml"): p for p in folder.iterdir() if p.name.endswith(".toml")}
+    name = DEFAULT_CONFIG if path is None else str(path)
+    if Path(name).is_file():
+        source = name
+        try:
+            text = Path(name).read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise SocraticError(f"{source}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    elif name in shipped:  # `--config cpu-gsm8k` names a shipped config
+        text, source = shipped[name].read_text(encoding="utf-8"), f"configs/{name}.toml"
+    else:
+        raise SocraticError(f"config file not found: {name} (shipped configs: {', '.join(sorted(shipped))})")
+    try:
+        return tomllib.loads(text), source
+    except tomllib.TOMLDecodeError as e:
+        raise SocraticError(f"{source}: not valid TOML: {e}") from None
+
+
+def split_sections(values: dict[str, Any], source: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(the run's own keys, each stage's section), after checking every top-level key."""
+    run_keys = {o.name for o in options.options(RunConfig)}
+    run: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    for key, value in values.items():
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise SocraticError(f"{source}: {key!r} must be a section, [{key}]")
+            sections[key] = value
+        elif key in run_keys:
+            run[key] = value
+        else:
+            owners = [name for name, cls in SECTIONS.items() if key in {o.name for o in options.options(cls)}]
+            if owners:
+                raise SocraticError(f"{source}: {key!r} is an option of [{owners[0]}]: move it into that section")
+            known = sorted(run_keys | set(SECTIONS))
+            raise SocraticError(f"{source}: unknown key {key!r}{did_you_mean(key, known)}")
+    return run, sections
+
+
+def load_config(path: str | Path | None) -> PipelineConfig:
+    """A whole config file (or the shipped default), every key and value checked."""
+    return config_from_values(*read_config_file(path))
+
+
+def config_from_values(values: dict[str, Any], source: str = "config") -> PipelineConfig:
+    """A `PipelineConfig` from a config file's values (as TOML reads them), every key and value checked."""
+    run, sections = split_sections(values, source)
+    built = {
+        name: options.build(cls, sections[name], lambda key, name=name: f"{source}: [{name}] {key!r}")
+        for name, cls in SECTIONS.items()
+    }
+    return PipelineConfig(options.build(RunConfig, run, lambda key: f"{source}: {key!r}"), **built)
+
+
+def stage_section(path: str | Path, stage: str) -> tuple[dict[str, Any], str]:
+    """The [stage] section of a config file for a stage command's --config (the whole file is checked)."""
+    values, source = read_config_file(path)
+    config_from_values(values, source)
+    return split_sections(values, source)[1][stage], f"{source} [{stage}]"
+
+
+def settings_changed(recorded: Any, config: PipelineConfig) -> str | None:
+    """None if a run.json's recorded settings are `config`'s, else the first difference, e.g.
+    "[solve] max_steps: 10, now 6".
+
+    The record is read again as a config file, so that a run started by an older version continues
+    after an upgrade: an option added since takes its default, one moved into a group is found there.
+    """
+    if not isinstance(recorded, dict):
+        return "no settings recorded"
+    try:
+        before = config_from_values(_as_file_values(recorded), "run.json")
+    except SocraticError as e:
+        return str(e)
+    old, new = _option_values(before), _option_values(config)
+    for key, value in new.items():
+        if old[key] != value:
+            return f"{key}: {old[key]!r}, now {value!r}"
+    return None
+
+
+def _as_file_values(recorded: dict[str, Any]) -> dict[str, Any]:
+    """`PipelineConfig.as_json()` (sections of nested groups) as a config file spells it (flat sections)."""
+
+    def flat(values: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            out.update(flat(value) if isinstance(value, dict) else {key: value})
+        return out
+
+    values = flat(recorded.get("run", {}))
+    values.update({name: flat(section) for name, section in recorded.items() if name in SECTIONS})
+    return values
+
+
+def _option_values(config: PipelineConfig) -> dict[str, Any]:
+    """{"[solve] max_steps": 10, "name": "cpu-gsm8k", ...}: every option of the config by its file name."""
+    values = _as_file_values(config.as_json())
+    found = {key: value for key, value in values.items() if key not in SECTIONS}
+    for name in SECTIONS:
+        found.update({f"[{name}] {key}": value for key, value in values[name].items()})
+    return found
+
+
+# --- the run -----------------------------------------------------------------------------------------------
+
+
+def run_folder(config: PipelineConfig, out: str | None, runs: Path = Path("runs")) -> Path:
+    """`--out`, else the latest unfinished run of the same settings, else a new timestamped folder."""
+    if out:
+        return Path(out)
+    name = config.run.name
+    for folder in sorted(runs.glob(f"{name}-*"), reverse=True):
+        record = folder / "run.json"
+        if not record.is_file() or (folder / "report" / "results.md").exists():
+            continue  # not a run, or a finished one
+        if settings_changed(json.loads(record.read_text(encoding="utf-8")).get("config"), config) is None:
+            log.warning("continuing the unfinished run %s", folder)
+            return folder
+    return runs / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def stage_configs(config: PipelineConfig, folder: Path, threads: int | None = None) -> dict[str, Any]:
+    """What each stage of the run is given: the file's sections, with the run's own paths and methods.
+
+    {"annotate": AnnotateConfig, "train <method>": TrainConfig, "solve <method>": SolveConfig, ...}
+    """
+    replace = dataclasses.replace
+    chains = folder / "chains.jsonl"
+    annotate = replace(config.annotate, out=str(chains))
+    stages: dict[str, Any] = {"annotate": annotate if threads is None else replace(annotate, threads=threads)}
+    train_data = config.train.data
+    if train_data.dataset is None and config.annotate.data.dataset not in (None, *BENCHMARKS):
+        # The user's own file: training reads the chains' problems from it, with the same field options.
+        train_data = replace(config.annotate.data, split=None, limit=train_data.limit, offset=train_data.offset)
+    for method in config.run.methods:
+        student = folder / "students" / method
+        train = replace(config.train, method=method, chains=str(chains), out=str(student), data=train_data)
+        roles = METHODS[method].roles
+        students = {"qg": str(student / "qg"), "qa": str(student / "qa")} if len(roles) > 1 else {"model": str(student)}
+        solve = replace(config.solve, method=method, out=None, **students)
+        if threads is not None:
+            train = replace(train, threads=threads)
+            solve = replace(solve, runtime=replace(solve.runtime, threads=threads))
+        stages[f"train {method}"] = train
+        stages[f"solve {method}"] = solve
+    return stages
+
+
+def run_pipeline(
+    config: PipelineConfig, folder: Path, threads: int | None = None, only: tuple[str, ...] | None = None
+) -> Path:
+    """Run (or continue) the whole pipeline in `folder`; with `only`, just those methods' students, and
+    the report once every method's predictions are complete (whichever process completes them)."""
+    mine = _methods_to_run(config, only)
+    folder.mkdir(parents=True, exist_ok=True)
+    _ignore_weights(folder)
+    record = _Record(folder / "run.json", config)
+    stages = stage_configs(config, folder, threads)
+    test_task, test_split, test_problems = config.solve.data.load("test")  # read once for the whole run
+    _warn_if_trained_on_the_test_problems(config, test_task.name, test_split)
+    with record.stage("annotate"):
+        run_annotate(stages["annotate"])
+    wanted = {p.id for p in test_problems}
+    predictions = {
+        method: folder / "students" / method / f"predictions.{test_task.name}.{test_split}.jsonl"
+        for method in config.run.methods
+    }
+    for method in mine:
+        target = predictions[method]
+        if _solved_everything(target, method, wanted):
+            print(f"== {method}: every test problem already solved, nothing to train or solve", flush=True)
+            continue
+        with record.stage(f"train {method}"):
+            run_train(stages[f"train {method}"])
+        with record.stage(f"solve {method}"):
+            run_solve(dataclasses.replace(stages[f"solve {method}"], out=str(target)))
+    waiting = [m for m in config.run.methods if not _solved_everything(predictions[m], m, wanted)]
+    if waiting:
+        print(f"== report: when {', '.join(waiting)} {'is' if len(waiting) == 1 else 'are'} solved", flush=True)
+        return folder
+    with record.stage("evaluate"):
+        page = run_report(EvaluateConfig([str(p) for p in predictions.values()], report=str(folder / "report")))
+    print(f"report: {page}", flush=True)
+    return folder
+
+
+def _methods_to_run(config: PipelineConfig, only: tuple[str, ...] | None) -> tuple[str, ...]:
+    if only is None:
+        return config.run.methods
+    strangers = [m for m in only if m not in config.run.methods]
+    if strangers:
+        raise SocraticError(
+            f"--only {' '.join(strangers)}: not among this run's methods ({', '.join(config.run.methods)})"
+        )
+    return tuple(m for m in config.run.methods if m in only)  # in the config's order
+
+
+def _warn_if_trained_on_the_test_problems(config: PipelineConfig, test_name: str, test_split: str) -> None:
+    train_task = config.annotate.data.task()
+    if (train_task.name, config.annotate.data.split_of(train_task, "train")) == (test_name, test_split):
+        log.warning(
+            "the students are trained and tested on the same problems (%s/%s): give [solve] its own dataset "
+            "or split for a fair test",
+            test_name,
+            test_split,
+        )
+
+
+def _solved_everything(predictions: Path, method: str, wanted: set[str]) -> bool:
+    """Whether `predictions` answers every test problem of the run, so its student is not needed.
+
+    This lets a run folder committed without its weights (see `_ignore_weights`) continue on another
+    machine: finished methods are kept, only the unfinished ones are trained and solved there.
+    """
+    return predictions.is_file() and wanted <= already_solved(predictions, method)
+
+
+_WEIGHTS_GITIGNORE = """\
+# Written by `socratic run`: commit the run folder without its weights and checkpoints. Predictions,
+# loss curves, settings and the report (report.html included: one self-contained page) are kept; a
+# later `socratic run` with the same config skips the methods whose predictions are complete.
+students/**/*
+!students/**/
+!students/**/predictions.*
+!students/**/loss.jsonl
+!students/**/loss.png
+!students/**/socratic.json
+!students/**/manifest.json
+"""
+
+
+def _ignore_weights(folder: Path) -> None:
+    (folder / ".gitignore").write_text(_WEIGHTS_GITIGNORE, encoding="utf-8")
+
+
+class _Record:
+    """`run.json`: the settings and each stage's wall time, rewritten after every stage. Processes that
+    share a run (`--only`) each add their own stages: the file is read again, under a lock, before
+    every write, so that none overwrites another's."""
+
+    def __init__(self, path: Path, config: PipelineConfig):
+        self.path = path
+        with self._locked():
+            found = self._read()
+            before = found.get("config")
+            changed = settings_changed(before, config) if isinstance(before, dict) and "annotate" in before else None
+            if changed:  # (a run.json from before configs had sections is adopted)
+                raise SocraticError(
+                    f"{path.parent} is a run of other settings ({changed}): choose another --out, or "
+                    "rerun it with the config it was started with"
+                )
+            self._write({"config": config.as_json(), "stages": found.get("stages", {})})
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        print(f"== {name}", flush=True)
+        started = time.time()
+        yield
+        with self._locked():  # (a stage that failed records no time)
+            data = self._read()
+            data["stages"][name] = round(data["stages"].get(name, 0.0) + time.time() - started, 1)
+            self._write(data)
+
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return holding_lock(self.path.with_name(self.path.name + ".lock"), wait=True)
+
+    def _read(self) -> dict[str, Any]:
+        return json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {"stages": {}}
+
+    def _write(self, data: dict[str, Any]) -> None:
+        write_atomic(self.path, [json.dumps(data, indent=2) + "\n"])
+
+
+def status_command(args: RunArgs) -> str:
+    from socratic.commands.status import run_status
+
+    config = load_config(args.config)
+    task, split, problems = config.solve.data.load("test")
+    folder = run_folder(config, args.out)
+    table = run_status(config.run.methods, folder, f"predictions.{task.name}.{split}.jsonl", {p.id for p in problems})
+    print(table)
+    return table
+
+
+def run_command(args: RunArgs) -> Path:
+    config = load_config(args.config)
+    if args.only and not args.out:
+        raise SocraticError("--only shares a run folder between processes: give them all the same --out")
+    return run_pipeline(config, run_folder(config, args.out), args.threads, args.only)

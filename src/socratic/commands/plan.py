@@ -1,0 +1,265 @@
+"""`socratic run --dry-run`: what a run will do and how long its training takes, then a rehearsal of
+that training on a tiny model of the student's architecture, in seconds, before hours on a rented GPU.
+
+    socratic run --config paper-gsm8k --dry-run
+    socratic run --config my-run.toml --dry-run
+
+Nothing is written into a run folder. The plan lists each stage: the problems the chains come from,
+and per student (each role of each method) its examples, tokens per epoch, packed rows, optimizer
+steps and size; then the training time estimated at the tokens per second measured here with one
+forward and backward pass of the student's architecture, in bf16 where train would use it (on this
+machine's GPU, else its CPU; random weights, so a config.json and tokenizer suffice). The rehearsal
+builds a random model from the base model's config, shrunk (2 layers, width 64, the same vocabulary
+and tokenizer), and trains every student of the run for two optimizer steps with the run's own
+recipe (packing, LoRA, learning rate, lengths), so a broken recipe fails here, not after the hours.
+
+Chains: with `teacher = "human"` they are the dataset's own, as `annotate` will write them, so the
+counts are exact. With a model teacher none exist yet: the plan counts the problems only, and the
+rehearsal trains on placeholder chains (each problem answered in one step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from socratic.commands.pipeline import PipelineConfig, stage_configs
+from socratic.core.errors import SocraticError
+from socratic.core.jsonl import write_jsonl
+from socratic.core.records import Chain, Step
+from socratic.teacher.human import human_chain
+from socratic.text.methods import METHODS, role_folder
+from socratic.training.train import TrainConfig, load_pieces, run_train, tokenize_pieces
+from socratic.training.trainer import native_bf16
+from socratic.weights import models
+
+REHEARSAL_STEPS = 2
+REHEARSAL_PROBLEMS = 64  # enough chains for two steps of a large batch; few enough to tokenize in a second
+
+
+@dataclass(frozen=True)
+class StudentPlan:
+    """One student of the run: its training set and length."""
+
+    method: str
+    role: str
+    examples: int
+    tokens: int  # per epoch, each example cut at max_length as the trainer cuts it
+    rows: int  # packed rows of max_length tokens (best-fit packing fills them nearly full)
+    steps: int
+
+
+def dry_run(config: PipelineConfig, threads: int | None = None) -> None:
+    """Print the plan of `config`, then rehearse its training; raise SocraticError if the recipe breaks."""
+    import torch
+
+    torch.set_num_threads(threads or torch.get_num_threads())
+    with tempfile.TemporaryDirectory(prefix="socratic-dry-run-") as scratch:
+        folder = Path(scratch)
+        stages = stage_configs(config, folder / "run", threads)
+        chains, exact = planned_chains(config, folder / "chains.jsonl")
+        base = models.resolve(config.train.model)
+        print(f"plan of run '{config.run.name}' (nothing is written; --dry-run)")
+        print(f"  annotate: {len(chains):,} chains of {config.annotate.data.dataset or 'gsm8k'} ({_teacher(config)})")
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        trains = {
+            m: dataclasses.replace(stages[f"train {m}"], chains=str(folder / "chains.jsonl"))
+            for m in config.run.methods
+        }
+        plans = [plan_student(trains[m], m, role, tokenizer) for m in config.run.methods for role in _roles(m)]
+        params = parameter_count(base)
+        print(f"  train: student {config.train.model}, {params / 1e6:,.0f}M parameters, {_recipe(config.train)}")
+        tokens_per_second, device = measured_speed(base, config.train)
+        for p in plans:
+            estimate = "" if not exact else f", ~{_duration(p.tokens * _epochs(config.train, p) / tokens_per_second)}"
+            print(
+                f"    {p.method:<10} {p.role:<8} {p.examples:>7,} examples {p.tokens:>11,} tokens/epoch "
+                f"{p.rows:>7,} rows {p.steps:>7,} steps{estimate}"
+            )
+        total = round(sum(p.tokens * _epochs(config.train, p) for p in plans))
+        print(
+            f"    speed measured here: {tokens_per_second:,.0f} tokens/s ({device}, one forward + backward pass of the "
+            f"student); all training: {total:,} tokens, ~{_duration(total / tokens_per_second)} at that speed"
+            + ("" if exact else " (token counts of placeholder chains: the teacher has not written any)")
+        )
+        test = config.solve.data
+        print(
+            f"  solve: {test.limit or 'all'} problems of {test.dataset or 'gsm8k'} {test.split or 'test'} per method, "
+            f"engine {config.solve.runtime.engine}, up to {config.solve.decode.max_new_tokens} new tokens"
+        )
+        print(f"rehearsal: {REHEARSAL_STEPS} steps per student on a tiny random {_architecture(base)}")
+        rehearse(config, stages, base, folder)
+
+
+def planned_chains(config: PipelineConfig, path: Path) -> tuple[list[Chain], bool]:
+    """The chains the run will train on, written to `path`, and whether they are the real ones: the
+    dataset's own with the human teacher, else a placeholder chain per problem."""
+    _, _, problems = config.annotate.data.load("train")
+    style = config.annotate.style
+    if config.annotate.teacher == "human":
+        chains = [c for c in (human_chain(p, style) for p in problems) if isinstance(c, Chain)]
+        exact = True
+    else:
+        step = (
+            Step("What is the answer?", "The answer is {}.") if style == "socratic" else Step("", "The answer is {}.")
+        )
+        chains = [
+            Chain(
+                p.id, style, (dataclasses.replace(step, answer=step.answer.format(p.answer)),), p.answer, True, "plan"
+            )
+            for p in problems
+        ]
+        exact = False
+    if not chains:
+        raise SocraticError("the run's [annotate] section selects no problems with chains to train on")
+    write_jsonl(path, chains)
+    return chains, exact
+
+
+def plan_student(train: TrainConfig, method: str, role: str, tokenizer: Any) -> StudentPlan:
+    """The training set of one student, read by `train.load_pieces` and counted with the real tokenizer."""
+    pieces, _ = load_pieces(train, role)
+    lengths = [min(len(tokenize_pieces(tokenizer, p)["input_ids"]), train.max_length) for p in pieces]
+    tokens = sum(lengths)
+    rows = math.ceil(tokens / train.max_length) if train.packing else len(lengths)
+    per_epoch = math.ceil(rows / (train.batch_size * train.grad_accum))
+    steps = train.max_steps if train.max_steps > 0 else math.ceil(train.epochs * per_epoch)
+    return StudentPlan(method, role, len(pieces), tokens, rows, steps)
+
+
+def parameter_count(base: Path) -> int:
+    """Parameters of the model in `base`, counted on the meta device (no weights loaded)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(base))
+    return sum(p.numel() for p in model.parameters())
+
+
+def measured_speed(base: Path, train: TrainConfig) -> tuple[float, str]:
+    """Training tokens per second of the student's architecture here: the second of two forward +
+    backward passes on one row of up to 256 tokens (the first warms up). The weights are random (the
+    speed does not depend on them), so only the config is needed, not gigabytes of weights."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(base), dtype=torch.float32)
+    model = model.to_empty(device=device).train()
+    with torch.no_grad():  # matrices random, norms 1, biases 0: as trained weights scale activations
+        for name, weight in model.named_parameters():
+            if weight.dim() > 1:
+                weight.normal_(0, 0.02)
+            else:  # small norm weights would shrink activations into denormals, slow on a CPU
+                weight.fill_(1.0 if name.endswith("weight") else 0.0)
+    length = min(train.max_length, 256)
+    ids = torch.randint(0, min(model.config.vocab_size, 1000), (1, length), device=device)
+    bf16 = train.bf16 if train.bf16 is not None else native_bf16(device == "cuda")  # as train decides
+    seconds = 0.0
+    for _ in range(2):
+        started = time.perf_counter()
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+            loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+        seconds = time.perf_counter() - started
+    where = torch.cuda.get_device_name() if device == "cuda" else "CPU"
+    return length / seconds, f"{where}, {'bf16 mixed precision' if bf16 else 'float32'}"
+
+
+def tiny_copy(base: Path, out: Path) -> Path:
+    """A random model of `base`'s architecture, shrunk (2 layers, width 64, 4 heads), with its tokenizer."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(base)
+    shrunk = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2}
+    shrunk |= {"intermediate_size": 128, "n_inner": 256, "head_dim": 16}
+    for key, value in shrunk.items():
+        if hasattr(config, key):
+            setattr(config, key, value)
+    if isinstance(getattr(config, "layer_types", None), list):  # per-layer attention kinds (Gemma 3, Qwen2)
+        config.layer_types = config.layer_types[:2]
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(out)
+    AutoTokenizer.from_pretrained(base).save_pretrained(out)
+    return out
+
+
+def rehearse(config: PipelineConfig, stages: dict[str, Any], base: Path, folder: Path) -> None:
+    """Two optimizer steps of every student of the run, with its recipe, on a tiny copy of the student."""
+    tiny = tiny_copy(base, folder / "tiny")
+    for method in config.run.methods:
+        train = stages[f"train {method}"]
+        data = dataclasses.replace(train.data, limit=REHEARSAL_PROBLEMS)
+        short = dataclasses.replace(
+            train,
+            model=str(tiny),
+            chains=str(folder / "chains.jsonl"),
+            out=str(folder / "students" / method),
+            data=data,
+            max_steps=REHEARSAL_STEPS,
+            save_steps=10**6,
+            logging_steps=1,
+        )
+        started = time.perf_counter()
+        run_train(short)
+        for role in _roles(method):
+            out = role_folder(short.out, method, role)
+            losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+            if not losses or not all(math.isfinite(x) for x in losses):
+                raise SocraticError(f"dry run: the {method} {role} student's loss is not finite ({losses})")
+            print(f"  {method:<10} {role:<8} ok: loss {' -> '.join(f'{x:.3f}' for x in losses)}")
+        print(f"  ({time.perf_counter() - started:.0f} s)")
+    print("dry run passed: the recipe trains; run it without --dry-run")
+
+
+def _roles(method: str) -> tuple[str, ...]:
+    return METHODS[method].roles
+
+
+def _teacher(config: PipelineConfig) -> str:
+    teacher = config.annotate.teacher
+    return "the dataset's own" if teacher == "human" else f"to be written by {teacher}; counted: its problems"
+
+
+def _recipe(train: TrainConfig) -> str:
+    tuning = f"LoRA r={train.lora_r}" if train.lora_r else "full fine-tuning"
+    epochs = f"{train.max_steps} steps" if train.max_steps > 0 else f"{train.epochs:g} epochs"
+    batch = train.batch_size * train.grad_accum
+    return (
+        f"{tuning}, {epochs}, lr {train.lr:g}, {batch} rows of {train.max_length} tokens a step per process"
+        f"{'' if train.packing else ' (unpacked)'}"
+    )
+
+
+def _epochs(train: TrainConfig, plan: StudentPlan) -> float:
+    """Passes over the training set, as `--epochs` or as `--max-steps` makes them."""
+    if train.max_steps <= 0:
+        return train.epochs
+    per_epoch = max(1, math.ceil(plan.rows / (train.batch_size * train.grad_accum)))
+    return train.max_steps / per_epoch
+
+
+def _architecture(base: Path) -> str:
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(base).model_type
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,0 +1,396 @@
+"""`socratic serve`: a trained student behind an OpenAI-compatible HTTP API, for your own programs.
+
+    socratic serve --model runs/gsm8k/unified --engine llamacpp            # http://127.0.0.1:8000/v1
+    socratic serve --model runs/gsm8k/iterative --port 9000                # the pair (qg/ and qa/) as one model
+    curl http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' \\
+      -d '{"model": "unified", "messages": [{"role": "user", "content": "Tom has 3 boxes of 12 eggs ..."}]}'
+
+Two endpoints, as OpenAI's: `GET /v1/models` lists the one model served (named after its folder,
+or `--name`), and `POST /v1/chat/completions` answers, with `"stream": true` as server-sent events.
+The last user message is the problem. The reply's content is the Socratic dialogue (`Q:` / `A:`
+lines) and the answer line, as `socratic ask` prints it (unmarked); the extra field `socratic`
+holds the steps as data, the extracted answer and how the attempt ended. Decoding is the server's
+(greedy, `--max-new-tokens` etc.); a request's sampling fields are ignored.
+
+One scheduler task owns the student's engines: every request's problem joins the running loop of
+`socratic.solving.loops` at the next step, so concurrent requests are decoded together (continuous batching
+with `--engine llamacpp`, one batch per step with hf), and throughput grows with load. The server
+binds to 127.0.0.1 unless told otherwise (`--host 0.0.0.0` exposes it: there is no authentication).
+A bad request gets a 4xx error with a message in OpenAI's shape and the server goes on; a request
+whose client goes away stops and frees its place in the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from socratic.core.errors import SocraticError
+from socratic.engines.base import TOO_LONG
+from socratic.solving.dialogue import Dialogues, StudentOptions, answer_task, refused, reply
+from socratic.solving.loops import Attempt, DecodeOptions
+from socratic.solving.students import EngineOptions
+from socratic.tasks.base import ANSWER_KINDS
+
+log = logging.getLogger(__name__)
+
+ENDED_BY_LENGTH = ("length", "max_steps", TOO_LONG)  # reported to clients as finish_reason "length"
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    student: StudentOptions = field(default_factory=StudentOptions)
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
+    runtime: EngineOptions = field(default_factory=EngineOptions)
+    host: str = field(
+        default="127.0.0.1", metadata={"help": "address to listen on (0.0.0.0: every interface, unauthenticated)"}
+    )
+    port: int = field(default=8000, metadata={"help": "TCP port", "min": 1})
+    name: str | None = field(default=None, metadata={"help": "the model's name in the API (default: its folder's)"})
+    max_problem_chars: int = field(
+        default=8000, metadata={"help": "longest problem accepted, in characters (longer: 400)", "min": 1}
+    )
+    answers: str = field(
+        default="number",
+        metadata={"help": "the kind of answer read into the reply's socratic.answer", "choices": ANSWER_KINDS},
+    )
+
+
+class RequestError(Exception):
+    """A request the client must fix: its HTTP status and a message."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.kind, self.code = status, message, kind, code
+
+
+@dataclass
+class Ticket:
+    """One request's problem in the scheduler: its events arrive on `events`: ("started", None) after
+    its first engine step if it goes on (a prompt too long for the context ends in that step), then
+    ("text", str) pieces, and ("done", Attempt) or ("error", str); `problem` is its number in
+    `Dialogues` once it has joined."""
+
+    question: str
+    events: asyncio.Queue = field(default_factory=asyncio.Queue)
+    problem: int | None = None
+    cancelled: bool = False
+    started: bool = False
+
+
+class Scheduler:
+    """The one owner of the engines. Requests hand in problems (`submit`) and withdraw them (`cancel`);
+    between two engine steps the scheduler adds and removes them, then runs the next step in a worker
+    thread (so the event loop keeps serving) and sends each request its new text and its end."""
+
+    def __init__(self, dialogues: Dialogues):
+        self.dialogues = dialogues
+        self.inbox: list[Ticket] = []
+        self.tickets: dict[int, Ticket] = {}  # problem -> its request
+        self.wake = asyncio.Event()
+
+    def submit(self, question: str) -> Ticket:
+        ticket = Ticket(question)
+        self.inbox.append(ticket)
+        self.wake.set()
+        return ticket
+
+    def cancel(self, ticket: Ticket) -> None:
+        ticket.cancelled = True
+        self.wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._take_inbox()
+            if not self.dialogues.busy:
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            try:
+                written, finished = await asyncio.to_thread(self.dialogues.step)
+            except Exception as e:  # a bug: fail the requests in flight, keep serving the next ones
+                log.exception("the engine failed")
+                self._fail_all(f"the engine failed: {type(e).__name__}: {e}")
+                continue
+            for i, text in written:
+                if i in self.tickets:
+                    self.tickets[i].started = True
+                    self.tickets[i].events.put_nowait(("text", text))
+            for i, attempt in finished:
+                if (ticket := self.tickets.pop(i, None)) is not None:
+                    ticket.events.put_nowait(("done", attempt))
+            for ticket in self.tickets.values():
+                if not ticket.started:
+                    ticket.started = True
+                    ticket.events.put_nowait(("started", None))
+
+    def _take_inbox(self) -> None:
+        for i, ticket in list(self.tickets.items()):
+            if ticket.cancelled:
+                self.dialogues.cancel(i)
+                del self.tickets[i]
+        arrived, self.inbox = self.inbox, []
+        for ticket in arrived:
+            if not ticket.cancelled:
+                ticket.problem = self.dialogues.add(ticket.question)
+                self.tickets[ticket.problem] = ticket
+
+    def _fail_all(self, message: str) -> None:
+        for i, ticket in self.tickets.items():
+            self.dialogues.cancel(i)
+            ticket.events.put_nowait(("error", message))
+        self.tickets.clear()
+
+
+def make_app(dialogues: Dialogues, name: str, max_problem_chars: int = 8000, answers: str = "number"):
+    """The FastAPI application serving `dialogues` as the model `name`."""
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, StreamingResponse
+
+    task = answer_task(answers)
+    scheduler: Scheduler | None = None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        nonlocal scheduler
+        scheduler = Scheduler(dialogues)
+        running = asyncio.create_task(scheduler.run())
+        yield
+        running.cancel()
+
+    app = FastAPI(title="socratic", lifespan=lifespan)
+
+    @app.exception_handler(RequestError)
+    async def request_error(request: Request, error: RequestError) -> JSONResponse:
+        body = {"error": {"message": error.message, "type": error.kind, "param": None, "code": error.code}}
+        return JSONResponse(body, status_code=error.status)
+
+    # Plain (Starlette) routes: the handlers read and check the body themselves, to answer in OpenAI's
+    # error shape with a message that says what is wrong.
+    async def list_models(request: Request) -> JSONResponse:
+        model = {"id": name, "object": "model", "created": 0, "owned_by": "socratic"}
+        return JSONResponse({"object": "list", "data": [model]})
+
+    async def chat_completions(request: Request):
+        body = await read_body(request)
+        question = problem_of(body, name, max_problem_chars)
+        assert scheduler is not None
+        ticket = scheduler.submit(question)
+        answer_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        head = {"id": answer_id, "created": created, "model": name}
+        try:
+            first = await next_event(ticket, request)
+        except BaseException:
+            scheduler.cancel(ticket)
+            raise
+        if first is None:  # the client went away
+            scheduler.cancel(ticket)
+            return JSONResponse({}, status_code=499)
+        refuse_too_long(first, len(question))
+        if not body.get("stream"):
+            event = first  # the text pieces are not needed: the reply is the finished attempt's
+            while event is not None and event[0] not in ("done", "error"):
+                event = await next_event(ticket, request)
+            if event is None:
+                scheduler.cancel(ticket)
+                return JSONResponse({}, status_code=499)
+            attempt = finished(event)
+            message = {"role": "assistant", "content": reply(attempt, dialogues.student.iterative)}
+            choice = {"index": 0, "message": message, "finish_reason": finish_reason(attempt)}
+            return JSONResponse(
+                {**head, "object": "chat.completion", "choices": [choice], "socratic": extra(attempt, task)}
+            )
+        return StreamingResponse(stream(ticket, first, head), media_type="text/event-stream")
+
+    async def stream(ticket: Ticket, first: tuple, head: dict) -> AsyncIterator[str]:
+        """Server-sent events: the dialogue's text as it is written, then the end with the steps."""
+        done = False
+        try:
+            yield chunk(head, {"role": "assistant", "content": ""})
+            event = first
+            while event[0] in ("started", "text"):
+                if event[0] == "text":
+                    yield chunk(head, {"content": event[1]})
+                event = await ticket.events.get()
+            attempt = finished(event)
+            yield chunk(head, {}, finish_reason(attempt), extra(attempt, task))
+            yield "data: [DONE]\n\n"
+            done = True
+        finally:
+            if not done:  # the client disconnected (or the server stops): free the problem's place
+                assert scheduler is not None
+                scheduler.cancel(ticket)
+
+    app.add_route("/v1/models", list_models, methods=["GET"])
+    app.add_route("/v1/chat/completions", chat_completions, methods=["POST"])
+    return app
+
+
+async def read_body(request) -> dict:
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RequestError(400, f"the request body is not valid JSON ({e})") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, f"the request body must be a JSON object, not {type(body).__name__}")
+    return body
+
+
+def problem_of(body: dict, name: str, max_chars: int) -> str:
+    """The problem a chat request asks: its last user message, checked."""
+    model = body.get("model")
+    if not isinstance(model, str):
+        raise RequestError(400, "'model' is required: the name GET /v1/models lists", code="missing_model")
+    if model != name:
+        raise RequestError(
+            404, f"the model '{model}' does not exist: this server serves '{name}'", code="model_not_found"
+        )
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise RequestError(400, "'messages' must be a non-empty list of {role, content} objects")
+    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    if not users:
+        raise RequestError(400, "no user message: the last user message is the problem to solve")
+    question = message_text(users[-1].get("content"))
+    if not question.strip():
+        raise RequestError(400, "the last user message is empty: it is the problem to solve")
+    if len(question) > max_chars:
+        raise RequestError(
+            400,
+            f"the problem is {len(question)} characters long; this server takes at most {max_chars}",
+            code="context_length_exceeded",
+        )
+    if body.get("n", 1) != 1:
+        raise RequestError(400, "'n' must be 1: one greedy dialogue per problem")
+    return question
+
+
+def message_text(content: Any) -> str:
+    """A message's text: a string, or OpenAI's list of parts of which the text ones count."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        if all(isinstance(p, str) for p in parts):
+            return "\n".join(parts)  # type: ignore[arg-type]
+    raise RequestError(400, "a message's 'content' must be a string or a list of text parts")
+
+
+def refuse_too_long(first: tuple, chars: int) -> None:
+    """A problem whose prompt does not fit the student's context ends at once with nothing written."""
+    if first[0] == "done" and refused(first[1]):
+        raise RequestError(
+            400,
+            f"the problem ({chars} characters) with its token budget does not fit the student's context",
+            code="context_length_exceeded",
+        )
+
+
+async def next_event(ticket: Ticket, request) -> tuple | None:
+    """The ticket's next event, or None once the client has disconnected."""
+    while True:
+        try:
+            return await asyncio.wait_for(ticket.events.get(), timeout=0.5)
+        except asyncio.TimeoutError:
+            if await request.is_disconnected():
+                return None
+
+
+def finished(event: tuple) -> Attempt:
+    if event[0] == "error":
+        raise RequestError(500, event[1], kind="server_error")
+    return event[1]
+
+
+def finish_reason(attempt: Attempt) -> str:
+    return "length" if attempt.finish in ENDED_BY_LENGTH else "stop"
+
+
+def extra(attempt: Attempt, task) -> dict:
+    """The reply's `socratic` field: the steps as data, the extracted answer, how the attempt ended."""
+    return {
+        "steps": [{"question": s.question, "answer": s.answer} for s in attempt.steps],
+        "answer": task.extract_answer(attempt.answer_text),
+        "finish": attempt.finish,
+        "tokens": attempt.tokens,
+        "calculator": attempt.calculator,
+    }
+
+
+def chunk(head: dict, delta: dict, finish: str | None = None, socratic: dict | None = None) -> str:
+    body = {
+        **head,
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    if socratic is not None:
+        body["socratic"] = socratic
+    return f"data: {json.dumps(body)}\n\n"
+
+
+def run_serve(config: ServeConfig) -> None:
+    try:
+        import uvicorn
+    except ImportError:
+        raise SocraticError("socratic serve needs FastAPI and uvicorn: pip install 'socratic[serve]'") from None
+    check_port_free(config.host, config.port)
+    student = config.student.student()
+    name = config.name or student.name
+    dialogues = Dialogues(student, config.runtime, config.decode.settings())
+    app = make_app(dialogues, name, config.max_problem_chars, config.answers)
+    print(f"socratic: serving '{name}' ({student.method.name}) on http://{config.host}:{config.port}/v1", flush=True)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a taken address before the students load (uvicorn would exit with a log line only)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise SocraticError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
+class ServerThread:
+    """`make_app`'s server in a thread of this process on a free loopback port (tests, benchmarks):
+
+    with ServerThread(make_app(dialogues, "student")) as server:
+        openai.OpenAI(base_url=server.url, api_key="unused").models.list()
+    """
+
+    def __init__(self, app, host: str = "127.0.0.1"):
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            self.port = probe.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://{host}:{self.port}/v1"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.time() + 60
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)

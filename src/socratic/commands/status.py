@@ -1,0 +1,82 @@
+"""`socratic run --status`: where a run stands, read from its folder alone.
+
+    socratic run --config cpu-gsm8k-2400 --out results/cpu-gsm8k-2400 --status
+
+For the chains and each student of the run: trained (with its steps), training (the last checkpoint's
+step of the planned steps), or not started; then how many test problems it has solved and how many
+of those are right. "now" marks work a process is doing at this moment: the lock that a training
+run holds on its student folder, or the one a solve holds on its predictions file (read from the
+kernel's table of locks, /proc/locks, so looking never disturbs the runs). Nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from socratic.core.jsonl import read_jsonl
+from socratic.core.manifest import manifest_path
+from socratic.core.records import Prediction
+from socratic.text.methods import METHODS, role_folder
+from socratic.weights import student_folder
+
+
+def run_status(methods: Sequence[str], folder: Path, predictions_name: str, test_ids: set[str]) -> str:
+    """A table of the run in `folder`: its chains, and per student its training and its predictions
+    (`students/<method>/<predictions_name>`) of the test problems `test_ids`."""
+    if not (folder / "run.json").is_file():
+        return f"{folder}: no run here yet"
+    chains = folder / "chains.jsonl"
+    rows = [("chains", _count_lines(chains) if chains.is_file() else "not annotated yet", "")]
+    for method in methods:
+        student, roles = folder / "students" / method, METHODS[method].roles
+        for n, role in enumerate(roles):
+            name = method if len(roles) == 1 else f"{method} {role}"
+            last = n == len(roles) - 1  # the method's predictions go on its last row
+            solved = solving_state(student / predictions_name, test_ids) if last else ""
+            rows.append((name, training_state(role_folder(student, method, role)), solved))
+    lines = ["| student | training | test problems solved |", "|---|---|---|"]
+    lines += [f"| {name} | {state} | {solved} |" for name, state, solved in rows]
+    return "\n".join(lines)
+
+
+def training_state(student: Path) -> str:
+    now = " (now)" if held_now(student_folder.training_lock(student)) else ""
+    manifest = manifest_path(student)
+    if manifest.is_file() and student_folder.info_path(student).is_file():
+        steps = json.loads(manifest.read_text(encoding="utf-8")).get("steps")
+        return f"trained, {steps:,} steps" if isinstance(steps, int) else "trained"
+    latest = student_folder.latest_checkpoint(student)
+    if latest is None:
+        return f"started, no checkpoint yet{now}" if now else "not started"
+    state = json.loads((latest / "trainer_state.json").read_text(encoding="utf-8"))
+    return f"step {state['global_step']:,} of {state['max_steps']:,}{now}"
+
+
+def solving_state(predictions: Path, test_ids: set[str]) -> str:
+    if not predictions.is_file():
+        return "–"
+    solved = {p.problem_id: p for p in read_jsonl(predictions, Prediction) if p.problem_id in test_ids}
+    right = sum(bool(p.correct) for p in solved.values())
+    share = f" ({100 * right / len(solved):.1f} % right)" if solved else ""
+    now = " (now)" if held_now(predictions) else ""
+    return f"{len(solved):,} of {len(test_ids):,}{share}{now}"
+
+
+def held_now(path: Path) -> bool:
+    """Whether a process holds a lock on `path` at this moment, from the kernel's table of locks
+    (Linux; elsewhere False). Trying the lock instead could make a run that takes it that instant fail."""
+    try:
+        stat = path.stat()
+        table = Path("/proc/locks").read_text(encoding="ascii")
+    except OSError:
+        return False
+    device = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    return any(device in line.split() for line in table.splitlines())
+
+
+def _count_lines(path: Path) -> str:
+    with path.open("rb") as f:
+        return f"{sum(1 for _ in f):,} chains"

@@ -1,0 +1,198 @@
+"""A trained student answering problems one by one as they come: what `socratic ask` and
+`socratic serve` share.
+
+    student = find_student("runs/gsm8k/unified")            # or the folder holding qg/ and qa/
+    dialogues = Dialogues(student, EngineOptions(engine="llamacpp"), DecodeSettings())
+    i = dialogues.add("Tom has 3 apples ...")
+    while dialogues.busy:
+        written, finished = dialogues.step()                # new dialogue text per problem, attempts that ended
+
+The students' engines are opened once; every problem added shares them (and their continuous
+batching: the loops of `socratic.solving.loops` take problems at any step). The dialogue of a problem is
+the text of its layout (`formats`): `Q: ...` / `A: ...` lines, then `Answer: ...`; `written` gives
+each problem's new complete lines as they are generated, so a caller can stream them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from socratic.core.errors import SocraticError
+from socratic.core.records import Prediction, Problem
+from socratic.engines.base import TOO_LONG
+from socratic.solving import students
+from socratic.solving.loops import Attempt, DecodeSettings, IterativeLoop, OnePassLoop
+from socratic.solving.predictions import to_prediction
+from socratic.solving.students import EngineOptions
+from socratic.tasks.base import Task
+from socratic.text import formats
+from socratic.text.calculator import CalculatorError, calculate
+from socratic.text.methods import Method, get_method
+from socratic.weights import student_folder
+
+ONE_PASS_ROLES = ("answer", "cot", "unified")
+
+
+@dataclass(frozen=True)
+class StudentOptions:
+    """Which student answers: the options `ask` and `serve` share (with `loops.DecodeOptions`)."""
+
+    model: str | None = field(
+        default=None,
+        metadata={
+            "help": "student folder from `socratic train` (answer, cot or unified), or the folder holding an "
+            "iterative pair's qg/ and qa/"
+        },
+    )
+    qg: str | None = field(default=None, metadata={"help": "question-generator folder (iterative pair, with --qa)"})
+    qa: str | None = field(default=None, metadata={"help": "question-answerer folder (iterative pair, with --qg)"})
+
+    def student(self) -> Student:
+        return find_student(self.model, self.qg, self.qa)
+
+
+@dataclass(frozen=True)
+class Student:
+    """A student ready to open: its method and the folder of each role; `name` is what serve calls it."""
+
+    method: Method
+    folders: dict[str, str]
+    name: str
+
+    @property
+    def iterative(self) -> bool:
+        return self.method.iterative
+
+
+def find_student(model: str | None, qg: str | None = None, qa: str | None = None) -> Student:
+    """The student of a folder written by `socratic train`: a one-pass student (answer, cot, unified),
+    or the folder holding an iterative pair (`qg/` and `qa/`, as `train --method iterative` writes),
+    or a pair given as `qg` and `qa` folders."""
+    if model is None and (qg is None or qa is None):
+        raise SocraticError("give --model (a student folder, or the folder holding qg/ and qa/) or both --qg and --qa")
+    if model is not None and (qg is not None or qa is not None):
+        raise SocraticError("give either --model or --qg and --qa, not both")
+    if model is not None and not student_folder.info_path(model).exists():
+        pair = Path(model) / "qg", Path(model) / "qa"
+        if all(student_folder.info_path(folder).exists() for folder in pair):
+            qg, qa = (str(folder) for folder in pair)
+        else:
+            student_folder.read_info(model)  # the error that names what is missing
+    if qg is not None and qa is not None:
+        method = get_method("iterative")
+        folders = students.check_roles(method, {"qg": qg, "qa": qa})
+        return Student(method, folders, Path(model or Path(qa).parent).resolve().name)
+    role = student_folder.read_info(model).role  # type: ignore[arg-type]
+    if role not in ONE_PASS_ROLES:
+        raise SocraticError(
+            f"{model} is a '{role}' student, one half of an iterative pair: give the folder holding qg/ and qa/, "
+            "or --qg and --qa"
+        )
+    method = get_method(role)
+    folders = students.check_roles(method, {role: model})
+    return Student(method, folders, Path(model).resolve().name)  # type: ignore[arg-type]
+
+
+class Dialogues:
+    """One student's engines answering any number of problems, added at any time; see the module docstring."""
+
+    def __init__(self, student: Student, options: EngineOptions, decoding: DecodeSettings):
+        self.student, self.decoding = student, decoding
+        qg, qa = students.open_engines(student.method, student.folders, options, decoding)
+        self.loop: IterativeLoop | OnePassLoop = (
+            IterativeLoop(qg, qa, decoding, continuous=True, width=options.batch_size)
+            if student.iterative
+            else OnePassLoop(qa, decoding)
+        )
+        self.sent: dict[int, str] = {}  # problem -> the dialogue text `step` has given so far
+
+    def add(self, question: str) -> int:
+        i = self.loop.add(question)
+        self.sent[i] = ""
+        return i
+
+    def cancel(self, i: int) -> None:
+        self.loop.cancel(i)
+        self.sent.pop(i, None)
+
+    @property
+    def busy(self) -> bool:
+        return self.loop.busy
+
+    def step(self) -> tuple[list[tuple[int, str]], list[tuple[int, Attempt]]]:
+        """One step of the engines: (problem, its new dialogue text) for each problem that wrote a
+        line, and (problem, attempt) for each that ended. A problem's pieces of text, joined, are
+        `reply(attempt)` once it ends (the end comes as one last piece)."""
+        finished = self.loop.step()
+        written = []
+        for i, attempt in finished:
+            if not refused(attempt):
+                written.append((i, self._new_text(i, reply(attempt, self.student.iterative))))
+            del self.sent[i]
+        for i in self.loop.running():
+            if new := self._new_text(i, self.loop.text(i)):
+                written.append((i, new))
+        return [(i, text) for i, text in written if text], finished
+
+    def _new_text(self, i: int, text: str) -> str:
+        # Text already given is never taken back: if decoding a later token changed it (rare), only
+        # what lies past it is new.
+        sent = self.sent[i]
+        self.sent[i] = text if len(text) > len(sent) else sent
+        return text[len(sent) :]
+
+
+def refused(attempt: Attempt) -> bool:
+    """Whether the problem was never decoded: its prompt and token budget do not fit the context."""
+    return attempt.finish == TOO_LONG and not attempt.steps and not attempt.output
+
+
+def reply(attempt: Attempt, iterative: bool) -> str:
+    """A finished problem's dialogue, always ending with an answer line: a one-pass student's text (an
+    answer line added after the last solution when it was cut off before writing one), or an
+    iterative pair's pairs with the last solution's answer (the paper's rule) as the answer line."""
+    if iterative:
+        return formats.pairs_text(attempt.steps) + formats.answer_line(attempt.answer_text)
+    if formats.parse_chain(attempt.output).final_answer is not None:
+        return attempt.output
+    separator = "" if attempt.output.endswith("\n") or not attempt.output else "\n"
+    return attempt.output + separator + formats.answer_line(attempt.answer_text)
+
+
+def answer_task(kind: str) -> Task:
+    """A task with no problems of its own, to read answers of `kind` from a student's text."""
+    return Task("ask", "problems typed by the user", ("ask",), kind, loader=lambda split: [])
+
+
+def prediction(question: str, attempt: Attempt, student: Student, kind: str = "number", number: int = 1) -> Prediction:
+    """The `Prediction` record of one problem asked, as `socratic solve` would save it (no gold answer)."""
+    problem = Problem(f"ask/{number}", "ask", question, "")
+    found = to_prediction(problem, [attempt], student.method.name, answer_task(kind), attempt.seconds)
+    meta = {key: value for key, value in found.meta.items() if key != "gold"}
+    return Prediction(found.problem_id, found.method, found.steps, found.output, found.answer, None, meta)
+
+
+_ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
+
+
+def mark_calculator(text: str, mark: Sequence[str] = ("[", "]")) -> str:
+    """`text` with each value the calculator wrote between `mark`: `<<3*4=[12]>>`.
+
+    While decoding, the calculator writes the value of every annotation whose expression it can
+    compute (`Decoding`), so those are the values equal to their expression's; the rest are the model's.
+    """
+
+    def marked(match: re.Match) -> str:
+        expression, value = match.group(1), match.group(2)
+        try:
+            computed = calculate(expression)
+        except CalculatorError:
+            return match.group(0)
+        if computed != value:
+            return match.group(0)
+        return f"<<{expression}={mark[0]}{value}{mark[1]}>>"
+
+    return _ANNOTATION.sub(marked, text)

@@ -1,0 +1,442 @@
+"""`socratic train`: fine-tune a small causal LM on chains, for one of the paper's methods.
+
+    socratic train --method unified --chains runs/gsm8k/chains.jsonl --model smollm2-135m --out runs/gsm8k/unified
+    socratic train --method iterative --chains runs/gsm8k/chains.jsonl --model gemma3-270m --lora-r 16 --out runs/it
+    socratic train --config run.toml --method cot --out runs/cot      # the [train] section of a config file
+    socratic train --method cot --chains runs/gsm8k/chains.jsonl --model gpt2-large --out runs/cot  # a hub id
+    accelerate launch -m socratic train --method unified ...      # several GPUs (DDP, FSDP, DeepSpeed); README
+    accelerate launch --cpu --num_processes 2 -m socratic train ... # several CPU processes (DDP over gloo)
+
+Reads `Chain`s (and the `Problem`s they belong to), writes a student folder per role of the method
+that `solve` loads (`student_folder.py`): safetensors weights, the tokenizer, `socratic.json` (role, text
+format version, base model, a hash of the training data) and the loss curve (`loss.jsonl`, `loss.png`).
+
+The recipe, and why:
+- Text comes only from `formats.segments`: per chain, its text in pieces that are trained (the
+  completion; for QG the subquestion lines and the end marker, for QA the solution lines) or not
+  (the prompt and history). Each chain is tokenized once and the loss is on trained tokens only.
+  QG and QA thus see each chain once, not once per step with the history repeated: the same
+  examples as `formats.examples`, in a third of the tokens (tested).
+- Examples are packed best-fit into rows of `--max-length` tokens with no padding (TRL's `bfd`
+  packing); each example keeps its own position ids, from which transformers builds a block-diagonal
+  attention mask, so packed examples never see each other (tested for Llama, GPT-2 and Qwen2, and
+  checked on each model before training: one whose attention ignores them trains unpacked, warned).
+- Full fine-tuning by default, as in the paper; `--lora-r` trains LoRA adapters on every linear
+  layer instead (merged into the saved weights). AdamW, linear decay after a short warm-up.
+- bf16 mixed precision where the hardware computes bf16 natively (GPUs; CPUs with AVX512-BF16 or
+  AMX, where weights stay float32 and matrix products run in bf16); `accelerate launch` for GPUs.
+- Checkpoints every `--save-steps` under `<out>/checkpoints/`; rerunning the same command resumes
+  from the latest one, after checking it was made by the same recipe and data (else it stops).
+  One process trains a folder at a time: a second one (the same command twice) stops at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from socratic.core import resume
+from socratic.core.errors import RecordError, SocraticError
+from socratic.core.jsonl import holding_lock, read_jsonl
+from socratic.core.manifest import git_commit, write_manifest
+from socratic.core.records import Chain, Problem
+from socratic.tasks import BENCHMARKS, load_task
+from socratic.tasks.options import DataOptions
+from socratic.text import formats
+from socratic.text.methods import TRAINABLE, role_folder, roles_to_train
+from socratic.training.trainer import (
+    checkpointing_args,
+    native_bf16,
+    packing_is_exact,
+    progress_bar,
+    trainer_class,
+    write_loss_curve,
+)
+from socratic.weights import student_folder
+from socratic.weights.student_folder import StudentInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    method: str = field(
+        default="unified",
+        metadata={
+            "help": "answer, cot, unified, iterative (its two students, into <out>/qg and <out>/qa), or qg / qa alone",
+            "choices": TRAINABLE,
+            "aliases": ("--mode",),
+        },
+    )
+    chains: str = field(default="runs/chains.jsonl", metadata={"help": "chains file from `socratic annotate`"})
+    model: str = field(
+        default="smollm2-135m",
+        metadata={
+            "help": "base model: a name from `socratic models list`, a Hugging Face folder, or a hub id "
+            "(gpt2-large, Qwen/Qwen2.5-0.5B, org/name@revision; from the hub cache, downloaded if online)"
+        },
+    )
+    out: str = field(default="runs/student", metadata={"help": "checkpoint folder to write"})
+    data: DataOptions = field(default_factory=DataOptions)
+    epochs: float = field(default=3.0, metadata={"help": "passes over the training examples", "above": 0})
+    learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "peak learning rate (default: 5e-5 full fine-tuning, 2e-4 LoRA)", "above": 0},
+    )
+    batch_size: int = field(default=4, metadata={"help": "packed rows per optimizer step and device", "min": 1})
+    grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps", "min": 1})
+    max_length: int = field(
+        default=1024, metadata={"help": "tokens per packed row (longer examples are cut)", "min": 8}
+    )
+    packing: bool = field(default=True, metadata={"help": "pack examples into rows without padding"})
+    lora_r: int | None = field(
+        default=None, metadata={"help": "train LoRA adapters of this rank (default: full fine-tuning)", "min": 1}
+    )
+    lora_alpha: int | None = field(default=None, metadata={"help": "LoRA alpha (default: 2 x rank)", "min": 1})
+    warmup_ratio: float = field(
+        default=0.03, metadata={"help": "share of steps spent warming up the learning rate", "min": 0}
+    )
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay", "min": 0})
+    decision_weight: float = field(
+        default=1.0,
+        metadata={
+            "help": "loss weight of the first token of every trained line: for QG the choice between asking "
+            "another subquestion and the end marker, one token of ~15 a line (1 = every token alike)",
+            "above": 0,
+        },
+    )
+    bf16: bool | None = field(
+        default=None,
+        metadata={
+            "help": "bf16 mixed precision (default: on for GPUs with bf16 and for CPUs that compute bf16 "
+            "natively, AVX512-BF16 or AMX; weights stay float32 on a CPU)"
+        },
+    )
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (large models)"})
+    torch_compile: bool = field(default=False, metadata={"help": "compile the model with torch.compile"})
+    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)", "min": 1})
+    save_steps: int = field(default=100, metadata={"help": "save a resumable checkpoint every N steps", "min": 1})
+    logging_steps: int = field(default=5, metadata={"help": "record the loss every N steps", "min": 1})
+    max_steps: int = field(
+        default=-1, metadata={"help": "stop after N optimizer steps (default -1: by --epochs)", "min": -1}
+    )
+    seed: int = field(default=0, metadata={"help": "random seed (data order, LoRA init)"})
+
+    def __post_init__(self) -> None:
+        if self.max_steps == 0:
+            raise SocraticError("--max-steps: must be at least 1 (or -1 to train by --epochs)")
+        if self.warmup_ratio >= 1:
+            raise SocraticError(f"--warmup-ratio: must be below 1, not {self.warmup_ratio}")
+
+    @property
+    def lr(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 2e-4 if self.lora_r else 5e-5
+
+
+def load_pieces(config: TrainConfig, role: str) -> tuple[list[list[tuple[str, bool]]], str]:
+    """The training text of `role`, one list of (text, trained) pieces per chain (`formats.segments`),
+    and a hash of that text."""
+    path = Path(config.chains)
+    if not path.is_file():
+        raise SocraticError(f"chains file not found: {path} (write one with `socratic annotate`)")
+    chains = _distinct([c for c in read_jsonl(path, Chain) if c.correct is not False], path)
+    if not chains:
+        raise SocraticError(f"{path}: no correct chains to train on")
+    problems = _problems_for(chains, config.data, path)
+    wanted = set(config.data.select(list(dict.fromkeys(c.problem_id for c in chains))))  # --offset, --limit
+    chains = [c for c in chains if c.problem_id in wanted]
+    if role in ("unified", "qg", "qa") and any(c.style != "socratic" for c in chains):
+        raise SocraticError(
+            f"role '{role}' needs socratic chains (with subquestions); {path} has "
+            f"{sum(c.style != 'socratic' for c in chains)} of another style"
+        )
+    pieces = [formats.segments(role, problems[c.problem_id].question, c.steps, c.final_answer) for c in chains]
+    digest = hashlib.sha256("\n".join("\x00".join(t for t, _ in p) for p in pieces).encode()).hexdigest()[:16]
+    return pieces, digest
+
+
+def _distinct(chains: list[Chain], path: Path) -> list[Chain]:
+    """The chains without repeats of the same steps for the same problem, which would be trained twice."""
+    seen: set[tuple[str, tuple, str]] = set()
+    kept = []
+    for chain in chains:
+        key = (chain.problem_id, chain.steps, chain.final_answer)
+        if key not in seen:
+            seen.add(key)
+            kept.append(chain)
+    if len(kept) < len(chains):
+        log.warning("%s: %d repeated chains dropped (same problem, steps and answer)", path, len(chains) - len(kept))
+    return kept
+
+
+def tokenize_pieces(tokenizer: Any, pieces: Sequence[tuple[str, bool]]) -> dict[str, list[int]]:
+    """Token ids of the whole text and a mask of the trained tokens, plus end-of-sequence.
+
+    The text is tokenized in one go, as `solve` tokenizes a prompt, and a token is trained when its
+    first character lies in a trained piece. End-of-sequence follows the last piece, trained with it.
+    """
+    text = "".join(t for t, _ in pieces)
+    trained_chars = [flag for t, flag in pieces for _ in t]
+    encoded = tokenizer(text, return_offsets_mapping=True)
+    mask = [int(start < len(text) and end > start and trained_chars[start]) for start, end in encoded["offset_mapping"]]
+    return {
+        "input_ids": [*encoded["input_ids"], tokenizer.eos_token_id],
+        "completion_mask": [*mask, int(pieces[-1][1])],
+    }
+
+
+def _problems_for(chains: Sequence[Chain], data: DataOptions, path: Path) -> dict[str, Problem]:
+    """Problems by id: from --dataset (with its field options) when given, else from the benchmark and
+    split that each chain id names ("gsm8k/train/17")."""
+    sources: set[tuple[str, str]] = set()
+    for number, chain in enumerate(chains, start=1):
+        parts = chain.problem_id.split("/", 2)
+        if len(parts) != 3 or not all(parts):
+            raise RecordError(path, number, "expected an id like <dataset>/<split>/<n>", "problem_id", unit="chain")
+        sources.add((parts[0], parts[1]))
+    problems: dict[str, Problem] = {}
+    for name, split in sorted(sources):
+        if data.dataset is None and name not in BENCHMARKS:
+            raise SocraticError(
+                f"{path}: chains of '{name}', which is not a shipped benchmark: give --dataset with the file "
+                "they came from (and its field options)"
+            )
+        task = data.task() if data.dataset else load_task(name)
+        wanted = data.split_of(task, split)
+        problems.update((p.id, p) for p in task.load(wanted))
+    missing = [c.problem_id for c in chains if c.problem_id not in problems]
+    if missing:
+        raise SocraticError(
+            f"{path}: {len(missing)} chains name problems that the dataset does not have (first: {missing[0]})"
+        )
+    return problems
+
+
+def run_train(config: TrainConfig) -> Path:
+    """Train the student of each role of `config.method`; return the output folder."""
+    for role in roles_to_train(config.method):
+        _train_one(config, role, role_folder(config.out, config.method, role))
+    return Path(config.out)
+
+
+def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
+    started = time.time()
+    commit = git_commit()
+    # The inputs and the folder are checked before the training libraries are even imported.
+    pieces, data_hash = load_pieces(config, role)
+    with _training_lock(out):
+        if _already_trained(out, config, role, data_hash):
+            print(f"{out}: already a finished {role} student of these chains: kept (delete it to retrain)")
+            return out
+        resume.claim(student_folder.checkpoints_folder(out), _recipe(config, role, data_hash), "checkpoints")
+        return _fit(config, role, out, pieces, data_hash, started, commit)
+
+
+def _training_lock(out: Path) -> contextlib.AbstractContextManager[None]:
+    """One training run per student folder: a second one (the same command in another terminal, or a
+    pipeline reaching a student someone trains by hand) stops at once instead of both writing
+    checkpoints. Under `accelerate launch` the main process holds it for all of them."""
+    if os.environ.get("RANK", "0") != "0":
+        return contextlib.nullcontext()
+    busy = f"{out} is being trained by another process: wait for it to end (it can resume) or use another --out"
+    return holding_lock(student_folder.training_lock(out), busy)
+
+
+def _fit(
+    config: TrainConfig,
+    role: str,
+    out: Path,
+    pieces: list[list[tuple[str, bool]]],
+    data_hash: str,
+    started: float,
+    commit: str | None,
+) -> Path:
+    resume_from = student_folder.latest_checkpoint(out)
+
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from socratic.weights import models
+
+    torch.set_num_threads(config.threads or default_threads())
+    base = models.resolve(config.model)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    gpu = torch.cuda.is_available()
+    bf16 = config.bf16 if config.bf16 is not None else native_bf16(gpu)
+    model = AutoModelForCausalLM.from_pretrained(
+        base, dtype=torch.bfloat16 if gpu and bf16 else torch.float32, attn_implementation="sdpa"
+    )
+    packing = config.packing and packing_is_exact(model, config.model)
+    dataset = Dataset.from_list([tokenize_pieces(tokenizer, p) for p in pieces])
+    args = SFTConfig(
+        output_dir=str(student_folder.checkpoints_folder(out)),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        learning_rate=config.lr,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        lr_scheduler_type="linear",
+        warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        max_length=config.max_length,
+        packing=packing,
+        packing_strategy="bfd",
+        completion_only_loss=True,
+        bf16=bf16,
+        logging_steps=config.logging_steps,
+        logging_nan_inf_filter=False,  # a loss that blew up is shown as such (the trainer would hide it)
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        seed=config.seed,
+        report_to="none",
+        **checkpointing_args(config.gradient_checkpointing),
+        torch_compile=config.torch_compile,
+        dataloader_num_workers=0,
+        shuffle_dataset=True,
+        use_cpu=not gpu,
+        disable_tqdm=True,  # one bar of our own (`progress_bar`) instead of the trainer's bar and log lines
+    )
+    trainer = trainer_class(SFTTrainer, config.decision_weight)(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=_lora_config(config),
+        callbacks=[progress_bar(f"train {role}")],
+    )
+    trainer.remove_callback(PrinterCallback)  # with the trainer's bar off, it prints every log as a dict
+    if resume_from:
+        log.warning("resuming from %s", resume_from)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    _save(trainer, tokenizer, out, config, role, data_hash, len(pieces))
+    if not trainer.is_world_process_zero():  # with several processes (`accelerate launch`) one writes the folder
+        trainer.accelerator.wait_for_everyone()
+        return out
+    write_loss_curve(trainer.state.log_history, out, f"{role} · {Path(config.model).name}")
+    runtime = next((r["train_runtime"] for r in reversed(trainer.state.log_history) if "train_runtime" in r), None)
+    write_manifest(
+        out,
+        "train",
+        config,
+        started,
+        commit,
+        examples=len(pieces),
+        data_hash=data_hash,
+        steps=trainer.state.global_step,
+        processes=trainer.args.world_size,
+        packed=packing,
+        train_seconds=runtime,
+        epoch_tokens=_token_count(trainer),
+    )
+    losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
+    last_loss = f", last loss {losses[-1]:.3f}" if losses else ""
+    print(
+        f"{out}: {role} student of {config.model}, {len(pieces):,} chains, {trainer.state.global_step} steps in "
+        f"{runtime or 0:.0f} s{last_loss}"
+    )
+    trainer.accelerator.wait_for_everyone()
+    return out
+
+
+def _token_count(trainer: Any) -> int:
+    """Tokens in one epoch of the (tokenized, packed) training set: no padding is counted."""
+    return sum(len(ids) for ids in trainer.train_dataset["input_ids"])
+
+
+def _lora_config(config: TrainConfig) -> Any:
+    if not config.lora_r:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha or 2 * config.lora_r,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+
+
+def _already_trained(out: Path, config: TrainConfig, role: str, data_hash: str) -> bool:
+    """Whether `out` is a finished student of this role, base model, data and length of training, so that
+    rerunning a pipeline skips it; asking for more steps or epochs continues from its last checkpoint."""
+    if not student_folder.info_path(out).is_file():
+        return False
+    found = student_folder.read_info(out)
+    if (found.role, found.base_model, found.data_hash) != (role, config.model, data_hash):
+        raise SocraticError(
+            f"{out} already holds a different student ({found.role}, {found.base_model}, "
+            f"data {found.data_hash}): choose another --out"
+        )
+    return found.trained_for == _trained_for(config) and student_folder.has_weights(out)
+
+
+def _recipe(config: TrainConfig, role: str, data_hash: str) -> dict[str, Any]:
+    """What makes a checkpoint resumable by this training: same student, data and optimisation. The length
+    of training (epochs, max_steps) is not in it: asking for more continues the same run."""
+    return {
+        "role": role,
+        "base_model": config.model,
+        "data_hash": data_hash,
+        "learning_rate": config.lr,
+        "batch_size": config.batch_size,
+        "grad_accum": config.grad_accum,
+        "max_length": config.max_length,
+        "packing": config.packing,
+        "lora_r": config.lora_r,
+        "lora_alpha": config.lora_alpha,
+        "warmup_ratio": config.warmup_ratio,
+        "weight_decay": config.weight_decay,
+        **(
+            {"decision_weight": config.decision_weight} if config.decision_weight != 1 else {}
+        ),  # older checkpoints resume
+        "seed": config.seed,
+    }
+
+
+def _save(
+    trainer: Any, tokenizer: Any, out: Path, config: TrainConfig, role: str, data_hash: str, examples: int
+) -> None:
+    """The student folder. Every process calls this (the weights of a sharded model, FSDP or ZeRO-3, are
+    gathered by all of them); the main process alone writes."""
+    if config.lora_r:
+        trainer.save_model(str(out / "adapter"))
+        if trainer.is_world_process_zero():  # `solve` loads one plain folder
+            trainer.model.merge_and_unload().save_pretrained(out, safe_serialization=True)
+    else:
+        trainer.save_model(str(out))
+    if not trainer.is_world_process_zero():
+        return
+    (out / "training_args.bin").unlink(missing_ok=True)  # the trainer's pickle; the manifest says it in JSON
+    tokenizer.save_pretrained(out)
+    info = StudentInfo(
+        role=role,
+        base_model=config.model,
+        data_hash=data_hash,
+        examples=examples,
+        lora_r=config.lora_r,
+        trained_for=_trained_for(config),
+    )
+    student_folder.write_info(out, info)
+
+
+def default_threads() -> int:
+    """All cores, shared among the processes on this machine when `accelerate launch` starts several."""
+    return max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
+def _trained_for(config: TrainConfig) -> dict[str, float]:
+    return {"epochs": config.epochs, "max_steps": config.max_steps}

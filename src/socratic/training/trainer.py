@@ -1,0 +1,182 @@
+"""What socratic adds to TRL's `SFTTrainer`, apart from the data and the recipe (`socratic.training.train`).
+
+- `decision_weighted_loss` / `trainer_class`: `--decision-weight`, the first token of every trained
+  line counted W times (for QG: ask another subquestion, or end).
+- `packed_logits_match`: whether a model keeps packed examples apart, checked before training.
+- `native_bf16`, `checkpointing_args`: the hardware switches, named as this transformers knows them.
+- `progress_bar`, `write_loss_curve`: the one progress bar of a training, and `loss.jsonl` / `loss.png`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def trainer_class(sft_trainer: type, decision_weight: float) -> type:
+    """TRL's trainer, or with `--decision-weight` one whose loss is `decision_weighted_loss`."""
+    if decision_weight == 1:
+        return sft_trainer
+    weighted = decision_weighted_loss(decision_weight)
+
+    class DecisionWeightedTrainer(sft_trainer):
+        # TRL's own loss reads log-probabilities of the labelled tokens off a fused head; this one needs the
+        # logits (one forward pass, as TRL's; its entropy and token-accuracy metrics are not logged).
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            outputs = model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False)
+            loss = weighted(outputs, inputs["labels"], num_items_in_batch)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                loss = loss * self.accelerator.num_processes  # as TRL: DDP averages gradients over the ranks
+            return (loss, outputs) if return_outputs else loss
+
+    return DecisionWeightedTrainer
+
+
+def decision_weighted_loss(weight: float) -> Any:
+    """The trainer's loss (next-token cross-entropy over the trained tokens) with the first token of
+    each run of trained tokens counted `weight` times.
+
+    In QG's training text every QG line follows a QA line, so that token is where QG decides whether
+    the problem needs another subquestion ("Q") or is done (the end marker): one decision against
+    ~15 tokens of wording a line, which is how a QG can learn the wording and not when to stop.
+    """
+
+    def loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        targets = labels[..., 1:]
+        trained = targets != -100
+        first = trained & (labels[..., :-1] == -100)  # trained, after an untrained token
+        weights = trained.float() + (weight - 1.0) * first.float()
+        logits = outputs.logits[..., :-1, :]
+        losses = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1).clamp(min=0), reduction="none"
+        )
+        count = num_items_in_batch if num_items_in_batch is not None else trained.sum()
+        return (losses * weights.reshape(-1)).sum() / torch.as_tensor(count, device=losses.device).clamp(min=1)
+
+    return loss
+
+
+def packed_logits_match(model: Any) -> bool:
+    """Whether `model` keeps packed examples apart: the logits of a short sequence packed after another
+    (each with its own position ids, no attention mask, as the trainer feeds packed rows) equal its
+    logits alone. Transformers builds the block-diagonal mask from the position ids only where a
+    model's attention asks for it, so this is checked on the model itself, not assumed per family."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    vocab = min(model.config.vocab_size, 1000)
+    first, second = (torch.randint(0, vocab, (1, n), generator=generator) for n in (7, 9))
+    ids = torch.cat([first, second], dim=1).to(model.device)
+    positions = torch.cat([torch.arange(7), torch.arange(9)])[None].to(model.device)
+    was_training = model.training
+    model.eval()  # no dropout (GPT-2 has some) while comparing
+    try:
+        with torch.no_grad():
+            packed = model(input_ids=ids, position_ids=positions, use_cache=False).logits[0, 7:].float()
+            alone = model(input_ids=ids[:, 7:], use_cache=False).logits[0].float()
+    finally:
+        model.train(was_training)
+    # float32 agrees to ~1e-7 (measured on tiny GPT-2, Qwen2, Llama); cross-talk moves logits by ~30-100% of
+    # their largest value. bf16 arithmetic gets a wider margin.
+    tolerance = (1e-3 if model.dtype == torch.float32 else 3e-2) * (1 + alone.abs().max().item())
+    return (packed - alone).abs().max().item() <= tolerance
+
+
+def packing_is_exact(model: Any, name: str) -> bool:
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    # With ZeRO-3, or FSDP loading on the main process only, this process may not hold the weights yet; every
+    # process must decide alike, so the check is skipped (the families tested here all pass it).
+    if is_deepspeed_zero3_enabled() or os.environ.get("FSDP_CPU_RAM_EFFICIENT_LOADING", "").lower() in ("1", "true"):
+        return True
+    if packed_logits_match(model):
+        return True
+    log.warning(
+        "%s (%s): its attention does not keep packed examples apart, so packing is off for it (padded rows)",
+        name,
+        type(model).__name__,
+    )
+    return False
+
+
+def checkpointing_args(enabled: bool) -> dict[str, bool]:
+    """The trainer's activation-checkpointing switch, under the name this transformers knows
+    (`gradient_checkpointing` warns that it is deprecated from transformers 5.x); unset when off."""
+    if not enabled:
+        return {}
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return {"activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing": True}
+
+
+def native_bf16(gpu: bool) -> bool:
+    """Whether bf16 arithmetic is fast here: on a GPU that has it, or a CPU with AVX512-BF16 or AMX
+    (1.7x faster forward + backward than float32 for SmolLM2-135M on this project's 2-core EPYC)."""
+    import torch
+
+    if gpu:
+        return torch.cuda.is_bf16_supported()
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private but long-lived torch.cpu helpers
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+def progress_bar(description: str) -> Any:
+    """The stage's one progress bar, as a trainer callback: optimizer steps with ETA and the latest
+    loss (the trainer's own bar and the log lines it prints are off)."""
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        bar: Any = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            main = state.is_world_process_zero  # one bar for several processes
+            self.bar = tqdm(
+                total=state.max_steps, initial=state.global_step, desc=description, unit="step", disable=not main
+            )
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.bar is not None and logs and "loss" in logs:
+                self.bar.set_postfix(loss=f"{logs['loss']:.3f}", refresh=False)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.bar.close()
+
+    return Progress()
+
+
+def write_loss_curve(log_history: Sequence[dict[str, Any]], out: Path, title: str) -> Path:
+    """`loss.jsonl` (step, loss, learning rate) and `loss.png` from the trainer's log."""
+    rows = [
+        {"step": r["step"], "loss": r["loss"], "learning_rate": r.get("learning_rate")}
+        for r in log_history
+        if "loss" in r
+    ]
+    (out / "loss.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    axis.plot([r["step"] for r in rows], [r["loss"] for r in rows], marker="." if len(rows) < 50 else None)
+    axis.set(xlabel="optimizer step", ylabel="training loss (completion tokens)", title=title)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(out / "loss.png", dpi=120)
+    plt.close(figure)
+    return out / "loss.png"

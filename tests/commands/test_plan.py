@@ -1,0 +1,80 @@
+"""`socratic run --dry-run`: the plan (stages, examples, tokens, steps, size, time) and a two-step
+rehearsal of every student on a tiny model of its architecture, with nothing written to runs/."""
+
+import json
+
+import pytest
+
+from socratic.cli import main
+from tests.conftest import hub_cache_entry
+
+
+def write_config(path, model, methods='["unified"]', **train):
+    extra = "".join(f"{key} = {json.dumps(value)}\n" for key, value in train.items())
+    path.write_text(
+        f'name = "plan"\nmethods = {methods}\n'
+        '[annotate]\ndataset = "gsm8k"\nsplit = "train"\nteacher = "human"\nlimit = 8\n'
+        f'[train]\nmodel = "{model}"\nepochs = 2\nbatch_size = 2\nmax_length = 256\nthreads = 1\n{extra}'
+        '[solve]\ndataset = "gsm8k"\nlimit = 4\n'
+    )
+    return path
+
+
+def test_dry_run_prints_the_plan_and_rehearses_without_writing_a_run(hub, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path / "plan.toml", "tiny-org/tiny-llama")  # a hub id, from the test's cache
+    assert main(["run", "--config", str(config), "--dry-run", "--threads", "1"]) in (0, None)
+    out = capsys.readouterr().out
+    assert "annotate: 8 chains of gsm8k (the dataset's own)" in out
+    assert "train: student tiny-org/tiny-llama, 3M parameters, full fine-tuning, 2 epochs" in out
+    plan = next(line for line in out.splitlines() if line.strip().startswith("unified    unified"))
+    assert "8 examples" in plan and "steps" in plan
+    assert "speed measured here:" in out and "solve: 4 problems of gsm8k test" in out
+    assert "rehearsal: 2 steps per student on a tiny random llama" in out
+    assert "unified    unified  ok: loss" in out and "dry run passed" in out
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_dry_run_of_the_paper_config_counts_gpt2_large(tmp_path, monkeypatch, capsys, tiny_model):
+    """The paper's GSM8K config (its unified student, to keep the test short) with gpt2-large's real
+    config.json in a hub cache, and SmolLM2's tokenizer standing in for GPT-2's, which is not on this
+    machine: 774M parameters, its 7,473 chains planned, a tiny GPT-2 rehearses the student."""
+    import dataclasses
+
+    from transformers import AutoTokenizer, GPT2Config
+
+    from socratic.commands.pipeline import load_config
+    from socratic.commands.plan import dry_run
+
+    large = tmp_path / "gpt2-large"
+    GPT2Config(n_embd=1280, n_layer=36, n_head=20, vocab_size=50257, n_positions=1024).save_pretrained(large)
+    AutoTokenizer.from_pretrained(tiny_model).save_pretrained(large)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub_cache_entry(tmp_path / "hub", "gpt2-large", large)
+    monkeypatch.chdir(tmp_path)
+    paper = load_config("paper-gsm8k")
+    dry_run(dataclasses.replace(paper, run=dataclasses.replace(paper.run, methods=("unified",))), threads=2)
+    out = capsys.readouterr().out
+    assert "annotate: 7,473 chains of gsm8k" in out and "student gpt2-large, 774M parameters" in out
+    assert "lr 1e-05" in out and "rehearsal: 2 steps per student on a tiny random gpt2" in out
+    assert out.count(" ok: loss ") == 1 and "dry run passed" in out
+
+
+@pytest.mark.slow
+def test_dry_run_catches_a_recipe_whose_loss_blows_up(hub, tmp_path, monkeypatch):
+    from socratic.core.errors import SocraticError
+
+    monkeypatch.chdir(tmp_path)
+    broken = write_config(tmp_path / "broken.toml", "tiny-org/tiny-llama", learning_rate=1e38, warmup_ratio=0)
+    with pytest.raises(SocraticError, match="loss is not finite"):
+        main_or_raise(["run", "--config", str(broken), "--dry-run", "--threads", "1"])
+
+
+def main_or_raise(argv):
+    from socratic.commands.pipeline import load_config
+    from socratic.commands.plan import dry_run
+
+    assert argv[:2] == ["run", "--config"]
+    dry_run(load_config(argv[2]), threads=1)

@@ -1,0 +1,166 @@
+"""`socratic serve` on loopback, spoken to with the `openai` client: replies are the dialogue `socratic
+ask` prints (so the one `solve` saves), streamed or not; concurrent requests share the engine and
+each gets its own reply; bad requests get their 4xx and the server goes on; a client that leaves
+mid-stream frees its place. Fast tier on tiny random students; the load test on SmolLM2 is slow."""
+
+import io
+import json
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import openai
+import pytest
+
+from socratic.commands.ask import AskConfig, run_ask
+from socratic.commands.serve import ServerThread, make_app
+from socratic.core.config import build
+from socratic.solving.dialogue import Dialogues, StudentOptions
+from socratic.solving.loops import DecodeOptions
+from socratic.solving.students import EngineOptions
+from socratic.tasks import load_task
+
+FAST = dict(max_new_tokens=24, step_tokens=8, max_steps=2)
+
+
+class Server(ServerThread):
+    """The app of `dialogues` served on loopback, with an `openai` client and raw POSTs for bad bodies."""
+
+    def __init__(self, dialogues: Dialogues, name: str = "student", **options):
+        super().__init__(make_app(dialogues, name, **options))
+        self.dialogues = dialogues
+
+    def client(self) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.url, api_key="unused", max_retries=0, timeout=600)
+
+    def post(self, body: bytes) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            f"{self.url}/chat/completions", data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+
+def open_dialogues(student, engine="llamacpp", threads=1, batch_size=8, **options) -> Dialogues:
+    decode = DecodeOptions(**{**FAST, **options})
+    runtime = EngineOptions(engine=engine, threads=threads, batch_size=batch_size)
+    return Dialogues(StudentOptions(model=str(student)).student(), runtime, decode.settings())
+
+
+def ask_printed(student, engine: str, question: str, **options) -> str:
+    """What `socratic ask` prints for the question, unmarked (no calculator: nothing to mark)."""
+    out = io.StringIO()
+    run_ask(
+        build(AskConfig, dict(model=str(student), engine=engine, threads=1, **{**FAST, **options})),
+        question,
+        stdout=out,
+    )
+    return out.getvalue()
+
+
+def chat(client: openai.OpenAI, question: str, stream: bool = False):
+    messages = [{"role": "system", "content": "ignored"}, {"role": "user", "content": question}]
+    if not stream:
+        return client.chat.completions.create(model="student", messages=messages)
+    return client.chat.completions.create(model="student", messages=messages, stream=True)
+
+
+def streamed(client: openai.OpenAI, question: str) -> tuple[str, dict, str]:
+    text, extra, finish = "", {}, ""
+    for piece in chat(client, question, stream=True):
+        choice = piece.choices[0]
+        text += choice.delta.content or ""
+        if choice.finish_reason:
+            finish, extra = choice.finish_reason, piece.model_extra["socratic"]
+    return text, extra, finish
+
+
+@pytest.mark.parametrize("role", ["unified", "pair"])
+def test_replies_are_the_dialogue_ask_prints_streamed_or_not(make_tiny_student, tmp_path, role):
+    from tests.commands.test_ask import pair_folder
+
+    student = make_tiny_student("unified") if role == "unified" else pair_folder(make_tiny_student, tmp_path)
+    questions = [p.question for p in load_task("gsm8k").load("test", limit=2)]
+    printed = [ask_printed(student, "llamacpp", q, calculator=False) for q in questions]
+    with Server(open_dialogues(student, calculator=False)) as server:
+        client = server.client()
+        assert [m.id for m in client.models.list().data] == ["student"]
+        for question, expected in zip(questions, printed, strict=True):
+            answer = chat(client, question)
+            assert answer.choices[0].message.content + "\n" == expected
+            steps = answer.model_extra["socratic"]["steps"]
+            assert steps and all(set(s) == {"question", "answer"} for s in steps)
+            text, extra, finish = streamed(client, question)
+            assert text + "\n" == expected
+            assert extra["steps"] == steps and finish == answer.choices[0].finish_reason
+
+
+def test_concurrent_requests_each_get_their_own_reply(make_tiny_student):
+    questions = [p.question for p in load_task("gsm8k").load("test", limit=6)]
+    with Server(open_dialogues(make_tiny_student("unified"))) as server:
+        client = server.client()
+        alone = [chat(client, q).choices[0].message.content for q in questions]
+        with ThreadPoolExecutor(len(questions)) as pool:
+            together = list(pool.map(lambda q: chat(client, q).choices[0].message.content, questions))
+    assert together == alone
+    assert len(set(alone)) > 1  # different problems, different replies: a mix-up would show
+
+
+def test_bad_requests_get_their_error_and_the_server_goes_on(make_tiny_student):
+    with Server(open_dialogues(make_tiny_student("unified")), max_problem_chars=5000) as server:
+        client = server.client()
+        status, body = server.post(b'{"model": "student", "messages": [')
+        assert status == 400 and "not valid JSON" in body["error"]["message"]
+        status, body = server.post(b'["a list"]')
+        assert status == 400 and "JSON object" in body["error"]["message"]
+        status, body = server.post(json.dumps({"model": "student", "messages": [{"role": "system"}]}).encode())
+        assert status == 400 and "no user message" in body["error"]["message"]
+        with pytest.raises(openai.NotFoundError, match="this server serves 'student'"):
+            client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "1+1?"}])
+        with pytest.raises(openai.BadRequestError, match="at most 5000"):
+            chat(client, "7 " * 3000)
+        # Under the character limit but longer than the tiny student's 1,024 positions.
+        with pytest.raises(openai.BadRequestError, match="does not fit the student's context"):
+            chat(client, "7 " * 1500)
+        with pytest.raises(openai.BadRequestError, match="does not fit"):
+            streamed(client, "7 " * 1500)
+        assert chat(client, "What is 2 plus 3?").choices[0].message.content
+
+
+def test_a_client_that_leaves_mid_stream_frees_its_place(make_tiny_student):
+    dialogues = open_dialogues(make_tiny_student("unified"), max_new_tokens=200)
+    with Server(dialogues) as server:
+        body = {"model": "student", "stream": True, "messages": [{"role": "user", "content": "What is 2 plus 3?"}]}
+        request = urllib.request.Request(
+            f"{server.url}/chat/completions",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        response = urllib.request.urlopen(request, timeout=60)
+        assert response.readline().startswith(b"data: ")  # the stream has begun
+        response.close()  # ... and the client goes away
+        deadline = time.time() + 30
+        while dialogues.busy:
+            assert time.time() < deadline, "the abandoned request kept its place"
+            time.sleep(0.05)
+        assert not dialogues.loop.engine.busy
+        assert chat(server.client(), "What is 2 plus 3?").choices[0].message.content
+
+
+@pytest.mark.slow
+def test_32_concurrent_requests_are_all_answered_each_as_alone(make_student):
+    """The load test on SmolLM2 (standing in for a unified student): 32 requests at once share the
+    llama.cpp engine's batch; each reply is the one the same request gets alone."""
+    questions = [p.question for p in load_task("gsm8k").load("test", limit=32)]
+    dialogues = open_dialogues(make_student("unified"), threads=2, batch_size=32, max_new_tokens=48)
+    with Server(dialogues) as server:
+        client = server.client()
+        alone = [chat(client, q).choices[0].message.content for q in questions]
+        with ThreadPoolExecutor(len(questions)) as pool:
+            together = list(pool.map(lambda q: chat(client, q).choices[0].message.content, questions))
+    assert len(together) == 32 and all(together)
+    assert together == alone

@@ -1,0 +1,470 @@
+"""Training: completion-only labels, packing without cross-talk, every mode learns, resume, LoRA.
+
+Uses a tiny randomly initialised Llama built on SmolLM2's real tokenizer, so each run takes seconds.
+"""
+
+import dataclasses
+import functools
+import itertools
+import json
+
+import pytest
+import torch
+
+from socratic.core.config import build
+from socratic.core.errors import SocraticError
+from socratic.core.jsonl import holding_lock, write_jsonl
+from socratic.core.records import Chain, Step
+from socratic.tasks import gsm8k
+from socratic.text import formats
+from socratic.training.train import TrainConfig, load_pieces, run_train, tokenize_pieces
+from socratic.training.trainer import decision_weighted_loss, trainer_class
+from socratic.weights.student_folder import read_info
+
+
+@pytest.fixture(scope="module")
+def chains_file(tmp_path_factory):
+    problems = gsm8k.load("train")[:6]
+    chains = [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in problems]
+    return write_jsonl(tmp_path_factory.mktemp("chains") / "chains.jsonl", chains)
+
+
+def quick(tiny_model, chains_file, out, **overrides):
+    settings = dict(
+        chains=str(chains_file),
+        model=str(tiny_model),
+        out=str(out),
+        max_steps=12,
+        batch_size=2,
+        max_length=512,
+        learning_rate=3e-3,
+        warmup_ratio=0.0,
+        logging_steps=1,
+        save_steps=1000,
+    )
+    return build(TrainConfig, {**settings, **overrides})
+
+
+def first_batch(tiny_model, chains_file, tmp_path, mode="unified"):
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    pieces, _ = load_pieces(quick(tiny_model, chains_file, tmp_path), mode)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    args = SFTConfig(
+        output_dir=str(tmp_path / "x"),
+        per_device_train_batch_size=2,
+        max_length=512,
+        packing=True,
+        completion_only_loss=True,
+        use_cpu=True,
+        report_to="none",
+    )
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(tiny_model),
+        args=args,
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_list([tokenize_pieces(tokenizer, p) for p in pieces]),
+    )
+    return pieces, tokenizer, trainer, next(iter(trainer.get_train_dataloader()))
+
+
+@pytest.mark.parametrize("mode", ["unified", "qg", "qa"])
+def test_loss_is_on_completion_tokens_only(tiny_model, chains_file, tmp_path, mode):
+    pieces, tokenizer, _, batch = first_batch(tiny_model, chains_file, tmp_path, mode)
+    ids, labels, positions = batch["input_ids"][0], batch["labels"][0], batch["position_ids"][0]
+    starts = [*torch.nonzero(positions == 0).flatten().tolist(), len(ids)]
+    # Per chain: the trained pieces (completion; QG's subquestion lines and end marker; QA's solution
+    # lines) and the rest (prompt and history).
+    trained_text = {"".join(t for t, flag in p if flag) + (tokenizer.eos_token if p[-1][1] else "") for p in pieces}
+    masked_text = {"".join(t for t, flag in p if not flag) for p in pieces}
+    assert len(starts) > 2  # several chains share the packed row
+    for start, end in itertools.pairwise(starts):
+        trained = [t for t, label in zip(ids[start:end], labels[start:end], strict=True) if label != -100]
+        masked = [t for t, label in zip(ids[start:end], labels[start:end], strict=True) if label == -100]
+        assert tokenizer.decode(trained) in trained_text
+        assert tokenizer.decode(masked) in masked_text
+
+
+def test_iterative_pieces_cost_far_fewer_tokens_than_per_step_examples(tiny_model, chains_file, tmp_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    problems = gsm8k.load("train")[:6]
+    for mode in ("qg", "qa"):
+        pieces, _ = load_pieces(quick(tiny_model, chains_file, tmp_path), mode)
+        ours = sum(len(tokenize_pieces(tokenizer, p)["input_ids"]) for p in pieces)
+        per_step = sum(
+            len(tokenizer(e.prompt + e.completion)["input_ids"]) + 1
+            for p in problems
+            for e in formats.examples(mode, p.question, p.human_steps, p.answer)
+        )
+        assert ours * 2 < per_step, (mode, ours, per_step)
+
+
+def test_packed_examples_do_not_see_each_other(tiny_model, chains_file, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    _, _, _, batch = first_batch(tiny_model, chains_file, tmp_path)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="sdpa").eval()
+    ids, positions = batch["input_ids"], batch["position_ids"]
+    with torch.no_grad():
+        # As in training (TRL passes use_cache=False): with no cache and no attention mask, transformers
+        # reads the sequence boundaries from the position ids and masks attention across them.
+        packed = model(input_ids=ids, position_ids=positions, use_cache=False).logits[0]
+        starts = [*torch.nonzero(positions[0] == 0).flatten().tolist(), ids.shape[1]]
+        for start, end in itertools.pairwise(starts):
+            alone = model(input_ids=ids[:, start:end]).logits[0]
+            torch.testing.assert_close(packed[start:end], alone, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", formats.MODES)
+def test_every_mode_learns_and_reloads(tiny_model, chains_file, tmp_path, mode):
+    out = run_train(quick(tiny_model, chains_file, tmp_path / mode, method=mode))
+    losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    assert len(losses) == 12 and sum(losses[-3:]) < 0.85 * sum(losses[:3]), losses  # it fits the small set
+    check_trained_student(out, tiny_model, mode)
+
+
+@pytest.mark.parametrize("mode", ["cot", "unified"])
+def test_a_mode_trains_and_reloads_tiny(tiny_model, chains_file, tmp_path, mode):
+    # Fast twin of the test above: three short steps on one thread; the loss goes down, not yet far.
+    # The other modes train in the fast tier too: answer and iterative (QG + QA) in
+    # test_the_whole_pipeline_on_a_tinier_config, QG and QA in test_iterative_writes_qg_and_qa_tiny.
+    out = run_train(
+        quick(tiny_model, chains_file, tmp_path / mode, method=mode, max_steps=3, max_length=256, threads=1)
+    )
+    losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    assert len(losses) == 3 and losses[-1] < losses[0], losses
+    check_trained_student(out, tiny_model, mode)
+
+
+def check_trained_student(out, tiny_model, mode):
+    """A trained student folder: loss plot, its role, changed weights, and it reloads and generates."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    assert (out / "loss.png").stat().st_size > 1000
+    assert read_info(out).role == mode
+    before = AutoModelForCausalLM.from_pretrained(tiny_model).state_dict()
+    model = AutoModelForCausalLM.from_pretrained(out)
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed, "training did not change the weights"
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    prompt = tokenizer(formats.problem_prompt("What is 2+3?"), return_tensors="pt")
+    generated = model.generate(**prompt, max_new_tokens=5, do_sample=False)
+    assert generated.shape[1] > prompt.input_ids.shape[1]
+
+
+@pytest.mark.slow
+def test_iterative_writes_qg_and_qa(tiny_model, chains_file, tmp_path):
+    out = run_train(quick(tiny_model, chains_file, tmp_path / "it", method="iterative", max_steps=2))
+    assert read_info(out / "qg").role == "qg"
+    assert read_info(out / "qa").role == "qa"
+
+
+def test_iterative_writes_qg_and_qa_tiny(tiny_model, chains_file, tmp_path):
+    # Fast twin of the test above: one short step per role.
+    out = run_train(
+        quick(tiny_model, chains_file, tmp_path / "it", method="iterative", max_steps=1, max_length=256, threads=1)
+    )
+    assert read_info(out / "qg").role == "qg"
+    assert read_info(out / "qa").role == "qa"
+
+
+@pytest.mark.slow
+def test_resume_continues_from_the_saved_step(tiny_model, chains_file, tmp_path):
+    out = tmp_path / "resume"
+    run_train(quick(tiny_model, chains_file, out, max_steps=4, save_steps=2))
+    # A later run with more steps starts from the latest checkpoint, not from scratch.
+    run_train(quick(tiny_model, chains_file, out, max_steps=6, save_steps=2))
+    steps = [json.loads(line)["step"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    state = json.loads((out / "checkpoints" / "checkpoint-6" / "trainer_state.json").read_text())
+    assert state["global_step"] == 6
+
+
+def test_resume_continues_from_the_saved_step_tiny(tiny_model, chains_file, tmp_path):
+    # Fast twin of the test above: 2 steps, then 4, on short rows.
+    out = tmp_path / "resume"
+    run_train(quick(tiny_model, chains_file, out, max_steps=2, save_steps=2, max_length=256, threads=1))
+    run_train(quick(tiny_model, chains_file, out, max_steps=4, save_steps=2, max_length=256, threads=1))
+    steps = [json.loads(line)["step"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+    state = json.loads((out / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+
+
+@pytest.mark.slow
+def test_lora_merges_into_a_plain_checkpoint(tiny_model, chains_file, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    out = run_train(quick(tiny_model, chains_file, tmp_path / "lora", lora_r=8, max_steps=3))
+    assert (out / "adapter" / "adapter_config.json").exists()
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert not any("lora" in name for name in model.state_dict())
+
+
+def test_lora_merges_into_a_plain_checkpoint_tiny(tiny_model, chains_file, tmp_path):
+    # Fast twin of the test above: one short step.
+    from transformers import AutoModelForCausalLM
+
+    out = run_train(quick(tiny_model, chains_file, tmp_path / "lora", lora_r=8, max_steps=1, max_length=256, threads=1))
+    assert (out / "adapter" / "adapter_config.json").exists()
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert not any("lora" in name for name in model.state_dict())
+
+
+def test_bad_inputs(tiny_model, chains_file, tmp_path):
+    with pytest.raises(SocraticError, match="chains file not found"):
+        run_train(quick(tiny_model, tmp_path / "none.jsonl", tmp_path / "o"))
+    cot = write_jsonl(tmp_path / "cot.jsonl", [Chain("gsm8k/train/0", "cot", (), "72", True, "human")])
+    with pytest.raises(SocraticError, match="role 'qg' needs socratic chains"):
+        load_pieces(quick(tiny_model, cot, tmp_path / "o", method="qg"), "qg")
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "socratic.json").write_text(json.dumps({"mode": "unified", "format_version": 0}))
+    with pytest.raises(SocraticError, match="retrain it"):
+        read_info(tmp_path / "ck")
+
+
+@pytest.mark.slow
+def test_rerunning_a_finished_student_skips_it(tiny_model, chains_file, tmp_path):
+    out = run_train(quick(tiny_model, chains_file, tmp_path / "done", max_steps=2))
+    weights = (out / "model.safetensors").stat().st_mtime_ns
+    run_train(quick(tiny_model, chains_file, out, max_steps=2))
+    assert (out / "model.safetensors").stat().st_mtime_ns == weights
+    with pytest.raises(SocraticError, match="different student"):
+        run_train(quick(tiny_model, chains_file, out, method="answer", max_steps=2))
+
+
+def test_a_killed_training_is_not_resumed_by_another_recipe(tiny_model, chains_file, tmp_path):
+    out = tmp_path / "killed"
+    quick = functools.partial(globals()["quick"], max_length=256, threads=1)
+    run_train(quick(tiny_model, chains_file, out, max_steps=2, save_steps=1))
+    for finished in ("socratic.json", "model.safetensors"):  # as if killed after its checkpoints
+        (out / finished).unlink()
+    with pytest.raises(SocraticError, match=r"checkpoints made with other settings \(role: 'unified', now 'answer'\)"):
+        run_train(quick(tiny_model, chains_file, out, method="answer", max_steps=2, save_steps=1))
+    with pytest.raises(SocraticError, match="learning_rate"):
+        run_train(quick(tiny_model, chains_file, out, max_steps=2, save_steps=1, learning_rate=1e-3))
+    run_train(quick(tiny_model, chains_file, out, max_steps=3, save_steps=1))  # longer: the same run goes on
+    assert read_info(out).trained_for["max_steps"] == 3
+
+
+def test_the_decision_weight_counts_the_first_token_of_each_trained_line_that_many_times():
+    from types import SimpleNamespace
+
+    from transformers.loss.loss_utils import ForCausalLMLoss
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 9, 11)
+    # Two rows: trained runs at 2-3 and 6-7, and at 1-4; position 0 is a prompt token.
+    labels = torch.tensor([[5, 1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6, 7, 8, 9]])
+    trained = torch.tensor([[0, 0, 1, 1, 0, 0, 1, 1, 0], [0, 1, 1, 1, 1, 0, 0, 0, 0]]).bool()
+    labels = labels.masked_fill(~trained, -100)
+    outputs = SimpleNamespace(logits=logits)
+    plain = decision_weighted_loss(1.0)(outputs, labels)
+    assert torch.allclose(plain, ForCausalLMLoss(logits, labels, vocab_size=11))  # the trainer's own loss
+    per_token = torch.nn.functional.cross_entropy(
+        logits[:, :-1].transpose(1, 2), labels[:, 1:].clamp(min=0), reduction="none"
+    )
+    firsts = per_token[0, 1] + per_token[0, 5] + per_token[1, 0]  # the tokens at 2, 6 and 1
+    weighted = decision_weighted_loss(4.0)(outputs, labels, num_items_in_batch=torch.tensor(8))
+    assert torch.allclose(weighted, (per_token[labels[:, 1:] != -100].sum() + 3 * firsts) / 8)
+
+
+def test_the_weighted_trainer_at_weight_1_gives_trls_loss_on_a_packed_batch(tiny_model, chains_file, tmp_path):
+    from trl import SFTTrainer
+
+    _, _, trainer, batch = first_batch(tiny_model, chains_file, tmp_path, mode="qg")
+    assert "position_ids" in batch  # packed rows, no attention mask
+    with torch.no_grad():
+        trl_loss = SFTTrainer.compute_loss(trainer, trainer.model, dict(batch))
+        ours = trainer_class(SFTTrainer, 1.000001).compute_loss(trainer, trainer.model, dict(batch))
+    assert torch.allclose(trl_loss, ours, rtol=1e-4), (trl_loss, ours)
+
+
+def test_a_qg_trains_with_a_decision_weight_and_resumes_only_with_it(tiny_model, chains_file, tmp_path):
+    out = tmp_path / "qg"
+    quick_qg = functools.partial(quick, tiny_model, chains_file, out, method="qg", max_length=256, threads=1)
+    run_train(quick_qg(max_steps=2, save_steps=1, decision_weight=5.0))
+    losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    assert len(losses) == 2 and all(loss > 0 for loss in losses)
+    for finished in ("socratic.json", "model.safetensors"):  # as if killed after its checkpoints
+        (out / finished).unlink()
+    with pytest.raises(SocraticError, match="decision_weight"):
+        run_train(quick_qg(max_steps=3, save_steps=1))
+
+
+def test_repeated_chains_are_trained_once(tiny_model, chains_file, tmp_path, caplog):
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(chains_file.read_text() * 2)
+    once_pieces, once_hash = load_pieces(quick(tiny_model, chains_file, tmp_path), "unified")
+    pieces, digest = load_pieces(quick(tiny_model, twice, tmp_path), "unified")
+    assert (len(pieces), digest) == (len(once_pieces), once_hash)
+    assert "6 repeated chains dropped" in caplog.text
+    first_two, _ = load_pieces(quick(tiny_model, twice, tmp_path, limit=2, offset=1), "unified")
+    assert first_two == once_pieces[1:3], "--offset 1 --limit 2: the chains of problems 1 and 2"
+
+
+def test_chain_ids_must_name_dataset_split_and_problem(tiny_model, tmp_path):
+    bad = write_jsonl(tmp_path / "bad.jsonl", [Chain("17", "socratic", (), "72", True, "human")])
+    with pytest.raises(SocraticError, match=r"bad.jsonl: chain 1: field 'problem_id': expected an id like"):
+        load_pieces(quick(tiny_model, bad, tmp_path), "unified")
+
+
+def test_train_reads_a_users_csv_with_other_column_names(tiny_model, tmp_path, capsys):
+    """The data options are the same for every command: a CSV whose columns are not question/answer
+    trains as it annotates and solves."""
+    from socratic.cli import main
+
+    data = tmp_path / "mine.csv"
+    data.write_text("uid,prompt,target\na,What is 2 + 3?,5\nb,What is 4 * 2?,8\n")
+    chains = write_jsonl(
+        tmp_path / "chains.jsonl",
+        [
+            Chain(f"mine/all/{uid}", "cot", (Step("", text),), answer, True, "human")
+            for uid, text, answer in (("a", "2 + 3 = 5.", "5"), ("b", "4 * 2 = 8.", "8"))
+        ],
+    )
+    fields = ["--dataset", str(data), "--question-field", "prompt", "--answer-field", "target", "--id-field", "uid"]
+    argv = [
+        "train",
+        "--method",
+        "cot",
+        "--chains",
+        str(chains),
+        "--model",
+        str(tiny_model),
+        "--out",
+        str(tmp_path / "cot"),
+        "--max-steps",
+        "1",
+        "--batch-size",
+        "1",
+        "--max-length",
+        "128",
+        *fields,
+    ]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert read_info(tmp_path / "cot").examples == 2
+    assert main(argv[: argv.index("--dataset")]) == 2  # without them the file's problems are unknown
+    assert "not a shipped benchmark: give --dataset" in capsys.readouterr().err
+
+
+def test_rerunning_a_finished_student_skips_it_tiny(tiny_model, chains_file, tmp_path):
+    # Fast twin of the test above: one short step.
+    out = run_train(quick(tiny_model, chains_file, tmp_path / "done", max_steps=1, max_length=256, threads=1))
+    weights = (out / "model.safetensors").stat().st_mtime_ns
+    run_train(quick(tiny_model, chains_file, out, max_steps=1, max_length=256, threads=1))
+    assert (out / "model.safetensors").stat().st_mtime_ns == weights
+    with pytest.raises(SocraticError, match="different student"):
+        run_train(quick(tiny_model, chains_file, out, method="answer", max_steps=1, max_length=256, threads=1))
+
+
+def test_a_hub_id_trains_from_the_hub_cache(hub, chains_file, tmp_path):
+    out = run_train(quick("tiny-org/tiny-llama", chains_file, tmp_path / "hub", max_steps=1, max_length=256, threads=1))
+    assert read_info(out).base_model == "tiny-org/tiny-llama"
+    assert (out / "model.safetensors").is_file()
+
+
+# --- several processes: `accelerate launch` (DDP; on a machine without GPUs, over gloo on the CPU) ------------
+
+
+def launch(processes, chains_file, model, out, *flags, wait=True):
+    """`accelerate launch --multi_gpu --num_processes N -m socratic train ...` as a user types it (without GPUs
+    accelerate runs the processes on the CPU, over gloo; its `--cpu` flag would start only one)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes)]
+    command += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    command += ["--main_process_ip", "127.0.0.1", "--main_process_port", str(port), "-m", "socratic", "train"]
+    command += ["--chains", str(chains_file), "--model", str(model), "--out", str(out), "--threads", "1", "--no-bf16"]
+    command += ["--max-length", "256", "--learning-rate", "3e-3", "--warmup-ratio", "0", "--logging-steps", "1", *flags]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    run = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    if not wait:
+        return run
+    stdout, stderr = run.communicate(timeout=900)
+    assert run.returncode == 0, stderr[-3000:]
+    return stdout, stderr
+
+
+def losses_of(out):
+    return [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_two_processes_train_like_one_with_the_same_global_batch(tiny_model, chains_file, tmp_path):
+    # One process with 4 rows a step against two with 2 rows each: the same rows, the same loss (transformers
+    # averages the loss over the tokens of all processes). Measured: equal to 1e-6; allowed: 1e-4 relative.
+    # 8 chains make 8 rows of 256 tokens, two global batches an epoch: an epoch's last batch that does not
+    # divide among the processes is filled by accelerate with rows from its start, so it would differ.
+    problems = gsm8k.load("train")[:8]
+    chains = [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in problems]
+    chains_file = write_jsonl(tmp_path / "chains.jsonl", chains)
+    one = quick(tiny_model, chains_file, tmp_path / "one", max_steps=3, batch_size=4, max_length=256, bf16=False)
+    alone = run_train(dataclasses.replace(one, threads=1))
+    two = tmp_path / "two"
+    stdout, _ = launch(2, chains_file, tiny_model, two, "--max-steps", "3", "--batch-size", "2")
+    assert stdout.count("unified student of") == 1  # one summary: the main process's
+    manifest = json.loads((two / "manifest.json").read_text())
+    assert manifest["processes"] == 2 and manifest["steps"] == 3
+    assert not list(two.glob("*.tmp"))  # the folder was written once, by the main process
+    assert losses_of(two) == pytest.approx(losses_of(alone), rel=1e-4)
+    check_trained_student(two, tiny_model, "unified")
+
+
+@pytest.mark.slow
+def test_a_killed_two_process_training_resumes_from_its_checkpoint(tiny_model, chains_file, tmp_path):
+    import time
+
+    from socratic.weights.student_folder import latest_checkpoint
+
+    out = tmp_path / "two"
+    run = launch(
+        2, chains_file, tiny_model, out, "--max-steps", "40", "--batch-size", "2", "--save-steps", "2", wait=False
+    )
+    deadline = time.time() + 600
+    while latest_checkpoint(out) is None and run.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    # The launcher and both training processes (torch's launcher starts them in sessions of their own), at once,
+    # as when a machine is lost.
+    import psutil
+
+    launcher = psutil.Process(run.pid)
+    started = [*launcher.children(recursive=True), launcher]
+    for process in started:
+        process.kill()
+    psutil.wait_procs(started, timeout=60)
+    run.wait()
+    saved = latest_checkpoint(out)
+    assert saved is not None and not (out / "model.safetensors").exists()
+    done = int(saved.name.split("-")[1])
+    _, stderr = launch(
+        2, chains_file, tiny_model, out, "--max-steps", str(done + 4), "--batch-size", "2", "--save-steps", "2"
+    )
+    assert f"resuming from {saved}" in stderr
+    steps = [json.loads(line)["step"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, done + 5))
+    assert json.loads((out / "manifest.json").read_text())["steps"] == done + 4
+
+
+def test_a_student_folder_being_trained_elsewhere_is_not_trained_twice(tiny_model, chains_file, tmp_path):
+    out = tmp_path / "busy"
+    config = quick(tiny_model, chains_file, out, max_steps=1, max_length=256, threads=1)
+    with holding_lock(out / "checkpoints.lock", "held by the test"):  # as another process training it holds it
+        with pytest.raises(SocraticError, match=r"busy is being trained by another process: wait for it to end"):
+            run_train(config)
+        assert not (out / "checkpoints").exists() and not (out / "model.safetensors").exists()
+    run_train(config)  # free again
+    assert (out / "model.safetensors").is_file() and not (out / "checkpoints.lock").exists()
