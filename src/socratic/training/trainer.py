@@ -3,7 +3,8 @@
 - `decision_weighted_loss` / `trainer_class`: `--decision-weight`, the first token of every trained
   line counted W times (for QG: ask another subquestion, or end).
 - `packed_logits_match`: whether a model keeps packed examples apart, checked before training.
-- `native_bf16`, `checkpointing_args`: the hardware switches, named as this transformers knows them.
+- `native_bf16`, `checkpointing_args`, `optimizer_name`: the hardware switches, named as this transformers
+  knows them.
 - `progress_bar`, `write_loss_curve`: the one progress bar of a training, and `loss.jsonl` / `loss.png`.
 """
 
@@ -109,6 +110,19 @@ def packing_is_exact(model: Any, name: str) -> bool:
     return False
 
 
+def attends_per_example(model: Any, name: str) -> bool:
+    """Whether `model` keeps packed examples apart with the per-example attention too: a family whose
+    attention does not go through transformers' attention functions, or does not hand them the position
+    ids, would attend across examples, and then trains with the block mask instead."""
+    from socratic.training.packed_attention import training_attention
+
+    with training_attention(model, True):
+        if packed_logits_match(model):
+            return True
+    log.warning("%s (%s): per-example attention does not fit it: the block mask is used", name, type(model).__name__)
+    return False
+
+
 def checkpointing_args(enabled: bool) -> dict[str, bool]:
     """The trainer's activation-checkpointing switch, under the name this transformers knows
     (`gradient_checkpointing` warns that it is deprecated from transformers 5.x); unset when off."""
@@ -129,6 +143,13 @@ def native_bf16(gpu: bool) -> bool:
         return torch.cuda.is_bf16_supported()
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private but long-lived torch.cpu helpers
     return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+def optimizer_name(fused: bool) -> str:
+    """The trainer's AdamW: fused (one kernel over all weights; float32 state as the per-tensor one, so a
+    checkpoint of either resumes with the other) or PyTorch's per-tensor loop. The fused kernel took the
+    optimizer step of SmolLM2-135M from ~15 % of a CPU training step to ~3 % (benchmarks/train_mfu.py)."""
+    return "adamw_torch_fused" if fused else "adamw_torch"
 
 
 def progress_bar(description: str) -> Any:

@@ -1,0 +1,237 @@
+"""Training speed against the machine's own limit: `socratic train`'s tokens/s and MFU, the landed
+recipe and the new one side by side, with the matmul peak and a plain PyTorch loop measured in the
+same run, and a check that the speed did not change what is learnt.
+
+    bash benchmarks/quiet.sh python benchmarks/train_mfu.py                 # everything, ~15 min on 2 cores
+    python benchmarks/train_mfu.py --repeats 1 --problems 16 --skip-loss-check   # a quick look
+
+1. Peak: bf16 and float32 matrix products, 4096^3 and the model's own shapes (rows of 1,024 tokens
+   through SmolLM2-135M's projections and its 49k-word output layer); the best of a few, as a peak is.
+2. Throughput: `socratic train --method unified` (full fine-tuning, SmolLM2-135M, packed rows of 1,024
+   tokens, 4 rows a step: the defaults) for one epoch on the human chains of the first N GSM8K training
+   problems, the landed recipe (`--no-packed-attention --no-fused-optimizer`: what main did before
+   issue 32) and the new defaults alternating, `--repeats` times each; medians. Beside them, the plain
+   loop of the issue: one 1,024-token row of the same text a step, bf16 autocast, AdamW, nothing else.
+   Tokens/s counts real tokens (the epoch's packed tokens over the trainer's own train_runtime).
+   MFU = model FLOPs / time / the bf16 4096^3 peak of step 1, where model FLOPs = 6 x parameters x
+   tokens (every parameter of a tied model is used in one matmul forward) + the attention each
+   example needs (6 x layers x width x n(n+1) for an example of n tokens: QK^T and AV, forward and
+   backward, causal). The landed recipe's wasted attention across examples is not counted as useful.
+3. Loss check: both recipes train 50 steps (1 row of 512 tokens a step, same data and seed, bf16
+   autocast as the default); the new recipe's per-step losses must stay within --tolerance (relative)
+   of the landed one's, and the held-out loss of the two students (completion tokens of the next 32
+   problems' chains, float32) must not be worse by more than that tolerance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from socratic.core.jsonl import write_jsonl
+from socratic.core.records import Chain
+from socratic.tasks import gsm8k
+from socratic.training.train import TrainConfig, load_pieces, run_train, tokenize_pieces
+from socratic.weights import models
+
+LANDED = {"packed_attention": False, "fused_optimizer": False}
+NEW: dict[str, bool] = {}
+
+
+# --- 1. the limit --------------------------------------------------------------------------------------
+
+
+def matmul_tflops(m: int, k: int, n: int, dtype: torch.dtype, seconds: float = 1.5) -> float:
+    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+    a @ b
+    best, deadline = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - started)
+    return 2 * m * k * n / best / 1e12
+
+
+def peaks(config) -> dict[str, float]:
+    width, ffn, vocab = config.hidden_size, config.intermediate_size, config.vocab_size
+    kv = config.num_key_value_heads * (width // config.num_attention_heads)
+    shapes = {
+        "4096^3": (4096, 4096, 4096),
+        f"1024x{width}x{ffn} (MLP up)": (1024, width, ffn),
+        f"1024x{ffn}x{width} (MLP down)": (1024, ffn, width),
+        f"1024x{width}x{width} (q, o)": (1024, width, width),
+        f"1024x{width}x{kv} (k, v)": (1024, width, kv),
+        f"1024x{width}x{vocab} (output layer)": (1024, width, vocab),
+    }
+    found = {f"bf16 {name}": matmul_tflops(*shape, torch.bfloat16) for name, shape in shapes.items()}
+    found["float32 4096^3"] = matmul_tflops(4096, 4096, 4096, torch.float32, seconds=3)
+    return found
+
+
+# --- 2. throughput ---------------------------------------------------------------------------------------
+
+
+def chains_of(problems, path: Path) -> Path:
+    return write_jsonl(path, [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in problems])
+
+
+def example_lengths(chains: Path, model: str) -> list[int]:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(models.resolve(model))
+    pieces, _ = load_pieces(TrainConfig(chains=str(chains), model=model), "unified")
+    return [len(tokenize_pieces(tokenizer, p)["input_ids"]) for p in pieces]
+
+
+def model_flops(config, parameters: int, lengths: list[int]) -> float:
+    """Useful training FLOPs of one epoch over examples of these lengths (packed, each its own sequence)."""
+    attention = 6 * config.num_hidden_layers * config.hidden_size * sum(n * (n + 1) for n in lengths)
+    return 6 * parameters * sum(lengths) + attention
+
+
+def socratic_train(chains: Path, model: str, out: Path, recipe: dict, **overrides) -> dict:
+    run_train(
+        TrainConfig(
+            method="unified",
+            chains=str(chains),
+            model=model,
+            out=str(out),
+            epochs=1,
+            save_steps=100_000,
+            logging_steps=1,
+            **recipe,
+            **overrides,
+        )
+    )
+    return json.loads((out / "manifest.json").read_text())
+
+
+def plain_loop(model_path: str, chains: Path, steps: int) -> tuple[int, float]:
+    """The issue's plain loop: 1,024-token rows of the chains' text, bf16 autocast, AdamW, nothing else."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    pieces, _ = load_pieces(TrainConfig(chains=str(chains), model=model_path), "unified")
+    stream = [t for p in pieces for t in tokenize_pieces(tokenizer, p)["input_ids"]]
+    rows = [torch.tensor([stream[i : i + 1024]]) for i in range(0, len(stream) - 1023, 1024)][: steps + 1]
+    model = AutoModelForCausalLM.from_pretrained(model_path, attn_implementation="sdpa")
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+
+    def step(ids):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(input_ids=ids, labels=ids, use_cache=False).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step(rows[0])  # warm-up, as the trainer's first step is inside its time: excluded here, favouring the loop
+    started = time.perf_counter()
+    for ids in rows[1:]:
+        step(ids)
+    return 1024 * (len(rows) - 1), time.perf_counter() - started
+
+
+# --- 3. what is learnt -------------------------------------------------------------------------------------
+
+
+def held_out_loss(student: Path, chains: Path) -> float:
+    """Mean completion-token loss of `student` on `chains` (float32, no packing)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(student)
+    model = AutoModelForCausalLM.from_pretrained(student, dtype=torch.float32).eval()
+    pieces, _ = load_pieces(TrainConfig(chains=str(chains), model=str(student)), "unified")
+    total = count = 0.0
+    with torch.no_grad():
+        for p in pieces:
+            row = tokenize_pieces(tokenizer, p)
+            ids = torch.tensor([row["input_ids"]])
+            labels = torch.where(torch.tensor([row["completion_mask"]]) == 1, ids, -100)
+            trained = int((labels[0, 1:] != -100).sum())
+            total += model(input_ids=ids, labels=labels).loss.item() * trained
+            count += trained
+    return total / count
+
+
+def loss_check(train_chains: Path, held_out: Path, model: str, tmp: Path, tolerance: float) -> dict:
+    losses, held = {}, {}
+    for name, recipe in (("landed", LANDED), ("new", NEW)):
+        out = tmp / f"losscheck-{name}"
+        socratic_train(train_chains, model, out, recipe, max_steps=50, batch_size=1, max_length=512)
+        losses[name] = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+        held[name] = held_out_loss(out, held_out)
+    worst = max(abs(a - b) / b for a, b in zip(losses["new"], losses["landed"], strict=True))
+    return {
+        "steps": len(losses["new"]),
+        "worst relative step-loss difference": worst,
+        "held-out loss landed": held["landed"],
+        "held-out loss new": held["new"],
+        "holds": worst <= tolerance and held["new"] <= held["landed"] * (1 + tolerance),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--problems", type=int, default=48, help="GSM8K training problems of one epoch")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tolerance", type=float, default=0.02, help="relative, for the loss check (bf16)")
+    parser.add_argument("--skip-loss-check", action="store_true")
+    args = parser.parse_args()
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    torch.set_num_threads(torch.get_num_threads())
+    path = models.resolve(args.model)
+    config = AutoConfig.from_pretrained(path)
+    parameters = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(path).parameters())
+    print(f"machine: {torch.get_num_threads()} threads; torch {torch.__version__}")
+
+    found = peaks(config)
+    for name, tflops in found.items():
+        print(f"peak {name:<40} {tflops:6.3f} TFLOP/s")
+    peak = found["bf16 4096^3"]
+
+    problems = gsm8k.load("train")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        chains = chains_of(problems[: args.problems], tmp / "chains.jsonl")
+        lengths = example_lengths(chains, args.model)
+        flops = model_flops(config, parameters, lengths)
+        rates: dict[str, list[float]] = {"landed": [], "new": []}
+        for repeat in range(args.repeats):
+            for name, recipe in (("landed", LANDED), ("new", NEW)):
+                manifest = socratic_train(chains, args.model, tmp / f"{name}-{repeat}", recipe)
+                rates[name].append(manifest["epoch_tokens"] / manifest["train_seconds"])
+                print(f"  {name:<7} repeat {repeat + 1}: {rates[name][-1]:6.1f} tokens/s", flush=True)
+        tokens, seconds = plain_loop(path, chains, steps=6)
+        plain = tokens / seconds
+        per_token = flops / sum(lengths)
+        print(f"\n{sum(lengths):,} tokens an epoch ({len(lengths)} examples), {per_token / 1e9:.3f} GFLOP a token")
+        print(f"{'':<44} {'tokens/s':>9} {'MFU':>6}")
+        for name, label in (("landed", "socratic train, landed recipe"), ("new", "socratic train, new defaults")):
+            rate = statistics.median(rates[name])
+            print(f"{label:<44} {rate:9.1f} {rate * per_token / 1e12 / peak:6.1%}")
+        label = "plain loop (1,024-token rows, autocast, AdamW)"
+        print(f"{label:<44} {plain:9.1f} {plain * per_token / 1e12 / peak:6.1%}")
+        new, landed = statistics.median(rates["new"]), statistics.median(rates["landed"])
+        print(f"new / landed: {new / landed:.2f}x; new / plain loop: {new / plain:.2f}x")
+        if not args.skip_loss_check:
+            check = loss_check(
+                chains,
+                chains_of(problems[args.problems : args.problems + 32], tmp / "held.jsonl"),
+                args.model,
+                tmp,
+                args.tolerance,
+            )
+            print("loss check:", json.dumps(check, indent=1))
+
+
+if __name__ == "__main__":
+    main()
