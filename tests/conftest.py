@@ -254,3 +254,15 @@ def make_tiny_student(tiny_decoder, tiny_gguf, tmp_path_factory):
         return folder
 
     return make
+
+
+@pytest.fixture(scope="module")
+def chains_file(tmp_path_factory):
+    """The human Socratic chains of six GSM8K training problems (the training tests' data)."""
+    from socratic.core.jsonl import write_jsonl
+    from socratic.core.records import Chain
+    from socratic.tasks import gsm8k
+
+    problems = gsm8k.load("train")[:6]
+    chains = [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in problems]
+    return write_jsonl(tmp_path_factory.mktemp("chains") / "chains.jsonl", chains)

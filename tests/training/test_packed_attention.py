@@ -9,7 +9,7 @@ import torch
 from socratic.training.packed_attention import NAME, example_starts, training_attention
 from socratic.training.train import run_train
 from socratic.training.trainer import attends_per_example
-from tests.training.test_train import chains_file, first_batch, quick  # noqa: F401  (chains_file: a fixture)
+from tests.training.test_train import first_batch, quick
 
 
 def logits_and_grads(model, batch):

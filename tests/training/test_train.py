@@ -18,15 +18,8 @@ from socratic.core.records import Chain, Step
 from socratic.tasks import gsm8k
 from socratic.text import formats
 from socratic.training.train import TrainConfig, load_pieces, run_train, tokenize_pieces
-from socratic.training.trainer import decision_weighted_loss, trainer_class
+from socratic.training.trainer import completion_loss, trained_positions, trainer_class
 from socratic.weights.student_folder import read_info
-
-
-@pytest.fixture(scope="module")
-def chains_file(tmp_path_factory):
-    problems = gsm8k.load("train")[:6]
-    chains = [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in problems]
-    return write_jsonl(tmp_path_factory.mktemp("chains") / "chains.jsonl", chains)
 
 
 def quick(tiny_model, chains_file, out, **overrides):
@@ -253,8 +246,6 @@ def test_a_killed_training_is_not_resumed_by_another_recipe(tiny_model, chains_f
 
 
 def test_the_decision_weight_counts_the_first_token_of_each_trained_line_that_many_times():
-    from types import SimpleNamespace
-
     from transformers.loss.loss_utils import ForCausalLMLoss
 
     torch.manual_seed(0)
@@ -263,25 +254,29 @@ def test_the_decision_weight_counts_the_first_token_of_each_trained_line_that_ma
     labels = torch.tensor([[5, 1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6, 7, 8, 9]])
     trained = torch.tensor([[0, 0, 1, 1, 0, 0, 1, 1, 0], [0, 1, 1, 1, 1, 0, 0, 0, 0]]).bool()
     labels = labels.masked_fill(~trained, -100)
-    outputs = SimpleNamespace(logits=logits)
-    plain = decision_weighted_loss(1.0)(outputs, labels)
+    keep = trained_positions(labels)
+    assert keep.tolist() == [0, 1, 2, 3, 5, 6]  # the positions whose next token is trained in some row
+    plain = completion_loss(1.0)(logits[:, keep], labels, keep)
     assert torch.allclose(plain, ForCausalLMLoss(logits, labels, vocab_size=11))  # the trainer's own loss
+    assert torch.allclose(completion_loss(1.0)(logits, labels), plain)  # every position's logits: the same
     per_token = torch.nn.functional.cross_entropy(
         logits[:, :-1].transpose(1, 2), labels[:, 1:].clamp(min=0), reduction="none"
     )
     firsts = per_token[0, 1] + per_token[0, 5] + per_token[1, 0]  # the tokens at 2, 6 and 1
-    weighted = decision_weighted_loss(4.0)(outputs, labels, num_items_in_batch=torch.tensor(8))
+    weighted = completion_loss(4.0)(logits[:, keep], labels, keep, num_items_in_batch=torch.tensor(8))
     assert torch.allclose(weighted, (per_token[labels[:, 1:] != -100].sum() + 3 * firsts) / 8)
 
 
-def test_the_weighted_trainer_at_weight_1_gives_trls_loss_on_a_packed_batch(tiny_model, chains_file, tmp_path):
+@pytest.mark.parametrize("mode", ["qg", "unified"])
+def test_the_trainers_loss_is_trls_on_a_packed_batch(tiny_model, chains_file, tmp_path, mode):
     from trl import SFTTrainer
 
-    _, _, trainer, batch = first_batch(tiny_model, chains_file, tmp_path, mode="qg")
+    _, _, trainer, batch = first_batch(tiny_model, chains_file, tmp_path, mode=mode)
     assert "position_ids" in batch  # packed rows, no attention mask
+    assert (batch["labels"] == -100).any(), "prompt tokens are not trained: their logits are left out"
     with torch.no_grad():
         trl_loss = SFTTrainer.compute_loss(trainer, trainer.model, dict(batch))
-        ours = trainer_class(SFTTrainer, 1.000001).compute_loss(trainer, trainer.model, dict(batch))
+        ours = trainer_class(SFTTrainer, 1.0).compute_loss(trainer, trainer.model, dict(batch))
     assert torch.allclose(trl_loss, ours, rtol=1e-4), (trl_loss, ours)
 
 

@@ -18,13 +18,13 @@ from socratic.text import formats
 from socratic.training.train import load_pieces, run_train, tokenize_pieces
 from socratic.training.trainer import packed_logits_match
 from socratic.weights.student_folder import student_gguf
-from tests.training.test_train import chains_file, check_trained_student, first_batch, quick  # noqa: F401 (a fixture)
+from tests.training.test_train import check_trained_student, first_batch, quick
 
 PROMPT = formats.problem_prompt("Natalia sold clips to 48 of her friends in April. How many?") + "Q:"
 
 
 @pytest.mark.slow
-def test_the_trainers_packed_rows_give_each_example_its_logits_alone(tiny_family, chains_file, tmp_path):  # noqa: F811
+def test_the_trainers_packed_rows_give_each_example_its_logits_alone(tiny_family, chains_file, tmp_path):
     from transformers import AutoModelForCausalLM
 
     _, _, _, batch = first_batch(tiny_family, chains_file, tmp_path)
@@ -32,7 +32,7 @@ def test_the_trainers_packed_rows_give_each_example_its_logits_alone(tiny_family
     assert_packed_equals_alone(model, batch["input_ids"], batch["position_ids"])
 
 
-def test_packed_logits_equal_each_example_alone(tiny_family, chains_file):  # noqa: F811
+def test_packed_logits_equal_each_example_alone(tiny_family, chains_file):
     # Fast twin of the test above: three chains packed by hand as the trainer packs them (one row, each
     # example's own position ids from 0, no attention mask).
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -59,7 +59,7 @@ def assert_packed_equals_alone(model, ids, positions):
 
 def test_packing_is_switched_off_with_a_warning_when_attention_mixes_examples(
     tiny_model,
-    chains_file,  # noqa: F811
+    chains_file,
     tmp_path,
     monkeypatch,
     caplog,
@@ -76,16 +76,16 @@ def test_packing_is_switched_off_with_a_warning_when_attention_mixes_examples(
 
 
 @pytest.mark.slow
-def test_each_family_trains_and_solves_on_both_engines(tiny_family, chains_file, tmp_path):  # noqa: F811
+def test_each_family_trains_and_solves_on_both_engines(tiny_family, chains_file, tmp_path):
     check_trains_and_solves(tiny_family, chains_file, tmp_path)
 
 
-def test_gpt2_trains_and_solves_on_both_engines(tiny_gpt2, chains_file, tmp_path):  # noqa: F811
+def test_gpt2_trains_and_solves_on_both_engines(tiny_gpt2, chains_file, tmp_path):
     # Fast twin of the test above, for the paper's family only.
     check_trains_and_solves(tiny_gpt2, chains_file, tmp_path)
 
 
-def check_trains_and_solves(model, chains_file, tmp_path):  # noqa: F811
+def check_trains_and_solves(model, chains_file, tmp_path):
     """A short training, the student checked, solved on the hf and llama.cpp engines, and llama.cpp's
     logits on its GGUF export compared with transformers'."""
     out = run_train(quick(model, chains_file, tmp_path / "s", max_steps=2, max_length=256, threads=1))
@@ -124,7 +124,7 @@ def assert_llamacpp_agrees(folder, gguf):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", formats.MODES)
-def test_every_mode_learns_in_each_family(tiny_family, chains_file, tmp_path, mode):  # noqa: F811
+def test_every_mode_learns_in_each_family(tiny_family, chains_file, tmp_path, mode):
     out = run_train(quick(tiny_family, chains_file, tmp_path / mode, method=mode))
     losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
     # Learning, if slower than the tiny Llama (Qwen2 measured at 0.86: 10.84 -> 8.97 in 12 steps)

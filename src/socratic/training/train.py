@@ -133,6 +133,13 @@ class TrainConfig:
         default=True,
         metadata={"help": "PyTorch's fused AdamW kernel (one pass over all weights instead of one op per tensor)"},
     )
+    trl_loss: bool = field(
+        default=False,
+        metadata={
+            "help": "TRL's own loss, which also logs entropy and token accuracy (it scores every position: "
+            "slower on CPUs; not with --decision-weight)"
+        },
+    )
     gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (large models)"})
     torch_compile: bool = field(default=False, metadata={"help": "compile the model with torch.compile"})
     threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)", "min": 1})
@@ -146,6 +153,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.max_steps == 0:
             raise SocraticError("--max-steps: must be at least 1 (or -1 to train by --epochs)")
+        if self.trl_loss and self.decision_weight != 1:
+            raise SocraticError("--trl-loss: TRL's loss has no decision weight; leave out one of the two")
         if self.warmup_ratio >= 1:
             raise SocraticError(f"--warmup-ratio: must be below 1, not {self.warmup_ratio}")
 
@@ -325,7 +334,7 @@ def _fit(
         use_cpu=not gpu,
         disable_tqdm=True,  # one bar of our own (`progress_bar`) instead of the trainer's bar and log lines
     )
-    trainer = trainer_class(SFTTrainer, config.decision_weight)(
+    trainer = (SFTTrainer if config.trl_loss else trainer_class(SFTTrainer, config.decision_weight))(
         model=model,
         args=args,
         train_dataset=dataset,

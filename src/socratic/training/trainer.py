@@ -1,7 +1,7 @@
 """What socratic adds to TRL's `SFTTrainer`, apart from the data and the recipe (`socratic.training.train`).
 
-- `decision_weighted_loss` / `trainer_class`: `--decision-weight`, the first token of every trained
-  line counted W times (for QG: ask another subquestion, or end).
+- `trainer_class` / `completion_loss`: the loss on the trained tokens' logits alone, and
+  `--decision-weight` (the first token of every trained line counted W times; for QG: ask or end).
 - `packed_logits_match`: whether a model keeps packed examples apart, checked before training.
 - `native_bf16`, `checkpointing_args`, `optimizer_name`: the hardware switches, named as this transformers
   knows them.
@@ -22,42 +22,59 @@ log = logging.getLogger(__name__)
 
 
 def trainer_class(sft_trainer: type, decision_weight: float) -> type:
-    """TRL's trainer, or with `--decision-weight` one whose loss is `decision_weighted_loss`."""
-    if decision_weight == 1:
-        return sft_trainer
-    weighted = decision_weighted_loss(decision_weight)
+    """TRL's trainer with socratic's loss: next-token cross-entropy over the trained (completion) tokens,
+    computed from the logits of those positions alone, and with `--decision-weight` the first token of
+    every trained line counted W times (`completion_loss`).
 
-    class DecisionWeightedTrainer(sft_trainer):
-        # TRL's own loss reads log-probabilities of the labelled tokens off a fused head; this one needs the
-        # logits (one forward pass, as TRL's; its entropy and token-accuracy metrics are not logged).
+    Why not TRL's own loss: on a device without Triton, TRL scores every position (prompt tokens too)
+    and derives its entropy and token-accuracy metrics from float32 copies of each 4,096 x 32,768 tile of
+    logits, several passes over ~0.5 GB a tile; on 2 CPU cores that was a large share of a step
+    (benchmarks/train_mfu.py). Here the model computes the logits of the trained positions only
+    (`logits_to_keep`, through the model's own forward, so DDP, FSDP, PEFT and each family's logit
+    scaling apply as usual) and one cross-entropy reads them. The two metrics are not logged."""
+    loss_of = completion_loss(decision_weight)
+
+    class CompletionLossTrainer(sft_trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            outputs = model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False)
-            loss = weighted(outputs, inputs["labels"], num_items_in_batch)
+            labels = inputs["labels"]
+            keep = trained_positions(labels) if _takes_logits_to_keep(model) else None
+            extra = {"logits_to_keep": keep} if keep is not None else {}
+            outputs = model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False, **extra)
+            loss = loss_of(outputs.logits, labels, keep, num_items_in_batch)
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes  # as TRL: DDP averages gradients over the ranks
             return (loss, outputs) if return_outputs else loss
 
-    return DecisionWeightedTrainer
+    return CompletionLossTrainer
 
 
-def decision_weighted_loss(weight: float) -> Any:
-    """The trainer's loss (next-token cross-entropy over the trained tokens) with the first token of
-    each run of trained tokens counted `weight` times.
+def trained_positions(labels: Any) -> Any:
+    """The positions whose next token is trained in some row of `labels` (batch, tokens): the only ones
+    whose logits the loss reads."""
+    return (labels[:, 1:] != -100).any(dim=0).nonzero().flatten()
 
-    In QG's training text every QG line follows a QA line, so that token is where QG decides whether
-    the problem needs another subquestion ("Q") or is done (the end marker): one decision against
-    ~15 tokens of wording a line, which is how a QG can learn the wording and not when to stop.
+
+def completion_loss(weight: float) -> Any:
+    """The loss of `trainer_class`: `logits` (batch, kept, vocab) are those of the positions `keep`
+    (None: every position) of rows whose labels are `labels` (batch, tokens).
+
+    With weight W != 1, the first token of each run of trained tokens counts W times. In QG's training
+    text every QG line follows a QA line, so that token is where QG decides whether the problem needs
+    another subquestion ("Q") or is done (the end marker): one decision against ~15 tokens of wording a
+    line, which is how a QG can learn the wording and not when to stop.
     """
 
-    def loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
+    def loss(logits: Any, labels: Any, keep: Any = None, num_items_in_batch: Any = None) -> Any:
         import torch
         import torch.nn.functional as F
 
-        targets = labels[..., 1:]
+        if keep is None:
+            keep = torch.arange(labels.shape[1] - 1, device=labels.device)
+            logits = logits[:, :-1]
+        targets = labels[:, keep + 1]
         trained = targets != -100
-        first = trained & (labels[..., :-1] == -100)  # trained, after an untrained token
+        first = trained & (labels[:, keep] == -100)  # trained, after an untrained token
         weights = trained.float() + (weight - 1.0) * first.float()
-        logits = outputs.logits[..., :-1, :]
         losses = F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1).clamp(min=0), reduction="none"
         )
@@ -65,6 +82,16 @@ def decision_weighted_loss(weight: float) -> Any:
         return (losses * weights.reshape(-1)).sum() / torch.as_tensor(count, device=losses.device).clamp(min=1)
 
     return loss
+
+
+def _takes_logits_to_keep(model: Any) -> bool:
+    """Whether the causal LM under any DDP/PEFT wrappers accepts `logits_to_keep` (transformers' own
+    families do; a model that does not gets every position's logits)."""
+    import inspect
+
+    inner = getattr(model, "module", model)
+    inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+    return "logits_to_keep" in inspect.signature(type(inner).forward).parameters
 
 
 def packed_logits_match(model: Any) -> bool:
