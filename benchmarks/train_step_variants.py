@@ -10,6 +10,7 @@ tokens), forward + backward + AdamW, in the variants the profile pointed to, alt
     C  E with bf16 weights and float32 master weights in the optimizer (no autocast casts)
     D  C under torch.compile
     F  E under torch.compile
+    G  E with each decoder layer's MLP and norms compiled (regional: attention stays eager)
 
 Random token ids, so losses are large; what matters is that variants of the same arithmetic (A, B, E,
 F) print the same loss and the bf16-weight ones (C, D) show how far they drift.
@@ -55,13 +56,17 @@ def make_step(variant: str, ids, positions, labels):
     model.train()
     if variant != "A":
         model.config._attn_implementation = register() if variant != "B" else "sdpa"
-    autocast = variant in ("A", "B", "E", "F")
+    autocast = variant in ("A", "B", "E", "F", "G")
     if autocast:
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=variant != "A")
     else:
         model.to(torch.bfloat16)
         optimizer = MasterWeights(model.parameters())
     forward = torch.compile(model) if variant in ("D", "F") else model
+    if variant == "G":
+        for layer in model.model.layers:
+            for name in ("mlp", "input_layernorm", "post_attention_layernorm"):
+                setattr(layer, name, torch.compile(getattr(layer, name), dynamic=True))
 
     def step() -> tuple[float, float]:
         started = time.perf_counter()

@@ -75,9 +75,12 @@ def example_starts(position_ids: Any, row: int, length: int) -> list[int]:
 
 def register() -> str:
     """Make the implementation known to transformers (idempotent); returns its name."""
+    import torch
     from transformers import AttentionInterface
 
-    AttentionInterface.register(NAME, packed_attention)
+    # Under --torch-compile the attention runs eagerly between compiled pieces: its split points are data
+    # (where position ids restart), which would otherwise make every batch a new graph to compile.
+    AttentionInterface.register(NAME, torch.compiler.disable(packed_attention))
     return NAME
 
 
