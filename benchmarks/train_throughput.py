@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument(
         "--mode",
         default="unified",
-        choices=formats.MODES,
+        choices=formats.ROLES,
         help="qg or qa: the plain Trainer gets the per-step examples of formats.examples, socratic train "
         "each chain once (formats.segments); both supervise exactly the same completions",
     )

@@ -12,7 +12,7 @@ from socratic.commands import pipeline
 from socratic.commands.pipeline import config_from_values, load_config, run_folder, run_pipeline, stage_configs
 from socratic.commands.status import run_status
 from socratic.core.errors import SocraticError
-from socratic.core.jsonl import holding_lock
+from socratic.core.locks import holding_lock
 
 SHIPPED = ("default", "cpu-gsm8k", "cpu-svamp", "cpu-strategyqa", "paper-gsm8k", "paper-svamp", "paper-strategyqa")
 

@@ -63,8 +63,8 @@ def test_modes_that_need_subquestions_refuse_cot_steps():
         examples("qg", "P", (Step("", "a sentence"),), "1")
 
 
-def test_unknown_mode():
-    with pytest.raises(ValueError, match="unknown mode 'socratic'"):
+def test_unknown_role():
+    with pytest.raises(ValueError, match="unknown role 'socratic'"):
         examples("socratic", "P", STEPS, "1")
 
 
@@ -145,7 +145,7 @@ def test_completion_end(text, until, end):
     assert formats.completion_end(text, until) == end
 
 
-@pytest.mark.parametrize("mode", formats.MODES)
+@pytest.mark.parametrize("mode", formats.ROLES)
 def test_segments_teach_exactly_the_examples(mode):
     """Each trained piece, with everything before it as the prompt, is one of the mode's examples."""
     steps = gsm8k.load("train")[3].human_steps

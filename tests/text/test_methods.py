@@ -9,7 +9,7 @@ from socratic.text import formats, methods
 def test_each_method_names_its_students():
     assert methods.get_method("iterative").roles == ("qg", "qa") and methods.get_method("iterative").iterative
     assert [m.roles for m in methods.METHODS.values() if not m.iterative] == [("answer",), ("cot",), ("unified",)]
-    assert set(methods.ROLES) == {r for m in methods.METHODS.values() for r in m.roles} == set(formats.MODES)
+    assert set(methods.ROLES) == {r for m in methods.METHODS.values() for r in m.roles} == set(formats.ROLES)
 
 
 def test_training_takes_a_method_or_one_role():

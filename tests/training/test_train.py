@@ -13,7 +13,8 @@ import torch
 
 from socratic.core.config import build
 from socratic.core.errors import SocraticError
-from socratic.core.jsonl import holding_lock, write_jsonl
+from socratic.core.jsonl import write_jsonl
+from socratic.core.locks import holding_lock
 from socratic.core.records import Chain, Step
 from socratic.tasks import gsm8k
 from socratic.text import formats
@@ -113,7 +114,7 @@ def test_packed_examples_do_not_see_each_other(tiny_model, chains_file, tmp_path
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", formats.MODES)
+@pytest.mark.parametrize("mode", formats.ROLES)
 def test_every_mode_learns_and_reloads(tiny_model, chains_file, tmp_path, mode):
     out = run_train(quick(tiny_model, chains_file, tmp_path / mode, method=mode))
     losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]

@@ -123,7 +123,7 @@ def assert_llamacpp_agrees(folder, gguf):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", formats.MODES)
+@pytest.mark.parametrize("mode", formats.ROLES)
 def test_every_mode_learns_in_each_family(tiny_family, chains_file, tmp_path, mode):
     out = run_train(quick(tiny_family, chains_file, tmp_path / mode, method=mode))
     losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]

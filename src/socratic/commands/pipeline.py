@@ -41,7 +41,8 @@ import tomllib
 from socratic.commands.solve import SolveConfig, run_solve
 from socratic.core import config as options
 from socratic.core.errors import SocraticError, did_you_mean
-from socratic.core.jsonl import holding_lock, write_atomic
+from socratic.core.jsonl import write_atomic
+from socratic.core.locks import holding_lock
 from socratic.scoring.evaluate import EvaluateConfig
 from socratic.scoring.report import run_report
 from socratic.solving.predictions import already_solved

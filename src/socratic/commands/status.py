@@ -12,11 +12,11 @@ kernel's table of locks, /proc/locks, so looking never disturbs the runs). Nothi
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from socratic.core.jsonl import read_jsonl
+from socratic.core.locks import held_now
 from socratic.core.manifest import manifest_path
 from socratic.core.records import Prediction
 from socratic.text.methods import METHODS, role_folder
@@ -63,18 +63,6 @@ def solving_state(predictions: Path, test_ids: set[str]) -> str:
     share = f" ({100 * right / len(solved):.1f} % right)" if solved else ""
     now = " (now)" if held_now(predictions) else ""
     return f"{len(solved):,} of {len(test_ids):,}{share}{now}"
-
-
-def held_now(path: Path) -> bool:
-    """Whether a process holds a lock on `path` at this moment, from the kernel's table of locks
-    (Linux; elsewhere False). Trying the lock instead could make a run that takes it that instant fail."""
-    try:
-        stat = path.stat()
-        table = Path("/proc/locks").read_text(encoding="ascii")
-    except OSError:
-        return False
-    device = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
-    return any(device in line.split() for line in table.splitlines())
 
 
 def _count_lines(path: Path) -> str:

@@ -33,8 +33,6 @@ from socratic.text.calculator import CalculatorError, calculate
 from socratic.text.methods import Method, get_method
 from socratic.weights import student_folder
 
-ONE_PASS_ROLES = ("answer", "cot", "unified")
-
 
 @dataclass(frozen=True)
 class StudentOptions:
@@ -86,7 +84,7 @@ def find_student(model: str | None, qg: str | None = None, qa: str | None = None
         folders = students.check_roles(method, {"qg": qg, "qa": qa})
         return Student(method, folders, Path(model or Path(qa).parent).resolve().name)
     role = student_folder.read_info(model).role  # type: ignore[arg-type]
-    if role not in ONE_PASS_ROLES:
+    if role not in formats.ONE_PASS_ROLES:
         raise SocraticError(
             f"{model} is a '{role}' student, one half of an iterative pair: give the folder holding qg/ and qa/, "
             "or --qg and --qa"

@@ -1,6 +1,6 @@
-"""Chains <-> text for every student mode: the one module that knows the layouts.
+"""Chains <-> text for every student role: the one module that knows the layouts.
 
-    python -c "from socratic import formats as f; print(f.examples('unified', '2+3*4?', f.EXAMPLE_STEPS, '14'))"
+    python -c "from socratic.text import formats as f; print(f.examples('unified', '2+3*4?', f.EXAMPLE_STEPS, '14'))"
 
 Training text and inference prompts are built by the same functions, and model output is parsed
 back by their inverses, so training and inference cannot drift apart. Every layout is plain text, one
@@ -10,7 +10,7 @@ checkpoint; change it whenever a byte of a layout changes.
 The layouts, for a problem P with subquestion/solution pairs (q1, s1) ... (qn, sn) and answer A.
 Every prompt starts with `Problem: P` and a newline; loss is computed on the completion only.
 
-| mode      | prompt                                 | completion                                   |
+| role      | prompt                                 | completion                                   |
 |-----------|----------------------------------------|----------------------------------------------|
 | `answer`  | Problem: P\\n                           | Answer: A                                    |
 | `cot`     | Problem: P\\n                           | s1\\n ... sn\\nAnswer: A                        |
@@ -37,7 +37,8 @@ from dataclasses import dataclass
 from socratic.core.records import Step
 
 FORMAT_VERSION = 1
-MODES = ("answer", "cot", "unified", "qg", "qa")
+ROLES = ("answer", "cot", "unified", "qg", "qa")  # one text layout each; methods.METHODS says who uses which
+ONE_PASS_ROLES = ("answer", "cot", "unified")  # the whole completion in one generation
 
 PROBLEM_PREFIX = "Problem: "
 SUBQUESTION_PREFIX = "Q:"
@@ -68,7 +69,7 @@ class Example:
 
 @dataclass(frozen=True)
 class ParsedChain:
-    """What a model wrote in `answer`, `cot` or `unified` mode, split back into parts."""
+    """What a model wrote in `answer`, `cot` or `unified` role, split back into parts."""
 
     steps: tuple[Step, ...]
     final_answer: str | None  # the text after "Answer:", if the model wrote that line
@@ -85,9 +86,9 @@ def _one_line(text: str) -> str:
     return re.sub(r"\s*\n\s*", " ", text)
 
 
-def _require_subquestions(steps: Sequence[Step], mode: str) -> None:
+def _require_subquestions(steps: Sequence[Step], role: str) -> None:
     missing = [i for i, step in enumerate(steps) if not step.question]
-    assert not missing, f"mode '{mode}' needs a subquestion on every step; step {missing[0]} has none"
+    assert not missing, f"role '{role}' needs a subquestion on every step; step {missing[0]} has none"
 
 
 def problem_prompt(question: str) -> str:
@@ -104,17 +105,17 @@ def answer_line(final_answer: str) -> str:
     return f"{ANSWER_PREFIX} {final_answer}"
 
 
-def target(mode: str, steps: Sequence[Step], final_answer: str) -> str:
-    """The whole completion of a one-pass mode (`answer`, `cot`, `unified`)."""
-    if mode == "answer":
+def target(role: str, steps: Sequence[Step], final_answer: str) -> str:
+    """The whole completion of a one-pass role (`answer`, `cot`, `unified`)."""
+    if role == "answer":
         return answer_line(final_answer)
-    if mode == "cot":
+    if role == "cot":
         # A step with an empty solution (GSM8K has 6) would be a blank line: it says nothing, so it goes.
         return "".join(f"{_one_line(s.answer)}\n" for s in steps if s.answer.strip()) + answer_line(final_answer)
-    if mode == "unified":
-        _require_subquestions(steps, mode)
+    if role == "unified":
+        _require_subquestions(steps, role)
         return pairs_text(steps) + answer_line(final_answer)
-    raise ValueError(f"'{mode}' is not a one-pass mode (answer, cot, unified)")
+    raise ValueError(f"'{role}' is not a one-pass role (answer, cot, unified)")
 
 
 def iterative_steps(steps: Sequence[Step], final_answer: str) -> tuple[Step, ...]:
@@ -143,43 +144,43 @@ def qa_completion(solution: str) -> str:
     return f"{SOLUTION_PREFIX} {_one_line(solution)}\n"
 
 
-def examples(mode: str, question: str, steps: Sequence[Step], final_answer: str) -> list[Example]:
-    """The training examples one chain gives in `mode`: one for one-pass modes, one per step for QA,
+def examples(role: str, question: str, steps: Sequence[Step], final_answer: str) -> list[Example]:
+    """The training examples one chain gives in `role`: one for one-pass roles, one per step for QA,
     and one per step plus the end marker for QG."""
-    if mode in ("answer", "cot", "unified"):
-        return [Example(problem_prompt(question), target(mode, steps, final_answer))]
-    _require_subquestions(steps, mode)
+    if role in ONE_PASS_ROLES:
+        return [Example(problem_prompt(question), target(role, steps, final_answer))]
+    _require_subquestions(steps, role)
     steps = iterative_steps(steps, final_answer)
-    if mode == "qg":
+    if role == "qg":
         nexts = [s.question for s in steps] + [None]
         return [Example(qg_prompt(question, steps[:k]), qg_completion(q)) for k, q in enumerate(nexts)]
-    if mode == "qa":
+    if role == "qa":
         return [
             Example(qa_prompt(question, steps[:k], s.question), qa_completion(s.answer)) for k, s in enumerate(steps)
         ]
-    raise ValueError(f"unknown mode '{mode}' (choose from: {', '.join(MODES)})")
+    raise ValueError(f"unknown role '{role}' (choose from: {', '.join(ROLES)})")
 
 
-def segments(mode: str, question: str, steps: Sequence[Step], final_answer: str) -> list[tuple[str, bool]]:
-    """One chain's whole training text in `mode`, as (text, trained) pieces.
+def segments(role: str, question: str, steps: Sequence[Step], final_answer: str) -> list[tuple[str, bool]]:
+    """One chain's whole training text in `role`, as (text, trained) pieces.
 
-    For one-pass modes this is `examples` again (prompt untrained, completion trained). For QG and QA
+    For one-pass roles this is `examples` again (prompt untrained, completion trained). For QG and QA
     it is the iterative loop's whole text, once: every QG example (or QA example) of the chain is a
     prefix of it followed by one trained line, so one sequence with the loss on those lines teaches
     exactly what the per-step examples teach, at a fraction of the tokens (the per-step examples
     repeat the growing history: about 6x the tokens of `unified` on GSM8K, this about 2x).
     """
-    if mode in ("answer", "cot", "unified"):
-        (example,) = examples(mode, question, steps, final_answer)
+    if role in ONE_PASS_ROLES:
+        (example,) = examples(role, question, steps, final_answer)
         return [(example.prompt, False), (example.completion, True)]
-    if mode not in ("qg", "qa"):
-        raise ValueError(f"unknown mode '{mode}' (choose from: {', '.join(MODES)})")
-    _require_subquestions(steps, mode)
+    if role not in ("qg", "qa"):
+        raise ValueError(f"unknown role '{role}' (choose from: {', '.join(ROLES)})")
+    _require_subquestions(steps, role)
     steps = iterative_steps(steps, final_answer)
     pieces = [(problem_prompt(question), False)]
     for step in steps:
-        pieces += [(qg_completion(step.question), mode == "qg"), (qa_completion(step.answer), mode == "qa")]
-    if mode == "qg":
+        pieces += [(qg_completion(step.question), role == "qg"), (qa_completion(step.answer), role == "qa")]
+    if role == "qg":
         pieces.append((qg_completion(None), True))
     return pieces
 

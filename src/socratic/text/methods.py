@@ -39,7 +39,7 @@ METHODS: dict[str, Method] = {
         Method("iterative", ("qg", "qa"), "a question generator and a question answerer take turns"),
     )
 }
-ROLES: tuple[str, ...] = formats.MODES  # answer, cot, unified, qg, qa
+ROLES: tuple[str, ...] = formats.ROLES  # answer, cot, unified, qg, qa: the roles' one home is formats
 TRAINABLE: tuple[str, ...] = (*METHODS, *(r for r in ROLES if r not in METHODS))  # a method, or qg / qa alone
 
 

@@ -44,7 +44,8 @@ from typing import Any
 
 from socratic.core import resume
 from socratic.core.errors import RecordError, SocraticError
-from socratic.core.jsonl import holding_lock, read_jsonl
+from socratic.core.jsonl import read_jsonl
+from socratic.core.locks import holding_lock
 from socratic.core.manifest import git_commit, write_manifest
 from socratic.core.records import Chain, Problem
 from socratic.tasks import BENCHMARKS, load_task

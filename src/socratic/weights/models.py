@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
-import fcntl
 import hashlib
 import importlib.util
 import json
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from socratic.core.errors import SocraticError, did_you_mean, unknown_name
+from socratic.core.locks import holding_lock
 from socratic.weights.gguf_io import convert_gguf_to_hf
 
 HF_MARKER = "socratic-prepared.json"  # written last into a prepared HF folder: its presence means complete
@@ -248,9 +248,7 @@ def _convert(spec: ModelSpec, gguf: Path, target: Path) -> None:
 def _preparing(target: Path) -> Iterator[None]:
     """One process at a time prepares `target` (two runs or test workers starting on a fresh machine
     would write the same partial files); the others wait for it, then find it ready."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_name(target.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with holding_lock(target.with_name(target.name + ".lock"), wait=True):
         yield
 
 
