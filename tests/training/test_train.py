@@ -20,6 +20,7 @@ from socratic.tasks import gsm8k
 from socratic.text import formats
 from socratic.training.train import TrainConfig, load_pieces, run_train, tokenize_pieces
 from socratic.training.trainer import completion_loss, trained_positions, trainer_class
+from socratic.weights import models
 from socratic.weights.student_folder import read_info
 
 
@@ -113,26 +114,35 @@ def test_packed_examples_do_not_see_each_other(tiny_model, chains_file, tmp_path
             torch.testing.assert_close(packed[start:end], alone, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("mode", formats.ROLES)
-def test_every_mode_learns_and_reloads(tiny_model, chains_file, tmp_path, mode):
-    out = run_train(quick(tiny_model, chains_file, tmp_path / mode, method=mode))
-    losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
-    assert len(losses) == 12 and sum(losses[-3:]) < 0.85 * sum(losses[:3]), losses  # it fits the small set
-    check_trained_student(out, tiny_model, mode)
+@pytest.fixture(params=["tiny", pytest.param("smollm2-135m", marks=pytest.mark.slow)])
+def base(request, tiny_model):
+    """What a training test starts from, one test body for both tiers: the tiny random Llama (fast) and
+    the real SmolLM2-135M weights (slow), each with a learning rate it learns from in a few steps."""
+    if request.param == "tiny":
+        return {"model": str(tiny_model), "learning_rate": 3e-3}
+    return {"model": str(models.resolve(request.param)), "learning_rate": 1e-4}
 
 
 @pytest.mark.parametrize("mode", ["cot", "unified"])
-def test_a_mode_trains_and_reloads_tiny(tiny_model, chains_file, tmp_path, mode):
-    # Fast twin of the test above: three short steps on one thread; the loss goes down, not yet far.
-    # The other modes train in the fast tier too: answer and iterative (QG + QA) in
-    # test_the_whole_pipeline_on_a_tinier_config, QG and QA in test_iterative_writes_qg_and_qa_tiny.
+def test_a_mode_trains_and_reloads(base, chains_file, tmp_path, mode):
+    # Three short steps on one thread; the loss goes down, not yet far. The other roles train in the fast
+    # tier too: answer and iterative (QG + QA) in test_the_whole_pipeline_on_a_tinier_config, QG and QA in
+    # test_iterative_writes_qg_and_qa.
     out = run_train(
-        quick(tiny_model, chains_file, tmp_path / mode, method=mode, max_steps=3, max_length=256, threads=1)
+        quick(
+            base["model"],
+            chains_file,
+            tmp_path / mode,
+            method=mode,
+            max_steps=3,
+            max_length=256,
+            threads=1,
+            learning_rate=base["learning_rate"],
+        )
     )
     losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
     assert len(losses) == 3 and losses[-1] < losses[0], losses
-    check_trained_student(out, tiny_model, mode)
+    check_trained_student(out, base["model"], mode)
 
 
 def check_trained_student(out, tiny_model, mode):
@@ -151,15 +161,7 @@ def check_trained_student(out, tiny_model, mode):
     assert generated.shape[1] > prompt.input_ids.shape[1]
 
 
-@pytest.mark.slow
 def test_iterative_writes_qg_and_qa(tiny_model, chains_file, tmp_path):
-    out = run_train(quick(tiny_model, chains_file, tmp_path / "it", method="iterative", max_steps=2))
-    assert read_info(out / "qg").role == "qg"
-    assert read_info(out / "qa").role == "qa"
-
-
-def test_iterative_writes_qg_and_qa_tiny(tiny_model, chains_file, tmp_path):
-    # Fast twin of the test above: one short step per role.
     out = run_train(
         quick(tiny_model, chains_file, tmp_path / "it", method="iterative", max_steps=1, max_length=256, threads=1)
     )
@@ -167,20 +169,8 @@ def test_iterative_writes_qg_and_qa_tiny(tiny_model, chains_file, tmp_path):
     assert read_info(out / "qa").role == "qa"
 
 
-@pytest.mark.slow
 def test_resume_continues_from_the_saved_step(tiny_model, chains_file, tmp_path):
-    out = tmp_path / "resume"
-    run_train(quick(tiny_model, chains_file, out, max_steps=4, save_steps=2))
-    # A later run with more steps starts from the latest checkpoint, not from scratch.
-    run_train(quick(tiny_model, chains_file, out, max_steps=6, save_steps=2))
-    steps = [json.loads(line)["step"] for line in (out / "loss.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3, 4, 5, 6]
-    state = json.loads((out / "checkpoints" / "checkpoint-6" / "trainer_state.json").read_text())
-    assert state["global_step"] == 6
-
-
-def test_resume_continues_from_the_saved_step_tiny(tiny_model, chains_file, tmp_path):
-    # Fast twin of the test above: 2 steps, then 4, on short rows.
+    # 2 steps, then 4, on short rows: the later run starts from the latest checkpoint, not from scratch.
     out = tmp_path / "resume"
     run_train(quick(tiny_model, chains_file, out, max_steps=2, save_steps=2, max_length=256, threads=1))
     run_train(quick(tiny_model, chains_file, out, max_steps=4, save_steps=2, max_length=256, threads=1))
@@ -190,21 +180,12 @@ def test_resume_continues_from_the_saved_step_tiny(tiny_model, chains_file, tmp_
     assert state["global_step"] == 4
 
 
-@pytest.mark.slow
-def test_lora_merges_into_a_plain_checkpoint(tiny_model, chains_file, tmp_path):
+def test_lora_merges_into_a_plain_checkpoint(base, chains_file, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    out = run_train(quick(tiny_model, chains_file, tmp_path / "lora", lora_r=8, max_steps=3))
-    assert (out / "adapter" / "adapter_config.json").exists()
-    model = AutoModelForCausalLM.from_pretrained(out)
-    assert not any("lora" in name for name in model.state_dict())
-
-
-def test_lora_merges_into_a_plain_checkpoint_tiny(tiny_model, chains_file, tmp_path):
-    # Fast twin of the test above: one short step.
-    from transformers import AutoModelForCausalLM
-
-    out = run_train(quick(tiny_model, chains_file, tmp_path / "lora", lora_r=8, max_steps=1, max_length=256, threads=1))
+    out = run_train(
+        quick(base["model"], chains_file, tmp_path / "lora", lora_r=8, max_steps=1, max_length=256, threads=1)
+    )
     assert (out / "adapter" / "adapter_config.json").exists()
     model = AutoModelForCausalLM.from_pretrained(out)
     assert not any("lora" in name for name in model.state_dict())
@@ -220,16 +201,6 @@ def test_bad_inputs(tiny_model, chains_file, tmp_path):
     (tmp_path / "ck" / "socratic.json").write_text(json.dumps({"mode": "unified", "format_version": 0}))
     with pytest.raises(SocraticError, match="retrain it"):
         read_info(tmp_path / "ck")
-
-
-@pytest.mark.slow
-def test_rerunning_a_finished_student_skips_it(tiny_model, chains_file, tmp_path):
-    out = run_train(quick(tiny_model, chains_file, tmp_path / "done", max_steps=2))
-    weights = (out / "model.safetensors").stat().st_mtime_ns
-    run_train(quick(tiny_model, chains_file, out, max_steps=2))
-    assert (out / "model.safetensors").stat().st_mtime_ns == weights
-    with pytest.raises(SocraticError, match="different student"):
-        run_train(quick(tiny_model, chains_file, out, method="answer", max_steps=2))
 
 
 def test_a_killed_training_is_not_resumed_by_another_recipe(tiny_model, chains_file, tmp_path):
@@ -349,8 +320,7 @@ def test_train_reads_a_users_csv_with_other_column_names(tiny_model, tmp_path, c
     assert "not a shipped benchmark: give --dataset" in capsys.readouterr().err
 
 
-def test_rerunning_a_finished_student_skips_it_tiny(tiny_model, chains_file, tmp_path):
-    # Fast twin of the test above: one short step.
+def test_rerunning_a_finished_student_skips_it(tiny_model, chains_file, tmp_path):
     out = run_train(quick(tiny_model, chains_file, tmp_path / "done", max_steps=1, max_length=256, threads=1))
     weights = (out / "model.safetensors").stat().st_mtime_ns
     run_train(quick(tiny_model, chains_file, out, max_steps=1, max_length=256, threads=1))
