@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from socratic.core.errors import SocraticError
+from socratic.core.jsonl import BadJson, parse_json
 from socratic.engines.base import TOO_LONG
 from socratic.solving.dialogue import Dialogues, StudentOptions, answer_task, refused, reply
 from socratic.solving.loops import Attempt, DecodeOptions
@@ -41,6 +42,9 @@ from socratic.tasks.base import ANSWER_KINDS
 log = logging.getLogger(__name__)
 
 ENDED_BY_LENGTH = ("length", "max_steps", TOO_LONG)  # reported to clients as finish_reason "length"
+# The largest request body read: a chat request with a problem of --max-problem-chars and some history
+# is a few kB; bodies are read up to this and refused past it (413) rather than held in memory whole.
+MAX_BODY_BYTES = 4 * 2**20
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,16 @@ class Scheduler:
         self.wake.set()
 
     async def run(self) -> None:
+        try:
+            await self._serve()
+        except asyncio.CancelledError:
+            raise
+        except BaseException:  # a bug: without its scheduler the server would hang every request after
+            log.exception("the scheduler stopped")
+            self._fail_all("the scheduler stopped: restart the server")
+            raise
+
+    async def _serve(self) -> None:
         while True:
             self._take_inbox()
             if not self.dialogues.busy:
@@ -137,9 +151,14 @@ class Scheduler:
                 del self.tickets[i]
         arrived, self.inbox = self.inbox, []
         for ticket in arrived:
-            if not ticket.cancelled:
+            if ticket.cancelled:
+                continue
+            try:
                 ticket.problem = self.dialogues.add(ticket.question)
-                self.tickets[ticket.problem] = ticket
+            except SocraticError as e:  # the request's own fault (text no tokenizer reads): its 400 alone
+                ticket.events.put_nowait(("refused", str(e)))
+                continue
+            self.tickets[ticket.problem] = ticket
 
     def _fail_all(self, message: str) -> None:
         for i, ticket in self.tickets.items():
@@ -153,7 +172,8 @@ def make_app(dialogues: Dialogues, name: str, max_problem_chars: int = 8000, ans
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, StreamingResponse
+    from fastapi.responses import JSONResponse, Response, StreamingResponse
+    from starlette.requests import ClientDisconnect
 
     task = answer_task(answers)
     scheduler: Scheduler | None = None
@@ -172,6 +192,11 @@ def make_app(dialogues: Dialogues, name: str, max_problem_chars: int = 8000, ans
     async def request_error(request: Request, error: RequestError) -> JSONResponse:
         body = {"error": {"message": error.message, "type": error.kind, "param": None, "code": error.code}}
         return JSONResponse(body, status_code=error.status)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, error: ClientDisconnect) -> Response:
+        # A client that went away while sending its body: nobody reads the answer, nothing to log.
+        return Response(status_code=499)
 
     # Plain (Starlette) routes: the handlers read and check the body themselves, to answer in OpenAI's
     # error shape with a message that says what is wrong.
@@ -235,14 +260,36 @@ def make_app(dialogues: Dialogues, name: str, max_problem_chars: int = 8000, ans
 
 
 async def read_body(request) -> dict:
-    raw = await request.body()
+    """The request's JSON object, read strictly (`parse_json`: no NaN, huge numbers, lone surrogates
+    or deep nesting) and at most `MAX_BODY_BYTES` of it."""
+    raw = await body_bytes(request)
     try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RequestError(400, f"the request body is not valid JSON ({e})") from None
+        body = parse_json(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise RequestError(
+            400, f"the request body is not UTF-8 text (byte 0x{raw[e.start]:02x} at {e.start})"
+        ) from None
+    except BadJson as e:
+        raise RequestError(400, f"the request body is {e.reason}") from None
     if not isinstance(body, dict):
         raise RequestError(400, f"the request body must be a JSON object, not {type(body).__name__}")
     return body
+
+
+async def body_bytes(request) -> bytes:
+    """The body, refused with 413 as soon as it is larger than `MAX_BODY_BYTES` (by its declared
+    length, or while it streams in)."""
+    too_large = RequestError(413, f"the request body is larger than {MAX_BODY_BYTES:,} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    chunks, size = [], 0
+    async for piece in request.stream():
+        size += len(piece)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(piece)
+    return b"".join(chunks)
 
 
 def problem_of(body: dict, name: str, max_chars: int) -> str:
@@ -286,7 +333,10 @@ def message_text(content: Any) -> str:
 
 
 def refuse_too_long(first: tuple, chars: int) -> None:
-    """A problem whose prompt does not fit the student's context ends at once with nothing written."""
+    """A problem whose prompt does not fit the student's context ends at once with nothing written;
+    one whose text no tokenizer reads is refused before it joins."""
+    if first[0] == "refused":
+        raise RequestError(400, first[1])
     if first[0] == "done" and refused(first[1]):
         raise RequestError(
             400,
