@@ -277,18 +277,20 @@ async def read_body(request) -> dict:
 
 
 async def body_bytes(request) -> bytes:
-    """The body, refused with 413 as soon as it is larger than `MAX_BODY_BYTES` (by its declared
-    length, or while it streams in)."""
-    too_large = RequestError(413, f"the request body is larger than {MAX_BODY_BYTES:,} bytes")
+    """The body, refused with 413 when it is larger than `MAX_BODY_BYTES`. The excess is read and
+    dropped (up to 16 times the limit), so that a client still sending gets the 413, not a reset."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
+    if declared.isdigit() and int(declared) > 16 * MAX_BODY_BYTES:
+        raise RequestError(413, f"the request body is larger than {MAX_BODY_BYTES:,} bytes")
     chunks, size = [], 0
     async for piece in request.stream():
         size += len(piece)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(piece)
+        if size <= MAX_BODY_BYTES:
+            chunks.append(piece)
+        elif size > 16 * MAX_BODY_BYTES:
+            break
+    if size > MAX_BODY_BYTES:
+        raise RequestError(413, f"the request body is larger than {MAX_BODY_BYTES:,} bytes")
     return b"".join(chunks)
 
 
