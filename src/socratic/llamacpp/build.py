@@ -122,5 +122,5 @@ if __name__ == "__main__":
         check_build()
     except SocraticError as e:
         sys.exit(f"llama.cpp build: {e}")
-    listed = ", ".join(sorted(build_features(probe()[1]))) or "no CPU features listed"
+    listed = ", ".join(sorted(build_features(probe()[1]) & set(NEEDS))) or "no instruction sets listed"
     print(f"llama.cpp build: fits this CPU ({listed})")
