@@ -182,6 +182,8 @@ def test_what_the_model_writes_cannot_drive_the_terminal():
 
     config = build(AskConfig, dict(model="m", calculator=True))
     written = "A: 3 * 4 = <<3*4=12>>12\x1b[2J\x1b]0;title\x07\n"
-    assert shown(written, config, ("\033[1m", "\033[0m")) == (
+    assert shown(written, config, ("\033[1m", "\033[0m"), terminal=True) == (
         "A: 3 * 4 = <<3*4=\033[1m12\033[0m>>12\\x1b[2J\\x1b]0;title\\x07\n"
     )
+    # Into a file or a pipe: exactly what `solve` saves.
+    assert shown(written, config, ("[", "]"), terminal=False) == "A: 3 * 4 = <<3*4=[12]>>12\x1b[2J\x1b]0;title\x07\n"

@@ -90,10 +90,11 @@ def read_stdin(stdin: TextIO) -> str:
         raise SocraticError(f"stdin is not UTF-8 text (byte 0x{raw[e.start]:02x} at byte {e.start + 1})") from None
 
 
-def shown(text: str, config: AskConfig, mark: tuple[str, str]) -> str:
-    """The student's text as printed: nothing in it can drive the terminal (an escape sequence the
-    model wrote is shown as `\\x1b[...`), and the calculator's values are marked."""
-    text = terminal_safe(text)
+def shown(text: str, config: AskConfig, mark: tuple[str, str], terminal: bool) -> str:
+    """The student's text as printed: on a terminal nothing in it can drive the terminal (an escape
+    sequence the model wrote is shown as `\\x1b[...`; elsewhere the text is exactly what `solve`
+    saves), and the calculator's values are marked."""
+    text = terminal_safe(text) if terminal else text
     return mark_calculator(text, mark) if config.decode.calculator else text
 
 
@@ -102,6 +103,7 @@ def answer(
 ) -> None:
     """Solve one problem, writing its dialogue line by line as it is generated (or its record with --json)."""
     i = dialogues.add(problem)
+    terminal = stdout.isatty()
     pending = ""  # the last piece of text when it does not end a line yet (the end of the answer line)
     while dialogues.busy:
         written, finished = dialogues.step()
@@ -110,7 +112,7 @@ def answer(
                 continue
             text = pending + text
             complete, pending = text[: text.rfind("\n") + 1], text[text.rfind("\n") + 1 :]
-            stdout.write(shown(complete, config, mark))
+            stdout.write(shown(complete, config, mark, terminal))
             stdout.flush()
         for j, attempt in finished:
             assert j == i
@@ -123,5 +125,5 @@ def answer(
                 record = prediction(problem, attempt, dialogues.student, config.answers, number)
                 stdout.write(to_json(record) + "\n")
             else:
-                stdout.write(shown(pending, config, mark) + "\n")
+                stdout.write(shown(pending, config, mark, terminal) + "\n")
             stdout.flush()
