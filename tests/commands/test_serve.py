@@ -253,3 +253,40 @@ def test_clients_that_leave_mid_body_are_not_logged(make_tiny_student, caplog):
         time.sleep(1)
         assert chat(server.client(), "What is 2 plus 3?").choices[0].message.content
         assert not log.troubles(), log.troubles()
+
+
+class BrokenDialogues:
+    """Dialogues with a bug (a stand-in: what breaks is the point, not the model): `add` fails on
+    "bug", and with `loop_dies` the scheduler's own loop fails at once."""
+
+    def __init__(self, loop_dies: bool = False):
+        self.loop_dies, self.added = loop_dies, []
+
+    @property
+    def busy(self) -> bool:
+        if self.loop_dies:
+            raise RuntimeError("boom")
+        return False
+
+    def add(self, question: str) -> int:
+        if question == "bug":
+            raise TypeError("a bug in add")
+        self.added.append(question)
+        return len(self.added)
+
+    def cancel(self, i: int) -> None:
+        pass
+
+
+def test_a_bug_for_one_request_is_its_500_and_a_dead_scheduler_answers_at_once(caplog):
+    """No request may leave `serve` hanging: a bug while one joins fails that one; a scheduler whose
+    loop died answers every later request with a 500 at once instead of never."""
+    body = json.dumps({"model": "student", "messages": [{"role": "user", "content": "bug"}]}).encode()
+    with Server(BrokenDialogues()) as server:  # type: ignore[arg-type]
+        status, reply = server.post(body)
+        assert status == 500 and "could not start: TypeError: a bug in add" in reply["error"]["message"]
+        assert server.dialogues.added == []
+    with Server(BrokenDialogues(loop_dies=True)) as server:  # type: ignore[arg-type]
+        status, reply = server.post(body.replace(b'"bug"', b'"What is 2 plus 3?"'))
+        assert status == 500 and "scheduler stopped" in reply["error"]["message"]
+    assert "the scheduler stopped" in caplog.text

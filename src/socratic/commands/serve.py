@@ -18,6 +18,12 @@ with `--engine llamacpp`, one batch per step with hf), and throughput grows with
 binds to 127.0.0.1 unless told otherwise (`--host 0.0.0.0` exposes it: there is no authentication).
 A bad request gets a 4xx error with a message in OpenAI's shape and the server goes on; a request
 whose client goes away stops and frees its place in the batch.
+
+Whatever a client sends, no request can stop the server or fail another: the body is read strictly
+(`core.jsonl.parse_json`: NaN, 5,000-digit numbers, lone surrogates and nesting past 64 levels are
+a 400; over `MAX_BODY_BYTES` a 413), a problem no tokenizer can read is refused when it joins
+(`Dialogues.add`, a 400 for it alone, never a batch's failure), and a client that leaves mid-body
+is dropped without a log line (`benchmarks/serve_soak.py` holds all of it under load).
 """
 
 from __future__ import annotations
@@ -98,9 +104,13 @@ class Scheduler:
         self.inbox: list[Ticket] = []
         self.tickets: dict[int, Ticket] = {}  # problem -> its request
         self.wake = asyncio.Event()
+        self.stopped: str | None = None  # why the scheduler's loop ended, if it ever does (a bug)
 
     def submit(self, question: str) -> Ticket:
         ticket = Ticket(question)
+        if self.stopped is not None:  # answer at once rather than wait for a loop that is gone
+            ticket.events.put_nowait(("error", self.stopped))
+            return ticket
         self.inbox.append(ticket)
         self.wake.set()
         return ticket
@@ -114,9 +124,12 @@ class Scheduler:
             await self._serve()
         except asyncio.CancelledError:
             raise
-        except BaseException:  # a bug: without its scheduler the server would hang every request after
+        except BaseException:  # a bug: without its loop every later request would wait forever
             log.exception("the scheduler stopped")
-            self._fail_all("the scheduler stopped: restart the server")
+            self.stopped = "the server's scheduler stopped (a bug, logged): restart the server"
+            self._fail_all(self.stopped)
+            for ticket in self.inbox:
+                ticket.events.put_nowait(("error", self.stopped))
             raise
 
     async def _serve(self) -> None:
@@ -157,6 +170,10 @@ class Scheduler:
                 ticket.problem = self.dialogues.add(ticket.question)
             except SocraticError as e:  # the request's own fault (text no tokenizer reads): its 400 alone
                 ticket.events.put_nowait(("refused", str(e)))
+                continue
+            except Exception as e:  # a bug, for this request alone: its 500, logged; the others go on
+                log.exception("a request could not join the engines")
+                ticket.events.put_nowait(("error", f"the request could not start: {type(e).__name__}: {e}"))
                 continue
             self.tickets[ticket.problem] = ticket
 
