@@ -69,7 +69,7 @@ def parse_json(text: str, max_depth: int = MAX_DEPTH) -> Any:
     """
     with _json_errors():
         value = _DECODER.decode(text)
-    _check_surrogates(value, max_depth)
+    _check_strings_and_depth(value, max_depth)
     return value
 
 
@@ -82,7 +82,7 @@ def parse_toml(text: str, source: str, max_depth: int = MAX_DEPTH) -> dict[str, 
         raise SocraticError(f"{source}: {len(text):,} characters is too long for a config file")
     try:
         values = tomllib.loads(text)
-        _check_surrogates(values, max_depth)
+        _check_strings_and_depth(values, max_depth)
     except tomllib.TOMLDecodeError as e:
         raise SocraticError(f"{source}: not valid TOML: {e}") from None
     except RecursionError:
@@ -133,7 +133,7 @@ def json_array(path: Path) -> Iterator[tuple[int, Any]]:
         try:
             with _json_errors():
                 value, position = _DECODER.raw_decode(text, position)
-            _check_surrogates(value)
+            _check_strings_and_depth(value)
         except BadJson as e:
             raise RecordError(path, e.line or line, e.reason) from None
         yield number, value
@@ -179,7 +179,7 @@ def _json_errors() -> Iterator[None]:
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
-def _check_surrogates(value: Any, max_depth: int = MAX_DEPTH) -> None:
+def _check_strings_and_depth(value: Any, max_depth: int = MAX_DEPTH) -> None:
     """JSON's "\\ud800" escapes can make strings that are not Unicode text (a lone UTF-16 half),
     which no file or terminal can take: printing or writing them later would crash. Values nested
     deeper than `max_depth` are refused too: whatever walks them later (repr, a recursive copy) would

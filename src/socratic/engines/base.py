@@ -44,7 +44,8 @@ class Completion:
 
 def encode(tokenizer, prompt: str) -> list[int]:
     """A prompt's token ids, as the trainer tokenised prompts (the tokenizer's defaults); text no
-    tokenizer can read is a `SocraticError` here, for this prompt alone, not a batch's crash."""
+    tokenizer can read is a `SocraticError` naming why, before any prompt of the call is decoded (the
+    tokenizers library's own `TypeError` said nothing a user could act on)."""
     return tokenizer(tokenizable(prompt, "a prompt"))["input_ids"]
 
 
