@@ -205,9 +205,10 @@ def stop_when_not_finite() -> Any:
 
     def diverged(args: Any, state: Any, what: str) -> SocraticError:
         kept = student_folder.latest_checkpoint(Path(args.output_dir).parent)
-        saved = f"{kept} (step {kept.name.rsplit('-', 1)[-1]}) is the last checkpoint, kept" if kept else "none saved"
+        step = kept.name.rsplit("-", 1)[-1] if kept else None
+        saved = f", and {kept} (step {step}) is the last checkpoint, kept" if kept else " (no checkpoint before it)"
         return SocraticError(
-            f"training diverged at step {state.global_step}: {what}; nothing of it was saved ({saved}): lower "
+            f"training diverged at step {state.global_step}: {what}; nothing non-finite was saved{saved}: lower "
             f"--learning-rate (now {args.learning_rate:g}) and train again into a fresh --out"
         )
 
