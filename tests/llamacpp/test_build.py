@@ -83,7 +83,12 @@ def test_ctrl_c_while_llama_cpp_loads_stops_the_load(tiny_gguf, monkeypatch):
             del callback
 
     monkeypatch.setattr(llama_cpp, "llama_model_load_from_file", load_with_ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        batch.LlamaBatch(tiny_gguf, threads=1, batch_size=1)
-    assert calls == [False]  # the load was told to stop at the first callback
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C raises again afterwards
+    # As in a command run from a shell (a pytest-xdist worker ignores SIGINT, and then so does the load).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            batch.LlamaBatch(tiny_gguf, threads=1, batch_size=1)
+        assert calls == [False]  # the load was told to stop at the first callback
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C raises again afterwards
+    finally:
+        signal.signal(signal.SIGINT, previous)
