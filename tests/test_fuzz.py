@@ -534,3 +534,192 @@ def test_any_option_value_stops_before_any_work_or_runs(capsys, fresh_folder, pr
         text,
         examples=FILE_EXAMPLES[profile] * 2,
     )
+
+
+# --- issue 35: config depth, state files, serve request bodies ----------------------------------------
+
+
+def _nested(depth: int, kind: str, leaf: str = "1") -> str:
+    """A TOML value nested `depth` deep: arrays, inline tables, or both in turn."""
+    opens = {"array": ["["], "table": ["{a="], "both": ["[", "{a="]}[kind]
+    chosen = [opens[n % len(opens)] for n in range(depth)]
+    closes = {"[": "]", "{a=": "}"}
+    return "".join(chosen) + leaf + "".join(closes[o] for o in reversed(chosen))
+
+
+@both_profiles
+def test_any_config_depth_is_loaded_or_refused_in_one_line(tmp_path, profile):
+    """A config value nested to any depth, under any key, in any section, or a dotted key of any length:
+    a config or one short SocraticError line; a 500-deep array was a RecursionError."""
+    from socratic.commands.pipeline import load_config
+
+    stages = _stage_options()
+    path = tmp_path / "deep.toml"
+
+    def deep_config_gives_a_config_or_one_error_line(where: tuple[str, str], depth: int, kind: str) -> None:
+        section, key = where
+        line = ".".join([key] * depth) + " = 1" if kind == "dotted" else f"{key} = {_nested(depth, kind)}"
+        path.write_text(line + "\n" if section == "run" else f"[{section}]\n{line}\n", encoding="utf-8")
+        try:
+            load_config(path)
+        except SocraticError as e:
+            assert "\n" not in str(e) and len(str(e)) < 1000, str(e)[:1000]  # a value is never echoed whole
+
+    where = st.sampled_from(sorted(stages)).flatmap(lambda s: st.tuples(st.just(s), st.sampled_from(stages[s])))
+    run(
+        profile,
+        deep_config_gives_a_config_or_one_error_line,
+        where,
+        st.one_of(st.integers(0, 80), st.integers(80, 3000)),
+        st.sampled_from(["array", "table", "both", "dotted"]),
+        examples=FILE_EXAMPLES[profile],
+    )
+
+
+_STATE_FILES = {  # where a run and a student keep state that the program reads back
+    "run.json": "run.json",
+    "manifest": "students/unified/manifest.json",
+    "trainer state": "students/unified/checkpoints/checkpoint-2/trainer_state.json",
+    "student info": "students/unified/socratic.json",
+}
+
+
+def _state_bytes() -> st.SearchStrategy[bytes]:
+    """What a damaged state file may hold: truncated good JSON, wrong types and shapes, random bytes."""
+    good = json.dumps({"config": {}, "stages": {"annotate": 1.5}, "steps": 2, "global_step": 2, "max_steps": 4})
+    json_value = st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5)),
+        lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=10), inner, max_size=3)),
+        max_leaves=8,
+    )
+    keys = st.sampled_from(["config", "stages", "steps", "global_step", "max_steps", "role", "format_version"])
+    shaped = st.dictionaries(keys, json_value, max_size=4).map(lambda d: json.dumps(d).encode())
+    return st.one_of(
+        st.integers(0, len(good)).map(lambda n: good[:n].encode()),
+        json_value.map(lambda v: json.dumps(v).encode()),
+        shaped,
+        st.integers(1, 3000).map(lambda n: b"[" * n + b"]" * n),
+        st.binary(max_size=60),
+    )
+
+
+@both_profiles
+def test_any_state_file_damage_is_reported_in_one_line(capsys, fresh_folder, profile):
+    """A run folder whose state file holds anything: `run --status` prints its table (the damaged file
+    named in it) or one error line, exit 0 or 2; and so does continuing the run (it stops at run.json
+    or its student before any work). It was JSONDecodeError / AttributeError / KeyError."""
+    from socratic.commands import pipeline
+
+    config = pipeline.load_config(None)
+
+    def damaged_state_gives_a_table_or_one_error_line(which: str, data: bytes) -> None:
+        folder = fresh_folder()
+        (folder / "students" / "unified" / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps({"config": config.as_json(), "stages": {}}))
+        (folder / _STATE_FILES[which]).write_bytes(data)
+        capsys.readouterr()
+        status = main(["run", "--out", str(folder), "--status"])
+        out, err = capsys.readouterr()
+        EXITS[status] += 1
+        assert status in (0, 2), err
+        if status == 2:
+            _one_error_line(err)
+        else:
+            assert out.startswith("| student |") and err == "", (out, err)
+        try:
+            pipeline._Record(folder / "run.json", config)
+        except SocraticError as e:
+            assert "\n" not in str(e) and "run.json is damaged" in str(e)
+
+    run(
+        profile,
+        damaged_state_gives_a_table_or_one_error_line,
+        st.sampled_from(sorted(_STATE_FILES)),
+        _state_bytes(),
+        examples=FILE_EXAMPLES[profile],
+    )
+
+
+def _request_bodies() -> st.SearchStrategy[bytes]:
+    """Chat request bodies of any JSON shape, strings with lone surrogates and control characters, deep
+    nesting, long numbers, large sizes, and bytes that are not JSON."""
+    text = st.one_of(
+        st.text(max_size=30),
+        st.sampled_from(["\ud800", "a\udfffb", "\x00\x1b[2J", "7 " * 1500, "What is 2 plus 3?"]),
+    )
+    leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), text)
+    value = st.recursive(
+        leaf,
+        lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(text, inner, max_size=3)),
+        max_leaves=10,
+    )
+    message = st.fixed_dictionaries(
+        {}, optional={"role": st.one_of(st.just("user"), value), "content": st.one_of(text, value)}
+    )
+    chat = st.fixed_dictionaries(
+        {},
+        optional={
+            "model": st.one_of(st.just("student"), value),
+            "messages": st.one_of(st.lists(message, max_size=3), value),
+            "stream": st.one_of(st.booleans(), value),
+            "n": st.one_of(st.just(1), value),
+        },
+    )
+    as_json = chat.map(lambda body: json.dumps(body).encode())  # ensure_ascii: surrogates go as "\ud800"
+    return st.one_of(
+        as_json,
+        as_json.map(lambda body: body.replace(b'"student"', b"NaN", 1)),
+        st.integers(1, 200_000).map(lambda n: b'{"model": "student", "messages": ' + b"[" * n + b"]" * n + b"}"),
+        st.integers(4000, 6000).map(lambda n: b'{"model": "student", "n": ' + b"9" * n + b"}"),
+        st.sampled_from([b'{"pad": "' + b"x" * (5 * 2**20) + b'"}', b"", b"\xff\xfe{}"]),
+        st.binary(max_size=100),
+    )
+
+
+@both_profiles
+def test_any_request_body_gets_a_well_formed_reply_and_the_server_goes_on(make_tiny_student, profile):
+    """Any body POSTed to a live `serve` of a tiny student: a 200 chat completion or a 4xx in OpenAI's
+    error shape, never a 500, a hang or a plain-text page; afterwards an innocent request is answered.
+    A lone surrogate used to kill the scheduler (every later request hung)."""
+    import urllib.error
+    import urllib.request
+
+    from socratic.commands.serve import ServerThread, make_app
+    from socratic.solving.dialogue import Dialogues, StudentOptions
+    from socratic.solving.loops import DecodeOptions
+    from socratic.solving.students import EngineOptions
+
+    decode = DecodeOptions(max_new_tokens=4).settings()
+    student = StudentOptions(model=str(make_tiny_student("unified"))).student()
+    dialogues = Dialogues(student, EngineOptions(engine="llamacpp", threads=1, batch_size=4), decode)
+
+    def post(url: str, body: bytes) -> tuple[int, dict]:
+        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, _event_or_json(response.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    with ServerThread(make_app(dialogues, "student")) as server:
+        url = f"{server.url}/chat/completions"
+        innocent = json.dumps({"model": "student", "messages": [{"role": "user", "content": "2 plus 3?"}]}).encode()
+
+        def body_gets_a_reply_and_the_server_goes_on(body: bytes) -> None:
+            status, reply = post(url, body)
+            EXITS[status] += 1
+            if status == 200:
+                assert reply["object"] in ("chat.completion", "chat.completion.chunk"), reply
+            else:
+                assert 400 <= status < 500, (status, reply)
+                assert set(reply["error"]) == {"message", "type", "param", "code"} and reply["error"]["message"]
+            assert post(url, innocent)[0] == 200
+
+        run(profile, body_gets_a_reply_and_the_server_goes_on, _request_bodies(), examples=FILE_EXAMPLES[profile])
+
+
+def _event_or_json(data: bytes) -> dict:
+    """A reply's JSON: the body, or for a stream its first event's."""
+    if data.startswith(b"data: "):
+        return json.loads(data.split(b"\n", 1)[0][len(b"data: ") :])
+    return json.loads(data)

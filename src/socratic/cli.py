@@ -39,6 +39,7 @@ from socratic.commands.pipeline import RunArgs, load_config, run_command, stage_
 from socratic.commands.serve import ServeConfig, run_serve
 from socratic.commands.solve import SolveConfig, run_solve
 from socratic.core import config, console
+from socratic.core.console import terminal_safe
 from socratic.core.errors import SocraticError, describe_os_error
 from socratic.core.records import Problem, to_json
 from socratic.core.version import __version__
@@ -283,7 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with terminate_as_interrupt():
             args.handler(args)
     except SocraticError as e:
-        message = " ".join(str(e).splitlines())  # one line, even if a file name or a value holds a newline
+        # One line, even if a file name or a value holds a newline, and nothing in it drives the terminal.
+        message = terminal_safe(" ".join(str(e).splitlines()))
         print(f"socratic: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -116,3 +116,74 @@ def test_an_interactive_session_answers_one_problem_after_another(make_tiny_stud
     assert [r["problem_id"] for r in records] == ["ask/1", "ask/2"]
     with pytest.raises(SocraticError):
         run_ask(build(AskConfig, dict(qg="a")), "x")
+
+
+# --- issue 35: hostile input to ask ------------------------------------------------------------------
+
+
+def copied_student(make_tiny_student, tmp_path):
+    """A real copy of a tiny student folder (the fixture's files are links), to damage."""
+    folder = tmp_path / "student"
+    shutil.copytree(make_tiny_student("unified"), folder, symlinks=False)
+    return folder
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("socratic: error: "), err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (bytes(range(256)), "stdin is not UTF-8 text (byte 0x80 at byte 129)"),
+        (b"What is 2 \xff plus 3?", "stdin is not UTF-8 text (byte 0xff at byte 11)"),
+    ],
+)
+def test_bytes_on_stdin_that_are_not_text_are_one_line(make_tiny_student, capsys, monkeypatch, data, message):
+    """Random bytes on stdin ended in `TypeError: TextEncodeInput must be Union[...]`."""
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape"))
+    assert main(["ask", "--model", str(make_tiny_student("unified")), "--threads", "1"]) == 2
+    assert message in one_error_line(capsys)
+
+
+def test_a_problem_argument_that_is_not_text_is_one_line(make_tiny_student, capsys):
+    problem = b"caf\xe9?".decode("utf-8", "surrogateescape")  # how Python passes such argv bytes on
+    assert main(["ask", "--model", str(make_tiny_student("unified")), problem]) == 2
+    assert "the problem is not UTF-8 text (byte 0xe9 at character 4)" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("engine", ["hf", "llamacpp"])
+def test_a_damaged_student_folder_is_one_line(make_tiny_student, tmp_path, capsys, engine):
+    """A truncated model.safetensors (SafetensorError) or a folder without config.json (ValueError:
+    Unrecognized model) were tracebacks."""
+    student = copied_student(make_tiny_student, tmp_path)
+    weights = student / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100_000])
+    argv = ["ask", "--model", str(student), "--engine", engine, "--threads", "1", "What is 2 plus 3?"]
+    assert main(argv) == 2
+    assert f"{weights} is damaged (100,000 bytes where its header says" in one_error_line(capsys)
+    (student / "config.json").unlink()
+    assert main(argv) == 2
+    assert f"{student} has no config.json beside its weights" in one_error_line(capsys)
+
+
+def test_a_damaged_gguf_is_one_line(make_tiny_student, tmp_path, capsys):
+    student = copied_student(make_tiny_student, tmp_path)
+    gguf = student / "model.f32.gguf"
+    gguf.write_bytes(gguf.read_bytes()[:5000])  # newer than the weights: used as it is
+    assert main(["ask", "--model", str(student), "--engine", "llamacpp", "--threads", "1", "What is 2 plus 3?"]) == 2
+    assert f"llama.cpp could not load {gguf}: not a GGUF file" in one_error_line(capsys)
+
+
+def test_what_the_model_writes_cannot_drive_the_terminal():
+    from socratic.commands.ask import shown
+
+    config = build(AskConfig, dict(model="m", calculator=True))
+    written = "A: 3 * 4 = <<3*4=12>>12\x1b[2J\x1b]0;title\x07\n"
+    assert shown(written, config, ("\033[1m", "\033[0m"), terminal=True) == (
+        "A: 3 * 4 = <<3*4=\033[1m12\033[0m>>12\\x1b[2J\\x1b]0;title\\x07\n"
+    )
+    # Into a file or a pipe: exactly what `solve` saves.
+    assert shown(written, config, ("[", "]"), terminal=False) == "A: 3 * 4 = <<3*4=[12]>>12\x1b[2J\x1b]0;title\x07\n"

@@ -3,6 +3,7 @@ its report, the record of stages, resuming, and config errors."""
 
 import dataclasses
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -362,3 +363,100 @@ def test_the_status_of_a_missing_run_says_so(tmp_path, capsys):
     assert main(["run", "--config", "cpu-gsm8k", "--out", str(tmp_path / "nowhere"), "--status"]) == 0
     assert capsys.readouterr().out == f"{tmp_path / 'nowhere'}: no run here yet\n"
     assert not (tmp_path / "nowhere").exists(), "looking writes nothing"
+
+
+# --- issue 35: hostile config files and damaged state files ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('name = "x"\nmethods = ' + "[" * 500 + "]" * 500 + "\n", r"bad.toml: not valid TOML \(nested"),
+        ("[train]\nmax_length = " + "{a=" * 500 + "1" + "}" * 500 + "\n", r"bad.toml: not valid TOML \(nested"),
+        ("[train]\n" + ".".join(["a"] * 500) + " = 1\n", r"bad.toml: not valid TOML \(nested more than 64"),
+        ("methods = []\n", r"bad.toml: 'methods': must name at least one of: answer, cot"),
+        ('methods = ["cot", "unified", "cot"]\n', r"bad.toml: 'methods': 'cot' is named twice"),
+        (
+            '[train]\nmodel = "' + "x" * 100_000 + '"\n[solve]\nengine = ' + "[1]" + "\n",
+            r"expected a string, not \[1\]$",
+        ),
+        (
+            "[annotate]\nlimit = [" + "1," * 100_000 + "]\n",
+            r"expected a whole number, not \[1, 1, 1, 1, 1, 1, \.\.\.\]$",
+        ),
+    ],
+    ids=["500-deep-array", "500-deep-table", "500-dotted-keys", "no-methods", "a-method-twice", "long", "huge-list"],
+)
+def test_hostile_config_files_are_one_line_before_any_work(tmp_path, text, message):
+    """A 500-deep array or inline table was a RecursionError; `methods = []` annotated first and failed
+    afterwards; a repeated method was accepted."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    with pytest.raises(SocraticError, match=message) as raised:
+        load_config(bad)
+    assert len(str(raised.value)) < 300  # one readable line, whatever the file holds
+
+
+def test_a_stage_commands_config_is_checked_the_same_way(tmp_path, capsys):
+    from socratic.cli import main
+
+    bad = tmp_path / "deep.toml"
+    bad.write_text("[train]\nmax_length = " + "{a=" * 500 + "1" + "}" * 500 + "\n")
+    argv = ["train", "--config", str(bad), "--method", "unified", "--chains", "c.jsonl", "--out", str(tmp_path / "s")]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.splitlines() == [f"socratic: error: {bad}: not valid TOML (nested too deeply)"]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"config": {"run"', "not valid JSON"),
+        (b"[1, 2]", "expected a JSON object, found list"),
+        (b"\xff\xfe", "not UTF-8 text"),
+        (b'{"config": {}, "stages": [1]}', "'stages' is not a table of seconds"),
+        (b'{"config": {}, "stages": {"annotate": "long"}}', "'stages' is not a table of seconds"),
+        (b'{"stages": ' + b"[" * 5000 + b"]" * 5000 + b"}", "not valid JSON (nested too deeply)"),
+    ],
+    ids=["truncated", "list", "bytes", "stages-list", "stages-text", "deep"],
+)
+def test_a_damaged_run_json_is_one_line_naming_it_and_another_runs_is_skipped(tmp_path, caplog, content, reason):
+    """A truncated or non-object run.json made `socratic run` end in JSONDecodeError / AttributeError."""
+    config = load_config(None)
+    folder = tmp_path / "default-20260101-000000"
+    folder.mkdir()
+    (folder / "run.json").write_bytes(content)
+    # Looking for an unfinished run of this config: the damaged one is skipped with a warning, not continued.
+    assert run_folder(config, None, tmp_path) != folder
+    assert f"{folder / 'run.json'} is damaged ({reason}" in caplog.text
+    # The run's own folder (--out): one line, and the file is left as it was.
+    expected = rf"run\.json is damaged \({re.escape(reason)}.*: delete it \(the run's files are kept"
+    with pytest.raises(SocraticError, match=expected):
+        pipeline._Record(folder / "run.json", config)
+    assert (folder / "run.json").read_bytes() == content
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "shown"),
+    [
+        ("manifest.json", b'{"steps": ', "is damaged (not valid JSON"),
+        ("manifest.json", b'"text"', "is damaged (expected a JSON object, found str"),
+        ("checkpoints/checkpoint-3/trainer_state.json", b'{"global_step": 3', "is damaged (not valid JSON"),
+        ("checkpoints/checkpoint-3/trainer_state.json", b'{"global_step": "3"}', "is damaged (no whole global_step"),
+        ("checkpoints/checkpoint-3/trainer_state.json", b"[]", "is damaged (expected a JSON object, found list"),
+    ],
+    ids=["manifest-truncated", "manifest-string", "state-truncated", "state-wrong-type", "state-list"],
+)
+def test_status_names_a_damaged_state_file_in_its_table(tmp_path, name, content, shown):
+    """A truncated manifest.json or trainer_state.json made `run --status` end in a traceback."""
+    student = tmp_path / "students" / "unified"
+    (tmp_path / "run.json").write_text('{"config": {}, "stages": {}}')
+    if name == "manifest.json":  # a finished student: its manifest and info file
+        student.mkdir(parents=True)
+        (student / "socratic.json").write_text("{}")
+    target = student / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)
+    table = run_status(["unified"], tmp_path, "predictions.gsm8k.test.jsonl", {"a"})
+    row = next(line for line in table.splitlines() if line.startswith("| unified |"))
+    assert f"{target} {shown}" in row, table
+    assert row.count("|") == 4  # the message cannot break the table

@@ -16,6 +16,7 @@ import pytest
 from socratic.commands.ask import AskConfig, run_ask
 from socratic.commands.serve import ServerThread, make_app
 from socratic.core.config import build
+from socratic.core.errors import SocraticError
 from socratic.solving.dialogue import Dialogues, StudentOptions
 from socratic.solving.loops import DecodeOptions
 from socratic.solving.students import EngineOptions
@@ -164,3 +165,128 @@ def test_32_concurrent_requests_are_all_answered_each_as_alone(make_student):
             together = list(pool.map(lambda q: chat(client, q).choices[0].message.content, questions))
     assert len(together) == 32 and all(together)
     assert together == alone
+
+
+# --- issue 35: hostile requests ----------------------------------------------------------------------
+
+
+class ServerLog:
+    """What the server logs, uvicorn's own loggers included (they do not reach the root logger)."""
+
+    def __init__(self, caplog):
+        self.caplog = caplog
+
+    def __enter__(self):
+        import logging
+
+        self.caplog.set_level(logging.INFO)
+        logging.getLogger("uvicorn").addHandler(self.caplog.handler)
+        return self
+
+    def __exit__(self, *exc):
+        import logging
+
+        logging.getLogger("uvicorn").removeHandler(self.caplog.handler)
+
+    def troubles(self) -> list[str]:
+        return [r.getMessage() for r in self.caplog.records if r.exc_info or r.levelname in ("ERROR", "CRITICAL")]
+
+
+def surrogate_body(model: str = "student", content: str = "\ud800") -> bytes:
+    """A chat request whose JSON spells a lone UTF-16 surrogate ("\\ud800"), as a client may send it."""
+    return json.dumps({"model": model, "messages": [{"role": "user", "content": content}]}).encode()
+
+
+@pytest.mark.parametrize("engine", ["llamacpp", "hf"])
+def test_a_lone_surrogate_is_its_requests_400_and_the_server_goes_on(make_tiny_student, engine):
+    """It used to kill the scheduler (llamacpp: every later request hung) or fail the whole batch (hf: 500
+    for it and for an innocent request beside it)."""
+    with Server(open_dialogues(make_tiny_student("unified"), engine=engine)) as server:
+        status, body = server.post(surrogate_body())
+        assert status == 400 and "surrogate" in body["error"]["message"], body
+        with ThreadPoolExecutor(2) as pool:  # the bad one and an innocent one at the same time
+            bad = pool.submit(server.post, surrogate_body())
+            good = pool.submit(chat, server.client(), "What is 2 plus 3?")
+            assert bad.result()[0] == 400
+            assert good.result().choices[0].message.content
+
+
+def test_text_no_tokenizer_reads_is_refused_even_when_it_reaches_the_scheduler(make_tiny_student):
+    """The check sits where text enters the engines (`Dialogues.add`), not only in the JSON reader."""
+    dialogues = open_dialogues(make_tiny_student("unified"))
+    with Server(dialogues) as server:
+        scheduler_input = "caf\udce9"  # what undecodable bytes become with surrogateescape
+        with pytest.raises(SocraticError, match="not UTF-8 text"):
+            dialogues.add(scheduler_input)
+        assert chat(server.client(), "What is 2 plus 3?").choices[0].message.content
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b'{"model": "student", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "nested"),
+        (b'{"model": "student", "n": ' + b"9" * 5000 + b', "messages": []}', 400, "5,000 digits"),
+        (surrogate_body(model="\udcff"), 400, "surrogate"),
+        (b'{"model": NaN}', 400, "NaN is not a JSON number"),
+        (b'{"model": "\xff"}', 400, "not UTF-8 text"),
+        (b'{"pad": "' + b"x" * (5 * 2**20) + b'"}', 413, "larger than"),
+    ],
+    ids=["100k-deep", "5000-digits", "surrogate-model", "nan", "bytes", "5-MiB"],
+)
+def test_hostile_bodies_get_a_4xx_in_openais_shape_and_no_traceback(make_tiny_student, caplog, body, status, message):
+    with Server(open_dialogues(make_tiny_student("unified"))) as server, ServerLog(caplog) as log:
+        got, reply = server.post(body)
+        assert got == status and message in reply["error"]["message"], reply
+        assert chat(server.client(), "What is 2 plus 3?").choices[0].message.content
+        assert not log.troubles()
+
+
+def test_clients_that_leave_mid_body_are_not_logged(make_tiny_student, caplog):
+    """Each used to write ~50 lines (an ASGI traceback ending in ClientDisconnect)."""
+    import socket
+
+    with Server(open_dialogues(make_tiny_student("unified"))) as server, ServerLog(caplog) as log:
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", server.port)) as raw:
+                head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                raw.sendall(f'{head}Content-Length: 1000\r\n\r\n{{"model"'.encode())
+        time.sleep(1)
+        assert chat(server.client(), "What is 2 plus 3?").choices[0].message.content
+        assert not log.troubles(), log.troubles()
+
+
+class BrokenDialogues:
+    """Dialogues with a bug (a stand-in: what breaks is the point, not the model): `add` fails on
+    "bug", and with `loop_dies` the scheduler's own loop fails at once."""
+
+    def __init__(self, loop_dies: bool = False):
+        self.loop_dies, self.added = loop_dies, []
+
+    @property
+    def busy(self) -> bool:
+        if self.loop_dies:
+            raise RuntimeError("boom")
+        return False
+
+    def add(self, question: str) -> int:
+        if question == "bug":
+            raise TypeError("a bug in add")
+        self.added.append(question)
+        return len(self.added)
+
+    def cancel(self, i: int) -> None:
+        pass
+
+
+def test_a_bug_for_one_request_is_its_500_and_a_dead_scheduler_answers_at_once(caplog):
+    """No request may leave `serve` hanging: a bug while one joins fails that one; a scheduler whose
+    loop died answers every later request with a 500 at once instead of never."""
+    body = json.dumps({"model": "student", "messages": [{"role": "user", "content": "bug"}]}).encode()
+    with Server(BrokenDialogues()) as server:  # type: ignore[arg-type]
+        status, reply = server.post(body)
+        assert status == 500 and "could not start: TypeError: a bug in add" in reply["error"]["message"]
+        assert server.dialogues.added == []
+    with Server(BrokenDialogues(loop_dies=True)) as server:  # type: ignore[arg-type]
+        status, reply = server.post(body.replace(b'"bug"', b'"What is 2 plus 3?"'))
+        assert status == 500 and "scheduler stopped" in reply["error"]["message"]
+    assert "the scheduler stopped" in caplog.text

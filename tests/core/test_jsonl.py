@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from socratic.core import jsonl
 from socratic.core.errors import RecordError, SocraticError
 from socratic.core.jsonl import JsonlAppender, read_jsonl, write_atomic, write_jsonl
 from socratic.core.records import Chain, Prediction, Problem, Step
@@ -273,3 +274,54 @@ def test_a_second_process_writing_the_same_file_fails_and_adds_nothing(tmp_path)
     with JsonlAppender(path) as out:
         out.append({"writer": "us"})
     assert list(read_jsonl(path)) == [{"writer": "other"}, {"writer": "us"}]
+
+
+# --- issue 35: depth limits, TOML, state files ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("[" * 65 + "]" * 65, "nested more than 64 levels deep"),
+        ('{"a": ' * 65 + "1" + "}" * 65, "nested more than 64 levels deep"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_json_nested_past_the_limit_is_refused(text, reason):
+    with pytest.raises(jsonl.BadJson, match=reason):
+        jsonl.parse_json(text)
+    assert jsonl.parse_json("[" * 64 + "]" * 64)  # at the limit: read
+
+
+def test_toml_is_read_with_the_same_refusals():
+    assert jsonl.parse_toml('a = [[1]]\n[b]\nc = "d"\n', "f.toml") == {"a": [[1]], "b": {"c": "d"}}
+    for text, reason in [
+        ("a = " + "[" * 500 + "]" * 500, r"f\.toml: not valid TOML \(nested too deeply\)"),
+        ("a = " + "[" * 70 + "]" * 70, r"f\.toml: not valid TOML \(nested more than 64 levels deep\)"),
+        ('a = "\\ud800"', r"f\.toml: not valid TOML: "),  # tomllib itself refuses a surrogate escape
+        ("a = [", r"f\.toml: not valid TOML: "),
+    ]:
+        with pytest.raises(SocraticError, match=reason):
+            jsonl.parse_toml(text, "f.toml")
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"a": ', "not valid JSON"),
+        (b"", "not valid JSON"),
+        (b"7", "expected a JSON object, found int"),
+        (b'{"a": NaN}', "NaN is not a JSON number"),
+        (b"\xc3", "not UTF-8 text"),
+        (b"[" * 100 + b"]" * 100, "nested more than 64"),
+    ],
+)
+def test_a_damaged_state_file_is_one_line_naming_it_and_what_to_do(tmp_path, content, reason):
+    state = tmp_path / "run.json"
+    state.write_bytes(content)
+    with pytest.raises(SocraticError, match=rf"^{tmp_path}/run\.json is damaged \(.*{reason}.*\): delete it$"):
+        jsonl.read_state(state, "delete it")
+    state.write_text('{"stages": {}}')
+    assert jsonl.read_state(state, "delete it") == {"stages": {}}
+    with pytest.raises(SocraticError, match=r"is damaged \(14 bytes, more than such a file ever holds\)"):
+        jsonl.read_state(state, "delete it", max_bytes=10)

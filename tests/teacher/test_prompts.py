@@ -69,6 +69,8 @@ def test_hash_changes_with_what_the_teacher_sees(tmp_path):
     [
         ("{not json", "not a valid prompt file"),
         ('{"exemplars": []}', "not a valid prompt file"),
+        (b'{"instruction": "\xff"}', r"bad\.json:1: not UTF-8 text"),  # issue 35: was UnicodeDecodeError
+        ('{"exemplars": ' + "[" * 100 + "]" * 100 + "}", r"not a valid prompt file \(not valid JSON \(nested"),
         (
             '{"instruction": "x", "exemplars": '
             '[{"question": "q", "steps": [{"question": "", "answer": "a"}], "answer": "1"}]}',
@@ -78,7 +80,7 @@ def test_hash_changes_with_what_the_teacher_sees(tmp_path):
 )
 def test_bad_prompt_files(tmp_path, content, message):
     path = tmp_path / "bad.json"
-    path.write_text(content)
+    path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
     with pytest.raises(SocraticError, match=message):
         prompts.load("gsm8k", "socratic", path)
 

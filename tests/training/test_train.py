@@ -434,3 +434,23 @@ def test_a_student_folder_being_trained_elsewhere_is_not_trained_twice(tiny_mode
         assert not (out / "checkpoints").exists() and not (out / "model.safetensors").exists()
     run_train(config)  # free again
     assert (out / "model.safetensors").is_file() and not (out / "checkpoints.lock").exists()
+
+
+def test_a_loss_that_is_no_longer_a_number_stops_training_keeping_the_last_finite_checkpoint(
+    tiny_model, chains_file, tmp_path
+):
+    """A learning rate of 1e308 used to end in "last loss nan", exit 0, and a student of NaN weights."""
+    out = tmp_path / "s"
+    # Warm-up: the first step's rate is 0, so checkpoint-1 is finite; the second step's 1e308 is not.
+    config = quick(tiny_model, chains_file, out, method="unified", learning_rate=1e308, warmup_ratio=0.5)
+    config = dataclasses.replace(config, max_steps=4, save_steps=1)
+    with pytest.raises(SocraticError, match=r"training diverged at step 2: .*checkpoint-1 \(step 1\) is the last"):
+        run_train(config)
+    assert not (out / "model.safetensors").exists()  # no student of NaN weights
+    kept = sorted(p.name for p in (out / "checkpoints").glob("checkpoint-*"))
+    assert kept == ["checkpoint-1"]
+    from safetensors.torch import load_file
+
+    assert all(
+        torch.isfinite(t).all() for t in load_file(out / "checkpoints" / "checkpoint-1" / "model.safetensors").values()
+    )

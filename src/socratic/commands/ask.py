@@ -22,12 +22,14 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from socratic.core.console import terminal_safe
 from socratic.core.errors import SocraticError
 from socratic.core.records import to_json
 from socratic.solving.dialogue import Dialogues, StudentOptions, mark_calculator, prediction, refused
 from socratic.solving.loops import DecodeOptions
 from socratic.solving.students import EngineOptions
 from socratic.tasks.base import ANSWER_KINDS
+from socratic.text.checked import tokenizable
 
 BOLD = ("\033[1m", "\033[0m")
 BRACKETS = ("[", "]")
@@ -50,9 +52,11 @@ def run_ask(config: AskConfig, problem: str | None, stdin: TextIO | None = None,
     student = config.student.student()
     interactive = problem is None and stdin.isatty()
     if problem is None and not interactive:
-        problem = stdin.read()
-    if problem is not None and not problem.strip():
-        raise SocraticError("the problem is empty: give it as an argument or on stdin")
+        problem = read_stdin(stdin)
+    if problem is not None:
+        tokenizable(problem, "the problem")  # before the student loads
+        if not problem.strip():
+            raise SocraticError("the problem is empty: give it as an argument or on stdin")
     dialogues = Dialogues(student, config.runtime, config.decode.settings())
     mark = BOLD if stdout.isatty() else BRACKETS
     if not interactive:
@@ -74,12 +78,32 @@ def run_ask(config: AskConfig, problem: str | None, stdin: TextIO | None = None,
             print(f"socratic: error: {e}", file=sys.stderr)
 
 
+def read_stdin(stdin: TextIO) -> str:
+    """All of stdin as text: its bytes decoded as UTF-8 here, so that bytes that are not text are one
+    line naming the first, whatever the locale's decoding would have made of them."""
+    if not hasattr(stdin, "buffer"):  # a text stream of the caller's (tests): `tokenizable` checks it
+        return stdin.read()
+    raw = stdin.buffer.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise SocraticError(f"stdin is not UTF-8 text (byte 0x{raw[e.start]:02x} at byte {e.start + 1})") from None
+
+
+def shown(text: str, config: AskConfig, mark: tuple[str, str], terminal: bool) -> str:
+    """The student's text as printed: on a terminal nothing in it can drive the terminal (an escape
+    sequence the model wrote is shown as `\\x1b[...`; elsewhere the text is exactly what `solve`
+    saves), and the calculator's values are marked."""
+    text = terminal_safe(text) if terminal else text
+    return mark_calculator(text, mark) if config.decode.calculator else text
+
+
 def answer(
     dialogues: Dialogues, problem: str, config: AskConfig, mark: tuple[str, str], stdout: TextIO, number: int = 1
 ) -> None:
     """Solve one problem, writing its dialogue line by line as it is generated (or its record with --json)."""
     i = dialogues.add(problem)
-    calculator = config.decode.calculator
+    terminal = stdout.isatty()
     pending = ""  # the last piece of text when it does not end a line yet (the end of the answer line)
     while dialogues.busy:
         written, finished = dialogues.step()
@@ -88,7 +112,7 @@ def answer(
                 continue
             text = pending + text
             complete, pending = text[: text.rfind("\n") + 1], text[text.rfind("\n") + 1 :]
-            stdout.write(mark_calculator(complete, mark) if calculator else complete)
+            stdout.write(shown(complete, config, mark, terminal))
             stdout.flush()
         for j, attempt in finished:
             assert j == i
@@ -101,5 +125,5 @@ def answer(
                 record = prediction(problem, attempt, dialogues.student, config.answers, number)
                 stdout.write(to_json(record) + "\n")
             else:
-                stdout.write((mark_calculator(pending, mark) if calculator else pending) + "\n")
+                stdout.write(shown(pending, config, mark, terminal) + "\n")
             stdout.flush()

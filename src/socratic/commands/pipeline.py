@@ -36,12 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from socratic.commands.solve import SolveConfig, run_solve
 from socratic.core import config as options
 from socratic.core.errors import SocraticError, did_you_mean
-from socratic.core.jsonl import write_atomic
+from socratic.core.jsonl import MAX_DOCUMENT_BYTES, parse_toml, read_state, write_atomic
 from socratic.core.locks import holding_lock
 from socratic.scoring.evaluate import EvaluateConfig
 from socratic.scoring.report import run_report
@@ -133,6 +131,8 @@ def read_config_file(path: str | Path | None) -> tuple[dict[str, Any], str]:
     name = DEFAULT_CONFIG if path is None else str(path)
     if Path(name).is_file():
         source = name
+        if Path(name).stat().st_size > MAX_DOCUMENT_BYTES:
+            raise SocraticError(f"{source}: {Path(name).stat().st_size:,} bytes is too large for a config file")
         try:
             text = Path(name).read_text(encoding="utf-8")
         except UnicodeDecodeError as e:
@@ -141,10 +141,7 @@ def read_config_file(path: str | Path | None) -> tuple[dict[str, Any], str]:
         text, source = shipped[name].read_text(encoding="utf-8"), f"configs/{name}.toml"
     else:
         raise SocraticError(f"config file not found: {name} (shipped configs: {', '.join(sorted(shipped))})")
-    try:
-        return tomllib.loads(text), source
-    except tomllib.TOMLDecodeError as e:
-        raise SocraticError(f"{source}: not valid TOML: {e}") from None
+    return parse_toml(text, source), source
 
 
 def split_sections(values: dict[str, Any], source: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -245,7 +242,12 @@ def run_folder(config: PipelineConfig, out: str | None, runs: Path = Path("runs"
         record = folder / "run.json"
         if not record.is_file() or (folder / "report" / "results.md").exists():
             continue  # not a run, or a finished one
-        if settings_changed(json.loads(record.read_text(encoding="utf-8")).get("config"), config) is None:
+        try:
+            recorded = read_run_record(record).get("config")
+        except SocraticError as e:  # not this run's to repair: say so, and look further
+            log.warning("%s; it is not continued", e)
+            continue
+        if settings_changed(recorded, config) is None:
             log.warning("continuing the unfinished run %s", folder)
             return folder
     return runs / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -397,10 +399,26 @@ class _Record:
         return holding_lock(self.path.with_name(self.path.name + ".lock"), wait=True)
 
     def _read(self) -> dict[str, Any]:
-        return json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {"stages": {}}
+        if not self.path.is_file():
+            return {"stages": {}}
+        return read_run_record(self.path)
 
     def _write(self, data: dict[str, Any]) -> None:
         write_atomic(self.path, [json.dumps(data, indent=2) + "\n"])
+
+
+RUN_RECORD_FIX = "delete it (the run's files are kept; its stage times are lost) or choose another --out"
+
+
+def read_run_record(path: Path) -> dict[str, Any]:
+    """A run folder's run.json: {"config": ..., "stages": {name: seconds}}; a damaged one is one line."""
+    found = read_state(path, RUN_RECORD_FIX)
+    stages = found.setdefault("stages", {})
+    if not isinstance(stages, dict) or not all(
+        isinstance(t, int | float) and not isinstance(t, bool) for t in stages.values()
+    ):
+        raise SocraticError(f"{path} is damaged ('stages' is not a table of seconds): {RUN_RECORD_FIX}")
+    return found
 
 
 def status_command(args: RunArgs) -> str:

@@ -18,6 +18,12 @@ with `--engine llamacpp`, one batch per step with hf), and throughput grows with
 binds to 127.0.0.1 unless told otherwise (`--host 0.0.0.0` exposes it: there is no authentication).
 A bad request gets a 4xx error with a message in OpenAI's shape and the server goes on; a request
 whose client goes away stops and frees its place in the batch.
+
+Whatever a client sends, no request can stop the server or fail another: the body is read strictly
+(`core.jsonl.parse_json`: NaN, 5,000-digit numbers, lone surrogates and nesting past 64 levels are
+a 400; over `MAX_BODY_BYTES` a 413), a problem no tokenizer can read is refused when it joins
+(`Dialogues.add`, a 400 for it alone, never a batch's failure), and a client that leaves mid-body
+is dropped without a log line (`benchmarks/serve_soak.py` holds all of it under load).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from socratic.core.errors import SocraticError
+from socratic.core.jsonl import BadJson, parse_json
 from socratic.engines.base import TOO_LONG
 from socratic.solving.dialogue import Dialogues, StudentOptions, answer_task, refused, reply
 from socratic.solving.loops import Attempt, DecodeOptions
@@ -41,6 +48,9 @@ from socratic.tasks.base import ANSWER_KINDS
 log = logging.getLogger(__name__)
 
 ENDED_BY_LENGTH = ("length", "max_steps", TOO_LONG)  # reported to clients as finish_reason "length"
+# The largest request body read: a chat request with a problem of --max-problem-chars and some history
+# is a few kB; bodies are read up to this and refused past it (413) rather than held in memory whole.
+MAX_BODY_BYTES = 4 * 2**20
 
 
 @dataclass(frozen=True)
@@ -94,9 +104,13 @@ class Scheduler:
         self.inbox: list[Ticket] = []
         self.tickets: dict[int, Ticket] = {}  # problem -> its request
         self.wake = asyncio.Event()
+        self.stopped: str | None = None  # why the scheduler's loop ended, if it ever does (a bug)
 
     def submit(self, question: str) -> Ticket:
         ticket = Ticket(question)
+        if self.stopped is not None:  # answer at once rather than wait for a loop that is gone
+            ticket.events.put_nowait(("error", self.stopped))
+            return ticket
         self.inbox.append(ticket)
         self.wake.set()
         return ticket
@@ -106,6 +120,19 @@ class Scheduler:
         self.wake.set()
 
     async def run(self) -> None:
+        try:
+            await self._serve()
+        except asyncio.CancelledError:
+            raise
+        except BaseException:  # a bug: without its loop every later request would wait forever
+            log.exception("the scheduler stopped")
+            self.stopped = "the server's scheduler stopped (a bug, logged): restart the server"
+            self._fail_all(self.stopped)
+            for ticket in self.inbox:
+                ticket.events.put_nowait(("error", self.stopped))
+            raise
+
+    async def _serve(self) -> None:
         while True:
             self._take_inbox()
             if not self.dialogues.busy:
@@ -137,9 +164,18 @@ class Scheduler:
                 del self.tickets[i]
         arrived, self.inbox = self.inbox, []
         for ticket in arrived:
-            if not ticket.cancelled:
+            if ticket.cancelled:
+                continue
+            try:
                 ticket.problem = self.dialogues.add(ticket.question)
-                self.tickets[ticket.problem] = ticket
+            except SocraticError as e:  # the request's own fault (text no tokenizer reads): its 400 alone
+                ticket.events.put_nowait(("refused", str(e)))
+                continue
+            except Exception as e:  # a bug, for this request alone: its 500, logged; the others go on
+                log.exception("a request could not join the engines")
+                ticket.events.put_nowait(("error", f"the request could not start: {type(e).__name__}: {e}"))
+                continue
+            self.tickets[ticket.problem] = ticket
 
     def _fail_all(self, message: str) -> None:
         for i, ticket in self.tickets.items():
@@ -153,7 +189,8 @@ def make_app(dialogues: Dialogues, name: str, max_problem_chars: int = 8000, ans
     from contextlib import asynccontextmanager
 
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, StreamingResponse
+    from fastapi.responses import JSONResponse, Response, StreamingResponse
+    from starlette.requests import ClientDisconnect
 
     task = answer_task(answers)
     scheduler: Scheduler | None = None
@@ -172,6 +209,11 @@ def make_app(dialogues: Dialogues, name: str, max_problem_chars: int = 8000, ans
     async def request_error(request: Request, error: RequestError) -> JSONResponse:
         body = {"error": {"message": error.message, "type": error.kind, "param": None, "code": error.code}}
         return JSONResponse(body, status_code=error.status)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, error: ClientDisconnect) -> Response:
+        # A client that went away while sending its body: nobody reads the answer, nothing to log.
+        return Response(status_code=499)
 
     # Plain (Starlette) routes: the handlers read and check the body themselves, to answer in OpenAI's
     # error shape with a message that says what is wrong.
@@ -235,14 +277,38 @@ def make_app(dialogues: Dialogues, name: str, max_problem_chars: int = 8000, ans
 
 
 async def read_body(request) -> dict:
-    raw = await request.body()
+    """The request's JSON object, read strictly (`parse_json`: no NaN, huge numbers, lone surrogates
+    or deep nesting) and at most `MAX_BODY_BYTES` of it."""
+    raw = await body_bytes(request)
     try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RequestError(400, f"the request body is not valid JSON ({e})") from None
+        body = parse_json(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise RequestError(
+            400, f"the request body is not UTF-8 text (byte 0x{raw[e.start]:02x} at {e.start})"
+        ) from None
+    except BadJson as e:
+        raise RequestError(400, f"the request body is {e.reason}") from None
     if not isinstance(body, dict):
         raise RequestError(400, f"the request body must be a JSON object, not {type(body).__name__}")
     return body
+
+
+async def body_bytes(request) -> bytes:
+    """The body, refused with 413 when it is larger than `MAX_BODY_BYTES`. The excess is read and
+    dropped (up to 16 times the limit), so that a client still sending gets the 413, not a reset."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > 16 * MAX_BODY_BYTES:
+        raise RequestError(413, f"the request body is larger than {MAX_BODY_BYTES:,} bytes")
+    chunks, size = [], 0
+    async for piece in request.stream():
+        size += len(piece)
+        if size <= MAX_BODY_BYTES:
+            chunks.append(piece)
+        elif size > 16 * MAX_BODY_BYTES:
+            break
+    if size > MAX_BODY_BYTES:
+        raise RequestError(413, f"the request body is larger than {MAX_BODY_BYTES:,} bytes")
+    return b"".join(chunks)
 
 
 def problem_of(body: dict, name: str, max_chars: int) -> str:
@@ -286,7 +352,10 @@ def message_text(content: Any) -> str:
 
 
 def refuse_too_long(first: tuple, chars: int) -> None:
-    """A problem whose prompt does not fit the student's context ends at once with nothing written."""
+    """A problem whose prompt does not fit the student's context ends at once with nothing written;
+    one whose text no tokenizer reads is refused before it joins."""
+    if first[0] == "refused":
+        raise RequestError(400, first[1])
     if first[0] == "done" and refused(first[1]):
         raise RequestError(
             400,

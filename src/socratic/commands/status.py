@@ -11,11 +11,11 @@ kernel's table of locks, /proc/locks, so looking never disturbs the runs). Nothi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from socratic.core.jsonl import read_jsonl
+from socratic.core.errors import SocraticError
+from socratic.core.jsonl import read_jsonl, read_state
 from socratic.core.locks import held_now
 from socratic.core.manifest import manifest_path
 from socratic.core.records import Prediction
@@ -45,20 +45,34 @@ def run_status(methods: Sequence[str], folder: Path, predictions_name: str, test
 def training_state(student: Path) -> str:
     now = " (now)" if held_now(student_folder.training_lock(student)) else ""
     manifest = manifest_path(student)
-    if manifest.is_file() and student_folder.info_path(student).is_file():
-        steps = json.loads(manifest.read_text(encoding="utf-8")).get("steps")
-        return f"trained, {steps:,} steps" if isinstance(steps, int) else "trained"
-    latest = student_folder.latest_checkpoint(student)
-    if latest is None:
-        return f"started, no checkpoint yet{now}" if now else "not started"
-    state = json.loads((latest / "trainer_state.json").read_text(encoding="utf-8"))
-    return f"step {state['global_step']:,} of {state['max_steps']:,}{now}"
+    try:
+        if manifest.is_file() and student_folder.info_path(student).is_file():
+            steps = read_state(manifest, "retrain the student to write it again").get("steps")
+            return f"trained, {steps:,} steps" if _whole(steps) else "trained"
+        latest = student_folder.latest_checkpoint(student)
+        if latest is None:
+            return f"started, no checkpoint yet{now}" if now else "not started"
+        fix = f"delete {latest.name} to resume from the checkpoint before it"
+        state = read_state(latest / "trainer_state.json", fix)
+        step, planned = state.get("global_step"), state.get("max_steps")
+        if not (_whole(step) and _whole(planned)):
+            raise SocraticError(f"{latest / 'trainer_state.json'} is damaged (no whole global_step, max_steps): {fix}")
+    except SocraticError as e:  # looking never fails: the table names the damaged file and what to do
+        return " ".join(str(e).split()).replace("|", "/")
+    return f"step {step:,} of {planned:,}{now}"
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def solving_state(predictions: Path, test_ids: set[str]) -> str:
     if not predictions.is_file():
         return "–"
-    solved = {p.problem_id: p for p in read_jsonl(predictions, Prediction) if p.problem_id in test_ids}
+    try:
+        solved = {p.problem_id: p for p in read_jsonl(predictions, Prediction) if p.problem_id in test_ids}
+    except SocraticError as e:  # a damaged row: named in the cell (solve itself stops at it)
+        return " ".join(str(e).split()).replace("|", "/")
     right = sum(bool(p.correct) for p in solved.values())
     share = f" ({100 * right / len(solved):.1f} % right)" if solved else ""
     now = " (now)" if held_now(predictions) else ""

@@ -175,25 +175,31 @@ def check_value(option: Option, value: Any, where: str) -> Any:
     kind = option.kind
     if typing.get_origin(kind) in (tuple, list):
         if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise SocraticError(f'{where}: expected a list of names, like ["a", "b"], not {value!r}')
+            raise SocraticError(f'{where}: expected a list of names, like ["a", "b"], not {_shown(value)}')
         value = typing.get_origin(kind)(value)
         items = value
+        if "choices" in meta:  # names from a fixed set (methods): at least one, each once, before any work
+            if not value:
+                raise SocraticError(f"{where}: must name at least one of: {', '.join(meta['choices'])}")
+            repeated = next((item for n, item in enumerate(value) if item in value[:n]), None)
+            if repeated is not None:
+                raise SocraticError(f"{where}: {repeated!r} is named twice")
     elif kind is bool:
         if not isinstance(value, bool):
-            raise SocraticError(f"{where}: expected true or false, not {value!r}")
+            raise SocraticError(f"{where}: expected true or false, not {_shown(value)}")
         items = (value,)
     elif kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SocraticError(f"{where}: expected a whole number, not {value!r}")
+            raise SocraticError(f"{where}: expected a whole number, not {_shown(value)}")
         items = (value,)
     elif kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise SocraticError(f"{where}: expected a number, not {value!r}")
+            raise SocraticError(f"{where}: expected a number, not {_shown(value)}")
         value = float(value)
         items = (value,)
     elif kind is str:
         if not isinstance(value, str):
-            raise SocraticError(f"{where}: expected a string, not {value!r}")
+            raise SocraticError(f"{where}: expected a string, not {_shown(value)}")
         if not value.strip():  # `--dataset ""` would otherwise read as unset and fall back to the default
             raise SocraticError(f"{where}: must not be empty")
         if "\x00" in value:
@@ -210,3 +216,13 @@ def check_value(option: Option, value: Any, where: str) -> Any:
         if "above" in meta and item <= meta["above"]:
             raise SocraticError(f"{where}: must be above {meta['above']}, not {item}")
     return value
+
+
+def _shown(value: Any) -> str:
+    """A value as an error message shows it: its repr, cut short (a config may hold a 100,000-item list)."""
+    import reprlib
+
+    shortened = reprlib.Repr()
+    shortened.maxstring = shortened.maxother = 80
+    shortened.maxlist = shortened.maxtuple = shortened.maxdict = 6
+    return shortened.repr(value)

@@ -1,4 +1,5 @@
-"""What the commands show on the terminal: their own progress bars and summary lines, not the libraries'.
+"""What the commands show on the terminal: their own progress bars and summary lines, not the libraries',
+and text that cannot drive the terminal (`terminal_safe`).
 
 transformers, datasets, TRL, huggingface_hub and llama.cpp each print progress bars ("Loading
 weights", "Writing model shards", tokenizing, packing) and advice meant for their own users, which
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 
 # Environment switches each library reads when it is first imported.
@@ -41,3 +43,15 @@ def quiet_libraries(verbose: bool) -> None:
         warnings.filterwarnings("ignore", category=category, module=modules)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+# Characters that make a terminal act instead of print: C0 controls but tab and newline (ESC starts
+# colour, cursor and title sequences; CR overwrites the line), DEL, C1 controls (0x9b is a one-byte
+# CSI), and the bidirectional overrides that reorder what is shown.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with every character that could drive a terminal shown as its escape (`\\x1b`, `\\u202e`):
+    what a model writes, or a file name in an error, is printed, never obeyed."""
+    return _CONTROLS.sub(lambda m: ascii(m.group())[1:-1], text)

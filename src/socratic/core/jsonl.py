@@ -9,6 +9,11 @@ limit) included. An appender holds an exclusive lock, so a second process writin
 fails at once instead of duplicating it (`holding_lock` does the same for work that is not one
 file, such as a training run); whole files are written atomically and a failed write
 leaves no temporary file behind. Files that cannot be written are one-line `SocraticError`s.
+
+The same strictness for whole documents: `parse_json` and `parse_toml` also refuse values nested
+deeper than `MAX_DEPTH` (a record nests a few levels; a 500-deep config or a 100k-deep request body
+would crash whatever walks it later), and `read_state` reads a state file the program wrote itself
+(run.json, a manifest, a trainer state) so that a damaged one is one line naming it and what to do.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from socratic.core.errors import RecordError, cannot_write
+from socratic.core.errors import RecordError, SocraticError, cannot_write
 from socratic.core.locks import lock_exclusively
 from socratic.core.records import Chain, FieldError, Prediction, Problem, Record, Step, from_dict, to_json
 
@@ -37,6 +42,10 @@ log = logging.getLogger(__name__)
 
 # Python refuses to turn longer digit strings into ints (sys.set_int_max_str_digits); 0 means no limit.
 MAX_INT_DIGITS = sys.get_int_max_str_digits() or 4300
+# Deepest nesting of a JSON or TOML value read: records and configs nest a few levels.
+MAX_DEPTH = 64
+# Largest state file or config file read whole (a trainer state with a long log is a few MB).
+MAX_DOCUMENT_BYTES = 64 * 2**20
 
 
 def _line(record: Problem | Chain | Prediction | Step | Mapping[str, Any]) -> str:
@@ -51,18 +60,55 @@ class BadJson(ValueError):
         super().__init__(reason)
 
 
-def parse_json(text: str) -> Any:
+def parse_json(text: str, max_depth: int = MAX_DEPTH) -> Any:
     """`json.loads` that also refuses what JSON does not allow and what Python cannot hold.
 
     NaN and Infinity (not JSON, though Python writes them), numbers too large for a float (1e400)
     or too long to convert (5,000 digits), strings that are not Unicode text (a lone "\\ud800") and
-    nesting deeper than the recursion limit all raise `BadJson` with a one-line reason, like a
-    syntax error, instead of surfacing later as a crash.
+    nesting deeper than `max_depth` all raise `BadJson` with a one-line reason, like a syntax error,
+    instead of surfacing later as a crash.
     """
     with _json_errors():
         value = _DECODER.decode(text)
-    _check_surrogates(value)
+    _check_strings_and_depth(value, max_depth)
     return value
+
+
+def parse_toml(text: str, source: str, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
+    """`tomllib.loads`, with the same refusals as `parse_json` (deep nesting, lone surrogates) as one
+    `SocraticError` line naming `source`: a 500-deep array made tomllib itself recurse to a crash."""
+    import tomllib
+
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise SocraticError(f"{source}: {len(text):,} characters is too long for a config file")
+    try:
+        values = tomllib.loads(text)
+        _check_strings_and_depth(values, max_depth)
+    except tomllib.TOMLDecodeError as e:
+        raise SocraticError(f"{source}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise SocraticError(f"{source}: not valid TOML (nested too deeply)") from None
+    except BadJson as e:
+        raise SocraticError(f"{source}: not valid TOML{e.reason.removeprefix('not valid JSON')}") from None
+    return values
+
+
+def read_state(path: Path, fix: str, max_bytes: int = MAX_DOCUMENT_BYTES) -> dict[str, Any]:
+    """A JSON object the program wrote itself (run.json, a manifest, a trainer state), read strictly:
+    a file that is truncated, not JSON, too large or not an object is a `SocraticError` naming it and
+    saying what to do (`fix`, e.g. "delete it to start the run afresh"), never a traceback."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise BadJson(f"{size:,} bytes, more than such a file ever holds")
+        value = parse_json(read_text(path))
+    except (BadJson, RecordError) as e:
+        reason = e.reason
+    else:
+        if isinstance(value, dict):
+            return value
+        reason = f"expected a JSON object, found {type(value).__name__}"
+    raise SocraticError(f"{path} is damaged ({reason}): {fix}")
 
 
 def json_array(path: Path) -> Iterator[tuple[int, Any]]:
@@ -88,7 +134,7 @@ def json_array(path: Path) -> Iterator[tuple[int, Any]]:
         try:
             with _json_errors():
                 value, position = _DECODER.raw_decode(text, position)
-            _check_surrogates(value)
+            _check_strings_and_depth(value)
         except BadJson as e:
             raise RecordError(path, e.line or line, e.reason) from None
         yield number, value
@@ -134,17 +180,21 @@ def _json_errors() -> Iterator[None]:
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
-def _check_surrogates(value: Any) -> None:
+def _check_strings_and_depth(value: Any, max_depth: int = MAX_DEPTH) -> None:
     """JSON's "\\ud800" escapes can make strings that are not Unicode text (a lone UTF-16 half),
-    which no file or terminal can take: printing or writing them later would crash."""
-    pending = [value]
+    which no file or terminal can take: printing or writing them later would crash. Values nested
+    deeper than `max_depth` are refused too: whatever walks them later (repr, a recursive copy) would
+    crash with RecursionError."""
+    pending = [(value, 0)]
     while pending:  # a loop, not recursion: the value may be nested as deep as json allows
-        item = pending.pop()
+        item, depth = pending.pop()
+        if isinstance(item, dict | list) and depth >= max_depth:
+            raise BadJson(f"not valid JSON (nested more than {max_depth} levels deep)")
         if isinstance(item, dict):
-            pending.extend(item)
-            pending.extend(item.values())
+            pending.extend((key, depth + 1) for key in item)
+            pending.extend((child, depth + 1) for child in item.values())
         elif isinstance(item, list):
-            pending.extend(item)
+            pending.extend((child, depth + 1) for child in item)
         elif isinstance(item, str) and (found := _SURROGATE_RE.search(item)):
             raise BadJson(f"not valid JSON (a lone UTF-16 surrogate \\u{ord(found.group()):04x} in a string)")
 

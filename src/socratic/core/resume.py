@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from socratic.core.errors import SocraticError
-from socratic.core.jsonl import write_atomic
+from socratic.core.jsonl import read_state, write_atomic
 
 
 def settings_path(state: Path) -> Path:
@@ -30,13 +30,7 @@ def recorded_settings(state: Path) -> dict[str, Any] | None:
     sidecar = settings_path(state)
     if not sidecar.is_file():
         return None
-    try:
-        found = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        found = None
-    if not isinstance(found, dict):
-        raise SocraticError(f"{sidecar}: not a settings record; delete {state} and it to start afresh")
-    return found
+    return read_state(sidecar, f"not a settings record; delete {state} and it to start afresh")
 
 
 def claim(state: Path, settings: dict[str, Any], what: str) -> None:

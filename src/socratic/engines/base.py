@@ -11,6 +11,7 @@ from typing import Protocol
 
 from socratic.text import formats
 from socratic.text.calculator import complete_open_annotation
+from socratic.text.checked import tokenizable
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,13 @@ class Completion:
     # TOO_LONG: never decoded (empty text, no tokens), so that one long prompt does not stop a batch
     finish: str
     calculator: int = 0  # annotations whose value the calculator wrote
+
+
+def encode(tokenizer, prompt: str) -> list[int]:
+    """A prompt's token ids, as the trainer tokenised prompts (the tokenizer's defaults); text no
+    tokenizer can read is a `SocraticError` naming why, before any prompt of the call is decoded (the
+    tokenizers library's own `TypeError` said nothing a user could act on)."""
+    return tokenizer(tokenizable(prompt, "a prompt"))["input_ids"]
 
 
 def too_long() -> Completion:

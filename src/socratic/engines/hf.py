@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, eos_ids, fits, too_long
+from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, encode, eos_ids, fits, too_long
 
 
 class HFEngine:
@@ -58,8 +58,7 @@ class HFEngine:
         calculator: bool = False,
         progress: Callable[[int], None] | None = None,
     ) -> list[Completion]:
-        # Tokenised exactly as the trainer tokenised prompts (the tokenizer's defaults).
-        encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
+        encoded = [encode(self.tokenizer, p) for p in prompts]
         results: list[Completion | None] = [
             None if fits(len(ids), max_new_tokens, self.max_positions, "hf") else too_long() for ids in encoded
         ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, eos_ids, fits, too_long
+from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, encode, eos_ids, fits, too_long
 from socratic.llamacpp.batch import Job, LlamaBatch
 
 
@@ -78,7 +78,7 @@ class LlamaCppEngine(LlamaBatch):
 
         jobs: list[Job | tuple[list[int], Completion]] = []
         for n, prompt in enumerate(prompts, start=self.next_ticket):
-            ids = self.tokenizer(prompt)["input_ids"]
+            ids = encode(self.tokenizer, prompt)
             context = self.fits(ids, max_new_tokens)
             if context is None or not fits(len(ids), max_new_tokens, context, "llama.cpp"):
                 jobs.append((ids, too_long()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, eos_ids, fits, too_long
+from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, encode, eos_ids, fits, too_long
 
 
 class VLLMEngine:
@@ -45,7 +45,7 @@ class VLLMEngine:
     ) -> list[Completion]:
         from vllm import SamplingParams
 
-        encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
+        encoded = [encode(self.tokenizer, p) for p in prompts]
         states = [Decoding(self.tokenizer, until, max_new_tokens, calculator, self.eos, p) for p in prompts]
         running = [i for i, ids in enumerate(encoded) if fits(len(ids), max_new_tokens, self.max_positions, "vllm")]
         decoded = set(running)

@@ -12,16 +12,21 @@ prefixes) is described on the class.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
+import signal
+import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from socratic.core.errors import SocraticError
 from socratic.llamacpp.buffers import model_params
+from socratic.llamacpp.build import check_build
 from socratic.llamacpp.lookup import PromptLookup
 
 
@@ -65,6 +70,52 @@ def _silent_llama_log():
     import llama_cpp
 
     return llama_cpp.llama_log_callback(lambda level, text, user_data: None)
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[threading.Event]:
+    """Ctrl-C (or the CLI's SIGTERM) during the block is noted, not raised, then raised as
+    KeyboardInterrupt when the block ends.
+
+    While llama.cpp loads a model it calls back into Python (its log and progress callbacks), and
+    the interrupt raised inside a ctypes callback is printed as "Exception ignored" and lost: the
+    command went on and exited 0. The event lets a callback stop the native work early."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
+        yield interrupted
+        return
+
+    def note(signum, frame):
+        interrupted.set()
+
+    held = [s for s in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(s))]  # those raising
+    previous = {s: signal.signal(s, note) for s in held}
+    try:
+        yield interrupted
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if interrupted.is_set():
+        raise KeyboardInterrupt
+
+
+def load_model(lc, model: str | Path, interrupted: threading.Event):
+    """llama.cpp's model from a GGUF file (no AMX repacking), loading stopped early by `interrupted`;
+    a file llama.cpp cannot read is one line."""
+    params = model_params()
+    keep_loading = lc.llama_progress_callback(lambda progress, user_data: not interrupted.is_set())
+    params.progress_callback = keep_loading  # (kept alive by this frame for the whole load)
+    loaded = lc.llama_model_load_from_file(str(model).encode(), params)
+    if interrupted.is_set():  # stopped part way (NULL), or the signal came as it finished
+        if loaded:
+            lc.llama_model_free(loaded)
+        raise KeyboardInterrupt
+    if not loaded:
+        raise SocraticError(
+            f"llama.cpp could not load {model}: not a GGUF file of a model it knows, or damaged (a file "
+            "socratic exported is written again once deleted)"
+        )
+    return loaded
 
 
 class LlamaBatch:
@@ -116,6 +167,7 @@ class LlamaBatch:
         flash_attention: bool = True,
         ubatch: int = 2048,
     ):
+        check_build()  # a library built for another kind of CPU would die of SIGILL, silently
         import llama_cpp as lc
 
         self.lc = lc
@@ -137,32 +189,32 @@ class LlamaBatch:
         threads = threads or os.cpu_count() or 1
         lc.llama_log_set(_silent_llama_log(), ctypes.c_void_p(0))  # llama.cpp logs every graph it builds
         lc.llama_backend_init()
-        self.model = lc.llama_model_load_from_file(str(model).encode(), model_params())  # no AMX repacking
-        if not self.model:
-            raise RuntimeError(f"llama.cpp could not load {model}")
-        # Positions past the model's training context would decode, but into text nobody trained.
-        trained = lc.llama_model_n_ctx_train(self.model)
-        params = lc.llama_context_default_params()
-        params.n_ctx = (batch_size + 1) * min(context_per_sequence, trained)
-        # A prompt as long as a sequence's room must fit one call (a 4,096-token teacher context takes
-        # 3,000-token prompts, as `Llama` did).
-        params.n_batch = self.max_tokens_per_call = max(2048, min(context_per_sequence, trained))
-        params.n_ubatch = min(ubatch, params.n_batch)  # llama.cpp computes a call in passes of this many tokens
-        params.n_seq_max = batch_size + 1
-        params.n_threads = params.n_threads_batch = threads
-        # One KV stream per sequence: a unified cache would make every token attend over (and mask)
-        # the cells of all sequences, which made batched decoding slower than one at a time.
-        params.kv_unified = False
-        # Flash attention: llama.cpp's CPU flash attention skips the empty cells. Off, and with passes
-        # of 512 tokens (`ubatch`), a prompt's logits are bit for bit those of llama-cpp-python's
-        # `Llama` with its defaults (what the in-process teacher was before it batched).
-        params.flash_attn_type = 1 if flash_attention else 0
-        self.ctx = lc.llama_init_from_model(self.model, params)
-        self.context_per_sequence = min(lc.llama_n_ctx_seq(self.ctx), trained)  # what each stream really holds
-        self.batch = lc.llama_batch_init(self.max_tokens_per_call, 0, 1)
-        self.memory = lc.llama_get_memory(self.ctx)
-        self.vocab = lc.llama_model_get_vocab(self.model)
-        self.n_vocab = lc.llama_vocab_n_tokens(self.vocab)
+        # Ctrl-C while llama.cpp loads and allocates: raised once it returns (see `interrupts_held`)
+        with interrupts_held() as interrupted:
+            self.model = load_model(lc, model, interrupted)
+            # Positions past the model's training context would decode, but into text nobody trained.
+            trained = lc.llama_model_n_ctx_train(self.model)
+            params = lc.llama_context_default_params()
+            params.n_ctx = (batch_size + 1) * min(context_per_sequence, trained)
+            # A prompt as long as a sequence's room must fit one call (a 4,096-token teacher context takes
+            # 3,000-token prompts, as `Llama` did).
+            params.n_batch = self.max_tokens_per_call = max(2048, min(context_per_sequence, trained))
+            params.n_ubatch = min(ubatch, params.n_batch)  # llama.cpp computes a call in passes of this many tokens
+            params.n_seq_max = batch_size + 1
+            params.n_threads = params.n_threads_batch = threads
+            # One KV stream per sequence: a unified cache would make every token attend over (and mask)
+            # the cells of all sequences, which made batched decoding slower than one at a time.
+            params.kv_unified = False
+            # Flash attention: llama.cpp's CPU flash attention skips the empty cells. Off, and with passes
+            # of 512 tokens (`ubatch`), a prompt's logits are bit for bit those of llama-cpp-python's
+            # `Llama` with its defaults (what the in-process teacher was before it batched).
+            params.flash_attn_type = 1 if flash_attention else 0
+            self.ctx = lc.llama_init_from_model(self.model, params)
+            self.context_per_sequence = min(lc.llama_n_ctx_seq(self.ctx), trained)  # what each stream really holds
+            self.batch = lc.llama_batch_init(self.max_tokens_per_call, 0, 1)
+            self.memory = lc.llama_get_memory(self.ctx)
+            self.vocab = lc.llama_model_get_vocab(self.model)
+            self.n_vocab = lc.llama_vocab_n_tokens(self.vocab)
 
     def close(self) -> None:
         """Free llama.cpp's memory (also done when the object is garbage-collected)."""

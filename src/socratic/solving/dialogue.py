@@ -30,6 +30,7 @@ from socratic.solving.students import EngineOptions
 from socratic.tasks.base import Task
 from socratic.text import formats
 from socratic.text.calculator import CalculatorError, calculate
+from socratic.text.checked import tokenizable
 from socratic.text.methods import Method, get_method
 from socratic.weights import student_folder
 
@@ -108,7 +109,9 @@ class Dialogues:
         self.sent: dict[int, str] = {}  # problem -> the dialogue text `step` has given so far
 
     def add(self, question: str) -> int:
-        i = self.loop.add(question)
+        """Start answering `question`; text no tokenizer can read is refused here (`SocraticError`),
+        before it joins the engines' batch."""
+        i = self.loop.add(tokenizable(question, "the problem"))
         self.sent[i] = ""
         return i
 

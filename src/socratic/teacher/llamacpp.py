@@ -28,6 +28,7 @@ from typing import Any
 
 from socratic.llamacpp.batch import Job, LlamaBatch
 from socratic.teacher.protocol import Reply, Request, Sampling, TeacherError
+from socratic.text.checked import tokenizable
 
 # Requests sharing at least this many leading tokens with a computed sequence copy its cells: the
 # few-shot prefix is hundreds of tokens; two different prompts share a few (the template's start).
@@ -75,7 +76,8 @@ class LlamaCppBackend:
     def prompt_ids(self, request: Request) -> list[int]:
         """The request's chat messages as `Llama.create_chat_completion` tokenizes them."""
         result = self.chat(messages=request.messages)
-        return _tokenize(self.lc, self.engine.vocab, result.prompt.encode(), add_bos=not result.added_special)
+        prompt = tokenizable(result.prompt, "a teacher prompt").encode()
+        return _tokenize(self.lc, self.engine.vocab, prompt, add_bos=not result.added_special)
 
     def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]:
         replies: dict[int, Reply] = {}

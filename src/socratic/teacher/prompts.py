@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from socratic.core.errors import SocraticError
+from socratic.core.jsonl import BadJson, parse_json, read_text
 from socratic.core.records import FieldError, Step, from_dict
 from socratic.text import formats
 
@@ -111,7 +112,7 @@ def load(
         source = Path(path)
         if not source.is_file():
             raise SocraticError(f"prompt file not found: {source}")
-        text = source.read_text(encoding="utf-8")
+        text = read_text(source)  # bytes that are not UTF-8: a RecordError naming the line
     else:
         shipped = resources.files("socratic.teacher") / "prompts" / f"{dataset}-{style}.json"
         if not shipped.is_file() and answer_kind in GENERIC_PROMPTS:
@@ -124,8 +125,8 @@ def load(
             )
         source, text = shipped, shipped.read_text(encoding="utf-8")
     try:
-        return parse(json.loads(text), style, with_facts)
-    except (json.JSONDecodeError, FieldError, KeyError, TypeError) as e:
+        return parse(parse_json(text), style, with_facts)
+    except (BadJson, FieldError, KeyError, TypeError) as e:
         raise SocraticError(f"{source}: not a valid prompt file ({e})") from None
 
 

@@ -52,6 +52,7 @@ from socratic.tasks import BENCHMARKS, load_task
 from socratic.tasks.options import DataOptions
 from socratic.text import formats
 from socratic.text.methods import TRAINABLE, role_folder, roles_to_train
+from socratic.training.limits import check_lengths
 from socratic.training.packed_attention import training_attention
 from socratic.training.trainer import (
     attends_per_example,
@@ -60,6 +61,7 @@ from socratic.training.trainer import (
     optimizer_name,
     packing_is_exact,
     progress_bar,
+    stop_when_not_finite,
     trainer_class,
     write_loss_curve,
 )
@@ -257,6 +259,7 @@ def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
     commit = git_commit()
     # The inputs and the folder are checked before the training libraries are even imported.
     pieces, data_hash = load_pieces(config, role)
+    check_lengths(config)  # max_length against the model's positions and the machine, before it loads
     with _training_lock(out):
         if _already_trained(out, config, role, data_hash):
             print(f"{out}: already a finished {role} student of these chains: kept (delete it to retrain)")
@@ -341,7 +344,7 @@ def _fit(
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=_lora_config(config),
-        callbacks=[progress_bar(f"train {role}")],
+        callbacks=[progress_bar(f"train {role}"), stop_when_not_finite()],
     )
     trainer.remove_callback(PrinterCallback)  # with the trainer's bar off, it prints every log as a dict
     if resume_from:

@@ -6,6 +6,7 @@
 - `native_bf16`, `checkpointing_args`, `optimizer_name`: the hardware switches, named as this transformers
   knows them.
 - `progress_bar`, `write_loss_curve`: the one progress bar of a training, and `loss.jsonl` / `loss.png`.
+- `stop_when_not_finite`: a loss or weights that are no longer numbers end the training before they are saved.
 """
 
 from __future__ import annotations
@@ -228,3 +229,49 @@ def write_loss_curve(log_history: Sequence[dict[str, Any]], out: Path, title: st
     figure.savefig(out / "loss.png", dpi=120)
     plt.close(figure)
     return out / "loss.png"
+
+
+def stop_when_not_finite() -> Any:
+    """A trainer callback that ends training with one line at the first loss or weights that are not
+    finite numbers (a learning rate of 1e308 made every weight NaN, and the run exited 0 with "last
+    loss nan" and a student that writes nothing).
+
+    The loss is checked as it is logged; the weights just before each checkpoint is saved and before
+    the trainer hands the model back to be saved as the student. So nothing non-finite is ever
+    written: the checkpoints already saved are the last finite ones, and they are kept."""
+    import math
+
+    import torch
+    from transformers import TrainerCallback
+
+    from socratic.core.errors import SocraticError
+    from socratic.weights import student_folder
+
+    def weights_finite(model: Any) -> bool:
+        with torch.no_grad():
+            return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+    def diverged(args: Any, state: Any, what: str) -> SocraticError:
+        kept = student_folder.latest_checkpoint(Path(args.output_dir).parent)
+        step = kept.name.rsplit("-", 1)[-1] if kept else None
+        saved = f", and {kept} (step {step}) is the last checkpoint, kept" if kept else " (no checkpoint before it)"
+        return SocraticError(
+            f"training diverged at step {state.global_step}: {what}; nothing non-finite was saved{saved}: lower "
+            f"--learning-rate (now {args.learning_rate:g}) and train again into a fresh --out"
+        )
+
+    class StopWhenNotFinite(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            loss = (logs or {}).get("loss")
+            if isinstance(loss, float) and not math.isfinite(loss):
+                raise diverged(args, state, f"the loss is {loss}")
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if control.should_save and model is not None and not weights_finite(model):
+                raise diverged(args, state, "the weights are no longer finite numbers")
+
+        def on_train_end(self, args, state, control, model=None, **kwargs):
+            if model is not None and not weights_finite(model):
+                raise diverged(args, state, "the weights are no longer finite numbers")
+
+    return StopWhenNotFinite()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from socratic.core.errors import SocraticError
+from socratic.core.jsonl import read_state
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +255,6 @@ def export_gguf_from_hf(student: Path, out: Path, weights_type: str = "f32") -> 
     weights are permuted; Qwen2's are not; a tied output layer is otherwise left out (llama.cpp reuses
     the token embeddings).
     """
-    import json
 
     from safetensors import safe_open
     from transformers import AutoConfig
@@ -267,7 +267,7 @@ def export_gguf_from_hf(student: Path, out: Path, weights_type: str = "f32") -> 
             f"({', '.join(HF_ARCHITECTURES)} are); use --engine hf"
         )
     tokenizer_file = student / "tokenizer.json"
-    tokenizer_json = json.loads(tokenizer_file.read_text(encoding="utf-8")) if tokenizer_file.is_file() else {}
+    tokenizer_json = read_state(tokenizer_file, "copy the student folder again") if tokenizer_file.is_file() else {}
     model = tokenizer_json.get("model", {})
     pre = _pre_tokenizer_name(tokenizer_json)
     if model.get("type") != "BPE" or model.get("byte_fallback") or pre is None:

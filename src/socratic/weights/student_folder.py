@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from socratic.core.errors import SocraticError
-from socratic.core.jsonl import write_atomic
+from socratic.core.jsonl import read_state, write_atomic
 from socratic.text import formats
 
 log = logging.getLogger(__name__)
@@ -50,12 +50,7 @@ def read_info(folder: str | Path) -> StudentInfo:
     path = info_path(folder)
     if not path.is_file():
         raise SocraticError(f"{folder} has no {INFO_FILE}: was it written by `socratic train`?")
-    try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SocraticError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(found, dict):
-        raise SocraticError(f"{path}: expected a JSON object, found {type(found).__name__}")
+    found = read_state(path, "retrain the student, or copy its folder again")
     if "role" not in found and "mode" in found:  # written before the key was renamed
         found["role"] = found.pop("mode")
     if found.get("format_version") != formats.FORMAT_VERSION:
@@ -79,12 +74,52 @@ def has_weights(folder: str | Path) -> bool:
 
 
 def require_weights(folder: str | Path) -> None:
-    """A student folder that `solve` can load: its info file and its weights."""
+    """A student folder that `solve` can load: its info file, its model config and whole weights
+    (checked from the safetensors header, without loading them: a truncated copy would otherwise
+    end in the loader's traceback)."""
     if not has_weights(folder):
         raise SocraticError(
             f"{folder} has no {WEIGHTS}: its training did not finish (rerun `socratic train` with the same "
             "options to resume it)"
         )
+    if not (Path(folder) / "config.json").is_file():
+        raise SocraticError(f"{folder} has no config.json beside its weights: copy the whole student folder again")
+    problem = safetensors_problem(Path(folder) / WEIGHTS)
+    if problem is not None:
+        raise SocraticError(f"{Path(folder) / WEIGHTS} is damaged ({problem}): copy it again, or retrain the student")
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """Why a .safetensors file cannot be whole (None if it can): its header (an 8-byte length, then
+    JSON naming each tensor's byte range) must parse and the ranges must end where the file ends."""
+    from socratic.core.jsonl import BadJson, parse_json
+
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            return f"{size} bytes, shorter than a header"
+        length = int.from_bytes(head, "little")
+        if length > min(size - 8, 100 * 2**20):
+            return "its header runs past the end of the file"
+        try:
+            header = parse_json(f.read(length).decode("utf-8"))
+        except (UnicodeDecodeError, BadJson):
+            return "its header is not JSON"
+    tensors = [t for name, t in header.items() if name != "__metadata__"] if isinstance(header, dict) else None
+    ranges = [t.get("data_offsets") if isinstance(t, dict) else None for t in tensors or []]
+    if tensors is None or not all(isinstance(r, list) and len(r) == 2 and all(_whole(n) for n in r) for r in ranges):
+        return "its header is not a table of tensors"
+    expected = 8 + length + max((end for _, end in ranges), default=0)
+    if expected > size:
+        return f"{size:,} bytes where its header says {expected:,}: cut short"
+    if expected < size:
+        return f"{size:,} bytes where its header says {expected:,}"
+    return None
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def checkpoints_folder(folder: str | Path) -> Path:
