@@ -468,3 +468,25 @@ def test_a_student_folder_being_trained_elsewhere_is_not_trained_twice(tiny_mode
         assert not (out / "checkpoints").exists() and not (out / "model.safetensors").exists()
     run_train(config)  # free again
     assert (out / "model.safetensors").is_file() and not (out / "checkpoints.lock").exists()
+
+
+def test_report_to_tensorboard_writes_the_loss_and_learning_rate(tiny_model, chains_file, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = run_train(
+        quick(tiny_model, chains_file, tmp_path / "tb", max_steps=3, max_length=256, threads=1, report_to="tensorboard")
+    )
+    (events,) = {path.parent for path in (out / "checkpoints" / "runs").rglob("events.out.tfevents.*")}
+    board = EventAccumulator(str(events))
+    board.Reload()
+    losses = [event.value for event in board.Scalars("train/loss")]
+    rates = [event.value for event in board.Scalars("train/learning_rate")]
+    assert [event.step for event in board.Scalars("train/loss")] == [1, 2, 3]
+    recorded = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    assert losses == pytest.approx(recorded, rel=1e-5), "tensorboard shows the loss loss.jsonl records"
+    assert len(rates) == 3 and rates[0] == pytest.approx(3e-3, rel=1e-4)
+
+
+def test_report_to_is_checked(tiny_model, chains_file, tmp_path):
+    with pytest.raises(SocraticError, match="report_to.*mlflow"):
+        quick(tiny_model, chains_file, tmp_path / "x", report_to="mlflow")
