@@ -488,5 +488,5 @@ def test_report_to_tensorboard_writes_the_loss_and_learning_rate(tiny_model, cha
 
 
 def test_report_to_is_checked(tiny_model, chains_file, tmp_path):
-    with pytest.raises(SocraticError, match="report_to.*mlflow"):
+    with pytest.raises(SocraticError, match=r"report_to.*mlflow"):
         quick(tiny_model, chains_file, tmp_path / "x", report_to="mlflow")
