@@ -4,6 +4,7 @@ own chat template, writes the student's greedy text; the pair's files and README
 import shutil
 
 import pytest
+from huggingface_hub import ModelCard
 
 from socratic.cli import main
 from socratic.commands.export import ExportConfig, run_export
@@ -13,6 +14,7 @@ from socratic.llamacpp.buffers import without_repacking
 from socratic.tasks import load_task
 from socratic.text import formats
 from socratic.weights.gguf_io import gguf_strings
+from tests.commands import ollama_modelfile
 
 
 def metadata(path, key: str) -> str:
@@ -26,7 +28,9 @@ def check_reproduces_the_student(student, tmp_path, kind: str, tokens: int, thre
     exported = out / f"model.{kind}.gguf"
     assert {p.name for p in out.iterdir()} == {exported.name, "Modelfile", "chat_template.jinja", "README.md"}
     assert metadata(exported, "tokenizer.chat_template") == formats.chat_template()
-    assert f"FROM ./{exported.name}" in (out / "Modelfile").read_text()
+    parsed = dict(ollama_modelfile.parse((out / "Modelfile").read_text()))
+    assert parsed == {"model": f"./{exported.name}", "template": formats.ollama_template(), "temperature": "0"}
+    assert ModelCard.load(out / "README.md").data.tags[-1] == "unified"
     questions = [p.question for p in load_task("gsm8k").load("test", limit=2)]
     # The student's greedy text, as `socratic solve --engine hf` writes it (no calculator: a plain runtime has none).
     engine = HFEngine(str(student), threads=threads)
@@ -66,9 +70,16 @@ def test_an_iterative_pair_exports_both_students_and_how_to_drive_them(make_tiny
         "README.md",
     }
     assert metadata(out / "qg.f32.gguf", "socratic.role") == "qg"
-    assert 'PARAMETER stop "\\n"' in (out / "Modelfile.qa").read_text()
+    for role in ("qg", "qa"):  # read as `ollama create` reads it: the stop is the newline itself
+        parsed = ollama_modelfile.parse((out / f"Modelfile.{role}").read_text())
+        assert parsed == [("model", f"./{role}.f32.gguf"), ("template", "{{ .Prompt }}")] + [
+            ("temperature", "0"),
+            ("stop", "\n"),
+        ]
     readme = (out / "README.md").read_text()
     assert "qg.f32.gguf" in readme and formats.END_MARKER in readme
+    card = ModelCard.load(out / "README.md")
+    assert card.data.tags[-1] == "iterative" and "socratic" in card.data.tags
 
 
 def test_export_refuses_what_it_cannot_export(make_tiny_student, tmp_path, capsys):
@@ -78,3 +89,19 @@ def test_export_refuses_what_it_cannot_export(make_tiny_student, tmp_path, capsy
     empty.mkdir()
     assert main(["export", "--model", str(empty)]) == 2
     assert "not-a-student" in capsys.readouterr().err
+
+
+def test_the_modelfile_parser_reads_values_as_ollamas_own_tests_say():
+    # Cases of ollama/ollama parser/parser_test.go (TestParseFileParameters), to trust the port.
+    cases = {
+        "stop ### User:": "### User:",
+        "stop ### User: ": "### User:",
+        'stop "### User:"': "### User:",
+        'stop "### User: "': "### User: ",
+        'stop """### User:"""': "### User:",
+        'stop """### User:\n"""': "### User:\n",
+        "stop <|endoftext|>": "<|endoftext|>",
+    }
+    for line, value in cases.items():
+        assert ollama_modelfile.parse(f"FROM foo\nPARAMETER {line}\n") == [("model", "foo"), ("stop", value)], line
+    assert ollama_modelfile.parse('FROM foo\nPARAMETER stop "\\n"\n')[1] == ("stop", "\\n"), "no escapes: \\ and n"
