@@ -46,6 +46,7 @@ _HOMES = {
     "Step": "socratic.core.records",
     "Chain": "socratic.core.records",
     "Prediction": "socratic.core.records",
+    "SocraticError": "socratic.core.errors",
 }
 
 __all__ = ["__version__", *_HOMES]

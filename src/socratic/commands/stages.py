@@ -25,7 +25,6 @@ from socratic.scoring import cards
 from socratic.scoring.evaluate import EvaluateConfig, Evaluation, run_evaluate
 from socratic.scoring.report import write_report
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
-from socratic.text.methods import role_folder, roles_to_train
 from socratic.training.train import TrainConfig, run_train
 
 Config = TypeVar("Config")
@@ -46,8 +45,7 @@ def train(config: TrainConfig) -> Path:
         if importlib.util.find_spec(module) is None:
             raise SocraticError(f"--report-to {config.report_to} needs the {module} package: {install}")
     out = run_train(config)
-    for role in roles_to_train(config.method):
-        cards.write_student_card(role_folder(config.out, config.method, role))
+    cards.after_training(out, config.method)
     return out
 
 
@@ -62,8 +60,7 @@ def evaluate(config: EvaluateConfig) -> Evaluation:
     evaluation = run_evaluate(checked(config))
     if config.report:
         write_report(Path(config.report), evaluation)
-    for path in evaluation.paths:
-        cards.refresh_card_of(path.parent)
+    cards.after_evaluation(evaluation.paths)
     return evaluation
 
 

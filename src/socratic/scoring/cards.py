@@ -25,6 +25,7 @@ from socratic.core.errors import SocraticError
 from socratic.core.jsonl import write_atomic
 from socratic.scoring.evaluate import read_predictions, score
 from socratic.tasks import BENCHMARKS
+from socratic.text.methods import role_folder, roles_to_train
 from socratic.weights import models, student_folder
 
 log = logging.getLogger(__name__)
@@ -238,3 +239,19 @@ def _datasets(manifest: dict) -> tuple[str, ...]:
 def _hub_id(name: str) -> bool:
     """Whether a base model's name is a hub id (`org/name`), not a folder on this machine."""
     return name.count("/") == 1 and not Path(name).exists() and not name.startswith((".", "/"))
+
+
+def after_training(out: str | Path, method: str) -> None:
+    """The cards of what `train --method method --out out` wrote: each role's folder, and for a pair
+    the folder holding qg/ and qa/."""
+    roles = roles_to_train(method)
+    for role in roles:
+        write_student_card(role_folder(out, method, role))
+    if len(roles) > 1:
+        write_student_card(out)
+
+
+def after_evaluation(predictions: Sequence[Path]) -> None:
+    """The cards of the students whose predictions files were just scored, with the new results."""
+    for folder in dict.fromkeys(Path(p).parent for p in predictions):
+        refresh_card_of(folder)
