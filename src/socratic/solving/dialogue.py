@@ -102,6 +102,7 @@ class Dialogues:
     def __init__(self, student: Student, options: EngineOptions, decoding: DecodeSettings):
         self.student, self.decoding = student, decoding
         qg, qa = students.open_engines(student.method, student.folders, options, decoding)
+        self.counter = None  # a tokenizer for counting tokens (serve's usage), loaded when first needed
         self.loop: IterativeLoop | OnePassLoop = (
             IterativeLoop(qg, qa, decoding, continuous=True, width=options.batch_size)
             if student.iterative
@@ -109,10 +110,24 @@ class Dialogues:
         )
         self.sent: dict[int, str] = {}  # problem -> the dialogue text `step` has given so far
 
-    def add(self, question: str) -> int:
-        i = self.loop.add(question)
+    def add(self, question: str, decoding: DecodeSettings | None = None) -> int:
+        """A new problem (with `decoding`, sampling and token budgets of its own: a serve request's); its number."""
+        i = self.loop.add(question, settings=decoding)
         self.sent[i] = ""
         return i
+
+    def prompt_tokens(self, question: str) -> int:
+        """The tokens of the problem's prompt, `formats.problem_prompt`, as the student reads them."""
+        return self.count_tokens(formats.problem_prompt(question))
+
+    def count_tokens(self, text: str) -> int:
+        # A tokenizer of its own: the engines' may be in use in the engine thread (a Rust tokenizer
+        # used by two threads at once fails with "Already borrowed").
+        if self.counter is None:
+            from transformers import AutoTokenizer
+
+            self.counter = AutoTokenizer.from_pretrained(next(iter(self.student.folders.values())))
+        return len(self.counter(text, add_special_tokens=False)["input_ids"])
 
     def cancel(self, i: int) -> None:
         self.loop.cancel(i)
