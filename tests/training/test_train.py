@@ -490,3 +490,16 @@ def test_report_to_tensorboard_writes_the_loss_and_learning_rate(tiny_model, cha
 def test_report_to_is_checked(tiny_model, chains_file, tmp_path):
     with pytest.raises(SocraticError, match=r"report_to.*mlflow"):
         quick(tiny_model, chains_file, tmp_path / "x", report_to="mlflow")
+
+
+def test_report_to_a_tracker_that_is_not_installed_is_one_line(tiny_model, chains_file, tmp_path, capsys):
+    import importlib.util
+
+    from socratic.cli import main
+
+    if importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here")
+    argv = ["train", "--chains", str(chains_file), "--model", str(tiny_model), "--out", str(tmp_path / "s")]
+    assert main([*argv, "--report-to", "wandb"]) == 2
+    assert "pip install wandb" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

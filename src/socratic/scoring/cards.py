@@ -191,7 +191,7 @@ def write_student_card(folder: str | Path) -> Path | None:
     folder = Path(folder)
     target = folder / CARD
     if target.exists() and MARK not in target.read_text(encoding="utf-8", errors="replace"):
-        log.warning("%s: not written by socratic, kept as it is (no model card written)", target)
+        log.info("%s: not written by socratic, kept as it is (no model card written)", target)
         return None
     facts = student_facts(folder)
     usage = student_usage(folder, facts.role)
