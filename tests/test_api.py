@@ -86,21 +86,20 @@ def test_train_through_the_api_writes_a_model_card(tiny_model, tmp_path):
         socratic.AnnotateConfig(out=str(tmp_path / "chains.jsonl"), data=socratic.DataOptions(split="train", limit=6))
     )
     config = socratic.TrainConfig(
-        method="iterative",
+        method="unified",
         chains=str(chains),
         model=str(tiny_model),
-        out=str(tmp_path / "pair"),
+        out=str(tmp_path / "unified"),
         max_steps=1,
         max_length=256,
         batch_size=2,
         threads=1,
     )
     out = socratic.train(config)
-    for folder, role in ((out, "iterative"), (out / "qg", "qg"), (out / "qa", "qa")):
-        card = ModelCard.load(folder / "README.md")
-        assert card.data.tags[-1] == role and card.data.datasets == ["openai/gsm8k"], folder
-        assert card.data.base_model is None  # a folder on this machine is no hub id
-        assert "## Usage" in card.text and "Not evaluated yet" in card.text
+    card = ModelCard.load(out / "README.md")
+    assert card.data.tags[-1] == "unified" and card.data.datasets == ["openai/gsm8k"]
+    assert card.data.base_model is None  # a folder on this machine is no hub id
+    assert "## Usage" in card.text and "Not evaluated yet" in card.text and "on 6 chains of gsm8k" in card.text
     # A README.md that socratic did not write is the user's: never replaced.
     (out / "README.md").write_text("my notes\n")
     socratic.train(config)  # finished already: kept, and so is the card
