@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from socratic import cli
 from socratic.cli import main
+from socratic.commands import stages
 from socratic.core.jsonl import write_jsonl
 from socratic.core.records import Prediction
 
@@ -52,7 +52,7 @@ def test_an_os_error_naming_a_file_is_one_line(capsys, tmp_path, monkeypatch):
     def unreadable(config):
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "secret.jsonl"))
 
-    monkeypatch.setattr(cli, "run_report", unreadable)
+    monkeypatch.setattr(stages, "evaluate", unreadable)
     status, _, err = run(capsys, "evaluate", "x.jsonl")
     assert status == 2
     assert one_error_line(err) == f"socratic: error: {tmp_path / 'secret.jsonl'}: Permission denied"
@@ -62,7 +62,7 @@ def test_a_full_disk_is_one_line_even_without_a_file_name(capsys, monkeypatch):
     def full(config):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(cli, "run_report", full)
+    monkeypatch.setattr(stages, "evaluate", full)
     status, _, err = run(capsys, "evaluate", "x.jsonl")
     assert status == 2 and one_error_line(err) == "socratic: error: No space left on device"
 
@@ -71,7 +71,7 @@ def test_other_os_errors_are_bugs_with_a_traceback(monkeypatch):
     def reset(config):
         raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
 
-    monkeypatch.setattr(cli, "run_report", reset)
+    monkeypatch.setattr(stages, "evaluate", reset)
     with pytest.raises(ConnectionResetError):
         main(["evaluate", "x.jsonl"])
 

@@ -1,4 +1,5 @@
-"""The `socratic` command: a thin layer that parses flags and calls one function per stage.
+"""The `socratic` command: a thin layer that parses flags and calls one function per stage (the
+functions of the Python API, `socratic.annotate` etc., from `socratic.commands.stages`).
 
     socratic --help
     socratic run                      # the whole pipeline on shipped data and a small real model
@@ -33,11 +34,12 @@ from socratic.commands import export as export_module
 from socratic.commands import pipeline as pipeline_module
 from socratic.commands import serve as serve_module
 from socratic.commands import solve as solve_module
+from socratic.commands import stages
 from socratic.commands.ask import AskConfig, run_ask
 from socratic.commands.export import ExportConfig, run_export
-from socratic.commands.pipeline import RunArgs, load_config, run_command, stage_section, status_command
+from socratic.commands.pipeline import RunArgs, stage_section
 from socratic.commands.serve import ServeConfig, run_serve
-from socratic.commands.solve import SolveConfig, run_solve
+from socratic.commands.solve import SolveConfig
 from socratic.core import config, console
 from socratic.core.console import terminal_safe
 from socratic.core.errors import SocraticError, describe_os_error
@@ -45,13 +47,12 @@ from socratic.core.records import Problem, to_json
 from socratic.core.version import __version__
 from socratic.scoring import evaluate as evaluate_module
 from socratic.scoring.evaluate import EvaluateConfig
-from socratic.scoring.report import run_report
 from socratic.tasks import BENCHMARKS
 from socratic.tasks.options import DATASET_HELP, DataOptions
 from socratic.teacher import annotate as annotate_module
-from socratic.teacher.annotate import AnnotateConfig, run_annotate
+from socratic.teacher.annotate import AnnotateConfig
 from socratic.training import train as train_module
-from socratic.training.train import TrainConfig, run_train
+from socratic.training.train import TrainConfig
 from socratic.weights import models
 
 CONFIG_HELP = (
@@ -106,7 +107,7 @@ def make_parser() -> argparse.ArgumentParser:
         annotate_module,
         "a teacher (or the human annotators) writes Socratic or CoT chains; correct ones are kept",
         AnnotateConfig,
-        run_annotate,
+        stages.annotate,
     )
     stage_command(
         commands,
@@ -114,7 +115,7 @@ def make_parser() -> argparse.ArgumentParser:
         train_module,
         "fine-tune a small student on chains: answer, cot, unified or iterative (qg + qa), or qg / qa alone",
         TrainConfig,
-        run_train,
+        stages.train,
     )
     stage_command(
         commands,
@@ -122,7 +123,7 @@ def make_parser() -> argparse.ArgumentParser:
         solve_module,
         "trained students solve a dataset split: answer, cot, unified, or the iterative QG <-> QA loop",
         SolveConfig,
-        run_solve,
+        stages.solve,
     )
 
     evaluate = stage_parser(
@@ -132,7 +133,7 @@ def make_parser() -> argparse.ArgumentParser:
         "accuracy with 95%% confidence intervals, failure breakdown, markdown table, plot and HTML report",
     )
     config.add_arguments(evaluate, EvaluateConfig)
-    evaluate.set_defaults(handler=lambda args: run_report(config.from_args(EvaluateConfig, args)))
+    evaluate.set_defaults(handler=lambda args: stages.evaluate(config.from_args(EvaluateConfig, args)))
 
     run = stage_parser(
         commands,
@@ -141,7 +142,7 @@ def make_parser() -> argparse.ArgumentParser:
         "the whole pipeline on one command: chains -> four students -> solve -> report (default: a quick CPU demo)",
     )
     config.add_arguments(run, RunArgs)
-    run.set_defaults(handler=lambda args: run_or_plan(config.from_args(RunArgs, args)))
+    run.set_defaults(handler=lambda args: stages.run(config.from_args(RunArgs, args)))
 
     ask = stage_parser(
         commands, "ask", ask_module, "a trained student answers your problem, its dialogue streamed as it is written"
@@ -167,17 +168,6 @@ def make_parser() -> argparse.ArgumentParser:
 
     models.add_commands(commands)
     return parser
-
-
-def run_or_plan(args: RunArgs) -> object:
-    """`socratic run`, or with --dry-run its plan and rehearsal (`plan.py`), or with --status where it stands."""
-    if args.status:
-        return status_command(args)
-    if args.dry_run:
-        from socratic.commands.plan import dry_run
-
-        return dry_run(load_config(args.config), args.threads)
-    return run_command(args)
 
 
 def stage_parser(

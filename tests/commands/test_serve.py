@@ -1,7 +1,9 @@
 """`socratic serve` on loopback, spoken to with the `openai` client: replies are the dialogue `socratic
 ask` prints (so the one `solve` saves), streamed or not; concurrent requests share the engine and
 each gets its own reply; bad requests get their 4xx and the server goes on; a client that leaves
-mid-stream frees its place. Fast tier on tiny random students; the load test on SmolLM2 is slow."""
+mid-stream frees its place; the request's decoding fields (max_tokens, temperature, top_p, seed, stop, n,
+usage) are honoured or refused, with the sync and async clients. Fast tier on tiny random students; the
+load test on SmolLM2 is slow."""
 
 import io
 import json
@@ -21,6 +23,7 @@ from socratic.solving.dialogue import Dialogues, StudentOptions
 from socratic.solving.loops import DecodeOptions
 from socratic.solving.students import EngineOptions
 from socratic.tasks import load_task
+from socratic.text import formats
 
 FAST = dict(max_new_tokens=24, step_tokens=8, max_steps=2)
 
@@ -290,3 +293,130 @@ def test_a_bug_for_one_request_is_its_500_and_a_dead_scheduler_answers_at_once(c
         status, reply = server.post(body.replace(b'"bug"', b'"What is 2 plus 3?"'))
         assert status == 500 and "scheduler stopped" in reply["error"]["message"]
     assert "the scheduler stopped" in caplog.text
+
+
+# --- the request's decoding parameters, spoken with the official openai SDK, sync and async ---------
+
+USER = [{"role": "user", "content": "Tom has 3 boxes of 12 eggs and breaks 5. How many eggs are left?"}]
+
+
+@pytest.fixture(scope="module")
+def one_pass_server(make_tiny_student):
+    """A tiny unified student behind the server (llama.cpp engine), a budget of 24 tokens a reply."""
+    with Server(open_dialogues(make_tiny_student("unified"), calculator=False)) as server:
+        yield server
+
+
+def test_max_tokens_changes_the_replys_length_and_usage_counts_it(one_pass_server):
+    client = one_pass_server.client()
+    full = client.chat.completions.create(model="student", messages=USER)
+    short = client.chat.completions.create(model="student", messages=USER, max_tokens=5)
+    newer = client.chat.completions.create(model="student", messages=USER, max_completion_tokens=5)
+    assert full.usage.completion_tokens > 5 and full.usage.completion_tokens == full.model_extra["socratic"]["tokens"]
+    assert short.usage.completion_tokens == 5 and short.choices[0].finish_reason == "length"
+    assert newer.choices[0].message.content == short.choices[0].message.content
+    assert len(short.choices[0].message.content) < len(full.choices[0].message.content)
+    assert full.choices[0].message.content.startswith(short.choices[0].message.content.split("\nAnswer:")[0])
+    tokenizer = one_pass_server.dialogues.counter  # the student's tokenizer, loaded by the first request
+    assert full.usage.prompt_tokens == len(tokenizer(formats.problem_prompt(USER[0]["content"]))["input_ids"])
+    assert full.usage.total_tokens == full.usage.prompt_tokens + full.usage.completion_tokens
+    # Above the server's own budget (24 tokens): the server's budget.
+    more = client.chat.completions.create(model="student", messages=USER, max_tokens=10_000)
+    assert more.choices[0].message.content == full.choices[0].message.content
+
+
+def test_stop_strings_end_the_reply_before_them_streamed_or_not(one_pass_server):
+    client = one_pass_server.client()
+    full = client.chat.completions.create(model="student", messages=USER).choices[0].message.content
+    stop = full[len(full) // 2 : len(full) // 2 + 3]
+    expected = full[: full.find(stop)]
+    cut = client.chat.completions.create(model="student", messages=USER, stop=[stop, "never written"])
+    assert cut.choices[0].message.content == expected and cut.choices[0].finish_reason == "stop"
+    assert (
+        0
+        < cut.usage.completion_tokens
+        < client.chat.completions.create(model="student", messages=USER).usage.completion_tokens
+    )
+    pieces, finish = [], None
+    for piece in client.chat.completions.create(model="student", messages=USER, stop=stop, stream=True):
+        pieces.append(piece.choices[0].delta.content or "")
+        finish = piece.choices[0].finish_reason or finish
+    assert "".join(pieces) == expected and finish == "stop"
+    assert not one_pass_server.dialogues.busy  # the cut reply's decoding stopped
+
+
+def test_out_of_range_values_are_a_400_naming_the_field(one_pass_server):
+    client = one_pass_server.client()
+    refused = {
+        "temperature": [1e9, -1, "hot"],
+        "top_p": [1.5, -0.1],
+        "max_tokens": [0, -3, 2.5, True],
+        "max_completion_tokens": [0],
+        "n": [2, 0],
+        "seed": ["x", 1.5],
+        "stop": [["a", "b", "c", "d", "e"], [""], 7],
+        "presence_penalty": [1.0],
+        "logprobs": [True],
+    }
+    for param, values in refused.items():
+        for value in values:
+            with pytest.raises(openai.BadRequestError) as error:
+                client.chat.completions.create(model="student", messages=USER, extra_body={param: value})
+            assert error.value.param == param and error.value.type == "invalid_request_error", (param, value)
+            assert error.value.status_code == 400
+    status, body = one_pass_server.post(
+        json.dumps({"model": "student", "messages": USER, "top_p": float("nan")}).encode()
+    )
+    assert status == 400 and body["error"]["param"] == "top_p"
+    assert client.chat.completions.create(model="student", messages=USER, n=1, temperature=0).choices
+
+
+def test_the_async_client_streams_with_usage_and_answers_as_the_sync_one(one_pass_server):
+    import asyncio
+
+    async def ask() -> tuple[str, str, object]:
+        client = openai.AsyncOpenAI(base_url=one_pass_server.url, api_key="unused", max_retries=0)
+        whole = await client.chat.completions.create(model="student", messages=USER, max_tokens=9)
+        text, last = "", None
+        chunks = await client.chat.completions.create(
+            model="student", messages=USER, max_tokens=9, stream=True, stream_options={"include_usage": True}
+        )
+        async for piece in chunks:
+            if piece.choices:
+                text += piece.choices[0].delta.content or ""
+            last = piece
+        return whole.choices[0].message.content, text, (whole.usage, last)
+
+    whole, text, (usage, last) = asyncio.run(ask())
+    sync = one_pass_server.client().chat.completions.create(model="student", messages=USER, max_tokens=9)
+    assert text == whole == sync.choices[0].message.content
+    assert last.choices == [] and last.usage.completion_tokens == usage.completion_tokens == 9
+
+
+def test_temperature_top_p_and_seed_are_honoured(make_tiny_student):
+    # The hf engine seeds each batch by the request's seed: a request decoded alone is reproducible.
+    with Server(open_dialogues(make_tiny_student("unified"), engine="hf", calculator=False)) as server:
+        client = server.client()
+
+        def reply(**sampling) -> str:
+            return client.chat.completions.create(model="student", messages=USER, **sampling).choices[0].message.content
+
+        greedy = reply()
+        assert reply(temperature=0, seed=5) == greedy
+        hot = {seed: reply(temperature=1.5, seed=seed) for seed in (1, 2, 3)}
+        assert reply(temperature=1.5, seed=1) == hot[1]
+        assert len(set(hot.values())) > 1 and greedy not in hot.values()
+        # top_p that keeps only the likeliest token is greedy decoding, whatever the temperature.
+        assert reply(temperature=1.5, top_p=1e-9, seed=1) == greedy
+
+
+def test_an_iterative_pairs_max_tokens_bounds_all_its_lines(make_tiny_student, tmp_path):
+    from tests.commands.test_ask import pair_folder
+
+    pair = pair_folder(make_tiny_student, tmp_path)
+    with Server(open_dialogues(pair, calculator=False)) as server:
+        client = server.client()
+        full = client.chat.completions.create(model="student", messages=USER)
+        short = client.chat.completions.create(model="student", messages=USER, max_tokens=10)
+    assert full.usage.completion_tokens > 10 >= short.usage.completion_tokens
+    assert short.choices[0].finish_reason == "length"

@@ -1,6 +1,8 @@
 """The student text layouts: exact round trips, on every human GSM8K chain, and tolerant parsing."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from socratic.core.records import Step
 from socratic.tasks import gsm8k
@@ -181,14 +183,57 @@ def test_iterative_students_learn_a_yes_no_verdict_in_the_last_solution():
             assert extract_yes_no(parse_solution(last.completion)) == problem.answer, problem.id
 
 
-@pytest.mark.parametrize("question", ["What is 2 plus 3?", "  Tom has 3 apples.\nHe eats 1. How many are left?  "])
-def test_the_exported_chat_template_builds_the_prompt_the_student_was_trained_on(question):
-    from jinja2.sandbox import ImmutableSandboxedEnvironment  # what transformers and llama-cpp-python render with
+# Problems as users type them: words, spaces, tabs, newlines (\n, \r\n), Unicode whitespace (no-break,
+# ideographic, line separator, NEL, vertical tab) and other scripts, anywhere in the problem.
+PROBLEM_TEXT = st.text(
+    alphabet=st.sampled_from([*"ab1 ?.\t\n\r", "\u00a0", "\u3000", "\u2028", "\x85", "\x0b", "é", "中", "🙂"]),
+    min_size=1,
+    max_size=40,
+).filter(str.strip)
 
-    template = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(formats.chat_template())
+
+def rendered_by_llama_cpp(template: str, messages: list[dict]) -> str:
+    """The prompt llama-cpp-python's `create_chat_completion` (and so `python -m llama_cpp.server`) builds
+    from a GGUF's chat template: its own formatter, not a copy of it."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    return Jinja2ChatFormatter(template, eos_token="<|im_end|>", bos_token="<|im_start|>")(messages=messages).prompt
+
+
+@settings(max_examples=300, deadline=None)
+@given(question=PROBLEM_TEXT)
+def test_the_exported_chat_template_renders_the_training_prompt_byte_for_byte(question):
+    from jinja2.sandbox import ImmutableSandboxedEnvironment  # what transformers renders with
+
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "earlier"}]
-    rendered = template.render(messages=[*messages, {"role": "user", "content": question}], add_generation_prompt=True)
-    assert rendered == formats.problem_prompt(question)
-    assert formats.ollama_template().replace("{{ .Prompt }}", "What is 2 plus 3?") == formats.problem_prompt(
-        "What is 2 plus 3?"
+    messages.append({"role": "user", "content": question})
+    assert rendered_by_llama_cpp(formats.chat_template(), messages) == formats.problem_prompt(question)
+    template = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(formats.chat_template())
+    assert template.render(messages=messages, add_generation_prompt=True) == formats.problem_prompt(question)
+
+
+def test_the_chat_template_folds_what_the_old_one_kept():
+    # The old template replaced each newline by a space and kept the spaces around it: 6 where training has 1.
+    question = "Tom has 3 boxes of 12 eggs.  \n   How many?"
+    assert formats.problem_prompt(question) == "Problem: Tom has 3 boxes of 12 eggs. How many?\n"
+    assert rendered_by_llama_cpp(formats.chat_template(), [{"role": "user", "content": question}]) == (
+        formats.problem_prompt(question)
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(question=PROBLEM_TEXT)
+def test_the_ollama_template_renders_the_training_prompt_of_the_problem_on_one_line(question):
+    # Ollama's templates cannot fold text (no string functions), so its user sends `one_line_problem`;
+    # the template's only action is {{ .Prompt }}, which Go's text/template writes unescaped.
+    template = formats.ollama_template()
+    assert template.count("{{") == 1
+    rendered = template.replace("{{ .Prompt }}", formats.one_line_problem(question))
+    assert rendered == formats.problem_prompt(question)
+    assert formats.one_line_problem(formats.one_line_problem(question)) == formats.one_line_problem(question)
+
+
+def test_the_runtime_templates_come_from_the_prompt_builder():
+    before, after = formats.prompt_around_problem()
+    assert before + "x" + after == formats.problem_prompt("x")
+    assert formats.ollama_template() == before + "{{ .Prompt }}" + after

@@ -454,3 +454,38 @@ def test_a_loss_that_is_no_longer_a_number_stops_training_keeping_the_last_finit
     assert all(
         torch.isfinite(t).all() for t in load_file(out / "checkpoints" / "checkpoint-1" / "model.safetensors").values()
     )
+
+
+def test_report_to_tensorboard_writes_the_loss_and_learning_rate(tiny_model, chains_file, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = run_train(
+        quick(tiny_model, chains_file, tmp_path / "tb", max_steps=3, max_length=256, threads=1, report_to="tensorboard")
+    )
+    (events,) = {path.parent for path in (out / "checkpoints" / "runs").rglob("events.out.tfevents.*")}
+    board = EventAccumulator(str(events))
+    board.Reload()
+    losses = [event.value for event in board.Scalars("train/loss")]
+    rates = [event.value for event in board.Scalars("train/learning_rate")]
+    assert [event.step for event in board.Scalars("train/loss")] == [1, 2, 3]
+    recorded = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    assert losses == pytest.approx(recorded, rel=1e-5), "tensorboard shows the loss loss.jsonl records"
+    assert len(rates) == 3 and rates[0] == pytest.approx(3e-3, rel=1e-4)
+
+
+def test_report_to_is_checked(tiny_model, chains_file, tmp_path):
+    with pytest.raises(SocraticError, match=r"report_to.*mlflow"):
+        quick(tiny_model, chains_file, tmp_path / "x", report_to="mlflow")
+
+
+def test_report_to_a_tracker_that_is_not_installed_is_one_line(tiny_model, chains_file, tmp_path, capsys):
+    import importlib.util
+
+    from socratic.cli import main
+
+    if importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here")
+    argv = ["train", "--chains", str(chains_file), "--model", str(tiny_model), "--out", str(tmp_path / "s")]
+    assert main([*argv, "--report-to", "wandb"]) == 2
+    assert "pip install wandb" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

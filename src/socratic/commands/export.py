@@ -8,10 +8,11 @@
 A one-pass student (answer, cot, unified) becomes `model.<type>.gguf` whose chat template turns
 the last user message into the prompt the student was trained on (`formats.chat_template`), so
 `llama-server`, LM Studio and anything speaking the chat API prompt it right; a `Modelfile` for
-Ollama (the same prompt as Ollama's template, greedy); `chat_template.jinja`; and a README of how
-to run it. An iterative pair becomes `qg.<type>.gguf` and `qa.<type>.gguf` (raw prompts: the chat
-template passes the text through), a Modelfile for each, and a README of how the QG <-> QA loop
-is driven (what `socratic ask` and `serve` do), with a Python version of the loop.
+Ollama (the same prompt as Ollama's template, greedy); `chat_template.jinja`; and a README.md: the
+student's model card (`scoring.cards`: Hugging Face metadata, its evaluation) with how to run it.
+An iterative pair becomes `qg.<type>.gguf` and `qa.<type>.gguf` (raw prompts: the chat template
+passes the text through), a Modelfile for each, and a README.md, the pair's model card, of how the
+QG <-> QA loop is driven (what `socratic ask` and `serve` do), with a Python version of the loop.
 
 Weights: f32 (the default) reproduces the student's greedy text as transformers writes it;
 bf16 and q8_0 are 2x and 4x smaller and faster, and may differ at near-ties. The calculator that
@@ -22,10 +23,11 @@ GGUF: other runtimes print the student's own arithmetic, and only `socratic ask`
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from socratic.core.errors import SocraticError
+from socratic.scoring import cards
 from socratic.solving.dialogue import find_student
 from socratic.text import formats
 from socratic.weights import student_folder
@@ -68,14 +70,18 @@ def run_export(config: ExportConfig) -> Path:
         for role, target in files.items():
             write_gguf(student.folders[role], sources[role], target, role, RAW_TEMPLATE)
             (out / f"Modelfile.{role}").write_text(modelfile(target.name, raw=True), encoding="utf-8")
-        (out / "README.md").write_text(pair_readme(student.name, files, kind), encoding="utf-8")
+        # QG's facts are the pair's: the same base and chains, the pair's predictions beside qg/.
+        facts = replace(cards.student_facts(Path(student.folders["qg"])), role="iterative", name=student.name)
+        write_card(out, facts, pair_usage(student.name, files, kind))
     else:
         target = out / f"model.{kind}.gguf"
         role = student.method.name
         write_gguf(student.folders[role], sources[role], target, role, formats.chat_template())
         (out / "Modelfile").write_text(modelfile(target.name, raw=False), encoding="utf-8")
         (out / "chat_template.jinja").write_text(formats.chat_template() + "\n", encoding="utf-8")
-        (out / "README.md").write_text(one_pass_readme(student.name, role, target, kind), encoding="utf-8")
+        write_card(
+            out, cards.student_facts(Path(student.folders[role])), one_pass_usage(student.name, role, target, kind)
+        )
     print(f"{out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
     return out
 
@@ -92,24 +98,36 @@ def write_gguf(folder: str, source: Path, target: Path, role: str, chat_template
     with_metadata(source, target, strings)
 
 
+def write_card(out: Path, facts: cards.Facts, usage: str) -> None:
+    """The export's README.md: the student's model card, with how to run these files as its usage."""
+    (out / cards.CARD).write_text(cards.card_text(facts, usage), encoding="utf-8")
+
+
 def modelfile(gguf_name: str, raw: bool) -> str:
     """Ollama's Modelfile: the GGUF, the prompt template, greedy decoding (and, for QG/QA, one line)."""
     template = "{{ .Prompt }}" if raw else formats.ollama_template()
     lines = [
         f"FROM ./{gguf_name}",
-        f'TEMPLATE """{template}"""',
+        f"TEMPLATE {ollama_string(template)}",
         "PARAMETER temperature 0",
     ]
     if raw:  # QG and QA write one line each: Ollama stops at its newline
-        lines.append(f'PARAMETER stop "{formats.LINE_STOP.encode("unicode_escape").decode()}"')
+        lines.append(f"PARAMETER stop {ollama_string(formats.LINE_STOP)}")
     return "\n".join(lines) + "\n"
 
 
-def one_pass_readme(name: str, role: str, gguf: Path, kind: str) -> str:
-    example = formats.problem_prompt("Tom has 3 boxes of 12 eggs and breaks 5. How many eggs are left?")
-    return f"""# {name}: a `{role}` student exported by socratic
+def ollama_string(text: str) -> str:
+    """`text` as a Modelfile value. Ollama's parser (parser/parser.go) strips one pair of quotes and
+    reads no escapes: `"\\n"` is a backslash and an n. A value in triple quotes may hold the newline
+    itself, so that is how any text is written (a value cannot contain three quotes in a row)."""
+    assert '"""' not in text, f"a Modelfile value cannot hold three quotes: {text!r}"
+    return f'"""{text}"""'
 
-`{gguf.name}` ({kind} weights) is a small language model trained to answer a problem with
+
+def one_pass_usage(name: str, role: str, gguf: Path, kind: str) -> str:
+    """The usage section of a one-pass student's export card."""
+    example = formats.problem_prompt("Tom has 3 boxes of 12 eggs and breaks 5. How many eggs are left?")
+    return f"""`{gguf.name}` ({kind} weights) is a small language model trained to answer a problem with
 {"subquestions and their solutions, then the answer" if role == "unified" else "its solution and the answer"}.
 Its prompt is one line, `{formats.PROBLEM_PREFIX}<the problem>`, and a newline:
 
@@ -123,7 +141,9 @@ prompt from the last user message, so chat APIs work as they are.
 
 - llama.cpp: `llama-server -m {gguf.name}` then POST /v1/chat/completions, or
   `llama-cli -m {gguf.name} --temp 0 -p "{example.strip()}"` (add the newline: `-e` with `\\n`).
-- Ollama: `ollama create {name} -f Modelfile && ollama run {name} "<the problem>"`.
+- Ollama: `ollama create {name} -f Modelfile && ollama run {name} "<the problem>"`. Ollama's templates
+  cannot edit text, so give the problem on one line without outer spaces (newlines as spaces):
+  then its prompt is the training prompt byte for byte.
 - LM Studio: load `{gguf.name}`; the chat template comes with it (`chat_template.jinja` is a copy).
 - Python: `llama_cpp.Llama(model_path="{gguf.name}").create_completion("{example.strip()}\\n", temperature=0)`.
 
@@ -132,11 +152,10 @@ each `<<expression=` annotation; these runtimes print the student's own arithmet
 """
 
 
-def pair_readme(name: str, files: dict[str, Path], kind: str) -> str:
+def pair_usage(name: str, files: dict[str, Path], kind: str) -> str:
+    """The usage section of an iterative pair's export card: how the QG <-> QA loop is driven."""
     qg, qa = files["qg"].name, files["qa"].name
-    return f"""# {name}: an iterative (QG <-> QA) student pair exported by socratic
-
-Two small language models ({kind} weights) answer a problem together, one line at a time:
+    return f"""Two small language models ({kind} weights) answer a problem together, one line at a time:
 `{qg}` (question generator) asks the next subquestion, `{qa}` (question answerer) answers it,
 and the last answer is the problem's answer. Both read the same growing text and write one line,
 ended by a newline (stop there); decode greedily (temperature 0). The loop, on raw text prompts:

@@ -41,6 +41,7 @@ from socratic.core import config as options
 from socratic.core.errors import SocraticError, did_you_mean
 from socratic.core.jsonl import MAX_DOCUMENT_BYTES, parse_toml, read_state, write_atomic
 from socratic.core.locks import holding_lock
+from socratic.scoring import cards
 from socratic.scoring.evaluate import EvaluateConfig
 from socratic.scoring.report import run_report
 from socratic.solving.predictions import already_solved
@@ -306,6 +307,7 @@ def run_pipeline(
             continue
         with record.stage(f"train {method}"):
             run_train(stages[f"train {method}"])
+            cards.after_training(stages[f"train {method}"].out, method)
         with record.stage(f"solve {method}"):
             run_solve(dataclasses.replace(stages[f"solve {method}"], out=str(target)))
     waiting = [m for m in config.run.methods if not _solved_everything(predictions[m], m, wanted)]
@@ -314,6 +316,7 @@ def run_pipeline(
         return folder
     with record.stage("evaluate"):
         page = run_report(EvaluateConfig([str(p) for p in predictions.values()], report=str(folder / "report")))
+        cards.after_evaluation(list(predictions.values()))
     print(f"report: {page}", flush=True)
     return folder
 

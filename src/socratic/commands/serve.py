@@ -9,8 +9,16 @@ Two endpoints, as OpenAI's: `GET /v1/models` lists the one model served (named a
 or `--name`), and `POST /v1/chat/completions` answers, with `"stream": true` as server-sent events.
 The last user message is the problem. The reply's content is the Socratic dialogue (`Q:` / `A:`
 lines) and the answer line, as `socratic ask` prints it (unmarked); the extra field `socratic`
-holds the steps as data, the extracted answer and how the attempt ended. Decoding is the server's
-(greedy, `--max-new-tokens` etc.); a request's sampling fields are ignored.
+holds the steps as data, the extracted answer and how the attempt ended; `usage` counts the tokens
+(the prompt: `Problem: ...` as the student reads it; the completion: every token the student wrote).
+
+A request's decoding fields are honoured, within the server's limits (`RequestOptions`):
+`max_tokens` / `max_completion_tokens` (a one-pass student's budget, or all the lines of an iterative
+pair's dialogue; at most `--max-new-tokens`, resp. `--max-steps` x `--step-tokens`), `temperature`
+(0 to 2; default 0, greedy), `top_p`, `seed` (reproducible for a request decoded alone with the hf
+engine; best effort, as OpenAI's), `stop` (up to 4 strings: the reply ends before the first, and its
+decoding stops), `stream_options.include_usage`; `n` must be 1. A value out of range is a 400 in
+OpenAI's error shape naming the field (`param`).
 
 One scheduler task owns the student's engines: every request's problem joins the running loop of
 `socratic.solving.loops` at the next step, so concurrent requests are decoded together (continuous batching
@@ -33,17 +41,19 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from socratic.core.errors import SocraticError
 from socratic.core.jsonl import BadJson, parse_json
+from socratic.engines import Sampling
 from socratic.engines.base import TOO_LONG
 from socratic.solving.dialogue import Dialogues, StudentOptions, answer_task, refused, reply
-from socratic.solving.loops import Attempt, DecodeOptions
+from socratic.solving.loops import Attempt, DecodeOptions, DecodeSettings
 from socratic.solving.students import EngineOptions
 from socratic.tasks.base import ANSWER_KINDS
+from socratic.text import formats
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +85,46 @@ class ServeConfig:
 class RequestError(Exception):
     """A request the client must fix: its HTTP status and a message."""
 
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        kind: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+    ):
         super().__init__(message)
-        self.status, self.message, self.kind, self.code = status, message, kind, code
+        self.status, self.message, self.kind, self.code, self.param = status, message, kind, code, param
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """What a chat request asks of decoding, checked against OpenAI's ranges (`request_options`)."""
+
+    max_tokens: int | None = None  # None: the server's budgets
+    temperature: float | None = None  # None: the server's (greedy)
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    stream: bool = False
+    include_usage: bool = False  # streamed: a last chunk with `usage` and no choices
+
+    def decoding(self, server: DecodeSettings) -> DecodeSettings:
+        """The server's decoding settings for this request: its sampling, its token budget (never more
+        than the server's own)."""
+        sampling = server.sampling
+        if self.temperature is not None or self.seed is not None or self.top_p != 1:
+            temperature = sampling.temperature if self.temperature is None else self.temperature
+            seed = sampling.seed if self.seed is None else self.seed
+            sampling = Sampling(temperature, seed, self.top_p)
+        if self.max_tokens is None:
+            return replace(server, sampling=sampling)
+        return replace(
+            server,
+            sampling=sampling,
+            max_new_tokens=min(server.max_new_tokens, self.max_tokens),
+            max_tokens=min(server.max_tokens or self.max_tokens, self.max_tokens),
+        )
 
 
 @dataclass
@@ -88,6 +135,7 @@ class Ticket:
     `Dialogues` once it has joined."""
 
     question: str
+    decoding: DecodeSettings | None = None  # the request's own, else the server's
     events: asyncio.Queue = field(default_factory=asyncio.Queue)
     problem: int | None = None
     cancelled: bool = False
@@ -106,8 +154,8 @@ class Scheduler:
         self.wake = asyncio.Event()
         self.stopped: str | None = None  # why the scheduler's loop ended, if it ever does (a bug)
 
-    def submit(self, question: str) -> Ticket:
-        ticket = Ticket(question)
+    def submit(self, question: str, decoding: DecodeSettings | None = None) -> Ticket:
+        ticket = Ticket(question, decoding)
         if self.stopped is not None:  # answer at once rather than wait for a loop that is gone
             ticket.events.put_nowait(("error", self.stopped))
             return ticket
@@ -167,7 +215,7 @@ class Scheduler:
             if ticket.cancelled:
                 continue
             try:
-                ticket.problem = self.dialogues.add(ticket.question)
+                ticket.problem = self.dialogues.add(ticket.question, ticket.decoding)
             except SocraticError as e:  # the request's own fault (text no tokenizer reads): its 400 alone
                 ticket.events.put_nowait(("refused", str(e)))
                 continue
@@ -207,7 +255,7 @@ def make_app(dialogues: Dialogues, name: str, max_problem_chars: int = 8000, ans
 
     @app.exception_handler(RequestError)
     async def request_error(request: Request, error: RequestError) -> JSONResponse:
-        body = {"error": {"message": error.message, "type": error.kind, "param": None, "code": error.code}}
+        body = {"error": {"message": error.message, "type": error.kind, "param": error.param, "code": error.code}}
         return JSONResponse(body, status_code=error.status)
 
     @app.exception_handler(ClientDisconnect)
@@ -224,8 +272,10 @@ def make_app(dialogues: Dialogues, name: str, max_problem_chars: int = 8000, ans
     async def chat_completions(request: Request):
         body = await read_body(request)
         question = problem_of(body, name, max_problem_chars)
+        options = request_options(body)
         assert scheduler is not None
-        ticket = scheduler.submit(question)
+        prompt_tokens = dialogues.prompt_tokens(question)
+        ticket = scheduler.submit(question, options.decoding(dialogues.decoding))
         answer_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         head = {"id": answer_id, "created": created, "model": name}
         try:
@@ -237,33 +287,68 @@ def make_app(dialogues: Dialogues, name: str, max_problem_chars: int = 8000, ans
             scheduler.cancel(ticket)
             return JSONResponse({}, status_code=499)
         refuse_too_long(first, len(question))
-        if not body.get("stream"):
-            event = first  # the text pieces are not needed: the reply is the finished attempt's
-            while event is not None and event[0] not in ("done", "error"):
-                event = await next_event(ticket, request)
+        stops = StopStrings(options.stop)
+        if not options.stream:
+            event = first
+            while event is not None and event[0] not in ("done", "error") and not stops.stopped:
+                if event[0] == "text":
+                    stops.add(event[1])
+                if not stops.stopped:
+                    event = await next_event(ticket, request)
             if event is None:
                 scheduler.cancel(ticket)
                 return JSONResponse({}, status_code=499)
-            attempt = finished(event)
-            message = {"role": "assistant", "content": reply(attempt, dialogues.student.iterative)}
+            attempt = stopped_attempt(stops, dialogues) if stops.stopped else finished(event)
+            if stops.stopped:
+                scheduler.cancel(ticket)
+            content = stops.text if options.stop else reply(attempt, dialogues.student.iterative)
+            message = {"role": "assistant", "content": content}
             choice = {"index": 0, "message": message, "finish_reason": finish_reason(attempt)}
             return JSONResponse(
-                {**head, "object": "chat.completion", "choices": [choice], "socratic": extra(attempt, task)}
+                {
+                    **head,
+                    "object": "chat.completion",
+                    "choices": [choice],
+                    "usage": usage(prompt_tokens, attempt),
+                    "socratic": extra(attempt, task),
+                }
             )
-        return StreamingResponse(stream(ticket, first, head), media_type="text/event-stream")
+        return StreamingResponse(
+            stream(ticket, first, head, stops, prompt_tokens, options.include_usage), media_type="text/event-stream"
+        )
 
-    async def stream(ticket: Ticket, first: tuple, head: dict) -> AsyncIterator[str]:
-        """Server-sent events: the dialogue's text as it is written, then the end with the steps."""
+    async def stream(
+        ticket: Ticket, first: tuple, head: dict, stops: StopStrings, prompt_tokens: int, include_usage: bool
+    ) -> AsyncIterator[str]:
+        """Server-sent events: the dialogue's text as it is written, then the end with the steps (and,
+        when asked, a last chunk with the usage)."""
         done = False
         try:
             yield chunk(head, {"role": "assistant", "content": ""})
             event = first
             while event[0] in ("started", "text"):
-                if event[0] == "text":
-                    yield chunk(head, {"content": event[1]})
+                if event[0] == "text" and (new := stops.add(event[1])):
+                    yield chunk(head, {"content": new})
+                if stops.stopped:
+                    break
                 event = await ticket.events.get()
-            attempt = finished(event)
+            if stops.stopped:
+                assert scheduler is not None
+                scheduler.cancel(ticket)
+                attempt = stopped_attempt(stops, dialogues)
+            else:
+                attempt = finished(event)
+                if rest := stops.end():
+                    yield chunk(head, {"content": rest})
             yield chunk(head, {}, finish_reason(attempt), extra(attempt, task))
+            if include_usage:
+                last = {
+                    **head,
+                    "object": "chat.completion.chunk",
+                    "choices": [],
+                    "usage": usage(prompt_tokens, attempt),
+                }
+                yield f"data: {json.dumps(last)}\n\n"
             yield "data: [DONE]\n\n"
             done = True
         finally:
@@ -335,9 +420,118 @@ def problem_of(body: dict, name: str, max_chars: int) -> str:
             f"the problem is {len(question)} characters long; this server takes at most {max_chars}",
             code="context_length_exceeded",
         )
-    if body.get("n", 1) != 1:
-        raise RequestError(400, "'n' must be 1: one greedy dialogue per problem")
     return question
+
+
+def request_options(body: dict) -> RequestOptions:
+    """The request's decoding fields, each checked as OpenAI checks it; a 400 naming the field if not."""
+    both = body.get("max_tokens"), body.get("max_completion_tokens")
+    if None not in both and both[0] != both[1]:
+        raise RequestError(400, "give max_tokens or max_completion_tokens, not both", param="max_completion_tokens")
+    limit = "max_completion_tokens" if both[1] is not None else "max_tokens"
+    n = body.get("n", 1)
+    if n is not None and (not _is_int(n) or n != 1):
+        raise RequestError(400, f"'n' must be 1, not {n!r}: one dialogue per problem", param="n")
+    for unsupported in ("logprobs", "top_logprobs"):
+        if body.get(unsupported):
+            raise RequestError(400, f"'{unsupported}' is not served by socratic", param=unsupported)
+    for penalty in ("presence_penalty", "frequency_penalty"):
+        if body.get(penalty) not in (None, 0, 0.0):
+            raise RequestError(400, f"'{penalty}' is not served by socratic (only 0)", param=penalty)
+    stream_options = body.get("stream_options") or {}
+    if not isinstance(stream_options, dict):
+        raise RequestError(400, "'stream_options' must be an object", param="stream_options")
+    return RequestOptions(
+        max_tokens=_number(body, limit, int, low=1),
+        temperature=_number(body, "temperature", float, low=0, high=2),
+        top_p=_number(body, "top_p", float, low=0, high=1, default=1.0),
+        seed=_number(body, "seed", int, low=-(2**63), high=2**63 - 1),
+        stop=_stops(body.get("stop")),
+        stream=_flag(body, "stream"),
+        include_usage=_flag(stream_options, "include_usage"),
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(body: dict, key: str, kind: type, low: float, high: float | None = None, default: Any = None) -> Any:
+    value = body.get(key)
+    if value is None:
+        return default
+    if not (_is_int(value) or (kind is float and isinstance(value, float))):
+        raise RequestError(
+            400, f"'{key}' must be {'an integer' if kind is int else 'a number'}, not {value!r}", param=key
+        )
+    if value != value or value < low or (high is not None and value > high):  # NaN is never in range
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise RequestError(400, f"'{key}' must be {bounds}, not {value!r}", param=key)
+    return kind(value)
+
+
+def _flag(body: dict, key: str) -> bool:
+    value = body.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise RequestError(400, f"'{key}' must be true or false, not {value!r}", param=key)
+    return value
+
+
+MAX_STOPS = 4  # as OpenAI's
+
+
+def _stops(value: Any) -> tuple[str, ...]:
+    stops = [value] if isinstance(value, str) else value if isinstance(value, list) else None if value is None else 0
+    if stops is None:
+        return ()
+    if stops == 0 or not all(isinstance(s, str) and s for s in stops) or len(stops) > MAX_STOPS:
+        raise RequestError(
+            400, f"'stop' must be a non-empty string or a list of up to {MAX_STOPS} of them", param="stop"
+        )
+    return tuple(stops)
+
+
+class StopStrings:
+    """A reply's text as it comes, ended before the first of the request's stop strings: `add` gives
+    what can be sent now (text that could be the start of a stop string waits for the next piece),
+    `end` the rest once the reply has ended by itself; `text` is the reply so far, cut at the stop."""
+
+    def __init__(self, stops: Sequence[str]):
+        self.stops, self.text, self.given, self.stopped = tuple(stops), "", 0, False
+
+    def add(self, piece: str) -> str:
+        self.text += piece
+        found = [i for i in (self.text.find(s) for s in self.stops) if i >= 0]
+        if found:
+            self.text, self.stopped = self.text[: min(found)], True
+            return self._give(len(self.text))
+        held = max((k for s in self.stops for k in range(1, len(s)) if self.text.endswith(s[:k])), default=0)
+        return self._give(len(self.text) - held)
+
+    def end(self) -> str:
+        return self._give(len(self.text))
+
+    def _give(self, upto: int) -> str:
+        new, self.given = self.text[self.given : upto], max(self.given, upto)
+        return new
+
+
+def stopped_attempt(stops: StopStrings, dialogues: Dialogues) -> Attempt:
+    """What a reply cut at a stop string holds: its steps and answer read from the text sent, its tokens
+    counted in it (decoding stopped there; the calculator's count is not known)."""
+    parsed = formats.parse_chain(stops.text)
+    tokens = dialogues.count_tokens(stops.text)
+    return Attempt(parsed.steps, stops.text, parsed.answer_text, "stop", tokens)
+
+
+def usage(prompt_tokens: int, attempt: Attempt) -> dict:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": attempt.tokens,
+        "total_tokens": prompt_tokens + attempt.tokens,
+    }
 
 
 def message_text(content: Any) -> str:

@@ -20,10 +20,12 @@ ENGINES = ("hf", "llamacpp", "vllm")
 
 @dataclass(frozen=True)
 class Sampling:
-    """Greedy decoding when `temperature` is 0; otherwise sampling with this temperature and seed."""
+    """Greedy decoding when `temperature` is 0; otherwise sampling with this temperature and seed, from
+    the smallest set of likeliest tokens whose probabilities reach `top_p` (nucleus sampling; 1: all)."""
 
     temperature: float = 0.0
     seed: int = 0
+    top_p: float = 1.0
 
 
 GREEDY = Sampling()

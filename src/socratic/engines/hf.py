@@ -127,6 +127,12 @@ class HFEngine:
         if sampling.temperature <= 0:
             return logits.argmax(-1)
         probs = self.torch.softmax(logits / sampling.temperature, dim=-1)
+        if sampling.top_p < 1:
+            ordered, order = probs.sort(dim=-1, descending=True)
+            # A token stays if the likelier ones before it do not reach top_p yet (the likeliest always stays).
+            outside = ordered.cumsum(dim=-1) - ordered >= sampling.top_p
+            outside[..., 0] = False
+            probs = probs.scatter(-1, order, ordered.masked_fill(outside, 0.0))
         return self.torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 

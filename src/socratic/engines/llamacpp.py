@@ -99,6 +99,16 @@ def _chooser(sampling: Sampling, rng) -> Callable:
             return int(np.argmax(logits))
         scaled = (logits - logits.max()) / sampling.temperature
         probs = np.exp(scaled)
-        return int(rng.choice(len(probs), p=probs / probs.sum()))
+        probs /= probs.sum()
+        if sampling.top_p < 1:
+            # A token stays if the likelier ones before it do not reach top_p yet (the likeliest always stays).
+            order = np.argsort(-probs, kind="stable")
+            ordered = probs[order]
+            kept = np.zeros_like(probs)
+            inside = np.cumsum(ordered) - ordered < sampling.top_p
+            inside[0] = True
+            kept[order] = np.where(inside, ordered, 0.0)
+            probs = kept / kept.sum()
+        return int(rng.choice(len(probs), p=probs))
 
     return choose

@@ -57,6 +57,7 @@ class VLLMEngine:
             params = [
                 SamplingParams(
                     temperature=sampling.temperature,
+                    top_p=sampling.top_p,
                     seed=sampling.seed + len(states[i].tokens),
                     max_tokens=max_new_tokens - len(states[i].tokens),
                     stop=stops,

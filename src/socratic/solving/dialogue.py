@@ -101,6 +101,7 @@ class Dialogues:
     def __init__(self, student: Student, options: EngineOptions, decoding: DecodeSettings):
         self.student, self.decoding = student, decoding
         qg, qa = students.open_engines(student.method, student.folders, options, decoding)
+        self.counter = None  # a tokenizer for counting tokens (serve's usage), loaded when first needed
         self.loop: IterativeLoop | OnePassLoop = (
             IterativeLoop(qg, qa, decoding, continuous=True, width=options.batch_size)
             if student.iterative
@@ -108,12 +109,26 @@ class Dialogues:
         )
         self.sent: dict[int, str] = {}  # problem -> the dialogue text `step` has given so far
 
-    def add(self, question: str) -> int:
-        """Start answering `question`; text no tokenizer can read is refused here (`SocraticError`),
-        before it joins the engines' batch."""
-        i = self.loop.add(tokenizable(question, "the problem"))
+    def add(self, question: str, decoding: DecodeSettings | None = None) -> int:
+        """Start answering `question` (with `decoding`, sampling and token budgets of its own: a serve
+        request's); text no tokenizer can read is refused here (`SocraticError`), before it joins the
+        engines' batch. Returns the problem's number."""
+        i = self.loop.add(tokenizable(question, "the problem"), settings=decoding)
         self.sent[i] = ""
         return i
+
+    def prompt_tokens(self, question: str) -> int:
+        """The tokens of the problem's prompt, `formats.problem_prompt`, as the student reads them."""
+        return self.count_tokens(formats.problem_prompt(question))
+
+    def count_tokens(self, text: str) -> int:
+        # A tokenizer of its own: the engines' may be in use in the engine thread (a Rust tokenizer
+        # used by two threads at once fails with "Already borrowed").
+        if self.counter is None:
+            from transformers import AutoTokenizer
+
+            self.counter = AutoTokenizer.from_pretrained(next(iter(self.student.folders.values())))
+        return len(self.counter(text, add_special_tokens=False)["input_ids"])
 
     def cancel(self, i: int) -> None:
         self.loop.cancel(i)

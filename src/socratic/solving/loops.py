@@ -79,6 +79,7 @@ class DecodeSettings:
     calculator: bool = True
     stop_on_repeat: bool = False  # end an iterative attempt when QG asks a subquestion it already asked
     retry_repeats: int = 0  # ask QG again (sampling) up to this many times when it repeats a subquestion
+    max_tokens: int | None = None  # most tokens of one iterative attempt, all its lines (a serve request's)
 
 
 @dataclass
@@ -188,6 +189,7 @@ class IterativeLoop:
         self.tickets: dict[int, dict[int, tuple[int, str | None]]] = {id(e): {} for e in self.engines}
         self.last: dict[int, dict[int, int]] = {id(e): {} for e in self.engines}  # problem -> its latest ticket
         self.questions: dict[int, str] = {}
+        self.settings_of: dict[int, DecodeSettings] = {}  # problems added with settings of their own
         self.oracle: dict[int, Sequence[str]] = {}
         self.attempts: dict[int, Attempt] = {}
         self.answering: dict[int, str] = {}  # problem -> the subquestion QA is answering now
@@ -197,12 +199,15 @@ class IterativeLoop:
         self.ended: list[int] = []
         self.added = 0
 
-    def add(self, question: str, oracle: Sequence[str] | None = None) -> int:
-        """Queue a problem (with `oracle`, its human subquestions in place of QG's); its number."""
+    def add(self, question: str, oracle: Sequence[str] | None = None, settings: DecodeSettings | None = None) -> int:
+        """Queue a problem (with `oracle`, its human subquestions in place of QG's; with `settings`, its
+        own sampling and token budgets instead of the loop's); its number."""
         if oracle is None and self.asker is None:
             raise ValueError("iterative solving needs a QG engine unless oracle subquestions are given")
         i, self.added = self.added, self.added + 1
         self.questions[i], self.attempts[i] = question, Attempt()
+        if settings is not None:
+            self.settings_of[i] = settings
         if oracle is not None:
             self.oracle[i] = oracle
         self.waiting.append(i)
@@ -276,22 +281,40 @@ class IterativeLoop:
         return finished
 
     def _forget(self, i: int) -> None:
-        for table in (self.questions, self.oracle, self.attempts, self.answering, self.retries):
+        for table in (self.questions, self.settings_of, self.oracle, self.attempts, self.answering, self.retries):
             table.pop(i, None)
 
     def _ask(self, i: int, sampling: Sampling | None = None) -> None:
         if i in self.oracle:
             self._answer(i, _nth(self.oracle[i], len(self.attempts[i].steps)))
             return
+        settings = self._settings(i)
+        if (budget := self._line_budget(i)) == 0:
+            return
         prompt = formats.qg_prompt(self.questions[i], self.attempts[i].steps)
-        sampling = sampling or self.settings.sampling
-        [ticket] = self.asker.submit([prompt], "line", self.settings.step_tokens, sampling, False)  # type: ignore[union-attr]
+        sampling = sampling or settings.sampling
+        [ticket] = self.asker.submit([prompt], "line", budget, sampling, False)  # type: ignore[union-attr]
         self.tickets[id(self.asker)][ticket] = (i, None)
         self.last[id(self.asker)][i] = ticket
 
+    def _settings(self, i: int) -> DecodeSettings:
+        return self.settings_of.get(i, self.settings)
+
+    def _line_budget(self, i: int) -> int:
+        """The token budget of problem i's next line: `step_tokens`, or what its `max_tokens` leaves; at
+        0 the problem has ended ("length"), its last solution its answer."""
+        settings, attempt = self._settings(i), self.attempts[i]
+        if settings.max_tokens is None:
+            return settings.step_tokens
+        left = max(0, settings.max_tokens - attempt.tokens)
+        if left == 0:
+            attempt.finish = "length"
+            self.ended.append(i)
+        return min(settings.step_tokens, left)
+
     def _answer(self, i: int, subquestion: str | None) -> None:
         # A problem at --max-steps is asked once more: if QG ends it there it is finished, not cut off.
-        attempt, settings = self.attempts[i], self.settings
+        attempt, settings = self.attempts[i], self._settings(i)
         if subquestion is None or len(attempt.steps) == settings.max_steps:
             attempt.finish = "end" if subquestion is None else "max_steps"
             self.ended.append(i)
@@ -309,8 +332,10 @@ class IterativeLoop:
             attempt.finish = "repeat"
             self.ended.append(i)
             return
+        if (budget := self._line_budget(i)) == 0:
+            return
         prompt = formats.qa_prompt(self.questions[i], attempt.steps, subquestion)
-        [ticket] = self.answerer.submit([prompt], "line", settings.step_tokens, settings.sampling, settings.calculator)
+        [ticket] = self.answerer.submit([prompt], "line", budget, settings.sampling, settings.calculator)
         self.tickets[id(self.answerer)][ticket] = (i, subquestion)
         self.last[id(self.answerer)][i] = ticket
         self.answering[i] = subquestion
@@ -328,9 +353,10 @@ class OnePassLoop:
         self.ticket_of: dict[int, int] = {}  # problem -> ticket
         self.added = 0
 
-    def add(self, question: str) -> int:
+    def add(self, question: str, settings: DecodeSettings | None = None) -> int:
+        """Start a problem (with `settings`, its own sampling and token budget instead of the loop's)."""
         i, self.added = self.added, self.added + 1
-        s = self.settings
+        s = settings or self.settings
         prompt = formats.problem_prompt(question)
         [ticket] = self.engine.submit([prompt], "answer", s.max_new_tokens, s.sampling, s.calculator)
         self.problem_of[ticket], self.ticket_of[i] = i, ticket

@@ -23,6 +23,7 @@ class Task:
     splits: tuple[str, ...]
     answer_kind: str  # "number" (GSM8K, SVAMP), "yesno" (StrategyQA) or "text" (exact match)
     loader: Callable[[str], list[Problem]]
+    hub_id: str | None = None  # the dataset on the Hugging Face hub (a model card's `datasets`)
 
     @property
     def default_split(self) -> str:

@@ -69,4 +69,5 @@ TASK = Task(
     splits=("train", "test"),
     answer_kind="number",
     loader=load,
+    hub_id="openai/gsm8k",
 )

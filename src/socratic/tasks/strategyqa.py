@@ -42,4 +42,5 @@ TASK = Task(
     splits=("train", "test"),
     answer_kind="yesno",
     loader=load,
+    hub_id="ChilleD/StrategyQA",
 )

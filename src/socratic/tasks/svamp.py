@@ -58,4 +58,5 @@ TASK = Task(
     splits=("train", "test"),
     answer_kind="number",
     loader=load,
+    hub_id="ChilleD/SVAMP",
 )

@@ -30,6 +30,7 @@ lines: a newline inside a step is written as a space.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -265,24 +266,50 @@ def completion_end(text: str, until: str) -> int | None:
 
 
 # --- templates for other runtimes (`socratic export`) ---------------------------------------------
-# llama.cpp, LM Studio and Ollama build a model's prompt from a template of their own. These are
-# written from the constants above, so an exported student is prompted as it was trained
-# (tests/test_formats.py renders them against `problem_prompt`).
+# llama.cpp, LM Studio and Ollama build a model's prompt from a template of their own. Each is
+# generated from `problem_prompt` itself: the text around the problem is what `problem_prompt` writes
+# around a placeholder, and the problem goes through each runtime's spelling of `_one_line(q.strip())`
+# (tests/text/test_formats.py renders them against `problem_prompt` over generated problems).
+
+_PLACEHOLDER = "\x00problem\x00"  # no whitespace: `problem_prompt` passes it through unchanged
+
+
+def prompt_around_problem() -> tuple[str, str]:
+    """The text `problem_prompt` writes before and after the problem: ("Problem: ", "\\n")."""
+    before, after = problem_prompt(_PLACEHOLDER).split(_PLACEHOLDER)
+    return before, after
 
 
 def chat_template() -> str:
-    """A Jinja chat template (GGUF `tokenizer.chat_template`: llama.cpp's server, LM Studio): the last
-    user message is the problem; the prompt is `problem_prompt` of it (newlines become spaces)."""
+    """A Jinja chat template (GGUF `tokenizer.chat_template`: llama.cpp's server, llama-cpp-python's
+    `create_chat_completion`, LM Studio): `problem_prompt` of the last user message.
+
+    `_one_line(q.strip())` in Jinja: Python's `strip()` and the regex `\\s` take the same characters
+    (Unicode whitespace), so stripping, splitting at each newline, stripping every line and joining the
+    non-empty ones with one space folds every run of whitespace holding a newline into one space."""
+    before, after = prompt_around_problem()
     return (
         "{%- set ns = namespace(problem='') -%}"
         "{%- for message in messages -%}"
         "{%- if message['role'] == 'user' -%}{%- set ns.problem = message['content'] -%}{%- endif -%}"
         "{%- endfor -%}"
-        f"{PROBLEM_PREFIX}{{{{ ns.problem | trim | replace('\\r\\n', ' ') | replace('\\n', ' ') }}}}"
-        "{{ '\\n' }}"  # as an expression: Jinja drops a template's final newline by default
+        # One expression, the text around the problem as string literals: Jinja would drop a template's
+        # final newline.
+        f"{{{{ {json.dumps(before)} ~ ((ns.problem | trim).split('\\n') | map('trim') | select | join(' ')) ~ "
+        f"{json.dumps(after)} }}}}"
     )
 
 
 def ollama_template() -> str:
-    """Ollama's TEMPLATE (Go text/template): the prompt of `problem_prompt` for the user's message."""
-    return f"{PROBLEM_PREFIX}{{{{ .Prompt }}}}\n"
+    """Ollama's TEMPLATE (Go text/template): `problem_prompt`'s text around `.Prompt`. Ollama's templates
+    have no string functions (its FuncMap: json, currentDate, yesterdayDate, toTypeScriptType), so the
+    problem cannot be folded there: a problem on one line, without outer spaces, is prompted exactly as
+    in training; `one_line_problem` is what to send."""
+    before, after = prompt_around_problem()
+    return f"{before}{{{{ .Prompt }}}}{after}"
+
+
+def one_line_problem(question: str) -> str:
+    """The problem as `problem_prompt` writes it: what a runtime that cannot fold text (Ollama) is given."""
+    before, after = prompt_around_problem()
+    return problem_prompt(question)[len(before) : -len(after)]

