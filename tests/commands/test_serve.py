@@ -263,7 +263,13 @@ class BrokenDialogues:
     "bug", and with `loop_dies` the scheduler's own loop fails at once."""
 
     def __init__(self, loop_dies: bool = False):
+        from socratic.solving.loops import DecodeOptions
+
         self.loop_dies, self.added = loop_dies, []
+        self.decoding = DecodeOptions().settings()
+
+    def prompt_tokens(self, question: str) -> int:
+        return len(question.split())
 
     @property
     def busy(self) -> bool:
@@ -271,7 +277,7 @@ class BrokenDialogues:
             raise RuntimeError("boom")
         return False
 
-    def add(self, question: str) -> int:
+    def add(self, question: str, decoding=None) -> int:
         if question == "bug":
             raise TypeError("a bug in add")
         self.added.append(question)
