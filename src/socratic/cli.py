@@ -176,7 +176,9 @@ def run_or_plan(args: RunArgs) -> object:
         from socratic.commands.plan import dry_run
 
         return dry_run(load_config(args.config), args.threads)
-    return run_command(args)
+    from socratic.commands.plan import announce
+
+    return run_command(args, announce)
 
 
 def stage_parser(

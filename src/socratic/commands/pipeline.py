@@ -31,7 +31,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +42,8 @@ from socratic.commands.solve import SolveConfig, run_solve
 from socratic.core import config as options
 from socratic.core.errors import SocraticError, did_you_mean
 from socratic.core.jsonl import holding_lock, write_atomic
-from socratic.scoring.evaluate import EvaluateConfig
-from socratic.scoring.report import run_report
+from socratic.scoring.evaluate import EvaluateConfig, run_evaluate, verdict
+from socratic.scoring.report import write_report
 from socratic.solving.predictions import already_solved
 from socratic.tasks import BENCHMARKS
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
@@ -278,14 +278,19 @@ def stage_configs(config: PipelineConfig, folder: Path, threads: int | None = No
 
 
 def run_pipeline(
-    config: PipelineConfig, folder: Path, threads: int | None = None, only: tuple[str, ...] | None = None
+    config: PipelineConfig,
+    folder: Path,
+    threads: int | None = None,
+    only: tuple[str, ...] | None = None,
+    estimates: dict[str, float] | None = None,
 ) -> Path:
     """Run (or continue) the whole pipeline in `folder`; with `only`, just those methods' students, and
-    the report once every method's predictions are complete (whichever process completes them)."""
+    the report once every method's predictions are complete (whichever process completes them).
+    `estimates` (seconds by stage name, `plan.announce`'s) are shown as each stage starts."""
     mine = _methods_to_run(config, only)
     folder.mkdir(parents=True, exist_ok=True)
     _ignore_weights(folder)
-    record = _Record(folder / "run.json", config)
+    record = _Record(folder / "run.json", config, estimates or {})
     stages = stage_configs(config, folder, threads)
     test_task, test_split, test_problems = config.solve.data.load("test")  # read once for the whole run
     _warn_if_trained_on_the_test_problems(config, test_task.name, test_split)
@@ -310,8 +315,11 @@ def run_pipeline(
         print(f"== report: when {', '.join(waiting)} {'is' if len(waiting) == 1 else 'are'} solved", flush=True)
         return folder
     with record.stage("evaluate"):
-        page = run_report(EvaluateConfig([str(p) for p in predictions.values()], report=str(folder / "report")))
-    print(f"report: {page}", flush=True)
+        evaluation = run_evaluate(EvaluateConfig([str(p) for p in predictions.values()]))
+        page = write_report(folder / "report", evaluation)
+    for line in verdict(evaluation.scores, evaluation.pairs):
+        print(line, flush=True)
+    print(f"report: {page} (open it in a browser: every problem, student by student)", flush=True)
     return folder
 
 
@@ -369,8 +377,8 @@ class _Record:
     share a run (`--only`) each add their own stages: the file is read again, under a lock, before
     every write, so that none overwrites another's."""
 
-    def __init__(self, path: Path, config: PipelineConfig):
-        self.path = path
+    def __init__(self, path: Path, config: PipelineConfig, estimates: dict[str, float]):
+        self.path, self.estimates = path, estimates
         with self._locked():
             found = self._read()
             before = found.get("config")
@@ -384,13 +392,15 @@ class _Record:
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        print(f"== {name}", flush=True)
+        estimate = self.estimates.get(name)
+        print(f"== {name}" + (f" (estimated {_minutes(estimate)})" if estimate and estimate >= 10 else ""), flush=True)
         started = time.time()
         yield
         with self._locked():  # (a stage that failed records no time)
             data = self._read()
             data["stages"][name] = round(data["stages"].get(name, 0.0) + time.time() - started, 1)
             self._write(data)
+        print(f"   {name}: done in {_minutes(time.time() - started)}", flush=True)
 
     def _locked(self) -> contextlib.AbstractContextManager[None]:
         return holding_lock(self.path.with_name(self.path.name + ".lock"), wait=True)
@@ -400,6 +410,10 @@ class _Record:
 
     def _write(self, data: dict[str, Any]) -> None:
         write_atomic(self.path, [json.dumps(data, indent=2) + "\n"])
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def status_command(args: RunArgs) -> str:
@@ -413,8 +427,14 @@ def status_command(args: RunArgs) -> str:
     return table
 
 
-def run_command(args: RunArgs) -> Path:
+def run_command(
+    args: RunArgs, announce: Callable[[PipelineConfig, Path, int | None], dict[str, float]] | None = None
+) -> Path:
+    """`socratic run`; `announce` (`plan.announce`, given by the CLI) first says what the run will do and
+    how long each stage should take."""
     config = load_config(args.config)
     if args.only and not args.out:
         raise SocraticError("--only shares a run folder between processes: give them all the same --out")
-    return run_pipeline(config, run_folder(config, args.out), args.threads, args.only)
+    folder = run_folder(config, args.out)
+    estimates = announce(config, folder, args.threads) if announce else None
+    return run_pipeline(config, folder, args.threads, args.only, estimates)
