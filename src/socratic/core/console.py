@@ -8,6 +8,8 @@ of them is imported, unless the user asks for everything with `socratic -v`.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import os
 import warnings
@@ -41,3 +43,13 @@ def quiet_libraries(verbose: bool) -> None:
         warnings.filterwarnings("ignore", category=category, module=modules)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def quiet_bar_of(module: str) -> None:
+    """Silence the tqdm bar a library module draws with no switch of its own (transformers' GGUF loader,
+    "Converting and de-quantizing GGUF tensors"), when the libraries' bars are silenced (not with -v)."""
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") != "1":
+        return
+    loaded = importlib.import_module(module)
+    if not isinstance(loaded.tqdm, functools.partial):  # (once)
+        loaded.tqdm = functools.partial(loaded.tqdm, disable=True)
