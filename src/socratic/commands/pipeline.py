@@ -1,6 +1,7 @@
 """`socratic run`: the whole pipeline in one command: chains, students, solving, the report.
 
-    socratic run                                          # the quick CPU demo (configs/default.toml)
+    socratic run                                          # the demo: 4 students on SVAMP, ~15 min on 2 CPU cores
+    socratic run --config tiny                            # a pipeline check in minutes (no method signal)
     socratic run --config configs/cpu-gsm8k.toml          # the comparison that fits 2 CPU cores
     socratic run --config configs/paper-gsm8k.toml --out runs/paper-gsm8k     # the paper's setting (GPU)
     socratic run --config paper-gsm8k --dry-run           # its plan and a rehearsal on a tiny model, in seconds
@@ -8,9 +9,12 @@
 
 Stages, each one of the other commands: `annotate` (human chains, or a teacher) -> `train` an
 answer-only, a CoT, a unified and an iterative (QG + QA) student of the same base model on the same
-training problems -> `solve` the test split with each -> `evaluate`: the table is printed and the
-report (results.md, accuracy.png, report.html: every problem, student by student, filterable; see
-`socratic.scoring.report`) written to `<run>/report`, and the page's path printed.
+training problems -> `solve` the test split with each -> `evaluate`: the table and the paired tests
+are printed, then the result in plain words (the better Socratic student against CoT and against
+answer-only, `evaluate.verdict`), and the report (results.md, accuracy.png, report.html: every
+problem, student by student, filterable; see `socratic.scoring.report`) is written to
+`<run>/report` and the page's path printed. The run opens with what it will do and an estimate of
+each stage's time here (`plan.announce`); each stage then prints its estimate and its real time.
 
 A run lives in `runs/<name>-<date>-<time>/` (or `--out`), with `run.json` recording its settings and
 the time of each stage. Every stage resumes, so after a kill `socratic run` with the same config
@@ -84,7 +88,8 @@ class RunArgs:
     config: str | None = field(
         default=None,
         metadata={
-            "help": "a TOML file, or the name of a shipped config: default (the quick CPU demo), cpu-gsm8k, "
+            "help": "a TOML file, or the name of a shipped config: default (the SVAMP demo: four students on "
+            "the shipped chains, ~15 min on 2 CPU cores), tiny (a pipeline check, no method signal), cpu-gsm8k, "
             "cpu-gsm8k-2400, cpu-svamp, cpu-svamp-diverse, cpu-strategyqa (the comparisons that fit 2 CPU cores), "
             "paper-gsm8k, paper-svamp, paper-strategyqa (the paper's settings, for a GPU)"
         },
