@@ -98,3 +98,12 @@ def test_a_run_opens_with_what_it_will_do_and_an_estimate_per_stage(hub, tmp_pat
     assert estimates["train iterative"] > estimates["train cot"] > 0, "two students train longer than one"
     assert out[-1].startswith("  about ") and " in all here (training " in out[-1]
     assert not (tmp_path / "runs").exists(), "announcing writes nothing"
+
+
+def test_the_demo_plans_on_its_real_shipped_chains(tmp_path):
+    from socratic.commands.pipeline import load_config
+    from socratic.commands.plan import planned_chains
+
+    chains, exact = planned_chains(load_config(None), tmp_path / "chains.jsonl")
+    assert (len(chains), exact) == (231, True), "no placeholders: the counts and estimates are the run's"
+    assert {c.source for c in chains} == {"teacher:qwen2.5-coder-1.5b.gguf"}
