@@ -295,7 +295,7 @@ def run_pipeline(
     mine = _methods_to_run(config, only)
     folder.mkdir(parents=True, exist_ok=True)
     _ignore_weights(folder)
-    record = _Record(folder / "run.json", config, estimates or {})
+    record = _Record(folder / "run.json", config, estimates)
     stages = stage_configs(config, folder, threads)
     test_task, test_split, test_problems = config.solve.data.load("test")  # read once for the whole run
     _warn_if_trained_on_the_test_problems(config, test_task.name, test_split)
@@ -382,8 +382,8 @@ class _Record:
     share a run (`--only`) each add their own stages: the file is read again, under a lock, before
     every write, so that none overwrites another's."""
 
-    def __init__(self, path: Path, config: PipelineConfig, estimates: dict[str, float]):
-        self.path, self.estimates = path, estimates
+    def __init__(self, path: Path, config: PipelineConfig, estimates: dict[str, float] | None = None):
+        self.path, self.estimates = path, estimates or {}
         with self._locked():
             found = self._read()
             before = found.get("config")
