@@ -15,11 +15,24 @@ from socratic.commands.status import run_status
 from socratic.core.errors import SocraticError
 from socratic.core.locks import holding_lock
 
-SHIPPED = ("default", "cpu-gsm8k", "cpu-svamp", "cpu-strategyqa", "paper-gsm8k", "paper-svamp", "paper-strategyqa")
+SHIPPED = (
+    "default",
+    "tiny",
+    "cpu-gsm8k",
+    "cpu-svamp",
+    "cpu-strategyqa",
+    "paper-gsm8k",
+    "paper-svamp",
+    "paper-strategyqa",
+)
 
 
 def test_shipped_configs_load():
     assert load_config(None).run.name == "default"
+    demo = load_config(None)  # issue 34: no teacher to install, the whole SVAMP test split, every method
+    assert (demo.annotate.teacher, demo.annotate.data.dataset, demo.solve.data.dataset) == ("shipped", "svamp", "svamp")
+    assert demo.solve.data.limit == 300 and demo.run.methods == ("answer", "cot", "unified", "iterative")
+    assert load_config("tiny").annotate.teacher == "human", "the pipeline check needs no teacher either"
     cpu = load_config("cpu-gsm8k")
     assert cpu.solve.data.limit == 1319 and cpu.run.methods == ("answer", "cot", "unified", "iterative")
     for name in SHIPPED:
@@ -181,9 +194,13 @@ def tiny_run(tiny_model, name: str, methods: list[str], **solve):
 def test_the_whole_pipeline_on_a_tinier_config(tiny_model, tmp_path, capsys):
     # Fast twin of the test above: two methods (one of them the QG + QA pair), two problems, one epoch.
     config = tiny_run(tiny_model, "tinier", ["answer", "iterative"], max_steps=2)
-    folder = run_pipeline(config, tmp_path / "run", threads=1)
+    folder = run_pipeline(config, tmp_path / "run", threads=1, estimates={"train answer": 150.0, "solve answer": 3.0})
     printed = capsys.readouterr().out
     assert f"report: {folder / 'report' / 'report.html'}" in printed, "the run names its page"
+    assert "== train answer (estimated 2.5 min)\n" in printed and "== solve answer\n" in printed  # (seconds: not shown)
+    assert "   train answer: done in " in printed
+    verdict = next(line for line in printed.splitlines() if line.startswith("Socratic (iterative) "))
+    assert " vs answer-only " in verdict and verdict.endswith(" on 2 paired problems"), "the result in plain words"
     for method in config.run.methods:
         assert f"| {method} | gsm8k/test | {method} | 2 |" in printed
         assert len((folder / "students" / method / "predictions.gsm8k.test.jsonl").read_text().splitlines()) == 2

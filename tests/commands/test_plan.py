@@ -78,3 +78,32 @@ def main_or_raise(argv):
 
     assert argv[:2] == ["run", "--config"]
     dry_run(load_config(argv[2]), threads=1)
+
+
+def test_a_run_opens_with_what_it_will_do_and_an_estimate_per_stage(hub, tmp_path, monkeypatch, capsys):
+    from socratic.commands.pipeline import load_config
+    from socratic.commands.plan import announce
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(write_config(tmp_path / "plan.toml", "tiny-org/tiny-llama", methods='["cot", "iterative"]'))
+    estimates = announce(config, tmp_path / "runs" / "plan-1", threads=1)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"socratic run 'plan' -> {tmp_path / 'runs' / 'plan-1'}"
+    assert "trains a tiny-org/tiny-llama student for each method (CoT, Socratic (iterative)) on 8 chains" in out[1]
+    assert "solves the 4 problems of gsm8k test with each" in out[1]
+    stages = [line[4:22].strip() for line in out[2:-1]]  # the stage column
+    assert stages == ["annotate", "train cot", "solve cot", "train iterative", "solve iterative", "evaluate"]
+    assert "8 + 8 examples" in out[5], "the iterative pair: QG and QA"
+    assert set(estimates) == {"annotate", "train cot", "solve cot", "train iterative", "solve iterative", "evaluate"}
+    assert estimates["train iterative"] > estimates["train cot"] > 0, "two students train longer than one"
+    assert out[-1].startswith("  about ") and " in all here (training " in out[-1]
+    assert not (tmp_path / "runs").exists(), "announcing writes nothing"
+
+
+def test_the_demo_plans_on_its_real_shipped_chains(tmp_path):
+    from socratic.commands.pipeline import load_config
+    from socratic.commands.plan import planned_chains
+
+    chains, exact = planned_chains(load_config(None), tmp_path / "chains.jsonl")
+    assert (len(chains), exact) == (231, True), "no placeholders: the counts and estimates are the run's"
+    assert {c.source for c in chains} == {"teacher:qwen2.5-coder-1.5b.gguf"}

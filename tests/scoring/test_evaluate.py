@@ -13,6 +13,7 @@ from socratic.core.records import Prediction, Step
 from socratic.engines import Completion
 from socratic.scoring.evaluate import (
     EvaluateConfig,
+    Paired,
     Score,
     Shape,
     failure_kind,
@@ -21,6 +22,7 @@ from socratic.scoring.evaluate import (
     paper_note,
     run_evaluate,
     shape_of,
+    verdict,
     wilson_interval,
 )
 from socratic.solving.loops import one_pass_attempt
@@ -182,3 +184,34 @@ def test_strategyqa_counts_its_annotators_decomposition_as_the_human_steps(tmp_p
     [scored] = run_evaluate(EvaluateConfig([str(path)])).scores
     assert all(p.decomposition for p in problems)
     assert scored.shape.human_steps == sum(len(p.decomposition) for p in problems) / 2
+
+
+def _score(method: str, correct: int, total: int = 300) -> Score:
+    return Score(method, "svamp/test", method, total, correct, {})
+
+
+def test_the_verdict_sets_the_better_socratic_student_against_each_baseline_in_plain_words():
+    scores = [_score("answer", 7), _score("cot", 52), _score("unified", 93), _score("iterative", 90)]
+    pairs = [Paired("unified", "cot", 300, 55, 14), Paired("unified", "answer", 300, 86, 0)]
+    pairs += [Paired("iterative", "cot", 300, 50, 12), Paired("iterative", "unified", 300, 9, 12)]
+    against_cot, against_answer = verdict(scores, pairs)
+    assert (
+        against_cot
+        == f"Socratic (unified) 31.0 % vs CoT 17.3 %: better, p = {mcnemar_exact(55, 14):.2g} on 300 paired problems"
+    )
+    assert against_answer.startswith("Socratic (unified) 31.0 % vs answer-only 2.3 %: better, p = 2.6e-26 on 300")
+
+
+def test_the_verdict_says_when_a_difference_is_chance_or_goes_the_other_way():
+    scores = [_score("cot", 60), _score("iterative", 55), _score("answer", 90)]
+    pairs = [Paired("iterative", "cot", 300, 20, 25), Paired("iterative", "answer", 300, 10, 45)]
+    assert verdict(scores, pairs) == [
+        "Socratic (iterative) 18.3 % vs CoT 20.0 %: no difference beyond chance, p = 0.55 on 300 paired problems",
+        "Socratic (iterative) 18.3 % vs answer-only 30.0 %: worse, p = 2.1e-06 on 300 paired problems",
+    ]
+
+
+def test_no_verdict_without_a_socratic_student_or_with_two_of_one_method():
+    assert verdict([_score("answer", 1), _score("cot", 2)], [Paired("cot", "answer", 300, 2, 1)]) == []
+    twice = [_score("cot", 2), Score("other", "svamp/test", "unified", 300, 3, {}), _score("unified", 4)]
+    assert verdict(twice, []) == []

@@ -1,6 +1,7 @@
 """`socratic run`: the whole pipeline in one command: chains, students, solving, the report.
 
-    socratic run                                          # the quick CPU demo (configs/default.toml)
+    socratic run                                          # the demo: 4 students on SVAMP, ~15 min on 2 CPU cores
+    socratic run --config tiny                            # a pipeline check in minutes (no method signal)
     socratic run --config configs/cpu-gsm8k.toml          # the comparison that fits 2 CPU cores
     socratic run --config configs/paper-gsm8k.toml --out runs/paper-gsm8k     # the paper's setting (GPU)
     socratic run --config paper-gsm8k --dry-run           # its plan and a rehearsal on a tiny model, in seconds
@@ -8,9 +9,12 @@
 
 Stages, each one of the other commands: `annotate` (human chains, or a teacher) -> `train` an
 answer-only, a CoT, a unified and an iterative (QG + QA) student of the same base model on the same
-training problems -> `solve` the test split with each -> `evaluate`: the table is printed and the
-report (results.md, accuracy.png, report.html: every problem, student by student, filterable; see
-`socratic.scoring.report`) written to `<run>/report`, and the page's path printed.
+training problems -> `solve` the test split with each -> `evaluate`: the table and the paired tests
+are printed, then the result in plain words (the better Socratic student against CoT and against
+answer-only, `evaluate.verdict`), and the report (results.md, accuracy.png, report.html: every
+problem, student by student, filterable; see `socratic.scoring.report`) is written to
+`<run>/report` and the page's path printed. The run opens with what it will do and an estimate of
+each stage's time here (`plan.announce`); each stage then prints its estimate and its real time.
 
 A run lives in `runs/<name>-<date>-<time>/` (or `--out`), with `run.json` recording its settings and
 the time of each stage. Every stage resumes, so after a kill `socratic run` with the same config
@@ -31,7 +35,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +46,8 @@ from socratic.core.errors import SocraticError, did_you_mean
 from socratic.core.jsonl import MAX_DOCUMENT_BYTES, parse_toml, read_state, write_atomic
 from socratic.core.locks import holding_lock
 from socratic.scoring import cards
-from socratic.scoring.evaluate import EvaluateConfig
-from socratic.scoring.report import run_report
+from socratic.scoring.evaluate import EvaluateConfig, run_evaluate, verdict
+from socratic.scoring.report import write_report
 from socratic.solving.predictions import already_solved
 from socratic.tasks import BENCHMARKS
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
@@ -84,7 +88,8 @@ class RunArgs:
     config: str | None = field(
         default=None,
         metadata={
-            "help": "a TOML file, or the name of a shipped config: default (the quick CPU demo), cpu-gsm8k, "
+            "help": "a TOML file, or the name of a shipped config: default (the SVAMP demo: four students on "
+            "the shipped chains, ~15 min on 2 CPU cores), tiny (a pipeline check, no method signal), cpu-gsm8k, "
             "cpu-gsm8k-2400, cpu-svamp, cpu-svamp-diverse, cpu-strategyqa (the comparisons that fit 2 CPU cores), "
             "paper-gsm8k, paper-svamp, paper-strategyqa (the paper's settings, for a GPU)"
         },
@@ -282,14 +287,19 @@ def stage_configs(config: PipelineConfig, folder: Path, threads: int | None = No
 
 
 def run_pipeline(
-    config: PipelineConfig, folder: Path, threads: int | None = None, only: tuple[str, ...] | None = None
+    config: PipelineConfig,
+    folder: Path,
+    threads: int | None = None,
+    only: tuple[str, ...] | None = None,
+    estimates: dict[str, float] | None = None,
 ) -> Path:
     """Run (or continue) the whole pipeline in `folder`; with `only`, just those methods' students, and
-    the report once every method's predictions are complete (whichever process completes them)."""
+    the report once every method's predictions are complete (whichever process completes them).
+    `estimates` (seconds by stage name, `plan.announce`'s) are shown as each stage starts."""
     mine = _methods_to_run(config, only)
     folder.mkdir(parents=True, exist_ok=True)
     _ignore_weights(folder)
-    record = _Record(folder / "run.json", config)
+    record = _Record(folder / "run.json", config, estimates)
     stages = stage_configs(config, folder, threads)
     test_task, test_split, test_problems = config.solve.data.load("test")  # read once for the whole run
     _warn_if_trained_on_the_test_problems(config, test_task.name, test_split)
@@ -315,9 +325,12 @@ def run_pipeline(
         print(f"== report: when {', '.join(waiting)} {'is' if len(waiting) == 1 else 'are'} solved", flush=True)
         return folder
     with record.stage("evaluate"):
-        page = run_report(EvaluateConfig([str(p) for p in predictions.values()], report=str(folder / "report")))
+        evaluation = run_evaluate(EvaluateConfig([str(p) for p in predictions.values()]))
+        page = write_report(folder / "report", evaluation)
         cards.after_evaluation(list(predictions.values()))
-    print(f"report: {page}", flush=True)
+    for line in verdict(evaluation.scores, evaluation.pairs):
+        print(line, flush=True)
+    print(f"report: {page} (open it in a browser: every problem, student by student)", flush=True)
     return folder
 
 
@@ -375,8 +388,8 @@ class _Record:
     share a run (`--only`) each add their own stages: the file is read again, under a lock, before
     every write, so that none overwrites another's."""
 
-    def __init__(self, path: Path, config: PipelineConfig):
-        self.path = path
+    def __init__(self, path: Path, config: PipelineConfig, estimates: dict[str, float] | None = None):
+        self.path, self.estimates = path, estimates or {}
         with self._locked():
             found = self._read()
             before = found.get("config")
@@ -390,13 +403,15 @@ class _Record:
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        print(f"== {name}", flush=True)
+        estimate = self.estimates.get(name)
+        print(f"== {name}" + (f" (estimated {_minutes(estimate)})" if estimate and estimate >= 10 else ""), flush=True)
         started = time.time()
         yield
         with self._locked():  # (a stage that failed records no time)
             data = self._read()
             data["stages"][name] = round(data["stages"].get(name, 0.0) + time.time() - started, 1)
             self._write(data)
+        print(f"   {name}: done in {_minutes(time.time() - started)}", flush=True)
 
     def _locked(self) -> contextlib.AbstractContextManager[None]:
         return holding_lock(self.path.with_name(self.path.name + ".lock"), wait=True)
@@ -424,6 +439,10 @@ def read_run_record(path: Path) -> dict[str, Any]:
     return found
 
 
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
 def status_command(args: RunArgs) -> str:
     from socratic.commands.status import run_status
 
@@ -435,8 +454,14 @@ def status_command(args: RunArgs) -> str:
     return table
 
 
-def run_command(args: RunArgs) -> Path:
+def run_command(
+    args: RunArgs, announce: Callable[[PipelineConfig, Path, int | None], dict[str, float]] | None = None
+) -> Path:
+    """`socratic run`; `announce` (`plan.announce`, given by the CLI) first says what the run will do and
+    how long each stage should take."""
     config = load_config(args.config)
     if args.only and not args.out:
         raise SocraticError("--only shares a run folder between processes: give them all the same --out")
-    return run_pipeline(config, run_folder(config, args.out), args.threads, args.only)
+    folder = run_folder(config, args.out)
+    estimates = announce(config, folder, args.threads) if announce else None
+    return run_pipeline(config, folder, args.threads, args.only, estimates)

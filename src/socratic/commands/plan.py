@@ -13,9 +13,13 @@ builds a random model from the base model's config, shrunk (2 layers, width 64, 
 and tokenizer), and trains every student of the run for two optimizer steps with the run's own
 recipe (packing, LoRA, learning rate, lengths), so a broken recipe fails here, not after the hours.
 
-Chains: with `teacher = "human"` they are the dataset's own, as `annotate` will write them, so the
-counts are exact. With a model teacher none exist yet: the plan counts the problems only, and the
-rehearsal trains on placeholder chains (each problem answered in one step).
+Chains: with `teacher = "human"` they are the dataset's own, and with `teacher = "shipped"` the
+package's (`socratic.teacher.shipped`), as `annotate` will write them, so the counts are exact. With
+a model teacher none exist yet: the plan counts the problems only, and the rehearsal trains on
+placeholder chains (each problem answered in one step).
+
+`socratic run` itself opens with the same plan, shortened (`announce`): what the run will do and
+an estimate of each stage's time here.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from socratic.commands.pipeline import PipelineConfig, stage_configs
 from socratic.core.errors import SocraticError
 from socratic.core.jsonl import write_jsonl
 from socratic.core.records import Chain, Step
+from socratic.teacher import shipped
 from socratic.teacher.human import human_chain
 from socratic.text.methods import METHODS, role_folder
 from socratic.training.train import TrainConfig, load_pieces, run_train, tokenize_pieces
@@ -77,7 +82,8 @@ def dry_run(config: PipelineConfig, threads: int | None = None) -> None:
         plans = [plan_student(trains[m], m, role, tokenizer) for m in config.run.methods for role in _roles(m)]
         params = parameter_count(base)
         print(f"  train: student {config.train.model}, {params / 1e6:,.0f}M parameters, {_recipe(config.train)}")
-        tokens_per_second, device = measured_speed(base, config.train)
+        speed = measured_speed(base, config.train)
+        tokens_per_second, device = speed.train, speed.device
         for p in plans:
             estimate = "" if not exact else f", ~{_duration(p.tokens * _epochs(config.train, p) / tokens_per_second)}"
             print(
@@ -99,14 +105,96 @@ def dry_run(config: PipelineConfig, threads: int | None = None) -> None:
         rehearse(config, stages, base, folder)
 
 
+@dataclass(frozen=True)
+class StageForecast:
+    """One stage of a run as `socratic run` announces it: what it does and how long it should take here."""
+
+    name: str  # as run.json names the stage: "annotate", "train cot", "solve cot", "evaluate"
+    what: str
+    seconds: float | None  # None: not estimated (a teacher's replies)
+
+
+def forecast(config: PipelineConfig, threads: int | None = None) -> tuple[list[StageForecast], Speed]:
+    """Each stage of `config` with its estimated time here, from the plan `--dry-run` prints: training
+    its tokens at the measured training speed; solving, per test problem, as many tokens as one of the
+    student's training examples (its prompt, read, and its answer, written) at the forward speed.
+    Loading the students and converting them for llama.cpp are not counted."""
+    import torch
+    from transformers import AutoTokenizer
+
+    torch.set_num_threads(threads or torch.get_num_threads())
+    with tempfile.TemporaryDirectory(prefix="socratic-plan-") as scratch:
+        folder = Path(scratch)
+        stages = stage_configs(config, folder / "run", threads)
+        chains, exact = planned_chains(config, folder / "chains.jsonl")
+        base = models.resolve(config.train.model)
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        speed = measured_speed(base, config.train)
+        problems = len(config.solve.data.load("test")[2])
+        asked = config.annotate.teacher not in ("human", "shipped")
+        found = [StageForecast("annotate", f"{len(chains):,} chains", None if asked else 0.0)]
+        for method in config.run.methods:
+            train = dataclasses.replace(stages[f"train {method}"], chains=str(folder / "chains.jsonl"))
+            plans = [plan_student(train, method, role, tokenizer) for role in _roles(method)]
+            tokens = sum(p.tokens * _epochs(config.train, p) for p in plans)
+            steps = " + ".join(f"{p.steps:,}" for p in plans)
+            what = f"{' + '.join(f'{p.examples:,}' for p in plans)} examples, {steps} steps"
+            found.append(StageForecast(f"train {method}", what, tokens / speed.train))
+            per_problem = sum(p.tokens / max(1, p.examples) for p in plans)
+            found.append(
+                StageForecast(f"solve {method}", f"{problems:,} test problems", problems * per_problem / speed.forward)
+            )
+        found.append(StageForecast("evaluate", "the table, the paired tests, the report page", 0.0))
+    if not exact:  # placeholder chains: the teacher's real ones are longer
+        found = [
+            dataclasses.replace(f, what=f"{f.what} (placeholder chains)") if f.name.startswith("train") else f
+            for f in found
+        ]
+    return found, speed
+
+
+def announce(config: PipelineConfig, folder: Path, threads: int | None = None) -> dict[str, float]:
+    """Print what the run will do and an estimate per stage; return the estimates by stage name."""
+    from socratic.scoring.evaluate import METHOD_NAMES
+
+    stages, speed = forecast(config, threads)
+    task, split, problems = config.solve.data.load("test")
+    methods = ", ".join(METHOD_NAMES[m] for m in config.run.methods)
+    print(f"socratic run '{config.run.name}' -> {folder}")
+    print(
+        f"  trains a {config.train.model} student for each method ({methods}) on {stages[0].what} of "
+        f"{config.annotate.data.dataset or 'gsm8k'} ({_teacher(config)}), solves the {len(problems):,} problems of "
+        f"{task.name} {split} with each, and compares them"
+    )
+    width = max(len(s.what) for s in stages)
+    for stage in stages:
+        print(f"    {stage.name:<18}{stage.what:<{width}}  {_eta(stage.seconds)}")
+    total = sum(s.seconds for s in stages if s.seconds is not None)
+    print(
+        f"  about {_duration(total)} in all here (training {speed.train:,.0f} tokens/s, reading and writing "
+        f"{speed.forward:,.0f} tokens/s measured just now; loading and converting the students add a little)",
+        flush=True,
+    )
+    return {s.name: s.seconds for s in stages if s.seconds is not None}
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "not estimated"
+    return "seconds" if seconds < 10 else f"~{_duration(seconds)}"
+
+
 def planned_chains(config: PipelineConfig, path: Path) -> tuple[list[Chain], bool]:
     """The chains the run will train on, written to `path`, and whether they are the real ones: the
     dataset's own with the human teacher, else a placeholder chain per problem."""
-    _, _, problems = config.annotate.data.load("train")
+    task, _, problems = config.annotate.data.load("train")
     style = config.annotate.style
     if config.annotate.teacher == "human":
         chains = [c for c in (human_chain(p, style) for p in problems) if isinstance(c, Chain)]
         exact = True
+    elif config.annotate.teacher == "shipped":
+        chains = [c for outcomes in shipped.judged(problems, task.name, style).values() for _, c in outcomes]
+        chains, exact = [c for c in chains if isinstance(c, Chain)], True
     else:
         step = (
             Step("What is the answer?", "The answer is {}.") if style == "socratic" else Step("", "The answer is {}.")
@@ -145,10 +233,19 @@ def parameter_count(base: Path) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def measured_speed(base: Path, train: TrainConfig) -> tuple[float, str]:
-    """Training tokens per second of the student's architecture here: the second of two forward +
-    backward passes on one row of up to 256 tokens (the first warms up). The weights are random (the
-    speed does not depend on them), so only the config is needed, not gigabytes of weights."""
+@dataclass(frozen=True)
+class Speed:
+    """Tokens per second of the student's architecture on this machine."""
+
+    train: float  # forward + backward, as training runs
+    forward: float  # a forward pass alone: reading prompts and writing answers costs about this
+    device: str  # e.g. "CPU, bf16 mixed precision"
+
+
+def measured_speed(base: Path, train: TrainConfig) -> Speed:
+    """Tokens per second of the student's architecture here: the second of two forward + backward
+    passes on one row of up to 256 tokens (the first warms up), then a forward pass alone. The weights
+    are random (the speed does not depend on them), so only the config is needed, not the weights."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -173,8 +270,12 @@ def measured_speed(base: Path, train: TrainConfig) -> tuple[float, str]:
         loss.backward()
         model.zero_grad(set_to_none=True)
         seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    with torch.no_grad():  # the students solve in float32
+        model(input_ids=ids)
+    forward = time.perf_counter() - started
     where = torch.cuda.get_device_name() if device == "cuda" else "CPU"
-    return length / seconds, f"{where}, {'bf16 mixed precision' if bf16 else 'float32'}"
+    return Speed(length / seconds, length / forward, f"{where}, {'bf16 mixed precision' if bf16 else 'float32'}")
 
 
 def tiny_copy(base: Path, out: Path) -> Path:
@@ -230,7 +331,12 @@ def _roles(method: str) -> tuple[str, ...]:
 
 def _teacher(config: PipelineConfig) -> str:
     teacher = config.annotate.teacher
-    return "the dataset's own" if teacher == "human" else f"to be written by {teacher}; counted: its problems"
+    if teacher == "human":
+        return "the dataset's own"
+    if teacher == "shipped":
+        written = shipped.provenance(config.annotate.data.dataset or "gsm8k", config.annotate.style)["teacher"]["model"]
+        return f"written by {written} (shipped with socratic)"
+    return f"to be written by {teacher}; counted: its problems"
 
 
 def _recipe(train: TrainConfig) -> str:

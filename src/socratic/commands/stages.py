@@ -74,7 +74,9 @@ def run(config: RunArgs) -> Path | str | object:
         from socratic.commands.plan import dry_run
 
         return dry_run(load_config(config.config), config.threads)
-    return run_command(config)
+    from socratic.commands.plan import announce
+
+    return run_command(config, announce)
 
 
 def checked(config: Config) -> Config:

@@ -9,6 +9,8 @@ of them is imported, unless the user asks for everything with `socratic -v`.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import os
 import re
@@ -55,3 +57,13 @@ def terminal_safe(text: str) -> str:
     """`text` with every character that could drive a terminal shown as its escape (`\\x1b`, `\\u202e`):
     what a model writes, or a file name in an error, is printed, never obeyed."""
     return _CONTROLS.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+def quiet_bar_of(module: str) -> None:
+    """Silence the tqdm bar a library module draws with no switch of its own (transformers' GGUF loader,
+    "Converting and de-quantizing GGUF tensors"), when the libraries' bars are silenced (not with -v)."""
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") != "1":
+        return
+    loaded = importlib.import_module(module)
+    if not isinstance(loaded.tqdm, functools.partial):  # (once)
+        loaded.tqdm = functools.partial(loaded.tqdm, disable=True)

@@ -182,6 +182,45 @@ def paired_table(pairs: Sequence[Paired]) -> str:
     return "\n".join(rows) + "\n"
 
 
+# How the plain verdict names each method, and the level below which a paired difference counts as real.
+METHOD_NAMES = {
+    "answer": "answer-only",
+    "cot": "CoT",
+    "unified": "Socratic (unified)",
+    "iterative": "Socratic (iterative)",
+}
+SIGNIFICANCE = 0.05
+
+
+def verdict(scores: Sequence[Score], pairs: Sequence[Paired]) -> list[str]:
+    """The run's result in plain words, one line per baseline: the better Socratic student against CoT
+    and against answer-only, e.g. "Socratic (iterative) 31.0 % vs CoT 17.3 %: better, p = 0.0004 on
+    300 paired problems". Empty unless the scores are one run's students (each method once)."""
+    by_method = {s.method: s for s in scores}
+    socratic = [by_method[m] for m in ("unified", "iterative") if m in by_method]
+    if len(by_method) != len(scores) or not socratic:
+        return []
+    best = max(socratic, key=lambda s: s.accuracy)  # the first on a tie
+    lines = []
+    for baseline in ("cot", "answer"):
+        other = by_method.get(baseline)
+        pair = next((p for p in pairs if other and {p.first, p.second} == {best.label, other.label}), None)
+        if other is None or pair is None:
+            continue
+        lines.append(
+            f"{METHOD_NAMES[best.method]} {100 * best.accuracy:.1f} % vs {METHOD_NAMES[baseline]} "
+            f"{100 * other.accuracy:.1f} %: {_compared(best.accuracy - other.accuracy, pair.p_value)}, "
+            f"p = {pair.p_value:.2g} on {pair.shared:,} paired problems"
+        )
+    return lines
+
+
+def _compared(difference: float, p_value: float) -> str:
+    if p_value >= SIGNIFICANCE or difference == 0:
+        return "no difference beyond chance"
+    return "better" if difference > 0 else "worse"
+
+
 def failure_kind(prediction: Prediction) -> str | None:
     """Why a prediction missed (one of FAILURES), or None if it is correct."""
     if prediction.correct:

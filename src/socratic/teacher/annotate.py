@@ -40,7 +40,7 @@ from socratic.core.manifest import git_commit, write_manifest
 from socratic.core.records import Chain, Problem
 from socratic.tasks import Task
 from socratic.tasks.options import DataOptions
-from socratic.teacher import human, prompts
+from socratic.teacher import human, prompts, shipped
 from socratic.teacher.backends import (
     TEACHER_HELP,
     Backend,
@@ -66,7 +66,7 @@ from socratic.text import formats
 
 log = logging.getLogger(__name__)
 
-REJECTIONS = ("empty", "too long", "unparseable", "no answer", "wrong answer", human.NOT_ALIGNED)
+REJECTIONS = ("empty", "too long", "unparseable", "no answer", "wrong answer", human.NOT_ALIGNED, shipped.NOT_SHIPPED)
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,9 @@ def run_annotate(config: AnnotateConfig) -> Path:
     if config.teacher == "human":
         judged = {p.id: [(0, human.human_chain(p, config.style))] for p in problems}
         tally, model_name = Tally(), "human"
+    elif config.teacher == "shipped":  # a teacher's chains from the package: no teacher to install
+        judged = shipped.judged(problems, task.name, config.style)
+        tally, model_name = Tally(), shipped.teacher_name(task.name, config.style)
     else:
         prompt = prompts.load(task.name, config.style, config.prompt, config.with_facts, task.answer_kind)
         backend = load_backend(

@@ -258,7 +258,9 @@ class HFBackend:
 
 
 TEACHER_HELP = (
-    "human (the dataset's own decompositions), openai:<base_url>[#model] (any OpenAI-compatible server), "
+    "human (the dataset's own decompositions), shipped (chains a teacher wrote once, shipped with socratic: "
+    "SVAMP's first 300 training problems by Qwen2.5-Coder-1.5B), "
+    "openai:<base_url>[#model] (any OpenAI-compatible server), "
     "llamacpp:<file.gguf or model name> (in-process llama.cpp), hf:<folder, model name or hub id> (transformers), "
     "or a model name from `socratic models list` (run with llama.cpp)"
 )
@@ -273,7 +275,7 @@ def load_backend(
     concurrency: int = 4,
     threads: int | None = None,
 ) -> Backend:
-    """The backend for a `--teacher` argument (anything but `human`)."""
+    """The backend for a `--teacher` argument (anything but `human` and `shipped`)."""
     from socratic.teacher.llamacpp import LlamaCppBackend
     from socratic.weights import models
 

@@ -81,16 +81,17 @@ def summary_table(
     seconds: float,
 ) -> str:
     replies = sum(len(o) for o in judged.values())
+    asked = model != "human" and not model.startswith("shipped:")  # else no replies, tokens or cost
     solved = sum(any(isinstance(c, Chain) for _, c in o) for o in judged.values())
     rows = [
         ("problems", f"{len(problems):,}"),
-        ("replies (new this run)", f"{replies:,} ({tally.replies_new:,})" if model != "human" else "-"),
+        ("replies (new this run)", f"{replies:,} ({tally.replies_new:,})" if asked else "-"),
         ("chains kept", f"{len(chains):,} (keep={keep})"),
         ("problems with a chain", f"{solved:,} / {len(problems):,} ({100 * solved / max(1, len(problems)):.1f} %)"),
         ("chains per problem", f"{len(chains) / max(1, len(problems)):.2f}"),
     ]
     rows += [(f"rejected: {reason}", f"{count:,}") for reason, count in rejections(judged).most_common()]
-    if model != "human":
+    if asked:
         rows += [
             ("tokens in / out (this run)", f"{tally.tokens_in:,} / {tally.tokens_out:,}"),
             ("estimated cost (this run)", f"${cost(tally, prices):.4f}"),

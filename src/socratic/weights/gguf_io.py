@@ -18,6 +18,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from socratic.core import console
 from socratic.core.errors import SocraticError
 from socratic.core.jsonl import read_state
 
@@ -34,6 +35,7 @@ def convert_gguf_to_hf(gguf: Path, out_dir: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     log.warning("converting %s to a Hugging Face folder (once; up to a minute or two)", gguf.name)
+    console.quiet_bar_of("transformers.modeling_gguf_pytorch_utils")
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     model_config = loaded.config
