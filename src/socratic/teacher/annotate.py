@@ -47,9 +47,9 @@ from socratic.teacher.backends import (
     Reply,
     Request,
     RetryPolicy,
-    Sampling,
     Streaming,
     TeacherError,
+    TeacherSampling,
     load_backend,
 )
 from socratic.teacher.outputs import (
@@ -123,9 +123,9 @@ class AnnotateConfig:
     )
 
     @property
-    def sampling(self) -> Sampling:
+    def sampling(self) -> TeacherSampling:
         temperature = self.temperature if self.temperature is not None else (0.0 if self.samples == 1 else 0.7)
-        return Sampling(temperature=temperature, max_tokens=self.max_tokens)
+        return TeacherSampling(temperature=temperature, max_tokens=self.max_tokens)
 
     @property
     def prices(self) -> Prices:
@@ -332,7 +332,7 @@ def _stream_replies(
     backend: Streaming,
     pending: list[tuple[str, int]],
     requests: dict[str, list[Request]],
-    sampling: Sampling,
+    sampling: TeacherSampling,
     record: Callable[[list[tuple[str, int]], list[Reply] | TeacherError], None],
 ) -> None:
     """A backend that decodes many requests itself (in-process llama.cpp) runs in a worker thread;

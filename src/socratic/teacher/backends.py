@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from socratic.core.errors import SocraticError
-from socratic.teacher.protocol import Backend, Reply, Request, Sampling, Streaming, TeacherError
+from socratic.teacher.protocol import Backend, Reply, Request, Streaming, TeacherError, TeacherSampling
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,9 @@ __all__ = [  # (the records of protocol.py are re-exported: callers import them 
     "Reply",
     "Request",
     "RetryPolicy",
-    "Sampling",
     "Streaming",
     "TeacherError",
+    "TeacherSampling",
     "load_backend",
 ]
 
@@ -97,10 +97,10 @@ class OpenAIBackend:
             )
         return served[0]
 
-    def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]:
+    def generate(self, requests: Sequence[Request], sampling: TeacherSampling) -> list[Reply]:
         return [self._one(request, sampling) for request in requests]
 
-    def _one(self, request: Request, sampling: Sampling) -> Reply:
+    def _one(self, request: Request, sampling: TeacherSampling) -> Reply:
         started = time.perf_counter()
         common = dict(
             model=self.model_name,
@@ -216,7 +216,7 @@ class HFBackend:
             return self.tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
         return request.text
 
-    def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]:
+    def generate(self, requests: Sequence[Request], sampling: TeacherSampling) -> list[Reply]:
         started = time.perf_counter()
         batch = self.tokenizer(
             [self._prompt(r) for r in requests],

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from socratic.llamacpp.batch import Job, LlamaBatch
-from socratic.teacher.protocol import Reply, Request, Sampling, TeacherError
+from socratic.teacher.protocol import Reply, Request, TeacherError, TeacherSampling
 from socratic.text.checked import tokenizable
 
 # Requests sharing at least this many leading tokens with a computed sequence copy its cells: the
@@ -79,7 +79,7 @@ class LlamaCppBackend:
         prompt = tokenizable(result.prompt, "a teacher prompt").encode()
         return _tokenize(self.lc, self.engine.vocab, prompt, add_bos=not result.added_special)
 
-    def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]:
+    def generate(self, requests: Sequence[Request], sampling: TeacherSampling) -> list[Reply]:
         replies: dict[int, Reply] = {}
         for index, reply in self.stream(requests, sampling):
             if isinstance(reply, TeacherError):
@@ -88,7 +88,7 @@ class LlamaCppBackend:
         return [replies[i] for i in range(len(requests))]
 
     def stream(
-        self, requests: Sequence[Request], sampling: Sampling, stop: threading.Event | None = None
+        self, requests: Sequence[Request], sampling: TeacherSampling, stop: threading.Event | None = None
     ) -> Iterator[tuple[int, Reply | TeacherError]]:
         """(index of the request, its reply or why it failed) as each reply ends. Requests enter the
         engine a few at a time, in order (so the samples of one problem start together and share its
@@ -114,7 +114,7 @@ class LlamaCppBackend:
             for ticket, reply in engine.step():
                 yield by_ticket.pop(ticket), reply
 
-    def _job(self, request: Request, sampling: Sampling) -> Job | TeacherError:
+    def _job(self, request: Request, sampling: TeacherSampling) -> Job | TeacherError:
         ids = self.prompt_ids(request)
         context = self.engine.fits(ids, sampling.max_tokens)
         if context is None or len(ids) >= context:
@@ -180,7 +180,7 @@ class _ChatReply:
         )
 
 
-def _sampler_chain(lc, sampling: Sampling, seed: int):
+def _sampler_chain(lc, sampling: TeacherSampling, seed: int):
     """llama.cpp's sampler chain as `Llama` builds it for these settings (its penalties are off)."""
     chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
     for sampler in (

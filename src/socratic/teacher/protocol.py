@@ -20,7 +20,10 @@ class Request:
 
 
 @dataclass(frozen=True)
-class Sampling:
+class TeacherSampling:
+    """How the teacher samples a reply and how long it may be (the students' engines have their own
+    `engines.Sampling`, without a length: their budgets are the loops' settings)."""
+
     temperature: float = 0.0
     max_tokens: int = 384
     top_p: float = 1.0
@@ -44,7 +47,7 @@ class Backend(Protocol):
     batch_size: int
     thread_safe: bool
 
-    def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]: ...
+    def generate(self, requests: Sequence[Request], sampling: TeacherSampling) -> list[Reply]: ...
 
 
 @runtime_checkable
@@ -55,5 +58,5 @@ class Streaming(Protocol):
     model_name: str
 
     def stream(
-        self, requests: Sequence[Request], sampling: Sampling, stop: threading.Event | None = None
+        self, requests: Sequence[Request], sampling: TeacherSampling, stop: threading.Event | None = None
     ) -> Iterator[tuple[int, Reply | TeacherError]]: ...

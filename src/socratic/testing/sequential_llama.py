@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Sequence
 
-from socratic.teacher.protocol import Reply, Request, Sampling
+from socratic.teacher.protocol import Reply, Request, TeacherSampling
 
 
 class SequentialLlama:
@@ -37,7 +37,7 @@ class SequentialLlama:
 
         self.llm.eval = counted
 
-    def generate(self, requests: Sequence[Request], sampling: Sampling) -> list[Reply]:
+    def generate(self, requests: Sequence[Request], sampling: TeacherSampling) -> list[Reply]:
         replies = []
         for request in requests:
             started = time.perf_counter()
