@@ -41,7 +41,7 @@ from socratic.teacher import shipped
 from socratic.teacher.human import human_chain
 from socratic.text.methods import METHODS, role_folder
 from socratic.training.train import TrainConfig, load_pieces, run_train, tokenize_pieces
-from socratic.training.trainer import native_bf16
+from socratic.training.trainer import TrainingDiverged, native_bf16
 from socratic.weights import models
 
 REHEARSAL_STEPS = 2
@@ -314,7 +314,10 @@ def rehearse(config: PipelineConfig, stages: dict[str, Any], base: Path, folder:
             logging_steps=1,
         )
         started = time.perf_counter()
-        run_train(short)
+        try:
+            run_train(short)
+        except TrainingDiverged as e:
+            raise SocraticError(f"dry run: the {method} student's loss is not finite: {e}") from None
         for role in _roles(method):
             out = role_folder(short.out, method, role)
             losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from socratic.core.errors import SocraticError
+
 log = logging.getLogger(__name__)
 
 
@@ -231,6 +233,10 @@ def write_loss_curve(log_history: Sequence[dict[str, Any]], out: Path, title: st
     return out / "loss.png"
 
 
+class TrainingDiverged(SocraticError):
+    """A training whose loss or weights stopped being finite numbers (one line: what to change)."""
+
+
 def stop_when_not_finite() -> Any:
     """A trainer callback that ends training with one line at the first loss or weights that are not
     finite numbers (a learning rate of 1e308 made every weight NaN, and the run exited 0 with "last
@@ -244,18 +250,17 @@ def stop_when_not_finite() -> Any:
     import torch
     from transformers import TrainerCallback
 
-    from socratic.core.errors import SocraticError
     from socratic.weights import student_folder
 
     def weights_finite(model: Any) -> bool:
         with torch.no_grad():
             return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
-    def diverged(args: Any, state: Any, what: str) -> SocraticError:
+    def diverged(args: Any, state: Any, what: str) -> TrainingDiverged:
         kept = student_folder.latest_checkpoint(Path(args.output_dir).parent)
         step = kept.name.rsplit("-", 1)[-1] if kept else None
         saved = f", and {kept} (step {step}) is the last checkpoint, kept" if kept else " (no checkpoint before it)"
-        return SocraticError(
+        return TrainingDiverged(
             f"training diverged at step {state.global_step}: {what}; nothing non-finite was saved{saved}: lower "
             f"--learning-rate (now {args.learning_rate:g}) and train again into a fresh --out"
         )
