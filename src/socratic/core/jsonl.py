@@ -6,8 +6,8 @@ line. `read_jsonl` skips that line with a warning (the work it held is redone on
 Any other malformed row is an error that names the file, the line and the field: bytes that are
 not UTF-8, JSON that is not JSON (NaN, 1e400, 5,000-digit numbers, nesting past the recursion
 limit) included. An appender holds an exclusive lock, so a second process writing the same output
-fails at once instead of duplicating it (`holding_lock` does the same for work that is not one
-file, such as a training run); whole files are written atomically and a failed write
+fails at once instead of duplicating it (`core.locks.holding_lock` does the same for work that
+is not one file, such as a training run); whole files are written atomically and a failed write
 leaves no temporary file behind. Files that cannot be written are one-line `SocraticError`s.
 
 The same strictness for whole documents: `parse_json` and `parse_toml` also refuse values nested
