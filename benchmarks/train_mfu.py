@@ -12,6 +12,8 @@ same run, and a check that the speed did not change what is learnt.
    problems, the landed recipe (`--no-packed-attention --no-fused-optimizer --trl-loss`: what main did
    before issue 32) and the new defaults alternating, `--repeats` times each; medians. Beside them, the plain
    loop of the issue: one 1,024-token row of the same text a step, bf16 autocast, AdamW, nothing else.
+   And `--torch-compile` (every step padded to one shape, so it compiles once) over two epochs: overall,
+   and its second epoch alone (steady state, from the seconds stamped in loss.jsonl).
    Tokens/s counts real tokens (the epoch's packed tokens over the trainer's own train_runtime).
    MFU = model FLOPs / time / the bf16 4096^3 peak of step 1, where model FLOPs = 6 x parameters x
    tokens (every parameter of a tied model is used in one matmul forward) + the attention each
@@ -42,6 +44,10 @@ from socratic.weights import models
 
 LANDED = {"packed_attention": False, "fused_optimizer": False, "trl_loss": True}
 NEW: dict[str, bool] = {}
+COMPILED = {"torch_compile": True}
+# name, recipe, epochs: the compiled recipe trains two epochs so that its second one, past compilation, is
+# timed on its own (its steady state, what a long run gets); the others are timed over one.
+RECIPES = (("landed", LANDED, 1), ("new", NEW, 1), ("new + compile", COMPILED, 2))
 
 
 # --- 1. the limit --------------------------------------------------------------------------------------
@@ -102,14 +108,25 @@ def socratic_train(chains: Path, model: str, out: Path, recipe: dict, **override
             chains=str(chains),
             model=model,
             out=str(out),
-            epochs=1,
             save_steps=100_000,
             logging_steps=1,
-            **recipe,
-            **overrides,
+            **{"epochs": 1, **recipe, **overrides},
         )
     )
     return json.loads((out / "manifest.json").read_text())
+
+
+def rates_of(manifest: dict, out: Path, epochs: int) -> tuple[float, float]:
+    """Tokens/s of a run: over the whole run (compilation included), and over its epochs after the first,
+    from the seconds stamped on each step's loss (the whole run's rate where it has one epoch)."""
+    tokens = manifest["epoch_tokens"]
+    overall = epochs * tokens / manifest["train_seconds"]
+    if epochs == 1:
+        return overall, overall
+    log = [json.loads(line) for line in (out / "loss.jsonl").read_text().splitlines()]
+    per_epoch = len(log) // epochs
+    later = log[-1]["seconds"] - log[per_epoch - 1]["seconds"]
+    return overall, (epochs - 1) * tokens / later
 
 
 def plain_loop(model_path: str, chains: Path, steps: int) -> tuple[int, float]:
@@ -205,28 +222,41 @@ def main() -> None:
         chains = chains_of(problems[: args.problems], tmp / "chains.jsonl")
         lengths = example_lengths(chains, args.model)
         flops = model_flops(config, parameters, lengths)
-        rates: dict[str, list[float]] = {"landed": [], "new": []}
+        rates: dict[str, list[float]] = {name: [] for name, _, _ in RECIPES}
+        steady: dict[str, list[float]] = {name: [] for name, _, _ in RECIPES}
+        peaks_between: list[float] = [peak]
         for repeat in range(args.repeats):
-            for name, recipe in (("landed", LANDED), ("new", NEW)):
-                manifest = socratic_train(chains, args.model, tmp / f"{name}-{repeat}", recipe)
-                rates[name].append(manifest["epoch_tokens"] / manifest["train_seconds"])
-                print(f"  {name:<7} repeat {repeat + 1}: {rates[name][-1]:6.1f} tokens/s", flush=True)
+            for name, recipe, epochs in RECIPES:
+                out = tmp / f"{name}-{repeat}".replace(" + ", "-")
+                manifest = socratic_train(chains, args.model, out, recipe, epochs=epochs)
+                overall, later = rates_of(manifest, out, epochs)
+                rates[name].append(overall)
+                steady[name].append(later)
+                print(f"  {name:<14} repeat {repeat + 1}: {overall:6.1f} tokens/s, {later:6.1f} steady", flush=True)
+            # The peak again between repeats: on a shared or throttled machine it moves, and MFU is against
+            # the median of all of them, measured beside the runs.
+            peaks_between.append(matmul_tflops(4096, 4096, 4096, torch.bfloat16))
         tokens, seconds = plain_loop(path, chains, steps=6)
         plain = tokens / seconds
         per_token = flops / sum(lengths)
-        print(f"\n{sum(lengths):,} tokens an epoch ({len(lengths)} examples), {per_token / 1e9:.3f} GFLOP a token")
-        print(f"{'':<44} {'tokens/s':>9} {'MFU':>6} {'MFU vs best shape':>18}")
-        for name, label in (("landed", "socratic train, landed recipe"), ("new", "socratic train, new defaults")):
-            rate = statistics.median(rates[name])
-            print(
-                f"{label:<44} {rate:9.1f} {rate * per_token / 1e12 / peak:6.1%} {rate * per_token / 1e12 / best:18.1%}"
-            )
-        label = "plain loop (1,024-token rows, autocast, AdamW)"
-        print(
-            f"{label:<44} {plain:9.1f} {plain * per_token / 1e12 / peak:6.1%} {plain * per_token / 1e12 / best:18.1%}"
-        )
-        new, landed = statistics.median(rates["new"]), statistics.median(rates["landed"])
-        print(f"new / landed: {new / landed:.2f}x; new / plain loop: {new / plain:.2f}x")
+        peak = statistics.median(peaks_between)
+        print(f"\nbf16 4096^3 peak beside the runs: {', '.join(f'{p:.3f}' for p in peaks_between)}; median {peak:.3f}")
+        print(f"{sum(lengths):,} tokens an epoch ({len(lengths)} examples), {per_token / 1e9:.3f} GFLOP a token")
+        print(f"{'':<52} {'tokens/s':>9} {'MFU':>6} {'MFU vs best shape':>18}")
+
+        def row(label: str, rate: float) -> None:
+            mfu = rate * per_token / 1e12
+            print(f"{label:<52} {rate:9.1f} {mfu / peak:6.1%} {mfu / best:18.1%}")
+
+        row("socratic train, landed recipe", statistics.median(rates["landed"]))
+        row("socratic train, new defaults", statistics.median(rates["new"]))
+        row("socratic train --torch-compile, 2 epochs overall", statistics.median(rates["new + compile"]))
+        row("socratic train --torch-compile, 2nd epoch (steady)", statistics.median(steady["new + compile"]))
+        row("plain loop (1,024-token rows, autocast, AdamW)", plain)
+        landed = statistics.median(rates["landed"])
+        for name, table in (("new", rates), ("new + compile", steady)):
+            ours = statistics.median(table[name])
+            print(f"{name} / landed: {ours / landed:.2f}x; {name} / plain loop: {ours / plain:.2f}x")
         if not args.skip_loss_check:
             check = loss_check(
                 chains,

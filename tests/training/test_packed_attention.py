@@ -53,6 +53,14 @@ def test_examples_start_where_the_position_ids_restart():
     assert example_starts(torch.tensor([[5, 6, 0, 1]]), 0, 4) == [0, 2, 4]  # a row that starts mid-example
 
 
+def test_padding_at_the_end_of_a_row_is_one_piece():
+    """TRL pads a padding-free batch with position id 0 (for `--torch-compile`): one piece, not one a token."""
+    assert example_starts(torch.tensor([[0, 1, 2, 0, 1, 0, 0, 0, 0]]), 0, 9) == [0, 3, 5, 9]
+    assert example_starts(torch.tensor([[0, 1, 0, 0]]), 0, 4) == [0, 2, 4]  # a 1-token piece, then padding
+    assert example_starts(torch.tensor([[0, 0, 0]]), 0, 3) == [0, 1, 3]
+    assert example_starts(torch.tensor([[0]]), 0, 1) == [0, 1]
+
+
 def test_a_llama_keeps_packed_examples_apart_with_it(tiny_model):
     from transformers import AutoModelForCausalLM
 

@@ -140,8 +140,11 @@ def test_a_mode_trains_and_reloads(base, chains_file, tmp_path, mode):
             learning_rate=base["learning_rate"],
         )
     )
-    losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (out / "loss.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in rows]
     assert len(losses) == 3 and losses[-1] < losses[0], losses
+    seconds = [r["seconds"] for r in rows]  # when each loss was logged: steady-state speed is read off these
+    assert 0 < seconds[0] < seconds[1] < seconds[2], seconds
     check_trained_student(out, base["model"], mode)
 
 
@@ -489,3 +492,31 @@ def test_report_to_a_tracker_that_is_not_installed_is_one_line(tiny_model, chain
     assert main([*argv, "--report-to", "wandb"]) == 2
     assert "pip install wandb" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.slow
+def test_compiled_training_compiles_once_for_all_its_steps(tiny_model, chains_file, tmp_path):
+    """--torch-compile pads every step's batch to one length and leaves out the per-step example bounds:
+    3 steps compile no more graphs than 1 (padding-free batches change length every step, and each new
+    length was a recompile)."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    graphs = []
+    for steps in (1, 3):
+        torch._dynamo.reset()
+        counters.clear()
+        run_train(
+            quick(
+                tiny_model,
+                chains_file,
+                tmp_path / f"c{steps}",
+                max_steps=steps,
+                max_length=256,
+                torch_compile=True,
+                threads=1,
+            )
+        )
+        graphs.append(counters["stats"]["unique_graphs"])
+    torch._dynamo.reset()
+    assert graphs[0] > 0 and graphs[1] == graphs[0], graphs

@@ -63,13 +63,22 @@ def packed_attention(
 
 
 def example_starts(position_ids: Any, row: int, length: int) -> list[int]:
-    """Where each packed example of `row` starts (its position id is 0), and the row's end."""
+    """Where each packed example of `row` starts (its position id is 0), and the row's end.
+
+    Padding at the end of a row (position ids 0, 0, ..., as TRL pads a padding-free batch to a fixed
+    length for `--torch-compile`) is one piece, not one per token: its labels are ignored, and it comes
+    after every real token, which causal attention never lets see it.
+    """
     if position_ids is None:
         return [0, length]
     ids = position_ids[min(row, position_ids.shape[0] - 1)]
-    starts = (ids == 0).nonzero().flatten().tolist()
+    real = ids.nonzero()
+    padding_from = int(real[-1]) + 1 if len(real) else min(1, length)
+    starts = (ids[:padding_from] == 0).nonzero().flatten().tolist()
     if not starts or starts[0] != 0:
         starts = [0, *starts]
+    if padding_from < length and padding_from not in starts:
+        starts.append(padding_from)
     return [*starts, length]
 
 

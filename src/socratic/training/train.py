@@ -331,6 +331,7 @@ def _fit(
         max_length=config.max_length,
         packing=packing,
         packing_strategy="bfd",
+        pad_to_multiple_of=compiled_batch_tokens(config, packing),
         completion_only_loss=True,
         bf16=bf16,
         logging_steps=config.logging_steps,
@@ -389,6 +390,14 @@ def _fit(
     )
     trainer.accelerator.wait_for_everyone()
     return out
+
+
+def compiled_batch_tokens(config: TrainConfig, packing: bool) -> int | None:
+    """Under --torch-compile, every step's flattened batch is padded to the same length (its rows' tokens):
+    a compiled graph is specialised to its input's shape, and padding-free batches, whose lengths vary
+    step to step, would recompile (or run a slower dynamic-shape graph) instead. The padding is the
+    space the best-fit packing left in the rows: a few percent of a step's tokens."""
+    return config.batch_size * config.max_length if config.torch_compile and packing else None
 
 
 def _token_count(trainer: Any) -> int:

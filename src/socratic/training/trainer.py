@@ -42,13 +42,21 @@ def trainer_class(sft_trainer: type, decision_weight: float) -> type:
             labels = inputs["labels"]
             keep = trained_positions(labels) if _takes_logits_to_keep(model) else None
             extra = {"logits_to_keep": keep} if keep is not None else {}
-            outputs = model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False, **extra)
+            dropped = _SHAPE_VARYING_KEYS if self.args.torch_compile else ()
+            model_inputs = {k: v for k, v in inputs.items() if k != "labels" and k not in dropped}
+            outputs = model(**model_inputs, use_cache=False, **extra)
             loss = loss_of(outputs.logits, labels, keep, num_items_in_batch)
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes  # as TRL: DDP averages gradients over the ranks
             return (loss, outputs) if return_outputs else loss
 
     return CompletionLossTrainer
+
+
+# What TRL's padding-free collator adds for flash-attention kernels: the examples' boundaries, whose sizes
+# change every step. The SDPA and per-example attention read the position ids instead, so under
+# --torch-compile they are left out: as inputs of the compiled graph they would recompile it each step.
+_SHAPE_VARYING_KEYS = ("cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")
 
 
 def trained_positions(labels: Any) -> Any:
@@ -184,14 +192,20 @@ def optimizer_name(fused: bool) -> str:
 
 def progress_bar(description: str) -> Any:
     """The stage's one progress bar, as a trainer callback: optimizer steps with ETA and the latest
-    loss (the trainer's own bar and the log lines it prints are off)."""
+    loss (the trainer's own bar and the log lines it prints are off). It also stamps each logged loss
+    with the seconds since this process began training (`seconds` in loss.jsonl): steady-state speed
+    is then read off the log, past compilation and warm-up (benchmarks/train_mfu.py)."""
+    import time
+
     from tqdm.auto import tqdm
     from transformers import TrainerCallback
 
     class Progress(TrainerCallback):
         bar: Any = None
+        began = 0.0
 
         def on_train_begin(self, args, state, control, **kwargs):
+            self.began = time.perf_counter()
             main = state.is_world_process_zero  # one bar for several processes
             self.bar = tqdm(
                 total=state.max_steps, initial=state.global_step, desc=description, unit="step", disable=not main
@@ -201,6 +215,8 @@ def progress_bar(description: str) -> Any:
             self.bar.update(state.global_step - self.bar.n)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.log_history and "loss" in state.log_history[-1]:
+                state.log_history[-1]["seconds"] = round(time.perf_counter() - self.began, 3)
             if self.bar is not None and logs and "loss" in logs:
                 self.bar.set_postfix(loss=f"{logs['loss']:.3f}", refresh=False)
 
@@ -211,9 +227,11 @@ def progress_bar(description: str) -> Any:
 
 
 def write_loss_curve(log_history: Sequence[dict[str, Any]], out: Path, title: str) -> Path:
-    """`loss.jsonl` (step, loss, learning rate) and `loss.png` from the trainer's log."""
+    """`loss.jsonl` (step, loss, learning rate, seconds into the training when logged) and `loss.png`
+    from the trainer's log."""
     rows = [
         {"step": r["step"], "loss": r["loss"], "learning_rate": r.get("learning_rate")}
+        | ({"seconds": r["seconds"]} if "seconds" in r else {})
         for r in log_history
         if "loss" in r
     ]
