@@ -18,7 +18,7 @@ from socratic.core.locks import holding_lock
 from socratic.core.records import Chain, Step
 from socratic.tasks import gsm8k
 from socratic.text import formats
-from socratic.training.train import TrainConfig, load_pieces, run_train, tokenize_pieces
+from socratic.training.train import TrainConfig, load_pieces, run_train, tokenize_pieces, uses_trl_loss
 from socratic.training.trainer import completion_loss, trained_positions, trainer_class
 from socratic.weights import models
 from socratic.weights.student_folder import read_info
@@ -520,3 +520,16 @@ def test_compiled_training_compiles_once_for_all_its_steps(tiny_model, chains_fi
         graphs.append(counters["stats"]["unique_graphs"])
     torch._dynamo.reset()
     assert graphs[0] > 0 and graphs[1] == graphs[0], graphs
+
+
+def test_trls_loss_is_the_default_only_where_triton_computes_it_in_chunks(monkeypatch):
+    import transformers.utils
+
+    monkeypatch.setattr(transformers.utils, "is_triton_available", lambda: True)
+    assert uses_trl_loss(TrainConfig(), gpu=True)
+    assert not uses_trl_loss(TrainConfig(), gpu=False)  # a CPU: socratic's loss over the trained positions
+    assert not uses_trl_loss(TrainConfig(decision_weight=3.0), gpu=True)  # TRL's loss has no decision weight
+    assert uses_trl_loss(TrainConfig(trl_loss=True), gpu=False)  # asked for
+    assert not uses_trl_loss(TrainConfig(trl_loss=False), gpu=True)
+    monkeypatch.setattr(transformers.utils, "is_triton_available", lambda: False)
+    assert not uses_trl_loss(TrainConfig(), gpu=True)

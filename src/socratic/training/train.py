@@ -136,11 +136,13 @@ class TrainConfig:
         default=True,
         metadata={"help": "PyTorch's fused AdamW kernel (one pass over all weights instead of one op per tensor)"},
     )
-    trl_loss: bool = field(
-        default=False,
+    trl_loss: bool | None = field(
+        default=None,
         metadata={
-            "help": "TRL's own loss, which also logs entropy and token accuracy (it scores every position: "
-            "slower on CPUs; not with --decision-weight)"
+            "help": "TRL's own loss, which also logs entropy and token accuracy (default: on CUDA, where TRL "
+            "computes it with Triton kernels in chunks that never hold all the logits; elsewhere socratic's "
+            "loss over the logits of the trained positions alone, as TRL without Triton scores every "
+            "position; not with --decision-weight)"
         },
     )
     gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (large models)"})
@@ -259,7 +261,21 @@ def run_train(config: TrainConfig) -> Path:
     """Train the student of each role of `config.method`; return the output folder."""
     for role in roles_to_train(config.method):
         _train_one(config, role, role_folder(config.out, config.method, role))
+        release_memory()
     return Path(config.out)
+
+
+def release_memory() -> None:
+    """Hand the memory of a finished training back to the system. The model, its gradients and the
+    optimizer state are garbage once the student is saved, but glibc keeps the freed pages for reuse,
+    so the process stays as large as the training was while `socratic run` goes on to load llama.cpp's
+    engines (the demo's peak was the two added, measured in issue 34)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
@@ -347,7 +363,7 @@ def _fit(
         use_cpu=not gpu,
         disable_tqdm=True,  # one bar of our own (`progress_bar`) instead of the trainer's bar and log lines
     )
-    trainer = (SFTTrainer if config.trl_loss else trainer_class(SFTTrainer, config.decision_weight))(
+    trainer = (SFTTrainer if uses_trl_loss(config, gpu) else trainer_class(SFTTrainer, config.decision_weight))(
         model=model,
         args=args,
         train_dataset=dataset,
@@ -390,6 +406,17 @@ def _fit(
     )
     trainer.accelerator.wait_for_everyone()
     return out
+
+
+def uses_trl_loss(config: TrainConfig, gpu: bool) -> bool:
+    """TRL's loss where it is the fast one: on a CUDA device with Triton, TRL's fused output layer computes
+    log-probabilities chunk by chunk; without Triton (CPUs) it scores every position in float32, and
+    socratic's loss over the trained positions took half as long a step (benchmarks/train_mfu.py)."""
+    if config.trl_loss is not None:
+        return config.trl_loss
+    from transformers.utils import is_triton_available
+
+    return gpu and config.decision_weight == 1 and is_triton_available()
 
 
 def compiled_batch_tokens(config: TrainConfig, packing: bool) -> int | None:
