@@ -146,7 +146,13 @@ class TrainConfig:
         },
     )
     gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (large models)"})
-    torch_compile: bool = field(default=False, metadata={"help": "compile the model with torch.compile"})
+    torch_compile: bool = field(
+        default=False,
+        metadata={
+            "help": "compile the model with torch.compile, once: every step is padded to --batch-size x "
+            "--max-length tokens (worth it only for long runs of full rows; measured in docs/RESULTS.md)"
+        },
+    )
     threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)", "min": 1})
     save_steps: int = field(default=100, metadata={"help": "save a resumable checkpoint every N steps", "min": 1})
     logging_steps: int = field(default=5, metadata={"help": "record the loss every N steps", "min": 1})
