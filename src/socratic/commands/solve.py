@@ -117,8 +117,7 @@ class SolveConfig:
 def default_output(config: SolveConfig, task: Task, split: str) -> Path:
     folders = config.student_folders()
     student = Path(folders["qa"]).parent if "qa" in folders else Path(folders[config.method])  # type: ignore[arg-type]
-    suffix = ".oracle" if config.oracle else ""
-    return student / f"predictions.{task.name}.{split}{suffix}.jsonl"
+    return student_folder.predictions_file(student, task.name, split, config.oracle)
 
 
 def run_solve(config: SolveConfig) -> Path:
