@@ -12,7 +12,7 @@ from socratic.core.errors import SocraticError
 from socratic.core.jsonl import read_jsonl
 from socratic.core.records import Prediction
 from socratic.engines import HFEngine
-from socratic.solving.loops import DecodeSettings, solve_iterative
+from socratic.solving.loops import DecodeOptions, solve_iterative
 from socratic.solving.students import EngineOptions, open_adapter_roles, open_engines
 from socratic.tasks import load_task
 from socratic.text.methods import get_method
@@ -91,7 +91,7 @@ def check_adapter_pair(tiny_model, tmp_path, **training):
             merged = HFEngine(students / role.adapter).model
             role.engine.model.set_adapter(role.adapter)
             assert torch.allclose(role.engine.model(ids).logits, merged(ids).logits, atol=1e-4)
-    attempts = solve_iterative(qg, qa, [train[0].question], DecodeSettings(max_steps=2, step_tokens=8))
+    attempts = solve_iterative(qg, qa, [train[0].question], DecodeOptions(max_steps=2, step_tokens=8).settings())
     assert attempts[0].finish in ("end", "max_steps")
     with pytest.raises(SocraticError, match="--adapters needs QG and QA trained with --lora-r"):
         plain = shutil.copytree(students / "qg", tmp_path / "plain", ignore=shutil.ignore_patterns("adapter"))
@@ -150,7 +150,7 @@ def test_a_tiny_student_is_exported_to_gguf_once(tiny_decoder, tmp_path, monkeyp
 def test_context_sizes_each_llamacpp_sequence_and_is_refused_by_other_engines(make_tiny_student, tmp_path):
     qg, qa = make_tiny_student("qg"), make_tiny_student("qa")
     settings = dict(method="iterative", qg=str(qg), qa=str(qa), engine="llamacpp", batch_size=2, limit=2)
-    iterative, decoding = get_method("iterative"), DecodeSettings(max_steps=2, step_tokens=8)
+    iterative, decoding = get_method("iterative"), DecodeOptions(max_steps=2, step_tokens=8).settings()
     folders = {"qg": str(qg), "qa": str(qa)}
     _, default = open_engines(iterative, folders, EngineOptions(engine="llamacpp", batch_size=2), decoding)
     _, sized = open_engines(iterative, folders, EngineOptions(engine="llamacpp", batch_size=2, context=512), decoding)

@@ -121,8 +121,8 @@ class RequestOptions:
             return replace(server, sampling=sampling)
         return replace(
             server,
+            decode=replace(server.decode, max_new_tokens=min(server.decode.max_new_tokens, self.max_tokens)),
             sampling=sampling,
-            max_new_tokens=min(server.max_new_tokens, self.max_tokens),
             max_tokens=min(server.max_tokens or self.max_tokens, self.max_tokens),
         )
 

@@ -2,7 +2,7 @@
 `socratic serve` share.
 
     student = find_student("runs/gsm8k/unified")            # or the folder holding qg/ and qa/
-    dialogues = Dialogues(student, EngineOptions(engine="llamacpp"), DecodeSettings())
+    dialogues = Dialogues(student, EngineOptions(engine="llamacpp"), DecodeOptions().settings())
     i = dialogues.add("Tom has 3 apples ...")
     while dialogues.busy:
         written, finished = dialogues.step()                # new dialogue text per problem, attempts that ended

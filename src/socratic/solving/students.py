@@ -108,7 +108,8 @@ def _context_per_sequence(method: Method, decoding: DecodeSettings) -> int:
 
     llama.cpp rounds it up to a multiple of 256; a problem whose prompt and budget do not fit is saved
     with finish "too long" and the run goes on (`engines.base.fits`)."""
-    written = 2 * decoding.max_steps * decoding.step_tokens if method.iterative else decoding.max_new_tokens
+    decode = decoding.decode
+    written = 2 * decode.max_steps * decode.step_tokens if method.iterative else decode.max_new_tokens
     return 768 + written
 
 
