@@ -80,7 +80,9 @@ def flat(stage_config, key: str) -> dict:
     """A stage config as the old flat dict: groups flattened, today's names mapped back."""
     values = {}
     for name, value in dataclasses.asdict(stage_config).items():
-        values.update(value if isinstance(value, dict) and name in ("data", "runtime", "decode") else {name: value})
+        values.update(
+            value if isinstance(value, dict) and name in ("data", "runtime", "decode", "student") else {name: value}
+        )
     values["mode"] = values.pop("method", None)
     if key.startswith("solve"):
         values["out"] = f"RUN/students/{values['mode']}/predictions.{values['dataset']}.test.jsonl"

@@ -25,9 +25,9 @@ from typing import TextIO
 from socratic.core.console import terminal_safe
 from socratic.core.errors import SocraticError
 from socratic.core.records import to_json
-from socratic.solving.dialogue import Dialogues, StudentOptions, mark_calculator, prediction, refused
+from socratic.solving.dialogue import Dialogues, mark_calculator, prediction, refused
 from socratic.solving.loops import DecodeOptions
-from socratic.solving.students import EngineOptions
+from socratic.solving.students import EngineOptions, StudentOptions
 from socratic.tasks.base import ANSWER_KINDS
 from socratic.text.checked import tokenizable
 

@@ -276,7 +276,8 @@ def stage_configs(config: PipelineConfig, folder: RunFolder, threads: int | None
     for method in config.run.methods:
         student = folder.student(method)
         train = replace(config.train, method=method, chains=str(chains), out=str(student), data=train_data)
-        solve = replace(config.solve, method=method, out=None, **folder.solve_students(method))
+        student = replace(config.solve.student, **folder.solve_students(method))
+        solve = replace(config.solve, method=method, out=None, student=student)
         if threads is not None:
             train = replace(train, threads=threads)
             solve = replace(solve, runtime=replace(solve.runtime, threads=threads))

@@ -49,9 +49,9 @@ from socratic.core.errors import SocraticError
 from socratic.core.jsonl import BadJson, parse_json
 from socratic.engines import Sampling
 from socratic.engines.base import TOO_LONG
-from socratic.solving.dialogue import Dialogues, StudentOptions, answer_task, refused, reply
+from socratic.solving.dialogue import Dialogues, answer_task, refused, reply
 from socratic.solving.loops import Attempt, DecodeOptions, DecodeSettings
-from socratic.solving.students import EngineOptions
+from socratic.solving.students import EngineOptions, StudentOptions
 from socratic.tasks.base import ANSWER_KINDS
 from socratic.text import formats
 
