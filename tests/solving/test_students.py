@@ -155,8 +155,10 @@ def test_a_tiny_student_is_exported_to_gguf_once(tiny_decoder, tmp_path, monkeyp
 
 def test_context_sizes_each_llamacpp_sequence_and_is_refused_by_other_engines(make_tiny_student, tmp_path):
     qg, qa = make_tiny_student("qg"), make_tiny_student("qa")
-    settings = dict(method="iterative", qg=str(qg), qa=str(qa), engine="llamacpp", batch_size=2, limit=2)
-    iterative, decoding = get_method("iterative"), DecodeOptions(max_steps=2, step_tokens=8).settings()
+    # Short dialogues (the budgets of `decoding`): the test is about the context, not the length of the text.
+    budgets = dict(max_steps=2, step_tokens=8)
+    settings = dict(method="iterative", qg=str(qg), qa=str(qa), engine="llamacpp", batch_size=2, limit=2, **budgets)
+    iterative, decoding = get_method("iterative"), DecodeOptions(**budgets).settings()
     folders = {"qg": str(qg), "qa": str(qa)}
     _, default = open_engines(iterative, folders, EngineOptions(engine="llamacpp", batch_size=2), decoding)
     _, sized = open_engines(iterative, folders, EngineOptions(engine="llamacpp", batch_size=2, context=512), decoding)
