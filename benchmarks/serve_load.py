@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 
 from socratic.commands.serve import ServerThread, make_app
-from socratic.solving.dialogue import Dialogues, StudentOptions
+from socratic.solving.dialogue import Dialogues
 from socratic.solving.loops import DecodeOptions
-from socratic.solving.students import EngineOptions
+from socratic.solving.students import EngineOptions, StudentOptions
 from socratic.tasks import load_task
 
 

@@ -43,7 +43,7 @@ import torch
 
 from socratic.core.records import Step
 from socratic.engines import HFEngine, LlamaCppEngine
-from socratic.solving.loops import DecodeSettings, solve_iterative
+from socratic.solving.loops import DecodeOptions, DecodeSettings, solve_iterative
 from socratic.tasks import load_task
 from socratic.text import formats
 from socratic.weights.gguf_io import GGUF_TYPES
@@ -83,7 +83,7 @@ def plain_iterative(folder: Path, questions: list[str], config: DecodeSettings) 
         with torch.inference_mode():
             out = model.generate(
                 **batch,
-                max_new_tokens=config.step_tokens,
+                max_new_tokens=config.decode.step_tokens,
                 do_sample=False,
                 stop_strings=formats.LINE_STOP,
                 tokenizer=tokenizer,
@@ -96,7 +96,7 @@ def plain_iterative(folder: Path, questions: list[str], config: DecodeSettings) 
         steps: tuple[Step, ...] = ()
         while True:
             subquestion = formats.parse_subquestion(line("qg", formats.qg_prompt(question, steps)))
-            if subquestion is None or len(steps) == config.max_steps:
+            if subquestion is None or len(steps) == config.decode.max_steps:
                 break
             solution = formats.parse_solution(line("qa", formats.qa_prompt(question, steps, subquestion)))
             steps += (Step(subquestion, solution),)
@@ -151,7 +151,7 @@ def iterative(args, task, problems, results):
     folder = Path(args.iterative)
     questions = [p.question for p in problems]
 
-    config = DecodeSettings(calculator=False)
+    config = DecodeOptions(calculator=False).settings()
 
     def engines(gguf_type=args.gguf_type, **options):
         if args.iterative_engine == "llamacpp":
@@ -162,7 +162,7 @@ def iterative(args, task, problems, results):
                     threads=args.threads,
                     batch_size=args.llamacpp_batch,
                     # Room for the longest history, as `socratic solve` gives it (`students.open_engines`).
-                    context_per_sequence=768 + 2 * config.max_steps * config.step_tokens,
+                    context_per_sequence=768 + 2 * config.decode.max_steps * config.decode.step_tokens,
                     **({"lookup": args.lookup} | options),
                 )
                 for role in ("qg", "qa")

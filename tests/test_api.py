@@ -76,7 +76,7 @@ def test_a_bad_value_built_in_python_is_the_commands_one_line_error(tmp_path):
     with pytest.raises(socratic.SocraticError, match="batch_size"):
         socratic.train(socratic.TrainConfig(batch_size=0, out=str(tmp_path / "s")))
     with pytest.raises(socratic.SocraticError, match="unifed"):
-        socratic.solve(socratic.SolveConfig(method="unifed", model=str(tmp_path)))
+        socratic.solve(socratic.SolveConfig(method="unifed", student=socratic.StudentOptions(str(tmp_path))))
     with pytest.raises(socratic.SocraticError, match="stage config"):
         socratic.evaluate("predictions.jsonl")
 

@@ -204,3 +204,29 @@ def test_sigterm_during_a_command_is_an_interrupt_and_the_handler_comes_back():
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # the handler runs at the next bytecode: this sleep is cut short
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def leaf_commands(parser, path=()):
+    """(the words of the command, its parser) for every command that runs (`socratic data show`, ...)."""
+    import argparse
+
+    subcommands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subcommands:
+        yield path, parser
+    for action in subcommands:
+        for name, child in action.choices.items():
+            yield from leaf_commands(child, (*path, name))
+
+
+def test_every_command_is_built_one_way_from_its_dataclass():
+    from socratic.cli import make_parser
+    from socratic.core.config import options
+
+    found = dict(leaf_commands(make_parser()))
+    assert {" ".join(words) for words in found} >= {"data show", "models prepare", "solve", "ask", "export"}
+    for words, parser in found.items():
+        config_class = parser.get_default("options")
+        assert config_class is not None, f"socratic {' '.join(words)} is not built by cli.command"
+        flags, fields = {a.dest for a in parser._actions} - {"help"}, {o.name for o in options(config_class)}
+        # Nothing but its fields, and the stage commands' --config (the file their fields are read from).
+        assert fields <= flags and flags - fields <= {"config"}, words

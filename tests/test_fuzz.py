@@ -685,9 +685,9 @@ def test_any_request_body_gets_a_well_formed_reply_and_the_server_goes_on(make_t
     import urllib.request
 
     from socratic.commands.serve import ServerThread, make_app
-    from socratic.solving.dialogue import Dialogues, StudentOptions
+    from socratic.solving.dialogue import Dialogues
     from socratic.solving.loops import DecodeOptions
-    from socratic.solving.students import EngineOptions
+    from socratic.solving.students import EngineOptions, StudentOptions
 
     decode = DecodeOptions(max_new_tokens=4).settings()
     student = StudentOptions(model=str(make_tiny_student("unified"))).student()

@@ -9,7 +9,7 @@ the same names, defaults and checks), and a `Student` that answers:
     import socratic
     chains = socratic.annotate(socratic.AnnotateConfig(out="runs/g/chains.jsonl"))
     student = socratic.train(socratic.TrainConfig(method="unified", chains=str(chains), out="runs/g/unified"))
-    predictions = socratic.solve(socratic.SolveConfig(method="unified", model=str(student)))
+    predictions = socratic.solve(socratic.SolveConfig(method="unified", student=socratic.StudentOptions(str(student))))
     evaluation = socratic.evaluate(socratic.EvaluateConfig([str(predictions)]))
     socratic.Student.load(student).solve(["Tom has 3 boxes of 12 eggs ..."])
 
@@ -41,6 +41,7 @@ _HOMES = {
     "DataOptions": "socratic.tasks.options",
     "DecodeOptions": "socratic.solving.loops",
     "EngineOptions": "socratic.solving.students",
+    "StudentOptions": "socratic.solving.students",
     "Student": "socratic.solving.student",
     "Problem": "socratic.core.records",
     "Step": "socratic.core.records",

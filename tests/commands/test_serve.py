@@ -19,9 +19,9 @@ from socratic.commands.ask import AskConfig, run_ask
 from socratic.commands.serve import ServerThread, make_app
 from socratic.core.config import build
 from socratic.core.errors import SocraticError
-from socratic.solving.dialogue import Dialogues, StudentOptions
+from socratic.solving.dialogue import Dialogues
 from socratic.solving.loops import DecodeOptions
-from socratic.solving.students import EngineOptions
+from socratic.solving.students import EngineOptions, StudentOptions
 from socratic.tasks import load_task
 from socratic.text import formats
 

@@ -13,7 +13,7 @@ from socratic.core.records import Prediction, Problem, Step
 from socratic.engines import GREEDY, Completion, Decoding, HFEngine, LlamaCppEngine, Sampling
 from socratic.engines.base import fits, too_long
 from socratic.llamacpp.lookup import PromptLookup
-from socratic.solving.loops import DecodeSettings, solve_iterative, solve_one_pass
+from socratic.solving.loops import DecodeOptions, solve_iterative, solve_one_pass
 from socratic.solving.predictions import to_prediction
 from socratic.tasks import load_task
 from socratic.text import formats
@@ -333,10 +333,10 @@ def test_a_problem_too_long_for_the_context_ends_too_long_and_the_others_go_on()
     short = "Tom has 1 apple and gets 1 more. How many apples does he have?"
     # Fits until its second QA prompt (one pair of history plus the question); `short` never outgrows it.
     medium = short + " He counts them twice, slowly, and then counts them once more."
-    config = DecodeSettings(max_steps=2, step_tokens=1)
+    config = DecodeOptions(max_steps=2, step_tokens=1).settings()
     step = Step("How many?", "2")
-    context = len(formats.qa_prompt(medium, [step], "How many?")) + config.step_tokens - 1
-    assert len(formats.qg_prompt(short, [step, step])) + config.step_tokens <= context
+    context = len(formats.qa_prompt(medium, [step], "How many?")) + config.decode.step_tokens - 1
+    assert len(formats.qg_prompt(short, [step, step])) + config.decode.step_tokens <= context
     questions = [short, "word " * 200, medium]
     engine = ShortContext(context)
     ended = []
@@ -354,7 +354,7 @@ def test_a_problem_too_long_for_the_context_ends_too_long_and_the_others_go_on()
 
 
 def test_a_one_pass_problem_too_long_for_the_context_is_saved_as_unanswered(problems):
-    config = DecodeSettings(max_new_tokens=8)
+    config = DecodeOptions(max_new_tokens=8).settings()
     engine = ShortContext(200)
     short, long = solve_one_pass(engine, ["What is 1 + 1?", "word " * 200], config)
     assert (short.finish, short.answer_text) == ("answer", "2")
@@ -403,7 +403,7 @@ def test_solve_on_llamacpp_records_a_question_too_long_for_its_context_and_goes_
     assert saved[:3] == first and len(saved) == len(problems)
     # Iterative, in rounds and handed over line by line: the long problem ends "too long" at once,
     # the others as usual, and nothing of a finished problem stays parked.
-    iterative = DecodeSettings(max_steps=2, step_tokens=8)
+    iterative = DecodeOptions(max_steps=2, step_tokens=8).settings()
     questions = [p.question for p in problems]
     for continuous in (False, True):
         qg, qa = (LlamaCppEngine(smollm2_gguf, smollm2, batch_size=2, context_per_sequence=512) for _ in range(2))

@@ -6,7 +6,7 @@ problem from its cache (in rounds or handing each line over as it ends)."""
 import pytest
 
 from socratic.engines import GREEDY, Completion
-from socratic.solving.loops import DecodeSettings, solve_iterative
+from socratic.solving.loops import DecodeOptions, solve_iterative
 from socratic.text import formats
 
 # Each behaviour on SmolLM2 (slow tier) and on the tiny decoder (fast tier), one body for both.
@@ -18,7 +18,7 @@ ON_BOTH_ENGINES = pytest.mark.parametrize(
 @ON_BOTH_ENGINES
 def test_iterative_loop_batched_equals_one_problem_at_a_time(engine_fixture, problems, request):
     engine = request.getfixturevalue(engine_fixture)
-    config = DecodeSettings(max_steps=2, step_tokens=16)
+    config = DecodeOptions(max_steps=2, step_tokens=16).settings()
     questions = [p.question for p in problems]
     batched = solve_iterative(engine, engine, questions, config)
     single = [solve_iterative(engine, engine, [q], config)[0] for q in questions]
@@ -32,7 +32,7 @@ def test_iterative_loop_batched_equals_one_problem_at_a_time(engine_fixture, pro
 @ON_BOTH_ENGINES
 def test_a_rolling_active_set_gives_the_same_attempts_and_reports_each_problem_once(engine_fixture, problems, request):
     engine = request.getfixturevalue(engine_fixture)
-    config = DecodeSettings(max_steps=3, step_tokens=8)
+    config = DecodeOptions(max_steps=3, step_tokens=8).settings()
     questions = [p.question for p in problems]
     # Problem 0 ends after one step: its place goes to problem 2 while problem 1 is still going.
     oracle = [["What is asked?"]] + [["What is given?", "What is asked?", "What is the answer?"]] * 3
@@ -50,7 +50,7 @@ def test_a_rolling_active_set_gives_the_same_attempts_and_reports_each_problem_o
 def test_iterative_loop_on_llamacpp_continues_each_problem_from_its_cache(smollm2, smollm2_gguf, problems):
     from socratic.engines import LlamaCppEngine
 
-    config = DecodeSettings(max_steps=3, step_tokens=16)
+    config = DecodeOptions(max_steps=3, step_tokens=16).settings()
     questions = [p.question for p in problems]
     # Oracle subquestions: the base model does not follow QG's layout, and QA's calls are what repeat.
     oracle = [["How many are there at first?", "How many are added?", "How many in all?"]] * len(questions)
@@ -69,7 +69,7 @@ def test_iterative_loop_on_llamacpp_continues_each_problem_from_its_cache_tiny(t
     # Fast twin of the test above, on the tiny decoder's GGUF (one thread: see test_engines.py).
     from socratic.engines import LlamaCppEngine
 
-    config = DecodeSettings(max_steps=3, step_tokens=16)
+    config = DecodeOptions(max_steps=3, step_tokens=16).settings()
     questions = [p.question for p in problems]
     oracle = [["How many are there at first?", "How many are added?", "How many in all?"]] * len(questions)
     runs = {}
@@ -93,7 +93,7 @@ def test_iterative_loop_on_llamacpp_can_hand_each_line_to_the_other_model_as_it_
     # goes on, so every problem runs its steps through both engines.
     qg_prompt = formats.qg_prompt
     monkeypatch.setattr(formats, "qg_prompt", lambda question, steps: qg_prompt(question, steps) + "Q: How many")
-    config = DecodeSettings(max_steps=2, step_tokens=8)
+    config = DecodeOptions(max_steps=2, step_tokens=8).settings()
     questions = [p.question for p in problems[:3]]
     qg, qa = (LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, batch_size=4) for _ in range(2))
     flowing = solve_iterative(qg, qa, questions, config, continuous=True)
@@ -118,7 +118,7 @@ def test_iterative_loop_on_llamacpp_can_hand_each_line_to_the_other_model_tiny(
 
     qg_prompt = formats.qg_prompt
     monkeypatch.setattr(formats, "qg_prompt", lambda question, steps: qg_prompt(question, steps) + "Q: How many")
-    config = DecodeSettings(max_steps=2, step_tokens=8)
+    config = DecodeOptions(max_steps=2, step_tokens=8).settings()
     questions = [p.question for p in problems[:3]]
     qg, qa = (LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=4, threads=1) for _ in range(2))
     flowing = solve_iterative(qg, qa, questions, config, continuous=True)
@@ -134,7 +134,7 @@ def test_iterative_loop_on_llamacpp_can_hand_each_line_to_the_other_model_tiny(
 
 @pytest.mark.slow
 def test_one_problem_ending_early_does_not_disturb_the_others(engine, problems):
-    config = DecodeSettings(max_steps=3, step_tokens=8)
+    config = DecodeOptions(max_steps=3, step_tokens=8).settings()
     questions = [p.question for p in problems]
     # Oracle subquestions of different counts: problem 0 stops after one step, the rest go on.
     oracle = [["What is asked?"]] + [["What is given?", "What is asked?", "What is the answer?", "Why?"]] * 3
@@ -148,7 +148,7 @@ def test_one_problem_ending_early_does_not_disturb_the_others(engine, problems):
 
 def test_one_problem_ending_early_does_not_disturb_the_others_tiny(tiny_engine, problems):
     # Fast twin of the test above, on the tiny decoder.
-    config = DecodeSettings(max_steps=3, step_tokens=8)
+    config = DecodeOptions(max_steps=3, step_tokens=8).settings()
     questions = [p.question for p in problems]
     oracle = [["What is asked?"]] + [["What is given?", "What is asked?", "What is the answer?", "Why?"]] * 3
     together = solve_iterative(None, tiny_engine, questions, config, oracle=oracle)
@@ -165,8 +165,10 @@ def test_stop_on_repeat_ends_a_problem_at_its_first_repeated_subquestion(tiny_en
     questions = [p.question for p in problems[:2]]
     # Problem 0 asks its first subquestion again (up to case and spacing); problem 1 never repeats.
     oracle = [["What is given?", "What is asked?", "what is  GIVEN?", "Why?"], ["What is given?", "Why?"]]
-    plain = solve_iterative(None, tiny_engine, questions, DecodeSettings(max_steps=3, step_tokens=8), oracle=oracle)
-    stopping = DecodeSettings(max_steps=3, step_tokens=8, stop_on_repeat=True)
+    plain = solve_iterative(
+        None, tiny_engine, questions, DecodeOptions(max_steps=3, step_tokens=8).settings(), oracle=oracle
+    )
+    stopping = DecodeOptions(max_steps=3, step_tokens=8, stop_on_repeat=True).settings()
     stopped = solve_iterative(None, tiny_engine, questions, stopping, oracle=oracle)
     assert [len(a.steps) for a in plain] == [3, 2] and plain[0].finish == "max_steps"
     assert [a.finish for a in stopped] == ["repeat", "end"]
@@ -182,7 +184,7 @@ def test_a_problem_joins_a_running_loop_and_another_leaves_it_tiny(tiny_decoder,
     from socratic.solving.loops import IterativeLoop
 
     engine = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, threads=1, batch_size=4, context_per_sequence=512)
-    config = DecodeSettings(max_steps=2, step_tokens=8)
+    config = DecodeOptions(max_steps=2, step_tokens=8).settings()
     questions = [p.question for p in problems[:3]]
     alone = [solve_iterative(engine, engine, [q], config, continuous=True)[0] for q in questions]
     loop = IterativeLoop(engine, engine, config, continuous=True)
@@ -231,23 +233,27 @@ class Repeater:
 
 def test_retry_repeats_asks_qg_again_sampled_until_a_new_subquestion(problems):
     question = [problems[0].question]
-    plain = solve_iterative(Repeater(1), Repeater(1), question, DecodeSettings(max_steps=4))[0]
+    plain = solve_iterative(Repeater(1), Repeater(1), question, DecodeOptions(max_steps=4).settings())[0]
     assert [s.question for s in plain.steps] == ["What is first?"] * 3 and plain.finish == "end"
     assert plain.retried == 0
 
-    retrying = DecodeSettings(max_steps=4, retry_repeats=2)
+    retrying = DecodeOptions(max_steps=4, retry_repeats=2).settings()
     found = solve_iterative(Repeater(2), Repeater(2), question, retrying)[0]  # the second sample is new
     assert [s.question for s in found.steps] == ["What is first?", "What is step 2?", "What is step 3?"]
     assert found.finish == "end" and found.retried == 2 * 2
 
     # Every retry repeats too: the repeat is answered, or with --stop-on-repeat ends the problem.
-    exhausted = solve_iterative(Repeater(9), Repeater(9), question, DecodeSettings(max_steps=2, retry_repeats=2))[0]
+    exhausted = solve_iterative(
+        Repeater(9), Repeater(9), question, DecodeOptions(max_steps=2, retry_repeats=2).settings()
+    )[0]
     assert [s.question for s in exhausted.steps] == ["What is first?", "what is FIRST?"] and exhausted.retried == 2
-    stopping = DecodeSettings(max_steps=4, retry_repeats=2, stop_on_repeat=True)
+    stopping = DecodeOptions(max_steps=4, retry_repeats=2, stop_on_repeat=True).settings()
     stopped = solve_iterative(Repeater(9), Repeater(9), question, stopping)[0]
     assert (stopped.finish, len(stopped.steps), stopped.retried) == ("repeat", 1, 2)
 
     # Human subquestions are never asked again.
     oracle = [["What is given?", "what is GIVEN?"]]
-    human = solve_iterative(None, Repeater(1), question, DecodeSettings(max_steps=3, retry_repeats=2), oracle=oracle)[0]
+    human = solve_iterative(
+        None, Repeater(1), question, DecodeOptions(max_steps=3, retry_repeats=2).settings(), oracle=oracle
+    )[0]
     assert [s.question for s in human.steps] == oracle[0] and human.retried == 0

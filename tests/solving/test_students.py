@@ -12,8 +12,8 @@ from socratic.core.errors import SocraticError
 from socratic.core.jsonl import read_jsonl
 from socratic.core.records import Prediction
 from socratic.engines import HFEngine
-from socratic.solving.loops import DecodeSettings, solve_iterative
-from socratic.solving.students import EngineOptions, open_adapter_roles, open_engines
+from socratic.solving.loops import DecodeOptions, solve_iterative
+from socratic.solving.students import EngineOptions, StudentOptions, open_adapter_roles, open_engines
 from socratic.tasks import load_task
 from socratic.text.methods import get_method
 from socratic.weights.student_folder import student_gguf
@@ -22,16 +22,22 @@ from socratic.weights.student_folder import student_gguf
 def test_students_must_fit_their_role(make_student, tmp_path):
     unified = make_student("unified")
     with pytest.raises(SocraticError, match="'unified' student; --method iterative needs a 'qg'"):
-        run_solve(SolveConfig(method="iterative", qg=str(unified), qa=str(unified), out=str(tmp_path / "p.jsonl")))
+        run_solve(
+            SolveConfig(
+                method="iterative",
+                student=StudentOptions(qg=str(unified), qa=str(unified)),
+                out=str(tmp_path / "p.jsonl"),
+            )
+        )
     with pytest.raises(SocraticError, match="needs --model"):
         run_solve(SolveConfig(method="cot"))
     with pytest.raises(SocraticError, match="use it with --method iterative"):
-        run_solve(SolveConfig(method="unified", model=str(unified), oracle=True))
+        run_solve(SolveConfig(method="unified", student=StudentOptions(str(unified)), oracle=True))
     weightless = tmp_path / "weightless"
     weightless.mkdir()
     (weightless / "socratic.json").write_text((unified / "socratic.json").read_text())
     with pytest.raises(SocraticError, match=r"has no model\.safetensors: its training did not finish"):
-        run_solve(SolveConfig(method="unified", model=str(weightless)))
+        run_solve(SolveConfig(method="unified", student=StudentOptions(str(weightless))))
 
 
 def test_vllm_engine_is_reported_clearly_where_missing(make_student):
@@ -91,7 +97,7 @@ def check_adapter_pair(tiny_model, tmp_path, **training):
             merged = HFEngine(students / role.adapter).model
             role.engine.model.set_adapter(role.adapter)
             assert torch.allclose(role.engine.model(ids).logits, merged(ids).logits, atol=1e-4)
-    attempts = solve_iterative(qg, qa, [train[0].question], DecodeSettings(max_steps=2, step_tokens=8))
+    attempts = solve_iterative(qg, qa, [train[0].question], DecodeOptions(max_steps=2, step_tokens=8).settings())
     assert attempts[0].finish in ("end", "max_steps")
     with pytest.raises(SocraticError, match="--adapters needs QG and QA trained with --lora-r"):
         plain = shutil.copytree(students / "qg", tmp_path / "plain", ignore=shutil.ignore_patterns("adapter"))
@@ -149,8 +155,10 @@ def test_a_tiny_student_is_exported_to_gguf_once(tiny_decoder, tmp_path, monkeyp
 
 def test_context_sizes_each_llamacpp_sequence_and_is_refused_by_other_engines(make_tiny_student, tmp_path):
     qg, qa = make_tiny_student("qg"), make_tiny_student("qa")
-    settings = dict(method="iterative", qg=str(qg), qa=str(qa), engine="llamacpp", batch_size=2, limit=2)
-    iterative, decoding = get_method("iterative"), DecodeSettings(max_steps=2, step_tokens=8)
+    # Short dialogues (the budgets of `decoding`): the test is about the context, not the length of the text.
+    budgets = dict(max_steps=2, step_tokens=8)
+    settings = dict(method="iterative", qg=str(qg), qa=str(qa), engine="llamacpp", batch_size=2, limit=2, **budgets)
+    iterative, decoding = get_method("iterative"), DecodeOptions(**budgets).settings()
     folders = {"qg": str(qg), "qa": str(qa)}
     _, default = open_engines(iterative, folders, EngineOptions(engine="llamacpp", batch_size=2), decoding)
     _, sized = open_engines(iterative, folders, EngineOptions(engine="llamacpp", batch_size=2, context=512), decoding)
@@ -164,3 +172,23 @@ def test_context_sizes_each_llamacpp_sequence_and_is_refused_by_other_engines(ma
         run_solve(build(SolveConfig, {**settings, "out": out}))
     run_solve(build(SolveConfig, {**settings, "context": 512, "out": out}))
     assert len(list(read_jsonl(out, Prediction))) == 2
+
+
+def test_the_student_options_are_one_group_of_every_command_that_takes_a_student():
+    from socratic.commands.ask import AskConfig
+    from socratic.commands.export import ExportConfig
+    from socratic.commands.serve import ServeConfig
+    from socratic.core.config import options
+
+    for command in (SolveConfig, AskConfig, ServeConfig, ExportConfig):
+        assert [o.name for o in options(command) if o.group == "student"] == ["model", "qg", "qa"], command
+
+
+def test_solve_finds_an_iterative_pair_in_the_folder_given_as_model():
+    # `train --method iterative --out X` writes X/qg and X/qa: solve, as ask and serve, takes X itself.
+    iterative = get_method("iterative")
+    assert StudentOptions("X").folders(iterative) == {"qg": "X/qg", "qa": "X/qa"}
+    assert StudentOptions(qg="G", qa="A").folders(iterative) == {"qg": "G", "qa": "A"}
+    assert StudentOptions("X", qa="A").folders(iterative) == {"qg": None, "qa": "A"}  # mixed: the flags given
+    assert StudentOptions("U").folders(get_method("unified")) == {"unified": "U"}
+    assert SolveConfig(method="iterative", student=StudentOptions("X"), oracle=True).student_folders() == {"qa": "X/qa"}

@@ -25,9 +25,9 @@ from typing import TextIO
 from socratic.core.console import terminal_safe
 from socratic.core.errors import SocraticError
 from socratic.core.records import to_json
-from socratic.solving.dialogue import Dialogues, StudentOptions, mark_calculator, prediction, refused
+from socratic.solving.dialogue import Dialogues, mark_calculator, prediction, refused
 from socratic.solving.loops import DecodeOptions
-from socratic.solving.students import EngineOptions
+from socratic.solving.students import EngineOptions, StudentOptions
 from socratic.tasks.base import ANSWER_KINDS
 from socratic.text.checked import tokenizable
 
@@ -37,6 +37,9 @@ BRACKETS = ("[", "]")
 
 @dataclass(frozen=True)
 class AskConfig:
+    problem: str | None = field(
+        default=None, metadata={"help": "the problem (default: stdin, or a prompt on a terminal)", "positional": "?"}
+    )
     student: StudentOptions = field(default_factory=StudentOptions)
     decode: DecodeOptions = field(default_factory=DecodeOptions)
     runtime: EngineOptions = field(default_factory=EngineOptions)
@@ -47,8 +50,12 @@ class AskConfig:
     json: bool = field(default=False, metadata={"help": "print the Prediction record (JSON) instead of the dialogue"})
 
 
-def run_ask(config: AskConfig, problem: str | None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
+def run_ask(
+    config: AskConfig, problem: str | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None
+) -> None:
+    """Answer `problem` (else `config.problem`, else stdin's, else each one typed at a prompt)."""
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
+    problem = config.problem if problem is None else problem
     student = config.student.student()
     interactive = problem is None and stdin.isatty()
     if problem is None and not interactive:

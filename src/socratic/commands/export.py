@@ -28,7 +28,7 @@ from pathlib import Path
 
 from socratic.core.errors import SocraticError
 from socratic.scoring import cards
-from socratic.solving.dialogue import find_student
+from socratic.solving.students import StudentOptions
 from socratic.text import formats
 from socratic.weights import student_folder
 from socratic.weights.gguf_io import GGUF_TYPES, with_metadata
@@ -38,14 +38,7 @@ RAW_TEMPLATE = "{{- messages[-1]['content'] -}}"  # the pair's prompts are text,
 
 @dataclass(frozen=True)
 class ExportConfig:
-    model: str | None = field(
-        default=None,
-        metadata={
-            "help": "student folder from `socratic train`, or the folder holding an iterative pair's qg/ and qa/"
-        },
-    )
-    qg: str | None = field(default=None, metadata={"help": "question-generator folder (iterative pair, with --qa)"})
-    qa: str | None = field(default=None, metadata={"help": "question-answerer folder (iterative pair, with --qg)"})
+    student: StudentOptions = field(default_factory=StudentOptions)
     out: str | None = field(default=None, metadata={"help": "folder to write (default: <student>/export)"})
     gguf_type: str = field(
         default="f32",
@@ -57,7 +50,7 @@ class ExportConfig:
 
 
 def run_export(config: ExportConfig) -> Path:
-    student = find_student(config.model, config.qg, config.qa)
+    student = config.student.student()
     first = Path(next(iter(student.folders.values())))
     out = Path(config.out) if config.out else (first.parent if student.iterative else first) / "export"
     if out.exists() and not out.is_dir():

@@ -16,9 +16,10 @@ problem, student by student, filterable; see `socratic.scoring.report`) is writt
 `<run>/report` and the page's path printed. The run opens with what it will do and an estimate of
 each stage's time here (`plan.announce`); each stage then prints its estimate and its real time.
 
-A run lives in `runs/<name>-<date>-<time>/` (or `--out`), with `run.json` recording its settings and
-the time of each stage. Every stage resumes, so after a kill `socratic run` with the same config
-continues the unfinished run instead of starting a new one, even in a later session.
+A run lives in `runs/<name>-<date>-<time>/` (or `--out`; its layout: `run_folder.RunFolder`), with
+`run.json` recording its settings and the time of each stage. Every stage resumes, so after a kill
+`socratic run` with the same config continues the unfinished run instead of starting a new one, even
+in a later session.
 
 A config file is TOML: the run's own keys (`RunConfig`: name, methods) and one section per stage,
 [annotate], [train] and [solve], whose keys are exactly the options of that stage's command (see
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from socratic.commands.run_folder import RunFolder
 from socratic.commands.solve import SolveConfig, run_solve
 from socratic.core import config as options
 from socratic.core.errors import SocraticError, did_you_mean
@@ -239,33 +241,32 @@ def _option_values(config: PipelineConfig) -> dict[str, Any]:
 # --- the run -----------------------------------------------------------------------------------------------
 
 
-def run_folder(config: PipelineConfig, out: str | None, runs: Path = Path("runs")) -> Path:
+def find_run_folder(config: PipelineConfig, out: str | None, runs: Path = Path("runs")) -> RunFolder:
     """`--out`, else the latest unfinished run of the same settings, else a new timestamped folder."""
     if out:
-        return Path(out)
+        return RunFolder(Path(out))
     name = config.run.name
-    for folder in sorted(runs.glob(f"{name}-*"), reverse=True):
-        record = folder / "run.json"
-        if not record.is_file() or (folder / "report" / "results.md").exists():
+    for folder in (RunFolder(p) for p in sorted(runs.glob(f"{name}-*"), reverse=True)):
+        if not folder.is_run() or folder.finished():
             continue  # not a run, or a finished one
         try:
-            recorded = read_run_record(record).get("config")
+            recorded = read_run_record(folder.record).get("config")
         except SocraticError as e:  # not this run's to repair: say so, and look further
             log.warning("%s; it is not continued", e)
             continue
         if settings_changed(recorded, config) is None:
-            log.warning("continuing the unfinished run %s", folder)
+            log.warning("continuing the unfinished run %s", folder.root)
             return folder
-    return runs / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return RunFolder(runs / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
-def stage_configs(config: PipelineConfig, folder: Path, threads: int | None = None) -> dict[str, Any]:
+def stage_configs(config: PipelineConfig, folder: RunFolder, threads: int | None = None) -> dict[str, Any]:
     """What each stage of the run is given: the file's sections, with the run's own paths and methods.
 
     {"annotate": AnnotateConfig, "train <method>": TrainConfig, "solve <method>": SolveConfig, ...}
     """
     replace = dataclasses.replace
-    chains = folder / "chains.jsonl"
+    chains = folder.chains
     annotate = replace(config.annotate, out=str(chains))
     stages: dict[str, Any] = {"annotate": annotate if threads is None else replace(annotate, threads=threads)}
     train_data = config.train.data
@@ -273,11 +274,10 @@ def stage_configs(config: PipelineConfig, folder: Path, threads: int | None = No
         # The user's own file: training reads the chains' problems from it, with the same field options.
         train_data = replace(config.annotate.data, split=None, limit=train_data.limit, offset=train_data.offset)
     for method in config.run.methods:
-        student = folder / "students" / method
+        student = folder.student(method)
         train = replace(config.train, method=method, chains=str(chains), out=str(student), data=train_data)
-        roles = METHODS[method].roles
-        students = {"qg": str(student / "qg"), "qa": str(student / "qa")} if len(roles) > 1 else {"model": str(student)}
-        solve = replace(config.solve, method=method, out=None, **students)
+        student = replace(config.solve.student, **folder.solve_students(method))
+        solve = replace(config.solve, method=method, out=None, student=student)
         if threads is not None:
             train = replace(train, threads=threads)
             solve = replace(solve, runtime=replace(solve.runtime, threads=threads))
@@ -288,28 +288,26 @@ def stage_configs(config: PipelineConfig, folder: Path, threads: int | None = No
 
 def run_pipeline(
     config: PipelineConfig,
-    folder: Path,
+    root: Path,
     threads: int | None = None,
     only: tuple[str, ...] | None = None,
     estimates: dict[str, float] | None = None,
 ) -> Path:
-    """Run (or continue) the whole pipeline in `folder`; with `only`, just those methods' students, and
+    """Run (or continue) the whole pipeline in the folder `root`; with `only`, just those methods' students, and
     the report once every method's predictions are complete (whichever process completes them).
     `estimates` (seconds by stage name, `plan.announce`'s) are shown as each stage starts."""
     mine = _methods_to_run(config, only)
-    folder.mkdir(parents=True, exist_ok=True)
-    _ignore_weights(folder)
-    record = _Record(folder / "run.json", config, estimates)
+    folder = RunFolder(root)
+    folder.root.mkdir(parents=True, exist_ok=True)
+    folder.ignore_weights()
+    record = _Record(folder.record, config, estimates)
     stages = stage_configs(config, folder, threads)
     test_task, test_split, test_problems = config.solve.data.load("test")  # read once for the whole run
     _warn_if_trained_on_the_test_problems(config, test_task.name, test_split)
     with record.stage("annotate"):
         run_annotate(stages["annotate"])
     wanted = {p.id for p in test_problems}
-    predictions = {
-        method: folder / "students" / method / f"predictions.{test_task.name}.{test_split}.jsonl"
-        for method in config.run.methods
-    }
+    predictions = {method: folder.predictions(method, test_task.name, test_split) for method in config.run.methods}
     for method in mine:
         target = predictions[method]
         if _solved_everything(target, method, wanted):
@@ -323,15 +321,15 @@ def run_pipeline(
     waiting = [m for m in config.run.methods if not _solved_everything(predictions[m], m, wanted)]
     if waiting:
         print(f"== report: when {', '.join(waiting)} {'is' if len(waiting) == 1 else 'are'} solved", flush=True)
-        return folder
+        return folder.root
     with record.stage("evaluate"):
         evaluation = run_evaluate(EvaluateConfig([str(p) for p in predictions.values()]))
-        page = write_report(folder / "report", evaluation)
+        page = write_report(folder.report, evaluation)
         cards.after_evaluation(list(predictions.values()))
     for line in verdict(evaluation.scores, evaluation.pairs):
         print(line, flush=True)
     print(f"report: {page} (open it in a browser: every problem, student by student)", flush=True)
-    return folder
+    return folder.root
 
 
 def _methods_to_run(config: PipelineConfig, only: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -359,28 +357,10 @@ def _warn_if_trained_on_the_test_problems(config: PipelineConfig, test_name: str
 def _solved_everything(predictions: Path, method: str, wanted: set[str]) -> bool:
     """Whether `predictions` answers every test problem of the run, so its student is not needed.
 
-    This lets a run folder committed without its weights (see `_ignore_weights`) continue on another
+    This lets a run folder committed without its weights (`RunFolder.ignore_weights`) continue on another
     machine: finished methods are kept, only the unfinished ones are trained and solved there.
     """
     return predictions.is_file() and wanted <= already_solved(predictions, method)
-
-
-_WEIGHTS_GITIGNORE = """\
-# Written by `socratic run`: commit the run folder without its weights and checkpoints. Predictions,
-# loss curves, settings and the report (report.html included: one self-contained page) are kept; a
-# later `socratic run` with the same config skips the methods whose predictions are complete.
-students/**/*
-!students/**/
-!students/**/predictions.*
-!students/**/loss.jsonl
-!students/**/loss.png
-!students/**/socratic.json
-!students/**/manifest.json
-"""
-
-
-def _ignore_weights(folder: Path) -> None:
-    (folder / ".gitignore").write_text(_WEIGHTS_GITIGNORE, encoding="utf-8")
 
 
 class _Record:
@@ -448,8 +428,8 @@ def status_command(args: RunArgs) -> str:
 
     config = load_config(args.config)
     task, split, problems = config.solve.data.load("test")
-    folder = run_folder(config, args.out)
-    table = run_status(config.run.methods, folder, f"predictions.{task.name}.{split}.jsonl", {p.id for p in problems})
+    folder = find_run_folder(config, args.out)
+    table = run_status(config.run.methods, folder, task.name, split, {p.id for p in problems})
     print(table)
     return table
 
@@ -462,6 +442,6 @@ def run_command(
     config = load_config(args.config)
     if args.only and not args.out:
         raise SocraticError("--only shares a run folder between processes: give them all the same --out")
-    folder = run_folder(config, args.out)
+    folder = find_run_folder(config, args.out).root
     estimates = announce(config, folder, args.threads) if announce else None
     return run_pipeline(config, folder, args.threads, args.only, estimates)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from socratic.commands.pipeline import PipelineConfig, stage_configs
+from socratic.commands.run_folder import RunFolder
 from socratic.core.errors import SocraticError
 from socratic.core.jsonl import write_jsonl
 from socratic.core.records import Chain, Step
@@ -66,20 +67,17 @@ def dry_run(config: PipelineConfig, threads: int | None = None) -> None:
 
     torch.set_num_threads(threads or torch.get_num_threads())
     with tempfile.TemporaryDirectory(prefix="socratic-dry-run-") as scratch:
-        folder = Path(scratch)
-        stages = stage_configs(config, folder / "run", threads)
-        chains, exact = planned_chains(config, folder / "chains.jsonl")
+        folder = RunFolder(Path(scratch))
+        stages = stage_configs(config, folder, threads)
+        chains, exact = planned_chains(config, folder.chains)
         base = models.resolve(config.train.model)
         print(f"plan of run '{config.run.name}' (nothing is written; --dry-run)")
         print(f"  annotate: {len(chains):,} chains of {config.annotate.data.dataset or 'gsm8k'} ({_teacher(config)})")
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(base)
-        trains = {
-            m: dataclasses.replace(stages[f"train {m}"], chains=str(folder / "chains.jsonl"))
-            for m in config.run.methods
-        }
-        plans = [plan_student(trains[m], m, role, tokenizer) for m in config.run.methods for role in _roles(m)]
+        methods = config.run.methods
+        plans = [plan_student(stages[f"train {m}"], m, role, tokenizer) for m in methods for role in _roles(m)]
         params = parameter_count(base)
         print(f"  train: student {config.train.model}, {params / 1e6:,.0f}M parameters, {_recipe(config.train)}")
         speed = measured_speed(base, config.train)
@@ -124,9 +122,9 @@ def forecast(config: PipelineConfig, threads: int | None = None) -> tuple[list[S
 
     torch.set_num_threads(threads or torch.get_num_threads())
     with tempfile.TemporaryDirectory(prefix="socratic-plan-") as scratch:
-        folder = Path(scratch)
-        stages = stage_configs(config, folder / "run", threads)
-        chains, exact = planned_chains(config, folder / "chains.jsonl")
+        folder = RunFolder(Path(scratch))
+        stages = stage_configs(config, folder, threads)
+        chains, exact = planned_chains(config, folder.chains)
         base = models.resolve(config.train.model)
         tokenizer = AutoTokenizer.from_pretrained(base)
         speed = measured_speed(base, config.train)
@@ -134,8 +132,7 @@ def forecast(config: PipelineConfig, threads: int | None = None) -> tuple[list[S
         asked = config.annotate.teacher not in ("human", "shipped")
         found = [StageForecast("annotate", f"{len(chains):,} chains", None if asked else 0.0)]
         for method in config.run.methods:
-            train = dataclasses.replace(stages[f"train {method}"], chains=str(folder / "chains.jsonl"))
-            plans = [plan_student(train, method, role, tokenizer) for role in _roles(method)]
+            plans = [plan_student(stages[f"train {method}"], method, role, tokenizer) for role in _roles(method)]
             tokens = sum(p.tokens * _epochs(config.train, p) for p in plans)
             steps = " + ".join(f"{p.steps:,}" for p in plans)
             what = f"{' + '.join(f'{p.examples:,}' for p in plans)} examples, {steps} steps"
@@ -297,17 +294,16 @@ def tiny_copy(base: Path, out: Path) -> Path:
     return out
 
 
-def rehearse(config: PipelineConfig, stages: dict[str, Any], base: Path, folder: Path) -> None:
-    """Two optimizer steps of every student of the run, with its recipe, on a tiny copy of the student."""
-    tiny = tiny_copy(base, folder / "tiny")
+def rehearse(config: PipelineConfig, stages: dict[str, Any], base: Path, folder: RunFolder) -> None:
+    """Two optimizer steps of every student of the run, with its recipe, on a tiny copy of the student.
+    `stages` are `stage_configs` of `folder`: the students are written where the run would write them."""
+    tiny = tiny_copy(base, folder.root / "tiny")
     for method in config.run.methods:
         train = stages[f"train {method}"]
         data = dataclasses.replace(train.data, limit=REHEARSAL_PROBLEMS)
         short = dataclasses.replace(
             train,
             model=str(tiny),
-            chains=str(folder / "chains.jsonl"),
-            out=str(folder / "students" / method),
             data=data,
             max_steps=REHEARSAL_STEPS,
             save_steps=10**6,

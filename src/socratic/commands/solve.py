@@ -39,7 +39,7 @@ from socratic.engines import GREEDY, Engine, Sampling
 from socratic.solving import students
 from socratic.solving.loops import Attempt, DecodeOptions, DecodeSettings, solve_iterative, solve_one_pass
 from socratic.solving.predictions import already_solved, to_prediction
-from socratic.solving.students import EngineOptions
+from socratic.solving.students import EngineOptions, StudentOptions
 from socratic.tasks.base import Task
 from socratic.tasks.options import DataOptions
 from socratic.text.methods import METHODS, Method, get_method
@@ -53,16 +53,13 @@ class SolveConfig:
     method: str = field(
         default="unified",
         metadata={
-            "help": "answer, cot, unified (one student: --model) or iterative (--qg and --qa)",
+            "help": "answer, cot, unified (one student: --model) or iterative (--qg and --qa, or --model: the folder "
+            "holding both)",
             "choices": tuple(METHODS),
             "aliases": ("--mode",),
         },
     )
-    model: str | None = field(
-        default=None, metadata={"help": "student folder from `socratic train` (one-pass methods)"}
-    )
-    qg: str | None = field(default=None, metadata={"help": "question-generator student folder (iterative)"})
-    qa: str | None = field(default=None, metadata={"help": "question-answerer student folder (iterative)"})
+    student: StudentOptions = field(default_factory=StudentOptions)
     data: DataOptions = field(default_factory=DataOptions)
     out: str | None = field(
         default=None, metadata={"help": "predictions file (default: <student>/predictions.<dataset>.<split>.jsonl)"}
@@ -106,9 +103,9 @@ class SolveConfig:
 
     def student_folders(self) -> dict[str, str | None]:
         """The folder given for each role the method solves with (QA only, with --oracle)."""
-        if get_method(self.method).iterative:
-            return {"qa": self.qa} if self.oracle else {"qg": self.qg, "qa": self.qa}
-        return {self.method: self.model}
+        method = get_method(self.method)
+        folders = self.student.folders(method)
+        return {"qa": folders["qa"]} if self.oracle and method.iterative else folders
 
 
 # --- the command -----------------------------------------------------------------------------------------
@@ -117,8 +114,7 @@ class SolveConfig:
 def default_output(config: SolveConfig, task: Task, split: str) -> Path:
     folders = config.student_folders()
     student = Path(folders["qa"]).parent if "qa" in folders else Path(folders[config.method])  # type: ignore[arg-type]
-    suffix = ".oracle" if config.oracle else ""
-    return student / f"predictions.{task.name}.{split}{suffix}.jsonl"
+    return student_folder.predictions_file(student, task.name, split, config.oracle)
 
 
 def run_solve(config: SolveConfig) -> Path:

@@ -14,29 +14,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from socratic.commands.run_folder import RunFolder
 from socratic.core.errors import SocraticError
 from socratic.core.jsonl import read_jsonl, read_state
 from socratic.core.locks import held_now
 from socratic.core.manifest import manifest_path
 from socratic.core.records import Prediction
-from socratic.text.methods import METHODS, role_folder
+from socratic.text.methods import METHODS
 from socratic.weights import student_folder
 
 
-def run_status(methods: Sequence[str], folder: Path, predictions_name: str, test_ids: set[str]) -> str:
+def run_status(methods: Sequence[str], folder: RunFolder, dataset: str, split: str, test_ids: set[str]) -> str:
     """A table of the run in `folder`: its chains, and per student its training and its predictions
-    (`students/<method>/<predictions_name>`) of the test problems `test_ids`."""
-    if not (folder / "run.json").is_file():
-        return f"{folder}: no run here yet"
-    chains = folder / "chains.jsonl"
+    of `dataset`'s `split`, the test problems `test_ids`."""
+    if not folder.is_run():
+        return f"{folder.root}: no run here yet"
+    chains = folder.chains
     rows = [("chains", _count_lines(chains) if chains.is_file() else "not annotated yet", "")]
     for method in methods:
-        student, roles = folder / "students" / method, METHODS[method].roles
+        roles = METHODS[method].roles
         for n, role in enumerate(roles):
             name = method if len(roles) == 1 else f"{method} {role}"
             last = n == len(roles) - 1  # the method's predictions go on its last row
-            solved = solving_state(student / predictions_name, test_ids) if last else ""
-            rows.append((name, training_state(role_folder(student, method, role)), solved))
+            solved = solving_state(folder.predictions(method, dataset, split), test_ids) if last else ""
+            rows.append((name, training_state(folder.role_student(method, role)), solved))
     lines = ["| student | training | test problems solved |", "|---|---|---|"]
     lines += [f"| {name} | {state} | {solved} |" for name, state, solved in rows]
     return "\n".join(lines)

@@ -5,7 +5,9 @@ keys of its section in a config file, checked once, before any work.
     socratic train --config run.toml --epochs 3   # the file's [train] section, then the flags on top
 
 A field carries `metadata={"help": ...}` and, where it applies, `"choices"`, `"min"` (the smallest
-value allowed) or `"above"` (a bound the value must exceed). A field whose type is itself a
+value allowed) or `"above"` (a bound the value must exceed); `"positional"` (True: one or more
+values, "?": at most one) makes it an argument without a flag, `"repeat"` a list given one flag at
+a time. A field whose type is itself a
 dataclass is a group of options (the data options every command that reads problems shares): its
 fields become flags and keys of the same level, so `--dataset` and `dataset = "gsm8k"` set
 `config.data.dataset`. `add_arguments` adds the flags; `build` makes the dataclass from a dict of
@@ -88,16 +90,26 @@ def add_arguments(
     value is overridden only by a flag the user typed.
     """
     groups: dict[str | None, Any] = {None: parser.add_argument_group(group_title) if group_title else parser}
+    titles = {f.name: f.metadata.get("title") for f in dataclasses.fields(config_class)}  # a group's own heading
     for option in options(config_class):
         if option.name in skip:
             continue
         if option.group not in groups:
-            groups[option.group] = parser.add_argument_group(f"{option.group} options")
+            title = titles.get(option.group) or f"{option.group} options"
+            groups[option.group] = parser.add_argument_group(title)
         target = groups[option.group]
         meta = option.field.metadata
         help_text = meta.get("help", "")
+        if meta.get("positional") == "?":  # one optional value, e.g. `socratic models prepare NAME`
+            target.add_argument(option.name, nargs="?", default=argparse.SUPPRESS, help=help_text)
+            continue
         if meta.get("positional"):  # a list of paths, e.g. `socratic evaluate a.jsonl b.jsonl`
             target.add_argument(option.name, nargs="+", help=help_text)
+            continue
+        if meta.get("repeat"):  # a list given one flag at a time: `--dataset gsm8k --dataset svamp`
+            target.add_argument(
+                option.flag, action="append", default=argparse.SUPPRESS, dest=option.name, help=help_text
+            )
             continue
         if option.kind is bool:
             target.add_argument(
@@ -159,7 +171,8 @@ def build(config_class: type[Config], values: Mapping[str, Any], where: Callable
     hints = typing.get_type_hints(config_class)
     for group, group_values in grouped.items():
         top[group] = _plain_type(hints[group])[0](**group_values)
-    missing = [o.name for o in known.values() if o.field.metadata.get("positional") and o.name not in values]
+    required = [o for o in known.values() if o.field.metadata.get("positional") in (True, "+")]
+    missing = [o.name for o in required if o.name not in values]
     if missing:
         raise SocraticError(f"{missing[0]} is required")
     return config_class(**top)

@@ -1,8 +1,8 @@
 """A trained student answering problems one by one as they come: what `socratic ask` and
 `socratic serve` share.
 
-    student = find_student("runs/gsm8k/unified")            # or the folder holding qg/ and qa/
-    dialogues = Dialogues(student, EngineOptions(engine="llamacpp"), DecodeSettings())
+    student = StudentOptions("runs/gsm8k/unified").student()   # or the folder holding qg/ and qa/ (students.py)
+    dialogues = Dialogues(student, EngineOptions(engine="llamacpp"), DecodeOptions().settings())
     i = dialogues.add("Tom has 3 apples ...")
     while dialogues.busy:
         written, finished = dialogues.step()                # new dialogue text per problem, attempts that ended
@@ -17,82 +17,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from socratic.core.errors import SocraticError
 from socratic.core.records import Prediction, Problem
 from socratic.engines.base import TOO_LONG
 from socratic.solving import students
 from socratic.solving.loops import Attempt, DecodeSettings, IterativeLoop, OnePassLoop
 from socratic.solving.predictions import to_prediction
-from socratic.solving.students import EngineOptions
+from socratic.solving.students import EngineOptions, Student
 from socratic.tasks.base import Task
 from socratic.text import formats
 from socratic.text.calculator import CalculatorError, calculate
 from socratic.text.checked import tokenizable
-from socratic.text.methods import Method, get_method
-from socratic.weights import student_folder
-
-
-@dataclass(frozen=True)
-class StudentOptions:
-    """Which student answers: the options `ask` and `serve` share (with `loops.DecodeOptions`)."""
-
-    model: str | None = field(
-        default=None,
-        metadata={
-            "help": "student folder from `socratic train` (answer, cot or unified), or the folder holding an "
-            "iterative pair's qg/ and qa/"
-        },
-    )
-    qg: str | None = field(default=None, metadata={"help": "question-generator folder (iterative pair, with --qa)"})
-    qa: str | None = field(default=None, metadata={"help": "question-answerer folder (iterative pair, with --qg)"})
-
-    def student(self) -> Student:
-        return find_student(self.model, self.qg, self.qa)
-
-
-@dataclass(frozen=True)
-class Student:
-    """A student ready to open: its method and the folder of each role; `name` is what serve calls it."""
-
-    method: Method
-    folders: dict[str, str]
-    name: str
-
-    @property
-    def iterative(self) -> bool:
-        return self.method.iterative
-
-
-def find_student(model: str | None, qg: str | None = None, qa: str | None = None) -> Student:
-    """The student of a folder written by `socratic train`: a one-pass student (answer, cot, unified),
-    or the folder holding an iterative pair (`qg/` and `qa/`, as `train --method iterative` writes),
-    or a pair given as `qg` and `qa` folders."""
-    if model is None and (qg is None or qa is None):
-        raise SocraticError("give --model (a student folder, or the folder holding qg/ and qa/) or both --qg and --qa")
-    if model is not None and (qg is not None or qa is not None):
-        raise SocraticError("give either --model or --qg and --qa, not both")
-    if model is not None and not student_folder.info_path(model).exists():
-        pair = Path(model) / "qg", Path(model) / "qa"
-        if all(student_folder.info_path(folder).exists() for folder in pair):
-            qg, qa = (str(folder) for folder in pair)
-        else:
-            student_folder.read_info(model)  # the error that names what is missing
-    if qg is not None and qa is not None:
-        method = get_method("iterative")
-        folders = students.check_roles(method, {"qg": qg, "qa": qa})
-        return Student(method, folders, Path(model or Path(qa).parent).resolve().name)
-    role = student_folder.read_info(model).role  # type: ignore[arg-type]
-    if role not in formats.ONE_PASS_ROLES:
-        raise SocraticError(
-            f"{model} is a '{role}' student, one half of an iterative pair: give the folder holding qg/ and qa/, "
-            "or --qg and --qa"
-        )
-    method = get_method(role)
-    folders = students.check_roles(method, {role: model})
-    return Student(method, folders, Path(model).resolve().name)  # type: ignore[arg-type]
 
 
 class Dialogues:

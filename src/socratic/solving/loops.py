@@ -57,28 +57,17 @@ class DecodeOptions:
     )
 
     def settings(self, sampling: Sampling = GREEDY) -> DecodeSettings:
-        return DecodeSettings(
-            sampling,
-            self.max_new_tokens,
-            self.step_tokens,
-            self.max_steps,
-            self.calculator,
-            self.stop_on_repeat,
-            self.retry_repeats,
-        )
+        """What the loops read: these options, sampled with `sampling`."""
+        return DecodeSettings(self, sampling)
 
 
 @dataclass(frozen=True)
 class DecodeSettings:
-    """What the loops need to know of a solve: sampling, token budgets, the calculator."""
+    """What the loops read: the decoding options (`DecodeOptions`, the flags), and what a command
+    decides from its other flags or a request: the sampling, and a budget for a whole attempt."""
 
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
     sampling: Sampling = GREEDY
-    max_new_tokens: int = 256  # one-pass completions
-    step_tokens: int = 96  # one QG or QA line
-    max_steps: int = 10  # most subquestion/solution pairs of an iterative attempt
-    calculator: bool = True
-    stop_on_repeat: bool = False  # end an iterative attempt when QG asks a subquestion it already asked
-    retry_repeats: int = 0  # ask QG again (sampling) up to this many times when it repeats a subquestion
     max_tokens: int | None = None  # most tokens of one iterative attempt, all its lines (a serve request's)
 
 
@@ -105,7 +94,12 @@ def solve_one_pass(
     """`answer`, `cot` or `unified`: one generation per problem (the prompt is the same for all three)."""
     prompts = [formats.problem_prompt(q) for q in questions]
     completions = engine.complete(
-        prompts, "answer", settings.max_new_tokens, settings.sampling, settings.calculator, progress=progress
+        prompts,
+        "answer",
+        settings.decode.max_new_tokens,
+        settings.sampling,
+        settings.decode.calculator,
+        progress=progress,
     )
     return [one_pass_attempt(c) for c in completions]
 
@@ -305,29 +299,29 @@ class IterativeLoop:
         0 the problem has ended ("length"), its last solution its answer."""
         settings, attempt = self._settings(i), self.attempts[i]
         if settings.max_tokens is None:
-            return settings.step_tokens
+            return settings.decode.step_tokens
         left = max(0, settings.max_tokens - attempt.tokens)
         if left == 0:
             attempt.finish = "length"
             self.ended.append(i)
-        return min(settings.step_tokens, left)
+        return min(settings.decode.step_tokens, left)
 
     def _answer(self, i: int, subquestion: str | None) -> None:
         # A problem at --max-steps is asked once more: if QG ends it there it is finished, not cut off.
         attempt, settings = self.attempts[i], self._settings(i)
-        if subquestion is None or len(attempt.steps) == settings.max_steps:
+        if subquestion is None or len(attempt.steps) == settings.decode.max_steps:
             attempt.finish = "end" if subquestion is None else "max_steps"
             self.ended.append(i)
             return
         repeated = _asked_before(subquestion, attempt.steps)
-        if repeated and i not in self.oracle and self.retries.get(i, 0) < settings.retry_repeats:
+        if repeated and i not in self.oracle and self.retries.get(i, 0) < settings.decode.retry_repeats:
             # The greedy line is QG's likeliest, and a repeat: a sampled one may be the next subquestion.
             self.retries[i] = self.retries.get(i, 0) + 1
             attempt.retried += 1
             # Seeded by the retry's number: an engine that seeds each call alike (hf) samples anew each time.
             self._ask(i, Sampling(RETRY_TEMPERATURE, settings.sampling.seed + self.retries[i]))
             return
-        if repeated and settings.stop_on_repeat:
+        if repeated and settings.decode.stop_on_repeat:
             # A greedy QG that repeats itself has entered a loop; its answer is the last new solution.
             attempt.finish = "repeat"
             self.ended.append(i)
@@ -335,7 +329,7 @@ class IterativeLoop:
         if (budget := self._line_budget(i)) == 0:
             return
         prompt = formats.qa_prompt(self.questions[i], attempt.steps, subquestion)
-        [ticket] = self.answerer.submit([prompt], "line", budget, settings.sampling, settings.calculator)
+        [ticket] = self.answerer.submit([prompt], "line", budget, settings.sampling, settings.decode.calculator)
         self.tickets[id(self.answerer)][ticket] = (i, subquestion)
         self.last[id(self.answerer)][i] = ticket
         self.answering[i] = subquestion
@@ -358,7 +352,7 @@ class OnePassLoop:
         i, self.added = self.added, self.added + 1
         s = settings or self.settings
         prompt = formats.problem_prompt(question)
-        [ticket] = self.engine.submit([prompt], "answer", s.max_new_tokens, s.sampling, s.calculator)
+        [ticket] = self.engine.submit([prompt], "answer", s.decode.max_new_tokens, s.sampling, s.decode.calculator)
         self.problem_of[ticket], self.ticket_of[i] = i, ticket
         return i
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from socratic.core.errors import SocraticError
 from socratic.core.records import Prediction
 from socratic.engines import GREEDY, Sampling
-from socratic.solving.dialogue import Dialogues, find_student, prediction, refused
+from socratic.solving.dialogue import Dialogues, prediction, refused
 from socratic.solving.loops import Attempt, DecodeOptions
-from socratic.solving.students import EngineOptions
+from socratic.solving.students import EngineOptions, find_student
 from socratic.tasks.base import check_answer_kind
 
 

@@ -1,4 +1,6 @@
-"""Open trained students for `solve`: check each folder's role, then load it into the chosen engine.
+"""The student: which folders (`StudentOptions`, the `--model` / `--qg` / `--qa` of every command that
+takes one), finding its method from them (`find_student`), checking each folder's role, then loading
+it into the chosen engine.
 
 `solve` asks for engines, not folders: one student (one-pass methods), a QG + QA pair (iterative),
 or a pair of LoRA adapters sharing one base model (`--adapters`). The llama.cpp engine reads GGUF,
@@ -14,7 +16,8 @@ from pathlib import Path
 from socratic.core.errors import SocraticError
 from socratic.engines import ENGINES, Engine
 from socratic.solving.loops import DecodeSettings
-from socratic.text.methods import Method
+from socratic.text import formats
+from socratic.text.methods import Method, get_method, role_folder
 from socratic.weights import student_folder
 from socratic.weights.gguf_io import GGUF_TYPES
 
@@ -73,6 +76,80 @@ class EngineOptions:
     )
 
 
+@dataclass(frozen=True)
+class StudentOptions:
+    """Which student: the option group of `solve`, `ask`, `serve` and `export` (one `--model`, or an
+    iterative pair's `--qg` and `--qa`)."""
+
+    model: str | None = field(
+        default=None,
+        metadata={
+            "help": "student folder from `socratic train` (answer, cot or unified), or the folder holding an "
+            "iterative pair's qg/ and qa/"
+        },
+    )
+    qg: str | None = field(default=None, metadata={"help": "question-generator folder (iterative pair, with --qa)"})
+    qa: str | None = field(
+        default=None,
+        metadata={"help": "question-answerer folder (iterative pair, with --qg; alone for `solve --oracle`)"},
+    )
+
+    def student(self) -> Student:
+        """The student, its method found from its folders (`ask`, `serve`, `export`)."""
+        return find_student(self.model, self.qg, self.qa)
+
+    def folders(self, method: Method) -> dict[str, str | None]:
+        """The folder of each of `method`'s roles (`solve`, which is told the method): `--model` for a
+        one-pass method; for the pair, `--qg` and `--qa`, or the qg/ and qa/ of the folder `--model`."""
+        if not method.iterative:
+            return {method.name: self.model}
+        if self.model is not None and self.qg is None and self.qa is None:
+            return {role: str(role_folder(self.model, method.name, role)) for role in method.roles}
+        return {"qg": self.qg, "qa": self.qa}
+
+
+@dataclass(frozen=True)
+class Student:
+    """A student ready to open: its method and the folder of each role; `name` is what serve calls it."""
+
+    method: Method
+    folders: dict[str, str]
+    name: str
+
+    @property
+    def iterative(self) -> bool:
+        return self.method.iterative
+
+
+def find_student(model: str | None, qg: str | None = None, qa: str | None = None) -> Student:
+    """The student of a folder written by `socratic train`: a one-pass student (answer, cot, unified),
+    or the folder holding an iterative pair (`qg/` and `qa/`, as `train --method iterative` writes),
+    or a pair given as `qg` and `qa` folders."""
+    if model is None and (qg is None or qa is None):
+        raise SocraticError("give --model (a student folder, or the folder holding qg/ and qa/) or both --qg and --qa")
+    if model is not None and (qg is not None or qa is not None):
+        raise SocraticError("give either --model or --qg and --qa, not both")
+    if model is not None and not student_folder.info_path(model).exists():
+        pair = Path(model) / "qg", Path(model) / "qa"
+        if all(student_folder.info_path(folder).exists() for folder in pair):
+            qg, qa = (str(folder) for folder in pair)
+        else:
+            student_folder.read_info(model)  # the error that names what is missing
+    if qg is not None and qa is not None:
+        method = get_method("iterative")
+        folders = check_roles(method, {"qg": qg, "qa": qa})
+        return Student(method, folders, Path(model or Path(qa).parent).resolve().name)
+    role = student_folder.read_info(model).role  # type: ignore[arg-type]
+    if role not in formats.ONE_PASS_ROLES:
+        raise SocraticError(
+            f"{model} is a '{role}' student, one half of an iterative pair: give the folder holding qg/ and qa/, "
+            "or --qg and --qa"
+        )
+    method = get_method(role)
+    folders = check_roles(method, {role: model})
+    return Student(method, folders, Path(model).resolve().name)  # type: ignore[arg-type]
+
+
 def check_roles(method: Method, folders: dict[str, str | None]) -> dict[str, str]:
     """Each student folder is given, was trained for the role it is given, and has its weights."""
     for role, folder in folders.items():
@@ -108,7 +185,8 @@ def _context_per_sequence(method: Method, decoding: DecodeSettings) -> int:
 
     llama.cpp rounds it up to a multiple of 256; a problem whose prompt and budget do not fit is saved
     with finish "too long" and the run goes on (`engines.base.fits`)."""
-    written = 2 * decoding.max_steps * decoding.step_tokens if method.iterative else decoding.max_new_tokens
+    decode = decoding.decode
+    written = 2 * decode.max_steps * decode.step_tokens if method.iterative else decode.max_new_tokens
     return 768 + written
 
 

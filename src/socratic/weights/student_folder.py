@@ -6,6 +6,7 @@
       adapter/                 the LoRA adapter, when trained with --lora-r (already merged into the weights)
       checkpoints/checkpoint-N resumable trainer states, while training
       model.<type>.gguf        the export llama.cpp decodes, made once on first use
+      predictions.<dataset>.<split>.jsonl   what `socratic solve` writes by default (a pair's: in the folder above)
 
 Folders written before `role` was the key of socratic.json say `mode`; they are still read.
 """
@@ -136,6 +137,12 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
     found = [p for p in checkpoints_folder(folder).glob("checkpoint-*") if (p / "trainer_state.json").exists()]
     numbered = [p for p in found if p.name.split("-")[-1].isdigit()]
     return max(numbered, key=lambda p: int(p.name.split("-")[-1])) if numbered else None
+
+
+def predictions_file(folder: str | Path, dataset: str, split: str, oracle: bool = False) -> Path:
+    """Where `socratic solve` writes a student's answers to `dataset`'s `split` by default (with
+    --oracle, a file of its own: those answers had the human subquestions)."""
+    return Path(folder) / f"predictions.{dataset}.{split}{'.oracle' if oracle else ''}.jsonl"
 
 
 def student_gguf(folder: str | Path, weights_type: str = "f32") -> Path:
