@@ -90,7 +90,8 @@ class RunArgs:
         metadata={
             "help": "a TOML file, or the name of a shipped config: default (the SVAMP demo: four students on "
             "the shipped chains, ~15 min on 2 CPU cores), tiny (a pipeline check, no method signal), cpu-gsm8k, "
-            "cpu-gsm8k-2400, cpu-svamp, cpu-svamp-diverse, cpu-strategyqa (the comparisons that fit 2 CPU cores), "
+            "cpu-gsm8k-2400, cpu-gsm8k-full, cpu-svamp, cpu-svamp-diverse, cpu-strategyqa (the comparisons that fit "
+            "2 CPU cores), "
             "paper-gsm8k, paper-svamp, paper-strategyqa (the paper's settings, for a GPU)"
         },
     )
