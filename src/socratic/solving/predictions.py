@@ -15,9 +15,12 @@ from socratic.tasks.base import Task
 
 
 def to_prediction(problem: Problem, attempts: Sequence[Attempt], method: str, task: Task, seconds: float) -> Prediction:
-    """The prediction of one problem: its (first) attempt's trace and the majority answer of all attempts."""
+    """The prediction of one problem: the majority answer of all attempts, the trace of the first attempt
+    that gave it, and what all attempts cost (`tokens`: every token they generated)."""
     answers = [task.extract_answer(a.answer_text) for a in attempts]
     votes = Counter(a for a in answers if a is not None)
+    # most_common keeps the order of first appearance among equal counts: a tie goes to the answer of the
+    # earliest attempt among the tied (for the pair with --qg-temperature, the first decomposition sampled).
     answer = votes.most_common(1)[0][0] if votes else None
     chosen = attempts[answers.index(answer)] if answer is not None else attempts[0]
     meta = {
