@@ -118,6 +118,15 @@ class TrainConfig:
             "above": 0,
         },
     )
+    repeat_unlikelihood: float = field(
+        default=0.0,
+        metadata={
+            "help": "QG only: weight of an unlikelihood term against asking again what the chain already asked: "
+            "where each trained line parts from an earlier line of its chain, -log(1 - p) of the earlier "
+            "line's token (0 = off; the other roles train without it)",
+            "min": 0,
+        },
+    )
     bf16: bool | None = field(
         default=None,
         metadata={
@@ -164,8 +173,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.max_steps == 0:
             raise SocraticError("--max-steps: must be at least 1 (or -1 to train by --epochs)")
-        if self.trl_loss and self.decision_weight != 1:
-            raise SocraticError("--trl-loss: TRL's loss has no decision weight; leave out one of the two")
+        if self.trl_loss and (self.decision_weight != 1 or self.repeat_unlikelihood):
+            raise SocraticError(
+                "--trl-loss: TRL's loss has no decision weight or repeat unlikelihood; leave out one of the two"
+            )
         if self.warmup_ratio >= 1:
             raise SocraticError(f"--warmup-ratio: must be below 1, not {self.warmup_ratio}")
 
@@ -346,7 +357,7 @@ def _fit(
         use_cpu=not gpu,
         disable_tqdm=True,  # one bar of our own (`progress_bar`) instead of the trainer's bar and log lines
     )
-    trainer = (SFTTrainer if config.trl_loss else trainer_class(SFTTrainer, config.decision_weight))(
+    trainer = (SFTTrainer if config.trl_loss else trainer_class(SFTTrainer, **_loss_options(config, role)))(
         model=model,
         args=args,
         train_dataset=dataset,
@@ -440,11 +451,18 @@ def _recipe(config: TrainConfig, role: str, data_hash: str) -> dict[str, Any]:
         "lora_alpha": config.lora_alpha,
         "warmup_ratio": config.warmup_ratio,
         "weight_decay": config.weight_decay,
-        **(
-            {"decision_weight": config.decision_weight} if config.decision_weight != 1 else {}
-        ),  # older checkpoints resume
+        **_loss_options(config, role),  # only those off their defaults: older checkpoints resume
         "seed": config.seed,
     }
+
+
+def _loss_options(config: TrainConfig, role: str) -> dict[str, float]:
+    """The loss options of this role's training that are off their defaults (`trainer_class`'s keywords):
+    the repeat unlikelihood is QG's alone."""
+    options = {"decision_weight": config.decision_weight} if config.decision_weight != 1 else {}
+    if config.repeat_unlikelihood and role == "qg":
+        options["repeat_unlikelihood"] = config.repeat_unlikelihood
+    return options
 
 
 def _save(
@@ -469,6 +487,7 @@ def _save(
         examples=examples,
         lora_r=config.lora_r,
         trained_for=_trained_for(config),
+        loss=_loss_options(config, role),
     )
     student_folder.write_info(out, info)
 
