@@ -570,3 +570,20 @@ def test_report_to_a_tracker_that_is_not_installed_is_one_line(tiny_model, chain
     assert main([*argv, "--report-to", "wandb"]) == 2
     assert "pip install wandb" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_the_learning_rate_schedule_after_the_warm_up(tiny_model, chains_file, tmp_path):
+    import math
+
+    def rates(schedule: str) -> list[float]:
+        out = tmp_path / schedule
+        run_train(quick(tiny_model, chains_file, out, max_steps=4, threads=1, max_length=256, lr_schedule=schedule))
+        return [json.loads(line)["learning_rate"] for line in (out / "loss.jsonl").read_text().splitlines()]
+
+    peak = 3e-3  # quick's rate, no warm-up; step s (0-3) of 4 is logged with the rate it used
+    assert rates("linear") == pytest.approx([peak * (1 - s / 4) for s in range(4)])
+    assert rates("cosine") == pytest.approx([peak * 0.5 * (1 + math.cos(math.pi * s / 4)) for s in range(4)], abs=1e-12)
+    assert rates("constant") == pytest.approx([peak] * 4)
+    with pytest.raises(SocraticError, match="lr_schedule"):  # a checkpoint of another schedule is not resumed
+        (tmp_path / "cosine" / "socratic.json").unlink()
+        run_train(quick(tiny_model, chains_file, tmp_path / "cosine", max_steps=5, threads=1, max_length=256))

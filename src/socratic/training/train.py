@@ -22,7 +22,8 @@ The recipe, and why:
   attention mask, so packed examples never see each other (tested for Llama, GPT-2 and Qwen2, and
   checked on each model before training: one whose attention ignores them trains unpacked, warned).
 - Full fine-tuning by default, as in the paper; `--lora-r` trains LoRA adapters on every linear
-  layer instead (merged into the saved weights). AdamW, linear decay after a short warm-up.
+  layer instead (merged into the saved weights). AdamW, linear decay after a short warm-up
+  (`--lr-schedule cosine` or `constant` instead).
 - bf16 mixed precision where the hardware computes bf16 natively (GPUs; CPUs with AVX512-BF16 or
   AMX, where weights stay float32 and matrix products run in bf16); `accelerate launch` for GPUs.
 - Checkpoints every `--save-steps` under `<out>/checkpoints/`; rerunning the same command resumes
@@ -108,6 +109,14 @@ class TrainConfig:
     lora_alpha: int | None = field(default=None, metadata={"help": "LoRA alpha (default: 2 x rank)", "min": 1})
     warmup_ratio: float = field(
         default=0.03, metadata={"help": "share of steps spent warming up the learning rate", "min": 0}
+    )
+    lr_schedule: str = field(
+        default="linear",
+        metadata={
+            "help": "the learning rate after the warm-up: linear (down to 0 at the last step), cosine (down to 0, "
+            "slower at first and at the end), constant (the peak throughout)",
+            "choices": ("linear", "cosine", "constant"),
+        },
     )
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay", "min": 0})
     decision_weight: float = field(
@@ -336,7 +345,7 @@ def _fit(
         per_device_train_batch_size=config.batch_size,
         optim=optimizer_name(config.fused_optimizer),
         gradient_accumulation_steps=config.grad_accum,
-        lr_scheduler_type="linear",
+        lr_scheduler_type={"constant": "constant_with_warmup"}.get(config.lr_schedule, config.lr_schedule),
         warmup_steps=config.warmup_ratio,
         weight_decay=config.weight_decay,
         max_length=config.max_length,
@@ -450,6 +459,7 @@ def _recipe(config: TrainConfig, role: str, data_hash: str) -> dict[str, Any]:
         "lora_r": config.lora_r,
         "lora_alpha": config.lora_alpha,
         "warmup_ratio": config.warmup_ratio,
+        **({"lr_schedule": config.lr_schedule} if config.lr_schedule != "linear" else {}),  # older checkpoints resume
         "weight_decay": config.weight_decay,
         **_loss_options(config, role),  # only those off their defaults: older checkpoints resume
         "seed": config.seed,
