@@ -587,3 +587,25 @@ def test_the_learning_rate_schedule_after_the_warm_up(tiny_model, chains_file, t
     with pytest.raises(SocraticError, match="lr_schedule"):  # a checkpoint of another schedule is not resumed
         (tmp_path / "cosine" / "socratic.json").unlink()
         run_train(quick(tiny_model, chains_file, tmp_path / "cosine", max_steps=5, threads=1, max_length=256))
+
+
+def test_a_killed_training_resumes_with_other_speed_options_and_goes_on_as_it_would_have(
+    tiny_model, chains_file, tmp_path, caplog
+):
+    """Issue 33: a long run started with one speed recipe continues with another. The speed options
+    (optimizer kernel, packed attention) are not in the resume recipe, and they change no arithmetic
+    beyond rounding: the switched run's losses are the straight run's."""
+    quick_run = functools.partial(quick, tiny_model, chains_file, max_length=256, threads=1, save_steps=1)
+    straight, switched = tmp_path / "straight", tmp_path / "switched"
+    run_train(quick_run(straight, max_steps=4))
+    run_train(quick_run(switched, max_steps=2, fused_optimizer=False, packed_attention=False))
+    for finished in ("socratic.json", "model.safetensors"):  # as if killed after its checkpoints
+        (switched / finished).unlink()
+    run_train(quick_run(switched, max_steps=4))
+    assert "resuming from" in caplog.text
+
+    def losses(out):
+        return [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+
+    assert len(losses(switched)) == 4
+    assert losses(switched) == pytest.approx(losses(straight), rel=0.02)  # bf16 autocast where native
