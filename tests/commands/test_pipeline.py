@@ -130,6 +130,15 @@ def test_config_errors(tmp_path, text, message):
         load_config(bad)
 
 
+def test_a_vote_over_decompositions_is_a_run_of_the_pair_alone():
+    sampled = {"solve": {"samples": 5, "qg_temperature": 0.7}}
+    with pytest.raises(SocraticError, match=r"qg_temperature samples the question generator, which cot do not"):
+        config_from_values({"methods": ["cot", "iterative"], **sampled})
+    pair = config_from_values({"methods": ["iterative"], **sampled})
+    [solve] = [c for key, c in stage_configs(pair, Path("RUN")).items() if key.startswith("solve")]
+    assert solve.decoding.qg_sampling.temperature == 0.7 and solve.decoding.sampling.temperature == 0
+
+
 def test_a_missing_config_file(tmp_path):
     with pytest.raises(SocraticError, match="config file not found"):
         load_config(tmp_path / "missing.toml")

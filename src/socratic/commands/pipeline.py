@@ -79,6 +79,15 @@ class PipelineConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     solve: SolveConfig = field(default_factory=SolveConfig)
 
+    def __post_init__(self) -> None:
+        # Refused here, not after hours of training when the first one-pass student comes to solve.
+        one_pass = [m for m in self.run.methods if not METHODS[m].iterative]
+        if self.solve.qg_temperature and one_pass:
+            raise SocraticError(
+                f"[solve] qg_temperature samples the question generator, which {', '.join(one_pass)} do not "
+                'have: leave it out, or run methods = ["iterative"] alone'
+            )
+
     def as_json(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
