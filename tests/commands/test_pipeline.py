@@ -52,6 +52,24 @@ def test_the_2400_problem_config_is_cpu_gsm8k_with_four_times_the_data_at_batch_
     assert large.solve == small.solve and large.run.methods == small.run.methods
 
 
+def test_the_full_config_is_cpu_gsm8k_2400_on_every_problem_before_the_validation_slice():
+    """Issue 33: the same students, recipe and test split as cpu-gsm8k-2400, on GSM8K's training problems
+    0-7,172; the validation slice (7,173-7,472, the split's last 300) is never annotated, so never trained."""
+    large, full = load_config("cpu-gsm8k-2400"), load_config("cpu-gsm8k-full")
+    _, split, problems = full.annotate.data.load("train")
+    validation = {f"gsm8k/train/{i}" for i in range(7173, 7473)}
+    assert split == "train" and len(full.annotate.data.task().load(split)) == 7473
+    chosen = {p.id for p in problems}
+    assert len(chosen) == 7173 and not chosen & validation
+    # train's --limit/--offset count the chains file's problems, not the split's: unset, it trains on
+    # every chain annotate wrote and nothing else.
+    trained = [c.data for key, c in stage_configs(full, Path("RUN")).items() if key.startswith("train")]
+    assert len(trained) == 4 and all((d.limit, d.offset) == (None, 0) for d in trained)
+    assert dataclasses.replace(full.annotate, data=large.annotate.data) == large.annotate
+    assert dataclasses.replace(full.train, save_steps=25) == large.train
+    assert full.solve == large.solve and full.run.methods == large.run.methods
+
+
 def test_the_diverse_reasoning_config_is_cpu_svamp_with_four_samples():
     """Issue 20: the same teacher, problems, students and test split as cpu-svamp; four sampled replies."""
     one, four = load_config("cpu-svamp"), load_config("configs/cpu-svamp-diverse.toml")
@@ -113,6 +131,15 @@ def test_config_errors(tmp_path, text, message):
     bad.write_text(text)
     with pytest.raises(SocraticError, match=message):
         load_config(bad)
+
+
+def test_a_vote_over_decompositions_is_a_run_of_the_pair_alone():
+    sampled = {"solve": {"samples": 5, "qg_temperature": 0.7}}
+    with pytest.raises(SocraticError, match=r"qg_temperature samples the question generator, which cot do not"):
+        config_from_values({"methods": ["cot", "iterative"], **sampled})
+    pair = config_from_values({"methods": ["iterative"], **sampled})
+    [solve] = [c for key, c in stage_configs(pair, Path("RUN")).items() if key.startswith("solve")]
+    assert solve.decoding.qg_sampling.temperature == 0.7 and solve.decoding.sampling.temperature == 0
 
 
 def test_a_missing_config_file(tmp_path):

@@ -221,3 +221,111 @@ def test_a_second_solve_on_the_same_output_stops_before_any_work(tiny_student, t
     assert out.read_text() == ""
     run_solve(config)
     assert len(list(read_jsonl(out, Prediction))) == 2
+
+
+def test_a_tie_goes_to_the_earliest_attempts_answer_and_the_cost_is_every_attempts_tokens(problems):
+    task = load_task("gsm8k")
+
+    def voted(*answers: str) -> Prediction:
+        attempts = [Attempt(answer_text=a, tokens=10 + n) for n, a in enumerate(answers)]
+        return to_prediction(problems[0], attempts, "iterative", task, 1.0)
+
+    tied = voted("41", "42", "42", "41")
+    assert tied.answer == "41" and tied.meta["votes"] == {"41": 2, "42": 2}
+    assert tied.meta["answers"] == ["41", "42", "42", "41"] and tied.meta["tokens"] == 10 + 11 + 12 + 13
+    assert tied.meta["attempt_tokens"] == [10, 11, 12, 13]
+    assert voted("no number", "7", "8").answer == "7", "an attempt without an answer has no vote"
+    assert voted("8", "7", "7").answer == "7", "a majority beats the first attempt"
+
+
+def _sampled_pair_config(make_tiny_student, out, **options) -> SolveConfig:
+    values = dict(
+        method="iterative",
+        qg=str(make_tiny_student("qg")),
+        qa=str(make_tiny_student("qa")),
+        limit=3,
+        samples=3,
+        qg_temperature=1.0,
+        batch_size=4,  # fewer places than the 9 attempts: the active set rolls over problems
+        max_steps=2,
+        step_tokens=8,
+        threads=1,
+        out=str(out),
+    )
+    return build(SolveConfig, {**values, **options})
+
+
+@pytest.mark.parametrize("engine_name", ["hf", "llamacpp"])
+def test_the_pair_votes_over_sampled_decompositions_and_resumes_without_duplicates_tiny(
+    engine_name, make_tiny_student, tmp_path, monkeypatch
+):
+    from socratic.commands import solve
+
+    out = tmp_path / "sc.jsonl"
+    config = _sampled_pair_config(make_tiny_student, out, engine=engine_name)
+    assert config.decoding.sampling.temperature == 0 and config.decoding.qg_sampling.temperature == 1.0
+    saving, saved_now = solve.to_prediction, []
+
+    def interrupted(*args, **kwargs):
+        if saved_now:  # the second problem to end: stop, as a kill would, after the first is saved
+            raise KeyboardInterrupt
+        saved_now.append(1)
+        return saving(*args, **kwargs)
+
+    monkeypatch.setattr(solve, "to_prediction", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_solve(config)
+    monkeypatch.setattr(solve, "to_prediction", saving)
+    assert len(list(read_jsonl(out, Prediction))) == 1
+    run_solve(config)
+    predictions = list(read_jsonl(out, Prediction))
+    assert sorted(p.problem_id for p in predictions) == [f"gsm8k/test/{i}" for i in range(3)]
+    for p in predictions:
+        assert len(p.meta["answers"]) == 3 and sum(p.meta["votes"].values()) == sum(
+            a is not None for a in p.meta["answers"]
+        )
+        assert p.meta["tokens"] == sum(p.meta["attempt_tokens"]) and min(p.meta["attempt_tokens"]) > 0
+    with pytest.raises(SocraticError, match=r"other settings \(qg_sampling"):
+        run_solve(_sampled_pair_config(make_tiny_student, out, engine=engine_name, qg_temperature=0.5))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (dict(temperature=0.7), "--qg-temperature keeps QA greedy: leave out --temperature"),
+        (
+            dict(method="unified", model="m"),
+            "--qg-temperature samples the question generator: use it with --method iterative",
+        ),
+        (dict(method="iterative", qa="qa", oracle=True), "use it with --method iterative, without --oracle"),
+    ],
+)
+def test_qg_temperature_is_refused_where_there_is_no_sampled_qg(options, message):
+    with pytest.raises(SocraticError, match=message):
+        run_solve(build(SolveConfig, {"qg_temperature": 0.7, **options}))
+
+
+@pytest.mark.slow
+def test_the_pair_votes_over_sampled_decompositions_on_smollm2(make_student, tmp_path):
+    """SmolLM2 as both students on llama.cpp: five decompositions of each of two problems, QG sampled at
+    0.7 and QA greedy, vote and cost recorded; the base model's lines differ between samples."""
+    out = tmp_path / "sc.jsonl"
+    values = dict(
+        method="iterative",
+        qg=str(make_student("qg")),
+        qa=str(make_student("qa")),
+        limit=2,
+        samples=5,
+        qg_temperature=0.7,
+        engine="llamacpp",
+        max_steps=2,
+        step_tokens=24,
+        out=str(out),
+    )
+    run_solve(build(SolveConfig, values))
+    predictions = list(read_jsonl(out, Prediction))
+    assert [p.problem_id for p in sorted(predictions, key=lambda p: p.problem_id)] == ["gsm8k/test/0", "gsm8k/test/1"]
+    for p in predictions:
+        assert len(p.meta["answers"]) == 5 and p.meta["tokens"] > 5 * 2
+        if p.meta["votes"]:
+            assert p.answer == max(p.meta["votes"], key=p.meta["votes"].get)

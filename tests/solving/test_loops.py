@@ -3,6 +3,8 @@ iterative loop finishes, respects its limits, gives the same results batched and
 time, lets one problem end early without disturbing the others, and on llama.cpp continues each
 problem from its cache (in rounds or handing each line over as it ends)."""
 
+import dataclasses
+
 import pytest
 
 from socratic.engines import GREEDY, Completion
@@ -257,3 +259,50 @@ def test_retry_repeats_asks_qg_again_sampled_until_a_new_subquestion(problems):
         None, Repeater(1), question, DecodeOptions(max_steps=3, retry_repeats=2).settings(), oracle=oracle
     )[0]
     assert [s.question for s in human.steps] == oracle[0] and human.retried == 0
+
+
+class SamplingRecorder(Repeater):
+    """`Repeater`, noting the sampling each QG and QA line was asked with."""
+
+    def __init__(self):
+        super().__init__(fresh_after=1)
+        self.asked: dict[str, list] = {"qg": [], "qa": []}
+
+    def _complete(self, prompt: str, sampling) -> Completion:
+        qa = prompt.splitlines()[-1].startswith(formats.SUBQUESTION_PREFIX)
+        self.asked["qa" if qa else "qg"].append(sampling)
+        return super()._complete(prompt, sampling)
+
+
+def test_qg_sampling_samples_the_question_generator_alone(problems):
+    from socratic.engines import Sampling
+
+    engine = SamplingRecorder()
+    hot = Sampling(0.9, seed=3)
+    settings = dataclasses.replace(DecodeOptions(max_steps=4).settings(), qg_sampling=hot)
+    [attempt] = solve_iterative(engine, engine, [problems[0].question], settings)
+    assert attempt.finish == "end" and len(attempt.steps) == 3
+    assert engine.asked["qg"] == [hot] * 4, "every QG line, the end marker's too, is sampled"
+    assert engine.asked["qa"] == [GREEDY] * 3, "QA answers greedily"
+    # A retried repeat keeps its own temperature and seed, whatever QG's sampling is.
+    retrying = SamplingRecorder()
+    retrying.fresh_after = 2
+    solve_iterative(retrying, retrying, [problems[0].question], DecodeOptions(max_steps=4, retry_repeats=1).settings())
+    assert {s.temperature for s in retrying.asked["qg"]} == {0.0, 0.7}
+
+
+@pytest.mark.parametrize("engine_name", ["hf", "llamacpp"])
+def test_sampled_qg_writes_different_decompositions_of_one_problem_tiny(
+    engine_name, tiny_engine, tiny_decoder, tiny_gguf, problems
+):
+    from socratic.engines import LlamaCppEngine, Sampling
+
+    engine = tiny_engine if engine_name == "hf" else LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, threads=1)
+    question = problems[0].question
+    greedy = solve_iterative(engine, engine, [question] * 3, DecodeOptions(max_steps=2, step_tokens=8).settings())
+    assert greedy[0] == greedy[1] == greedy[2]
+    settings = dataclasses.replace(
+        DecodeOptions(max_steps=2, step_tokens=8).settings(), qg_sampling=Sampling(1.0, seed=1)
+    )
+    sampled = solve_iterative(engine, engine, [question] * 3, settings)
+    assert len({a.steps[0].question for a in sampled if a.steps}) > 1, "three decompositions, not one"

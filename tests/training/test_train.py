@@ -19,7 +19,7 @@ from socratic.core.records import Chain, Step
 from socratic.tasks import gsm8k
 from socratic.text import formats
 from socratic.training.train import TrainConfig, load_pieces, run_train, tokenize_pieces, uses_trl_loss
-from socratic.training.trainer import completion_loss, trained_positions, trainer_class
+from socratic.training.trainer import completion_loss, copy_penalty, copy_targets, trained_positions, trainer_class
 from socratic.weights import models
 from socratic.weights.student_folder import read_info
 
@@ -265,6 +265,87 @@ def test_a_qg_trains_with_a_decision_weight_and_resumes_only_with_it(tiny_model,
         (out / finished).unlink()
     with pytest.raises(SocraticError, match="decision_weight"):
         run_train(quick_qg(max_steps=3, save_steps=1))
+
+
+def test_copy_targets_are_where_a_line_parts_from_an_earlier_line_of_its_example():
+    x = -100
+    # One example: lines at 1-3, 5-7 and 9-11; the second copies the first for two tokens, the third
+    # parts from both at once; 13-14 and 16-17 are two one-line examples (starting at 12 and 15).
+    row = [x, 7, 8, 9, x, 7, 8, 4, x, 6, 8, 9, x, 7, 5, x, 7, 8]
+    assert copy_targets(row[:4]) == [], "no earlier line: nothing to copy"
+    assert copy_targets(row[:12]) == [(7, 9), (9, 7)]  # the second line's third token; the third's first
+    assert copy_targets(row, starts=[0, 12, 15]) == [(7, 9), (9, 7)], "never across packed examples"
+    assert copy_targets([x, 7, 8, x, 7, 8, 9]) == [], "a line that goes on past an earlier one copies nothing"
+
+
+def test_the_repeat_unlikelihood_is_zero_without_an_earlier_line_and_pushes_the_copy_down_otherwise():
+    torch.manual_seed(0)
+    x = -100
+    one_line = torch.tensor([[x, 1, 2, 3, x, x, x, x]])
+    two_lines = torch.tensor([[x, 1, 2, 3, x, 1, 4, 3]])  # the second line parts from the first at 6: 4, not 2
+    for labels in (one_line, two_lines):
+        logits = torch.randn(1, 8, 11, requires_grad=True)
+        keep = trained_positions(labels)
+        plain = completion_loss(1.0)(logits[:, keep], labels, keep)
+        with_term = completion_loss(1.0, repeat_unlikelihood=2.0)(logits[:, keep], labels, keep)
+        if labels is one_line:
+            assert torch.equal(with_term, plain) and copy_penalty(logits[:, keep], labels, keep).item() == 0
+            continue
+        p = torch.softmax(logits[0, 5], -1)[2]  # at position 5, the chance of the first line's 2 again
+        trained = (labels[:, 1:] != x).sum()
+        assert torch.allclose(with_term, plain + 2.0 * -torch.log1p(-p) / trained)
+        (with_term - plain).backward()
+        grad = logits.grad[0, 5]
+        assert grad[2] > 0 and grad.abs().sum() > 0, "descending it lowers the copying token's logit"
+        assert logits.grad[0, [0, 1, 2, 3, 4, 6]].abs().sum() == 0, "the term reads that position alone"
+
+
+def test_a_qg_line_of_a_real_chain_is_penalised_where_it_would_repeat_the_subquestion_before():
+    """On SmolLM2's tokenizer and a GSM8K chain as QG trains on it: one copy target per later line and
+    earlier line, each a token of the earlier line where it is not the later line's token there."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(models.resolve("smollm2-135m"))
+    problem = gsm8k.load("train")[0]
+    pieces = formats.segments("qg", problem.question, problem.human_steps, problem.answer)
+    encoded = tokenize_pieces(tokenizer, pieces)
+    ids = encoded["input_ids"]
+    labels = [t if trained else -100 for t, trained in zip(ids, encoded["completion_mask"], strict=True)]
+    lines = len(problem.human_steps) + 1  # the subquestions and the end marker
+    targets = copy_targets(labels)
+    assert 0 < len(targets) <= lines * (lines - 1) // 2
+    assert all(labels[position] != token and token in labels[:position] for position, token in targets)
+
+
+def test_a_qg_trains_with_the_repeat_unlikelihood_and_records_it(tiny_model, chains_file, tmp_path):
+    from trl import SFTTrainer
+
+    _, _, trainer, batch = first_batch(tiny_model, chains_file, tmp_path, mode="qg")
+    with torch.no_grad():
+        plain = trainer_class(SFTTrainer).compute_loss(trainer, trainer.model, dict(batch))
+        penalised = trainer_class(SFTTrainer, 1.0, 1.0).compute_loss(trainer, trainer.model, dict(batch))
+    assert penalised > plain, "the packed batch's later QG lines have copy targets"
+    out = tmp_path / "qg"
+    quick_qg = functools.partial(quick, tiny_model, chains_file, out, method="qg", max_length=256, threads=1)
+    run_train(quick_qg(max_steps=2, save_steps=1, repeat_unlikelihood=0.5))
+    assert read_info(out).loss == {"repeat_unlikelihood": 0.5}
+    assert read_info(out).trained_for["max_steps"] == 2
+    for finished in ("socratic.json", "model.safetensors"):  # as if killed after its checkpoints
+        (out / finished).unlink()
+    with pytest.raises(SocraticError, match="repeat_unlikelihood"):
+        run_train(quick_qg(max_steps=3, save_steps=1))
+    run_train(quick_qg(max_steps=3, save_steps=1, repeat_unlikelihood=0.5))  # the same recipe goes on
+    assert read_info(out).loss == {"repeat_unlikelihood": 0.5}
+
+
+def test_the_repeat_unlikelihood_is_qgs_alone(tiny_model, chains_file, tmp_path):
+    from socratic.training import train
+
+    config = quick(tiny_model, chains_file, tmp_path, method="iterative", repeat_unlikelihood=0.5)
+    assert train._loss_options(config, "qg") == {"repeat_unlikelihood": 0.5}
+    assert train._loss_options(config, "qa") == {}, "QA's solutions may well repeat a number"
+    with pytest.raises(SocraticError, match="--trl-loss: TRL's loss has no decision weight or repeat"):
+        quick(tiny_model, chains_file, tmp_path, trl_loss=True, repeat_unlikelihood=0.5)
 
 
 def test_repeated_chains_are_trained_once(tiny_model, chains_file, tmp_path, caplog):
@@ -533,3 +614,42 @@ def test_trls_loss_is_the_default_only_where_triton_computes_it_in_chunks(monkey
     assert not uses_trl_loss(TrainConfig(trl_loss=False), gpu=True)
     monkeypatch.setattr(transformers.utils, "is_triton_available", lambda: False)
     assert not uses_trl_loss(TrainConfig(), gpu=True)
+
+
+def test_the_learning_rate_schedule_after_the_warm_up(tiny_model, chains_file, tmp_path):
+    import math
+
+    def rates(schedule: str) -> list[float]:
+        out = tmp_path / schedule
+        run_train(quick(tiny_model, chains_file, out, max_steps=4, threads=1, max_length=256, lr_schedule=schedule))
+        return [json.loads(line)["learning_rate"] for line in (out / "loss.jsonl").read_text().splitlines()]
+
+    peak = 3e-3  # quick's rate, no warm-up; step s (0-3) of 4 is logged with the rate it used
+    assert rates("linear") == pytest.approx([peak * (1 - s / 4) for s in range(4)])
+    assert rates("cosine") == pytest.approx([peak * 0.5 * (1 + math.cos(math.pi * s / 4)) for s in range(4)], abs=1e-12)
+    assert rates("constant") == pytest.approx([peak] * 4)
+    with pytest.raises(SocraticError, match="lr_schedule"):  # a checkpoint of another schedule is not resumed
+        (tmp_path / "cosine" / "socratic.json").unlink()
+        run_train(quick(tiny_model, chains_file, tmp_path / "cosine", max_steps=5, threads=1, max_length=256))
+
+
+def test_a_killed_training_resumes_with_other_speed_options_and_goes_on_as_it_would_have(
+    tiny_model, chains_file, tmp_path, caplog
+):
+    """Issue 33: a long run started with one speed recipe continues with another. The speed options
+    (optimizer kernel, packed attention) are not in the resume recipe, and they change no arithmetic
+    beyond rounding: the switched run's losses are the straight run's."""
+    quick_run = functools.partial(quick, tiny_model, chains_file, max_length=256, threads=1, save_steps=1)
+    straight, switched = tmp_path / "straight", tmp_path / "switched"
+    run_train(quick_run(straight, max_steps=4))
+    run_train(quick_run(switched, max_steps=2, fused_optimizer=False, packed_attention=False))
+    for finished in ("socratic.json", "model.safetensors"):  # as if killed after its checkpoints
+        (switched / finished).unlink()
+    run_train(quick_run(switched, max_steps=4))
+    assert "resuming from" in caplog.text
+
+    def losses(out):
+        return [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+
+    assert len(losses(switched)) == 4
+    assert losses(switched) == pytest.approx(losses(straight), rel=0.02)  # bf16 autocast where native

@@ -81,6 +81,15 @@ class PipelineConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     solve: SolveConfig = field(default_factory=SolveConfig)
 
+    def __post_init__(self) -> None:
+        # Refused here, not after hours of training when the first one-pass student comes to solve.
+        one_pass = [m for m in self.run.methods if not METHODS[m].iterative]
+        if self.solve.qg_temperature and one_pass:
+            raise SocraticError(
+                f"[solve] qg_temperature samples the question generator, which {', '.join(one_pass)} do not "
+                'have: leave it out, or run methods = ["iterative"] alone'
+            )
+
     def as_json(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
@@ -92,7 +101,8 @@ class RunArgs:
         metadata={
             "help": "a TOML file, or the name of a shipped config: default (the SVAMP demo: four students on "
             "the shipped chains, ~15 min on 2 CPU cores), tiny (a pipeline check, no method signal), cpu-gsm8k, "
-            "cpu-gsm8k-2400, cpu-svamp, cpu-svamp-diverse, cpu-strategyqa (the comparisons that fit 2 CPU cores), "
+            "cpu-gsm8k-2400, cpu-gsm8k-full, cpu-svamp, cpu-svamp-diverse, cpu-strategyqa (the comparisons that fit "
+            "2 CPU cores), "
             "paper-gsm8k, paper-svamp, paper-strategyqa (the paper's settings, for a GPU)"
         },
     )

@@ -4,6 +4,8 @@
     socratic solve --method iterative --qg runs/it/qg --qa runs/it/qa --dataset gsm8k
     socratic solve --method iterative --qa runs/it/qa --oracle          # human subquestions ("with guidance")
     socratic solve --method unified --model runs/u --samples 5 --temperature 0.7   # self-consistency
+    socratic solve --method iterative --qg runs/it/qg --qa runs/it/qa --samples 5 --qg-temperature 0.7
+                                        # self-consistency over decompositions: QG sampled, QA greedy
     socratic solve --config run.toml --method cot --model runs/cot     # the [solve] section of a config file
 
 One-pass methods (`answer`, `cot`, `unified`) write their whole completion in one generation. The
@@ -13,7 +15,10 @@ when QG writes the end marker or after `--max-steps` pairs, and the next waiting
 place (at most `--batch-size` are active), so one problem ending early never holds up the others.
 The answer is read from the answer line (one-pass) or the last solution (iterative, as in the
 paper). With `--samples k`, k attempts are sampled per problem and the most frequent answer wins
-(self-consistency).
+(self-consistency; a tie goes to the answer of the earliest attempt among the tied). For the pair,
+`--qg-temperature T` samples QG's subquestions alone and QA answers each greedily: the k attempts are
+k decompositions of the problem, and the arithmetic under each is the QA's best. Each prediction
+records the votes, every attempt's answer and the tokens all attempts generated (the vote's cost).
 
 The calculator writes the true value of every `<<expr=` annotation while decoding (`--no-calculator`
 to measure what it adds). Predictions are appended to the output file as they are made (one-pass:
@@ -77,10 +82,23 @@ class SolveConfig:
         },
     )
     samples: int = field(
-        default=1, metadata={"help": "attempts per problem; >1 votes on the answer (self-consistency)", "min": 1}
+        default=1,
+        metadata={
+            "help": "attempts per problem; >1 votes on the answer (self-consistency; ties go to the earliest "
+            "attempt's answer)",
+            "min": 1,
+        },
     )
     temperature: float = field(
         default=0.0, metadata={"help": "0 = greedy; >0 samples (default 0.7 when --samples > 1)", "min": 0}
+    )
+    qg_temperature: float = field(
+        default=0.0,
+        metadata={
+            "help": "iterative: sample QG's subquestions at this temperature and let QA answer greedily, so "
+            "that --samples k votes over k decompositions (0 = QG follows --temperature)",
+            "min": 0,
+        },
     )
     chunk: int = field(
         default=64,
@@ -92,14 +110,25 @@ class SolveConfig:
     )
     seed: int = field(default=0, metadata={"help": "sampling seed"})
 
+    def __post_init__(self) -> None:
+        if self.qg_temperature and self.temperature:
+            raise SocraticError("--qg-temperature keeps QA greedy: leave out --temperature (or --qg-temperature)")
+
     @property
     def sampling(self) -> Sampling:
+        """How every line is decoded, QG's too unless --qg-temperature samples them apart."""
+        if self.qg_temperature:
+            return GREEDY
         temperature = self.temperature or (0.7 if self.samples > 1 else 0.0)
         return Sampling(temperature, self.seed) if temperature > 0 else GREEDY
 
     @property
+    def qg_sampling(self) -> Sampling | None:
+        return Sampling(self.qg_temperature, self.seed) if self.qg_temperature else None
+
+    @property
     def decoding(self) -> DecodeSettings:
-        return self.decode.settings(self.sampling)
+        return dataclasses.replace(self.decode.settings(self.sampling), qg_sampling=self.qg_sampling)
 
     def student_folders(self) -> dict[str, str | None]:
         """The folder given for each role the method solves with (QA only, with --oracle)."""
@@ -124,6 +153,10 @@ def run_solve(config: SolveConfig) -> Path:
     method = get_method(config.method)
     if config.oracle and not method.iterative:
         raise SocraticError("--oracle feeds human subquestions to a QA student: use it with --method iterative")
+    if config.qg_temperature and (config.oracle or not method.iterative):
+        raise SocraticError(
+            "--qg-temperature samples the question generator: use it with --method iterative, without --oracle"
+        )
     folders = students.check_roles(method, config.student_folders())
     task, split, problems = config.data.load("test")
     if config.oracle and not all(p.human_steps for p in problems):
@@ -185,6 +218,7 @@ def _settings(config: SolveConfig, method: Method, folders: dict[str, str], task
         "students": {role: [i.base_model, i.data_hash, i.trained_for] for role, i in infos.items()},
         **config.data.settings(task, split),
         "sampling": dataclasses.asdict(config.sampling),
+        **({"qg_sampling": dataclasses.asdict(config.qg_sampling)} if config.qg_sampling else {}),  # older files resume
         "samples": config.samples,
         "calculator": config.decode.calculator,
         "engine": [runtime.engine, runtime.dtype if runtime.engine == "hf" else runtime.gguf_type],

@@ -5,7 +5,8 @@
 rounds, all QG lines in one batch and then all QA lines; a problem leaves when QG writes the end
 marker or after `max_steps` pairs (or, with `stop_on_repeat`, when QG repeats itself), and the next
 waiting problem takes its place. With `retry_repeats`, a QG line that repeats an earlier
-subquestion is asked again, sampled, before anything else is done with it. Both return one
+subquestion is asked again, sampled, before anything else is done with it. With `qg_sampling`, QG's
+lines are sampled and QA's are not (self-consistency over decompositions). Both return one
 `Attempt` per prompt; `socratic.commands.solve` turns attempts into saved `Prediction`s.
 """
 
@@ -69,6 +70,8 @@ class DecodeSettings:
     decode: DecodeOptions = field(default_factory=DecodeOptions)
     sampling: Sampling = GREEDY
     max_tokens: int | None = None  # most tokens of one iterative attempt, all its lines (a serve request's)
+    # QG's lines sampled thus while QA's follow `sampling` (self-consistency over decompositions); None: `sampling`
+    qg_sampling: Sampling | None = None
 
 
 @dataclass
@@ -286,7 +289,7 @@ class IterativeLoop:
         if (budget := self._line_budget(i)) == 0:
             return
         prompt = formats.qg_prompt(self.questions[i], self.attempts[i].steps)
-        sampling = sampling or settings.sampling
+        sampling = sampling or settings.qg_sampling or settings.sampling
         [ticket] = self.asker.submit([prompt], "line", budget, sampling, False)  # type: ignore[union-attr]
         self.tickets[id(self.asker)][ticket] = (i, None)
         self.last[id(self.asker)][i] = ticket

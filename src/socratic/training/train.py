@@ -22,7 +22,8 @@ The recipe, and why:
   attention mask, so packed examples never see each other (tested for Llama, GPT-2 and Qwen2, and
   checked on each model before training: one whose attention ignores them trains unpacked, warned).
 - Full fine-tuning by default, as in the paper; `--lora-r` trains LoRA adapters on every linear
-  layer instead (merged into the saved weights). AdamW, linear decay after a short warm-up.
+  layer instead (merged into the saved weights). AdamW, linear decay after a short warm-up
+  (`--lr-schedule cosine` or `constant` instead).
 - bf16 mixed precision where the hardware computes bf16 natively (GPUs; CPUs with AVX512-BF16 or
   AMX, where weights stay float32 and matrix products run in bf16); `accelerate launch` for GPUs.
 - Checkpoints every `--save-steps` under `<out>/checkpoints/`; rerunning the same command resumes
@@ -109,6 +110,14 @@ class TrainConfig:
     warmup_ratio: float = field(
         default=0.03, metadata={"help": "share of steps spent warming up the learning rate", "min": 0}
     )
+    lr_schedule: str = field(
+        default="linear",
+        metadata={
+            "help": "the learning rate after the warm-up: linear (down to 0 at the last step), cosine (down to 0, "
+            "slower at first and at the end), constant (the peak throughout)",
+            "choices": ("linear", "cosine", "constant"),
+        },
+    )
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay", "min": 0})
     decision_weight: float = field(
         default=1.0,
@@ -116,6 +125,15 @@ class TrainConfig:
             "help": "loss weight of the first token of every trained line: for QG the choice between asking "
             "another subquestion and the end marker, one token of ~15 a line (1 = every token alike)",
             "above": 0,
+        },
+    )
+    repeat_unlikelihood: float = field(
+        default=0.0,
+        metadata={
+            "help": "QG only: weight of an unlikelihood term against asking again what the chain already asked: "
+            "where each trained line parts from an earlier line of its chain, -log(1 - p) of the earlier "
+            "line's token (0 = off; the other roles train without it)",
+            "min": 0,
         },
     )
     bf16: bool | None = field(
@@ -172,8 +190,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.max_steps == 0:
             raise SocraticError("--max-steps: must be at least 1 (or -1 to train by --epochs)")
-        if self.trl_loss and self.decision_weight != 1:
-            raise SocraticError("--trl-loss: TRL's loss has no decision weight; leave out one of the two")
+        if self.trl_loss and (self.decision_weight != 1 or self.repeat_unlikelihood):
+            raise SocraticError(
+                "--trl-loss: TRL's loss has no decision weight or repeat unlikelihood; leave out one of the two"
+            )
         if self.warmup_ratio >= 1:
             raise SocraticError(f"--warmup-ratio: must be below 1, not {self.warmup_ratio}")
 
@@ -347,7 +367,7 @@ def _fit(
         per_device_train_batch_size=config.batch_size,
         optim=optimizer_name(config.fused_optimizer),
         gradient_accumulation_steps=config.grad_accum,
-        lr_scheduler_type="linear",
+        lr_scheduler_type={"constant": "constant_with_warmup"}.get(config.lr_schedule, config.lr_schedule),
         warmup_steps=config.warmup_ratio,
         weight_decay=config.weight_decay,
         max_length=config.max_length,
@@ -369,7 +389,9 @@ def _fit(
         use_cpu=not gpu,
         disable_tqdm=True,  # one bar of our own (`progress_bar`) instead of the trainer's bar and log lines
     )
-    trainer = (SFTTrainer if uses_trl_loss(config, gpu) else trainer_class(SFTTrainer, config.decision_weight))(
+    trainer = (
+        SFTTrainer if uses_trl_loss(config, gpu, role) else trainer_class(SFTTrainer, **_loss_options(config, role))
+    )(
         model=model,
         args=args,
         train_dataset=dataset,
@@ -414,15 +436,16 @@ def _fit(
     return out
 
 
-def uses_trl_loss(config: TrainConfig, gpu: bool) -> bool:
+def uses_trl_loss(config: TrainConfig, gpu: bool, role: str = "unified") -> bool:
     """TRL's loss where it is the fast one: on a CUDA device with Triton, TRL's fused output layer computes
     log-probabilities chunk by chunk; without Triton (CPUs) it scores every position in float32, and
-    socratic's loss over the trained positions took half as long a step (benchmarks/train_mfu.py)."""
+    socratic's loss over the trained positions took half as long a step (benchmarks/train_mfu.py).
+    A role with loss options (decision weight, repeat unlikelihood) needs socratic's."""
     if config.trl_loss is not None:
         return config.trl_loss
     from transformers.utils import is_triton_available
 
-    return gpu and config.decision_weight == 1 and is_triton_available()
+    return gpu and not _loss_options(config, role) and is_triton_available()
 
 
 def compiled_batch_tokens(config: TrainConfig, packing: bool) -> int | None:
@@ -481,12 +504,20 @@ def _recipe(config: TrainConfig, role: str, data_hash: str) -> dict[str, Any]:
         "lora_r": config.lora_r,
         "lora_alpha": config.lora_alpha,
         "warmup_ratio": config.warmup_ratio,
+        **({"lr_schedule": config.lr_schedule} if config.lr_schedule != "linear" else {}),  # older checkpoints resume
         "weight_decay": config.weight_decay,
-        **(
-            {"decision_weight": config.decision_weight} if config.decision_weight != 1 else {}
-        ),  # older checkpoints resume
+        **_loss_options(config, role),  # only those off their defaults: older checkpoints resume
         "seed": config.seed,
     }
+
+
+def _loss_options(config: TrainConfig, role: str) -> dict[str, float]:
+    """The loss options of this role's training that are off their defaults (`trainer_class`'s keywords):
+    the repeat unlikelihood is QG's alone."""
+    options = {"decision_weight": config.decision_weight} if config.decision_weight != 1 else {}
+    if config.repeat_unlikelihood and role == "qg":
+        options["repeat_unlikelihood"] = config.repeat_unlikelihood
+    return options
 
 
 def _save(
@@ -511,6 +542,7 @@ def _save(
         examples=examples,
         lora_r=config.lora_r,
         trained_for=_trained_for(config),
+        loss=_loss_options(config, role),
     )
     student_folder.write_info(out, info)
 

@@ -1,7 +1,8 @@
 """What socratic adds to TRL's `SFTTrainer`, apart from the data and the recipe (`socratic.training.train`).
 
 - `trainer_class` / `completion_loss`: the loss on the trained tokens' logits alone, and
-  `--decision-weight` (the first token of every trained line counted W times; for QG: ask or end).
+  `--decision-weight` (the first token of every trained line counted W times; for QG: ask or end),
+  and `--repeat-unlikelihood` (`copy_targets`: QG is taught not to ask again what its chain asked).
 - `packed_logits_match`: whether a model keeps packed examples apart, checked before training.
 - `native_bf16`, `checkpointing_args`, `optimizer_name`: the hardware switches, named as this transformers
   knows them.
@@ -24,10 +25,11 @@ from socratic.core.errors import SocraticError
 log = logging.getLogger(__name__)
 
 
-def trainer_class(sft_trainer: type, decision_weight: float) -> type:
+def trainer_class(sft_trainer: type, decision_weight: float = 1.0, repeat_unlikelihood: float = 0.0) -> type:
     """TRL's trainer with socratic's loss: next-token cross-entropy over the trained (completion) tokens,
-    computed from the logits of those positions alone, and with `--decision-weight` the first token of
-    every trained line counted W times (`completion_loss`).
+    computed from the logits of those positions alone, with `--decision-weight` the first token of
+    every trained line counted W times, and with `--repeat-unlikelihood` a term against copying an
+    earlier trained line of the same example (`completion_loss`).
 
     Why not TRL's own loss: on a device without Triton, TRL scores every position (prompt tokens too)
     and derives its entropy and token-accuracy metrics from float32 copies of each 4,096 x 32,768 tile of
@@ -35,7 +37,7 @@ def trainer_class(sft_trainer: type, decision_weight: float) -> type:
     (benchmarks/train_mfu.py). Here the model computes the logits of the trained positions only
     (`logits_to_keep`, through the model's own forward, so DDP, FSDP, PEFT and each family's logit
     scaling apply as usual) and one cross-entropy reads them. The two metrics are not logged."""
-    loss_of = completion_loss(decision_weight)
+    loss_of = completion_loss(decision_weight, repeat_unlikelihood)
 
     class CompletionLossTrainer(sft_trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -45,7 +47,7 @@ def trainer_class(sft_trainer: type, decision_weight: float) -> type:
             dropped = _SHAPE_VARYING_KEYS if self.args.torch_compile else ()
             model_inputs = {k: v for k, v in inputs.items() if k != "labels" and k not in dropped}
             outputs = model(**model_inputs, use_cache=False, **extra)
-            loss = loss_of(outputs.logits, labels, keep, num_items_in_batch)
+            loss = loss_of(outputs.logits, labels, keep, num_items_in_batch, inputs.get("position_ids"))
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes  # as TRL: DDP averages gradients over the ranks
             return (loss, outputs) if return_outputs else loss
@@ -65,17 +67,29 @@ def trained_positions(labels: Any) -> Any:
     return (labels[:, 1:] != -100).any(dim=0).nonzero().flatten()
 
 
-def completion_loss(weight: float) -> Any:
+def completion_loss(weight: float, repeat_unlikelihood: float = 0.0) -> Any:
     """The loss of `trainer_class`: `logits` (batch, kept, vocab) are those of the positions `keep`
-    (None: every position) of rows whose labels are `labels` (batch, tokens).
+    (None: every position) of rows whose labels are `labels` (batch, tokens); `position_ids` (batch,
+    tokens), where given, mark where each packed example starts (position 0).
 
     With weight W != 1, the first token of each run of trained tokens counts W times. In QG's training
     text every QG line follows a QA line, so that token is where QG decides whether the problem needs
     another subquestion ("Q") or is done (the end marker): one decision against ~15 tokens of wording a
     line, which is how a QG can learn the wording and not when to stop.
+
+    With `repeat_unlikelihood` U > 0, each token of `copy_targets` (the token that would have kept a
+    trained line a copy of an earlier line of its example, where the two part) adds U x -log(1 - p) of
+    that token (unlikelihood training, Welleck et al. 2019, "Neural text generation with unlikelihood
+    training"), counted like one trained token. A QG line copies an earlier one token by token, so the
+    copy is decided where the lines part, the one place the teacher-forced text is on the copy's path;
+    later tokens of the line are conditioned on its own words, not the copy's, and are left alone. One
+    token per line and earlier line (on GSM8K's QG text about 1 in 10 trained tokens): the term costs
+    one logsumexp per copy token, after the labels are read (benchmarks/repeat_unlikelihood_cost.py).
     """
 
-    def loss(logits: Any, labels: Any, keep: Any = None, num_items_in_batch: Any = None) -> Any:
+    def loss(
+        logits: Any, labels: Any, keep: Any = None, num_items_in_batch: Any = None, position_ids: Any = None
+    ) -> Any:
         import torch
         import torch.nn.functional as F
 
@@ -89,10 +103,73 @@ def completion_loss(weight: float) -> Any:
         losses = F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1).clamp(min=0), reduction="none"
         )
+        total = (losses * weights.reshape(-1)).sum()
+        if repeat_unlikelihood:
+            total = total + repeat_unlikelihood * copy_penalty(logits, labels, keep, position_ids)
         count = num_items_in_batch if num_items_in_batch is not None else trained.sum()
-        return (losses * weights.reshape(-1)).sum() / torch.as_tensor(count, device=losses.device).clamp(min=1)
+        return total / torch.as_tensor(count, device=losses.device).clamp(min=1)
 
     return loss
+
+
+def copy_targets(labels: Sequence[int], starts: Sequence[int] = (0,)) -> list[tuple[int, int]]:
+    """(position, token): where a trained line would copy an earlier one of the same example. `labels` is
+    one row (-100: untrained), `starts` the positions where its packed examples begin.
+
+    A line is a run of trained labels (for QG: a subquestion line or the end marker). For each line
+    and each earlier line of its example, the first index where the two differ gives one pair: the
+    position of the line's label there, and the earlier line's token at that index; a line that is a
+    prefix of an earlier one (or the other way round) gives none. (The end marker parts from every
+    subquestion at its first token: there the pair is the "Q" that would ask once more.) The position
+    is the label's; its logits are the previous position's."""
+    found = set()
+    for lines in _lines_by_example(labels, starts):
+        for n, line in enumerate(lines):
+            for earlier in lines[:n]:
+                shared = min(len(line), len(earlier))
+                index = next((j for j in range(shared) if line[j][1] != earlier[j][1]), None)
+                if index is not None:
+                    found.add((line[index][0], earlier[index][1]))
+    return sorted(found)
+
+
+def _lines_by_example(labels: Sequence[int], starts: Sequence[int]) -> list[list[list[tuple[int, int]]]]:
+    """The runs of trained labels of one row, as (position, token) lists, grouped by packed example. A
+    label where an example starts is not predicted from that example's text, so it is in no run."""
+    bounds = {0, *starts}
+    examples: list[list[list[tuple[int, int]]]] = []
+    for position, token in enumerate(labels):
+        if position in bounds:
+            examples.append([])
+            continue
+        if token == -100:
+            continue
+        lines = examples[-1]
+        if not lines or lines[-1][-1][0] != position - 1:
+            lines.append([])
+        lines[-1].append((position, token))
+    return examples
+
+
+def copy_penalty(logits: Any, labels: Any, keep: Any, position_ids: Any = None) -> Any:
+    """The sum of -log(1 - p) over `copy_targets` of every row: p is the probability `logits` (batch, kept,
+    vocab, of the positions `keep`) give the copying token where the line parts from the earlier one."""
+    import torch
+
+    rows, kept, tokens = [], [], []
+    index_of = {position: i for i, position in enumerate(keep.tolist())}
+    for row, row_labels in enumerate(labels.tolist()):
+        starts = (position_ids[row] == 0).nonzero().flatten().tolist() if position_ids is not None else [0]
+        for position, token in copy_targets(row_labels, starts):
+            rows.append(row)
+            kept.append(index_of[position - 1])  # the logits that predict the label at `position`
+            tokens.append(token)
+    if not rows:
+        return logits.new_zeros(())
+    chosen = logits[rows, kept].float()  # (copies, vocab)
+    log_p = chosen[torch.arange(len(rows), device=chosen.device), tokens] - chosen.logsumexp(-1)
+    # log(1 - p) from log p without cancellation: log(-expm1(log p)); p is kept below 1 so it stays finite.
+    return -torch.log(-torch.expm1(log_p.clamp(max=-1e-6))).sum()
 
 
 def _takes_logits_to_keep(model: Any) -> bool:

@@ -40,6 +40,7 @@ class StudentInfo:
     examples: int | None = None
     lora_r: int | None = None
     trained_for: dict[str, float] = field(default_factory=dict)  # epochs, max_steps
+    loss: dict[str, float] = field(default_factory=dict)  # loss options off their defaults (train's _loss_options)
 
 
 def info_path(folder: str | Path) -> Path:
