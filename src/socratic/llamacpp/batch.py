@@ -254,8 +254,9 @@ class LlamaBatch:
         if need <= self.room:
             return
         assert need <= self.context_per_sequence, f"{need} positions asked, at most {self.context_per_sequence}"
-        # A quarter more than asked, so that a history growing a line at a time does not copy every step.
-        room = min(room_for(max(need, self.room + self.room // 4)), self.context_per_sequence)
+        # In steps of 256 positions: a history growing a line at a time copies the cells once per step of
+        # 256 at most (10 times up to 2,816), and the cache stays within 256 positions a sequence of the need.
+        room = min(room_for(need), self.context_per_sequence)
         lc = self.lc
         held = {*self.slots, *self.parked, *(seq for seq, _ in self.reserved.values())}
         states = {}
