@@ -63,7 +63,7 @@ def test_the_full_config_is_cpu_gsm8k_2400_on_every_problem_before_the_validatio
     assert len(chosen) == 7173 and not chosen & validation
     # train's --limit/--offset count the chains file's problems, not the split's: unset, it trains on
     # every chain annotate wrote and nothing else.
-    trained = [c.data for key, c in stage_configs(full, Path("RUN")).items() if key.startswith("train")]
+    trained = [c.data for key, c in stage_configs(full, RunFolder(Path("RUN"))).items() if key.startswith("train")]
     assert len(trained) == 4 and all((d.limit, d.offset) == (None, 0) for d in trained)
     assert dataclasses.replace(full.annotate, data=large.annotate.data) == large.annotate
     assert dataclasses.replace(full.train, save_steps=25) == large.train
@@ -138,7 +138,7 @@ def test_a_vote_over_decompositions_is_a_run_of_the_pair_alone():
     with pytest.raises(SocraticError, match=r"qg_temperature samples the question generator, which cot do not"):
         config_from_values({"methods": ["cot", "iterative"], **sampled})
     pair = config_from_values({"methods": ["iterative"], **sampled})
-    [solve] = [c for key, c in stage_configs(pair, Path("RUN")).items() if key.startswith("solve")]
+    [solve] = [c for key, c in stage_configs(pair, RunFolder(Path("RUN"))).items() if key.startswith("solve")]
     assert solve.decoding.qg_sampling.temperature == 0.7 and solve.decoding.sampling.temperature == 0
 
 

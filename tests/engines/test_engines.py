@@ -200,6 +200,26 @@ def test_llamacpp_continues_parked_sequences_tiny(tiny_decoder, tiny_gguf, promp
     assert len(kept.parked) == len(prompts), "finished sequences stay parked for the next call"
 
 
+def test_llamacpp_kv_cache_grows_to_what_the_jobs_need_and_writes_the_same_text_tiny(tiny_decoder, tiny_gguf, prompts):
+    # Issue 32: the cache starts with room for 256 positions a sequence and grows only when a job's
+    # prompt plus its token budget needs more, the parked sequences' cells copied across: the text and
+    # the reuse of parked cells are those of a cache allocated at full size.
+    grown, full = (
+        LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=4, context_per_sequence=1000, threads=1, grow=g)
+        for g in (True, False)
+    )
+    assert (grown.room, full.room, grown.context_per_sequence) == (256, 1024, 1024)
+    histories = list(prompts)
+    for budget in (12, 12, 200):
+        need = max(len(grown.tokenizer(h)["input_ids"]) for h in histories) + budget
+        texts = [[c.text for c in e.complete(histories, "line", max_new_tokens=budget)] for e in (grown, full)]
+        assert texts[0] == texts[1]
+        assert need <= grown.room < full.room, f"room for the longest job ({need} positions), not the most allowed"
+        histories = [h + t.rstrip("\n") + "\nQ: And then?\nA:" for h, t in zip(histories, texts[0], strict=True)]
+    assert grown.room > 256, "the last jobs needed more than the first room"
+    assert grown.prompt_tokens_evaluated == full.prompt_tokens_evaluated, "parked cells kept across the growth"
+
+
 @pytest.mark.slow
 def test_llamacpp_takes_prompts_submitted_while_others_decode(smollm2, smollm2_gguf, prompts):
     # The iterative loop's pattern: a prompt arrives while the engine is busy with others.

@@ -32,10 +32,11 @@ class LlamaCppEngine(LlamaBatch):
         keep_cache: bool = True,
         lookup: int = 10,
         draft_window: int = 16,
+        grow: bool = True,
     ):
         from transformers import AutoTokenizer
 
-        super().__init__(model, threads, batch_size, context_per_sequence, keep_cache, lookup, draft_window)
+        super().__init__(model, threads, batch_size, context_per_sequence, keep_cache, lookup, draft_window, grow=grow)
         self.tokenizer = AutoTokenizer.from_pretrained(tokenizer)
         self.eos = eos_ids(self.tokenizer, self.lc.llama_vocab_eos(self.vocab))
 

@@ -29,6 +29,13 @@ from socratic.llamacpp.buffers import model_params
 from socratic.llamacpp.build import check_build
 from socratic.llamacpp.lookup import PromptLookup
 
+MIN_ROOM = 256  # llama.cpp rounds a sequence's room up to a multiple of this
+
+
+def room_for(positions: int) -> int:
+    """The room llama.cpp gives a sequence asked for `positions`: the next multiple of 256."""
+    return -(-positions // MIN_ROOM) * MIN_ROOM
+
 
 def shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     """How many leading tokens `a` and `b` have in common."""
@@ -146,12 +153,19 @@ class LlamaBatch:
     known) and keeps the longest prefix its own logits agree with, so the text is the one decoding
     token by token gives; the cells of rejected drafts are dropped. `lookup=0` turns this off.
 
-    Each sequence has room for `context_per_sequence` positions: the number asked for, at most the
-    model's training context, as llama.cpp rounds it up (to a multiple of 256: 784 becomes 1,024).
-    The KV cache holds `batch_size + 1` such sequences, so memory grows with both. A prompt is also
-    read in one llama.cpp call of at most `max_tokens_per_call` tokens (a sequence's room, and at
-    least 2,048; the call's memory grows with `ubatch`, not with this); `fits` says whether a prompt
-    and its token budget fit, and a front end refuses the ones that do not.
+    Each sequence may take up to `context_per_sequence` positions: the number asked for, at most the
+    model's training context, rounded up to a multiple of 256 as llama.cpp rounds a sequence's room
+    (784 becomes 1,024). `fits` says whether a prompt and its token budget fit that, and a front end
+    refuses the ones that do not. The KV cache holds `batch_size + 1` sequences of the same room
+    (llama.cpp's streams are all one size, and all of it is resident: llama.cpp zeroes it), so it
+    is not allocated at that size up front: it starts with room for 256 positions a sequence and
+    grows (`_ensure_room`) once a job starts that needs more, its prompt plus its whole token budget.
+    Growing copies every held sequence's cells into the new cache (llama.cpp's sequence state, bit
+    for bit), so the text is the one a cache of full size gives; `grow=False` allocates the full
+    size at once. An iterative GSM8K solve at batch 64 asked for 2,816 positions a problem (4.2 GB
+    a student) and its problems needed far fewer (docs/RESULTS.md, issue 32). A prompt is also read
+    in one llama.cpp call of at most `max_tokens_per_call` tokens (`context_per_sequence`, and at
+    least 2,048; the call's memory grows with `ubatch`, not with this).
     """
 
     def __init__(
@@ -166,6 +180,7 @@ class LlamaBatch:
         share_prefix: int = 0,
         flash_attention: bool = True,
         ubatch: int = 2048,
+        grow: bool = True,
     ):
         check_build()  # a library built for another kind of CPU would die of SIGILL, silently
         import llama_cpp as lc
@@ -183,6 +198,7 @@ class LlamaBatch:
         self.slots: dict[int, int] = {}  # running sequence -> ticket
         self.feed: list[tuple[int, int, int, bool]] = []  # the next call: (sequence, token, position, wants logits)
         self.lookup, self.draft_window = lookup, draft_window
+        self.need = 0  # the most positions a submitted job may take: its prompt and its whole token budget
         self.tokens_evaluated = 0  # prompt and generated tokens llama.cpp has computed, for benchmarks
         self.prompt_tokens_evaluated = 0  # of which prompt tokens (those copied from another sequence are not)
         self.drafts_fed = self.drafts_accepted = 0  # draft tokens checked, and kept, for benchmarks
@@ -194,27 +210,69 @@ class LlamaBatch:
             self.model = load_model(lc, model, interrupted)
             # Positions past the model's training context would decode, but into text nobody trained.
             trained = lc.llama_model_n_ctx_train(self.model)
-            params = lc.llama_context_default_params()
-            params.n_ctx = (batch_size + 1) * min(context_per_sequence, trained)
+            self.context_per_sequence = min(room_for(context_per_sequence), trained)
             # A prompt as long as a sequence's room must fit one call (a 4,096-token teacher context takes
             # 3,000-token prompts, as `Llama` did).
-            params.n_batch = self.max_tokens_per_call = max(2048, min(context_per_sequence, trained))
-            params.n_ubatch = min(ubatch, params.n_batch)  # llama.cpp computes a call in passes of this many tokens
-            params.n_seq_max = batch_size + 1
-            params.n_threads = params.n_threads_batch = threads
-            # One KV stream per sequence: a unified cache would make every token attend over (and mask)
-            # the cells of all sequences, which made batched decoding slower than one at a time.
-            params.kv_unified = False
-            # Flash attention: llama.cpp's CPU flash attention skips the empty cells. Off, and with passes
-            # of 512 tokens (`ubatch`), a prompt's logits are bit for bit those of llama-cpp-python's
-            # `Llama` with its defaults (what the in-process teacher was before it batched).
-            params.flash_attn_type = 1 if flash_attention else 0
-            self.ctx = lc.llama_init_from_model(self.model, params)
-            self.context_per_sequence = min(lc.llama_n_ctx_seq(self.ctx), trained)  # what each stream really holds
+            self.max_tokens_per_call = max(2048, min(context_per_sequence, trained))
+            self.ubatch, self.flash_attention, self.threads = ubatch, flash_attention, threads
+            self.ctx = None
+            self._open_context(self.context_per_sequence if not grow else min(MIN_ROOM, self.context_per_sequence))
             self.batch = lc.llama_batch_init(self.max_tokens_per_call, 0, 1)
-            self.memory = lc.llama_get_memory(self.ctx)
             self.vocab = lc.llama_model_get_vocab(self.model)
             self.n_vocab = lc.llama_vocab_n_tokens(self.vocab)
+
+    def _open_context(self, room: int) -> None:
+        """A llama.cpp context whose KV cache has `room` positions for each of its sequences."""
+        lc = self.lc
+        params = lc.llama_context_default_params()
+        params.n_ctx = (self.batch_size + 1) * room
+        params.n_batch = self.max_tokens_per_call
+        params.n_ubatch = min(self.ubatch, params.n_batch)  # llama.cpp computes a call in passes of this many tokens
+        params.n_seq_max = self.batch_size + 1
+        params.n_threads = params.n_threads_batch = self.threads
+        # One KV stream per sequence: a unified cache would make every token attend over (and mask)
+        # the cells of all sequences, which made batched decoding slower than one at a time (and, measured
+        # for issue 32, changed greedy outputs).
+        params.kv_unified = False
+        # Flash attention: llama.cpp's CPU flash attention skips the empty cells. Off, and with passes
+        # of 512 tokens (`ubatch`), a prompt's logits are bit for bit those of llama-cpp-python's
+        # `Llama` with its defaults (what the in-process teacher was before it batched).
+        params.flash_attn_type = 1 if self.flash_attention else 0
+        self.ctx = lc.llama_init_from_model(self.model, params)
+        if not self.ctx:
+            raise SocraticError(
+                f"llama.cpp could not allocate a KV cache of {self.batch_size + 1} x {room} positions: "
+                "lower --batch-size or --context"
+            )
+        self.room = lc.llama_n_ctx_seq(self.ctx)  # what each stream really holds
+        self.memory = lc.llama_get_memory(self.ctx)
+
+    def _ensure_room(self, need: int) -> None:
+        """Give every sequence room for `need` positions: a larger cache, the held sequences' cells
+        copied into it (llama.cpp's sequence state, bit for bit). No KV copy may be pending (those run
+        at the next llama_decode), so this is called before a step queues any."""
+        if need <= self.room:
+            return
+        assert need <= self.context_per_sequence, f"{need} positions asked, at most {self.context_per_sequence}"
+        # In steps of 256 positions: a history growing a line at a time copies the cells once per step of
+        # 256 at most (10 times up to 2,816), and the cache stays within 256 positions a sequence of the need.
+        room = min(room_for(need), self.context_per_sequence)
+        lc = self.lc
+        held = {*self.slots, *self.parked, *(seq for seq, _ in self.reserved.values())}
+        states = {}
+        for seq in sorted(held):
+            size = lc.llama_state_seq_get_size(self.ctx, seq)
+            data = (ctypes.c_uint8 * size)()
+            written = lc.llama_state_seq_get_data(self.ctx, data, size, seq)
+            assert written == size, f"llama.cpp wrote {written} of sequence {seq}'s {size} state bytes"
+            states[seq] = data
+        lc.llama_free(self.ctx)
+        self.ctx = None
+        self._open_context(room)
+        assert self.room >= need, f"llama.cpp gave {self.room} positions a sequence, {need} asked"
+        for seq, data in states.items():
+            read = lc.llama_state_seq_set_data(self.ctx, data, len(data), seq)
+            assert read == len(data), f"llama.cpp read {read} of sequence {seq}'s {len(data)} state bytes"
 
     def close(self) -> None:
         """Free llama.cpp's memory (also done when the object is garbage-collected)."""
@@ -253,6 +311,7 @@ class LlamaBatch:
             tickets.append(ticket)
             if isinstance(job, Job):
                 self.requests[ticket] = job
+                self.need = max(self.need, len(job.ids) + job.state.max_new_tokens)  # (see `_ensure_room`)
             else:
                 self._refuse(ticket, *job)
         decoded = [t for t in tickets if t in self.requests]
@@ -377,6 +436,7 @@ class LlamaBatch:
     def _start_waiting(self) -> None:
         """Put waiting prompts into sequences while the call has room: continuations of parked
         sequences first (their sequence is theirs), then fresh prompts into free or evicted ones."""
+        self._ensure_room(self.need)
         started: dict[int, list[int]] = {}  # sequences fed their prompt in this call: no cells to copy yet
         for ticket, (seq, kept) in list(self.reserved.items()):
             if len(self.feed) + len(self.requests[ticket].ids) - kept > self.max_tokens_per_call:

@@ -69,8 +69,9 @@ class EngineOptions:
         metadata={
             "help": "llamacpp engine: tokens each problem may hold, prompt and writing together (default: room "
             "for the most it can write: 768 + max-new-tokens, or 768 + 2 x max-steps x step-tokens for "
-            "iterative). Each student's KV cache is batch-size x this (iterative GSM8K at the defaults: "
-            "~4.5 GB a student); a problem that outgrows it ends 'too long', its last solution its answer",
+            "iterative). A problem that outgrows it ends 'too long', its last solution its answer. Each "
+            "student's KV cache grows to batch-size x what the longest problem so far needs, at most "
+            "batch-size x this (iterative GSM8K at the defaults: ~4.2 GB a student)",
             "min": 256,
         },
     )
@@ -184,7 +185,8 @@ def _context_per_sequence(method: Method, decoding: DecodeSettings) -> int:
     """Room for the prompt and what is written: the iterative history grows by up to two lines a step.
 
     llama.cpp rounds it up to a multiple of 256; a problem whose prompt and budget do not fit is saved
-    with finish "too long" and the run goes on (`engines.base.fits`)."""
+    with finish "too long" and the run goes on (`engines.base.fits`). This is the most a problem may
+    take, not what is allocated: the KV cache grows to what the problems need (`LlamaBatch`)."""
     decode = decoding.decode
     written = 2 * decode.max_steps * decode.step_tokens if method.iterative else decode.max_new_tokens
     return 768 + written

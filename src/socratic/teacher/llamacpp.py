@@ -127,8 +127,10 @@ class LlamaCppBackend:
             return Job(ids, state, _greedy, greedy=True)
         chain = _sampler_chain(self.lc, sampling, request.seed)
         state.sampler = chain
-        ctx = self.engine.ctx
-        return Job(ids, state, lambda logits, index: self.lc.llama_sampler_sample(chain, ctx, index), greedy=False)
+        engine = self.engine  # its context is looked up at each token: the engine reopens it when its cache grows
+        return Job(
+            ids, state, lambda logits, index: self.lc.llama_sampler_sample(chain, engine.ctx, index), greedy=False
+        )
 
 
 def _greedy(logits, index: int) -> int:
