@@ -25,7 +25,7 @@ from pathlib import Path
 
 from socratic.engines import LlamaCppEngine
 from socratic.scoring.evaluate import mcnemar_exact
-from socratic.solving.loops import DecodeSettings, solve_iterative, solve_one_pass
+from socratic.solving.loops import DecodeOptions, solve_iterative, solve_one_pass
 from socratic.tasks import load_task
 from socratic.weights.gguf_io import GGUF_TYPES
 from socratic.weights.student_folder import student_gguf
@@ -38,7 +38,7 @@ def engine(folder: Path, gguf_type: str, threads: int, batch_size: int) -> Llama
 def unified(args, gguf_type: str, threads: int, questions: list[str]):
     student = engine(Path(args.model), gguf_type, threads, args.batch_size)
     started = time.perf_counter()
-    attempts = solve_one_pass(student, questions, DecodeSettings(max_new_tokens=args.max_new_tokens))
+    attempts = solve_one_pass(student, questions, DecodeOptions(max_new_tokens=args.max_new_tokens).settings())
     return time.perf_counter() - started, attempts
 
 
@@ -46,7 +46,7 @@ def iterative(args, gguf_type: str, threads: int, questions: list[str]):
     folder = Path(args.iterative)
     qg, qa = (engine(folder / role, gguf_type, threads, args.batch_size) for role in ("qg", "qa"))
     started = time.perf_counter()
-    attempts = solve_iterative(qg, qa, questions, DecodeSettings())
+    attempts = solve_iterative(qg, qa, questions, DecodeOptions().settings())
     return time.perf_counter() - started, attempts
 
 
