@@ -295,7 +295,7 @@ def release_memory() -> None:
     """Hand the memory of a finished training back to the system. The model, its gradients and the
     optimizer state are garbage once the student is saved, but glibc keeps the freed pages for reuse,
     so the process stays as large as the training was while `socratic run` goes on to load llama.cpp's
-    engines (the demo's peak was the two added, measured in issue 34)."""
+    engines (issue 34: the demo's peak was a finished training's pages plus those engines)."""
     import ctypes
     import gc
 
