@@ -20,6 +20,23 @@ from socratic.weights import models
 from socratic.weights.gguf_io import export_gguf
 
 
+def pytest_configure(config):
+    """Each pytest-xdist worker gets its own share of the cores (the README's tier runs `-n 2`).
+
+    Unpinned, every worker's torch and llama.cpp took all cores (`usable_cores`), so two workers ran
+    four busy threads on two cores, waiting for each other; the tiny models gain nothing from a second
+    thread. Subprocesses the tests start (the CLI, servers) inherit their worker's cores."""
+    worker, workers = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not worker or not workers or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    share = len(cores) // int(workers)
+    if share:
+        index = int(worker.removeprefix("gw")) % int(workers)
+        os.sched_setaffinity(0, cores[index * share : (index + 1) * share])
+        torch.set_num_threads(share)
+
+
 @pytest.fixture(scope="session")
 def smollm2():
     return models.resolve("smollm2-135m")

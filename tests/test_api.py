@@ -39,8 +39,8 @@ def test_every_public_name_resolves():
 
 def test_the_readme_example_runs_as_written(make_tiny_student, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    # One thread, as the other tiny-model tests: "all cores" waiting on each other on a loaded machine is 10x slower.
-    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    # One core, as a test worker has (conftest.py): "all cores" waiting on each other is 10x slower with `-n 0`.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
     Path("runs/gsm8k").mkdir(parents=True)
     shutil.copytree(make_tiny_student("unified"), "runs/gsm8k/unified", symlinks=True)
     exec(compile(readme_example(), str(README), "exec"), {})

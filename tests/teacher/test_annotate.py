@@ -303,9 +303,9 @@ def test_a_reply_cache_is_not_continued_with_other_settings(tmp_path):
 
 def test_in_process_llama_cpp_and_transformers_teachers_tiny(tiny_decoder, tiny_gguf, tmp_path, capsys, monkeypatch):
     """Fast twin of the test above: the two in-process engines on the tiny decoder (its folder and GGUF)."""
-    # One thread (the teachers take os.cpu_count()): llama.cpp's two threads waiting for each other
-    # beside torch's made this call take 1 s or 13 s from run to run.
-    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    # One core (the teachers take every usable core): llama.cpp's two threads waiting for each other
+    # beside torch's made this call take 1 s or 13 s from run to run, with `-n 0`.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
     for teacher in (f"llamacpp:{tiny_gguf}", f"hf:{tiny_decoder}"):
         out = tmp_path / teacher.split(":")[0] / "chains.jsonl"
         run_annotate(

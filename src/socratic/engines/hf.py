@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import inspect
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from socratic.core.machine import usable_cores
 from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, encode, eos_ids, fits, too_long
 
 
@@ -32,7 +32,7 @@ class HFEngine:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        torch.set_num_threads(threads or os.cpu_count() or 1)
+        torch.set_num_threads(threads or usable_cores())
         self.torch = torch
         self.batch_size = batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(tokenizer or model)

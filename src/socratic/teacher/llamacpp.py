@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from socratic.core.machine import usable_cores
 from socratic.llamacpp.batch import Job, LlamaBatch
 from socratic.teacher.protocol import Reply, Request, TeacherError, TeacherSampling
 from socratic.text.checked import tokenizable
@@ -54,7 +55,7 @@ class LlamaCppBackend:
         self.concurrency = concurrency
         self.engine = LlamaBatch(
             gguf_path,
-            threads=n_threads or os.cpu_count(),
+            threads=n_threads or usable_cores(),
             batch_size=concurrency,
             context_per_sequence=n_ctx,
             share_prefix=SHARED_PREFIX_TOKENS,

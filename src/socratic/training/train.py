@@ -47,6 +47,7 @@ from socratic.core import resume
 from socratic.core.errors import RecordError, SocraticError
 from socratic.core.jsonl import read_jsonl
 from socratic.core.locks import holding_lock
+from socratic.core.machine import usable_cores
 from socratic.core.manifest import git_commit, write_manifest
 from socratic.core.records import Chain, Problem
 from socratic.tasks import BENCHMARKS, load_task
@@ -548,8 +549,9 @@ def _save(
 
 
 def default_threads() -> int:
-    """All cores, shared among the processes on this machine when `accelerate launch` starts several."""
-    return max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    """The cores this process may use, shared among the processes on this machine when `accelerate launch`
+    starts several."""
+    return max(1, usable_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
 def _trained_for(config: TrainConfig) -> dict[str, float]:
