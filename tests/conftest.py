@@ -32,7 +32,7 @@ def pytest_configure(config):
     cores = sorted(os.sched_getaffinity(0))
     share = len(cores) // int(workers)
     if share:
-        index = int(worker.removeprefix("gw")) % int(workers)
+        index = int(worker.removeprefix("gw"))
         os.sched_setaffinity(0, cores[index * share : (index + 1) * share])
         torch.set_num_threads(share)
 

@@ -110,7 +110,7 @@ class RunArgs:
         default=None,
         metadata={"help": "run folder (default: runs/<name>-<date>-<time>, or the unfinished run of this config)"},
     )
-    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)", "min": 1})
+    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: its usable cores)", "min": 1})
     only: tuple[str, ...] | None = field(
         default=None,
         metadata={

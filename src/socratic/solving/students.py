@@ -63,7 +63,7 @@ class EngineOptions:
             "min": 0,
         },
     )
-    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)", "min": 1})
+    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: its usable cores)", "min": 1})
     context: int | None = field(
         default=None,
         metadata={

@@ -109,7 +109,7 @@ class AnnotateConfig:
     batch_size: int = field(default=8, metadata={"help": "problems per batch (hf: teachers)", "min": 1})
     threads: int | None = field(
         default=None,
-        metadata={"help": "CPU threads of an in-process teacher (llamacpp:, hf:; default: all cores)", "min": 1},
+        metadata={"help": "CPU threads of an in-process teacher (llamacpp:, hf:; default: its usable cores)", "min": 1},
     )
     price_in: float = field(
         default=0.0, metadata={"help": "USD per million prompt tokens, for the cost estimate", "min": 0}

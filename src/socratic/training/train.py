@@ -172,7 +172,7 @@ class TrainConfig:
             "--max-length tokens (worth it only for long runs of full rows; measured in docs/RESULTS.md)"
         },
     )
-    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: all cores)", "min": 1})
+    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: its usable cores)", "min": 1})
     save_steps: int = field(default=100, metadata={"help": "save a resumable checkpoint every N steps", "min": 1})
     logging_steps: int = field(default=5, metadata={"help": "record the loss every N steps", "min": 1})
     max_steps: int = field(
