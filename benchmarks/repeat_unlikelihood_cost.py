@@ -23,8 +23,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from socratic.tasks import gsm8k
 from socratic.text import formats
+from socratic.training.data import tokenize_pieces
 from socratic.training.packed_attention import training_attention
-from socratic.training.train import tokenize_pieces
 from socratic.training.trainer import completion_loss, copy_penalty, copy_targets, trained_positions
 from socratic.weights import models
 

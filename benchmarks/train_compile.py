@@ -12,7 +12,8 @@ from pathlib import Path
 from socratic.core.jsonl import write_jsonl
 from socratic.core.records import Chain
 from socratic.tasks import gsm8k
-from socratic.training.train import TrainConfig, run_train
+from socratic.training.config import TrainConfig
+from socratic.training.train import run_train
 
 problems = gsm8k.load("train")[:32]
 tmp = Path(tempfile.mkdtemp())

@@ -39,7 +39,9 @@ import torch
 from socratic.core.jsonl import write_jsonl
 from socratic.core.records import Chain
 from socratic.tasks import gsm8k
-from socratic.training.train import TrainConfig, load_pieces, run_train, tokenize_pieces
+from socratic.training.config import TrainConfig
+from socratic.training.data import load_pieces, tokenize_pieces
+from socratic.training.train import run_train
 from socratic.weights import models
 
 LANDED = {"packed_attention": False, "fused_optimizer": False, "trl_loss": True}

@@ -23,7 +23,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from socratic.tasks import load_task
 from socratic.text import formats
-from socratic.training.train import tokenize_pieces
+from socratic.training.data import tokenize_pieces
 
 
 def line_starts(mask: list[int]) -> list[int]:

@@ -19,7 +19,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from socratic.tasks import load_task
 from socratic.text import formats
-from socratic.training.train import tokenize_pieces
+from socratic.training.data import tokenize_pieces
 from socratic.weights import student_folder
 
 

@@ -145,6 +145,6 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_graph_sees_imports_inside_functions_and_type_checking_blocks():
     edges = graph()
-    assert "socratic.text.formats" in edges["socratic.training.train"]
+    assert "socratic.text.formats" in edges["socratic.training.data"]
     assert "socratic.weights.student_folder" in edges["socratic.solving.students"]
     assert len(edges) > 30

@@ -33,7 +33,7 @@ _HOMES = {
     "evaluate": "socratic.commands.stages",
     "run": "socratic.commands.stages",
     "AnnotateConfig": "socratic.teacher.annotate",
-    "TrainConfig": "socratic.training.train",
+    "TrainConfig": "socratic.training.config",
     "SolveConfig": "socratic.commands.solve",
     "EvaluateConfig": "socratic.scoring.evaluate",
     "Evaluation": "socratic.scoring.evaluate",

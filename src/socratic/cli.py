@@ -54,7 +54,7 @@ from socratic.tasks.options import DATASET_HELP, DataOptions
 from socratic.teacher import annotate as annotate_module
 from socratic.teacher.annotate import AnnotateConfig
 from socratic.training import train as train_module
-from socratic.training.train import TrainConfig
+from socratic.training.config import TrainConfig
 from socratic.weights import models
 
 CONFIG_HELP = (

@@ -103,7 +103,7 @@ def test_every_value_is_checked_once_with_one_line_naming_where_it_came_from(arg
 
 def test_the_stage_configs_check_their_bounds():
     from socratic.commands.solve import SolveConfig
-    from socratic.training.train import TrainConfig
+    from socratic.training.config import TrainConfig
 
     for cls, values, message in [
         (SolveConfig, {"chunk": 0}, "'chunk': must be at least 1"),

@@ -69,7 +69,8 @@ def check_adapter_pair(tiny_model, tmp_path, **training):
 
     from socratic.core.jsonl import write_jsonl
     from socratic.core.records import Chain
-    from socratic.training.train import TrainConfig, run_train
+    from socratic.training.config import TrainConfig
+    from socratic.training.train import run_train
 
     train = load_task("gsm8k").load("train", limit=4)
     chains = write_jsonl(

@@ -8,7 +8,8 @@ from socratic.core.jsonl import write_jsonl
 from socratic.core.records import Chain
 from socratic.tasks import gsm8k
 from socratic.training import limits
-from socratic.training.train import TrainConfig, run_train
+from socratic.training.config import TrainConfig
+from socratic.training.train import run_train
 
 
 @pytest.fixture

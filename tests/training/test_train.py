@@ -18,7 +18,9 @@ from socratic.core.locks import holding_lock
 from socratic.core.records import Chain, Step
 from socratic.tasks import gsm8k
 from socratic.text import formats
-from socratic.training.train import TrainConfig, load_pieces, run_train, tokenize_pieces, uses_trl_loss
+from socratic.training.config import TrainConfig
+from socratic.training.data import load_pieces, tokenize_pieces
+from socratic.training.train import run_train, uses_trl_loss
 from socratic.training.trainer import completion_loss, copy_penalty, copy_targets, trained_positions, trainer_class
 from socratic.weights import models
 from socratic.weights.student_folder import read_info
@@ -80,22 +82,6 @@ def test_loss_is_on_completion_tokens_only(tiny_model, chains_file, tmp_path, mo
         masked = [t for t, label in zip(ids[start:end], labels[start:end], strict=True) if label == -100]
         assert tokenizer.decode(trained) in trained_text
         assert tokenizer.decode(masked) in masked_text
-
-
-def test_iterative_pieces_cost_far_fewer_tokens_than_per_step_examples(tiny_model, chains_file, tmp_path):
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    problems = gsm8k.load("train")[:6]
-    for mode in ("qg", "qa"):
-        pieces, _ = load_pieces(quick(tiny_model, chains_file, tmp_path), mode)
-        ours = sum(len(tokenize_pieces(tokenizer, p)["input_ids"]) for p in pieces)
-        per_step = sum(
-            len(tokenizer(e.prompt + e.completion)["input_ids"]) + 1
-            for p in problems
-            for e in formats.examples(mode, p.question, p.human_steps, p.answer)
-        )
-        assert ours * 2 < per_step, (mode, ours, per_step)
 
 
 def test_packed_examples_do_not_see_each_other(tiny_model, chains_file, tmp_path):
@@ -346,23 +332,6 @@ def test_the_repeat_unlikelihood_is_qgs_alone(tiny_model, chains_file, tmp_path)
     assert train._loss_options(config, "qa") == {}, "QA's solutions may well repeat a number"
     with pytest.raises(SocraticError, match="--trl-loss: TRL's loss has no decision weight or repeat"):
         quick(tiny_model, chains_file, tmp_path, trl_loss=True, repeat_unlikelihood=0.5)
-
-
-def test_repeated_chains_are_trained_once(tiny_model, chains_file, tmp_path, caplog):
-    twice = tmp_path / "twice.jsonl"
-    twice.write_text(chains_file.read_text() * 2)
-    once_pieces, once_hash = load_pieces(quick(tiny_model, chains_file, tmp_path), "unified")
-    pieces, digest = load_pieces(quick(tiny_model, twice, tmp_path), "unified")
-    assert (len(pieces), digest) == (len(once_pieces), once_hash)
-    assert "6 repeated chains dropped" in caplog.text
-    first_two, _ = load_pieces(quick(tiny_model, twice, tmp_path, limit=2, offset=1), "unified")
-    assert first_two == once_pieces[1:3], "--offset 1 --limit 2: the chains of problems 1 and 2"
-
-
-def test_chain_ids_must_name_dataset_split_and_problem(tiny_model, tmp_path):
-    bad = write_jsonl(tmp_path / "bad.jsonl", [Chain("17", "socratic", (), "72", True, "human")])
-    with pytest.raises(SocraticError, match=r"bad.jsonl: chain 1: field 'problem_id': expected an id like"):
-        load_pieces(quick(tiny_model, bad, tmp_path), "unified")
 
 
 def test_train_reads_a_users_csv_with_other_column_names(tiny_model, tmp_path, capsys):

@@ -15,7 +15,8 @@ from socratic.core.config import build
 from socratic.core.jsonl import read_jsonl
 from socratic.core.records import Prediction
 from socratic.text import formats
-from socratic.training.train import load_pieces, run_train, tokenize_pieces
+from socratic.training.data import load_pieces, tokenize_pieces
+from socratic.training.train import run_train
 from socratic.training.trainer import packed_logits_match
 from socratic.weights.student_folder import student_gguf
 from tests.training.test_train import check_trained_student, first_batch, quick

@@ -54,7 +54,8 @@ from socratic.solving.predictions import already_solved
 from socratic.tasks import BENCHMARKS
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
 from socratic.text.methods import METHODS
-from socratic.training.train import TrainConfig, run_train
+from socratic.training.config import TrainConfig
+from socratic.training.train import run_train
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,9 @@ from socratic.core.records import Chain, Step
 from socratic.teacher import shipped
 from socratic.teacher.human import human_chain
 from socratic.text.methods import METHODS, role_folder
-from socratic.training.train import TrainConfig, load_pieces, run_train, tokenize_pieces
+from socratic.training.config import TrainConfig
+from socratic.training.data import load_pieces, tokenize_pieces
+from socratic.training.train import run_train
 from socratic.training.trainer import TrainingDiverged, native_bf16
 from socratic.weights import models
 

@@ -25,7 +25,8 @@ from socratic.scoring import cards
 from socratic.scoring.evaluate import EvaluateConfig, Evaluation, run_evaluate
 from socratic.scoring.report import write_report
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
-from socratic.training.train import TrainConfig, run_train
+from socratic.training.config import TrainConfig
+from socratic.training.train import run_train
 
 Config = TypeVar("Config")
 

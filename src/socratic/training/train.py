@@ -34,26 +34,19 @@ The recipe, and why:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from socratic.core import resume
-from socratic.core.errors import RecordError, SocraticError
-from socratic.core.jsonl import read_jsonl
+from socratic.core.errors import SocraticError
 from socratic.core.locks import holding_lock
-from socratic.core.machine import usable_cores
 from socratic.core.manifest import git_commit, write_manifest
-from socratic.core.records import Chain, Problem
-from socratic.tasks import BENCHMARKS, load_task
-from socratic.tasks.options import DataOptions
-from socratic.text import formats
-from socratic.text.methods import TRAINABLE, role_folder, roles_to_train
+from socratic.text.methods import role_folder, roles_to_train
+from socratic.training.config import TrainConfig, default_threads
+from socratic.training.data import load_pieces, tokenize_pieces
 from socratic.training.limits import check_lengths
 from socratic.training.packed_attention import training_attention
 from socratic.training.trainer import (
@@ -71,217 +64,6 @@ from socratic.weights import student_folder
 from socratic.weights.student_folder import StudentInfo
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    method: str = field(
-        default="unified",
-        metadata={
-            "help": "answer, cot, unified, iterative (its two students, into <out>/qg and <out>/qa), or qg / qa alone",
-            "choices": TRAINABLE,
-            "aliases": ("--mode",),
-        },
-    )
-    chains: str = field(default="runs/chains.jsonl", metadata={"help": "chains file from `socratic annotate`"})
-    model: str = field(
-        default="smollm2-135m",
-        metadata={
-            "help": "base model: a name from `socratic models list`, a Hugging Face folder, or a hub id "
-            "(gpt2-large, Qwen/Qwen2.5-0.5B, org/name@revision; from the hub cache, downloaded if online)"
-        },
-    )
-    out: str = field(default="runs/student", metadata={"help": "checkpoint folder to write"})
-    data: DataOptions = field(default_factory=DataOptions)
-    epochs: float = field(default=3.0, metadata={"help": "passes over the training examples", "above": 0})
-    learning_rate: float | None = field(
-        default=None,
-        metadata={"help": "peak learning rate (default: 5e-5 full fine-tuning, 2e-4 LoRA)", "above": 0},
-    )
-    batch_size: int = field(default=4, metadata={"help": "packed rows per optimizer step and device", "min": 1})
-    grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps", "min": 1})
-    max_length: int = field(
-        default=1024, metadata={"help": "tokens per packed row (longer examples are cut)", "min": 8}
-    )
-    packing: bool = field(default=True, metadata={"help": "pack examples into rows without padding"})
-    lora_r: int | None = field(
-        default=None, metadata={"help": "train LoRA adapters of this rank (default: full fine-tuning)", "min": 1}
-    )
-    lora_alpha: int | None = field(default=None, metadata={"help": "LoRA alpha (default: 2 x rank)", "min": 1})
-    warmup_ratio: float = field(
-        default=0.03, metadata={"help": "share of steps spent warming up the learning rate", "min": 0}
-    )
-    lr_schedule: str = field(
-        default="linear",
-        metadata={
-            "help": "the learning rate after the warm-up: linear (down to 0 at the last step), cosine (down to 0, "
-            "slower at first and at the end), constant (the peak throughout)",
-            "choices": ("linear", "cosine", "constant"),
-        },
-    )
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay", "min": 0})
-    decision_weight: float = field(
-        default=1.0,
-        metadata={
-            "help": "loss weight of the first token of every trained line: for QG the choice between asking "
-            "another subquestion and the end marker, one token of ~15 a line (1 = every token alike)",
-            "above": 0,
-        },
-    )
-    repeat_unlikelihood: float = field(
-        default=0.0,
-        metadata={
-            "help": "QG only: weight of an unlikelihood term against asking again what the chain already asked: "
-            "where each trained line parts from an earlier line of its chain, -log(1 - p) of the earlier "
-            "line's token (0 = off; the other roles train without it)",
-            "min": 0,
-        },
-    )
-    bf16: bool | None = field(
-        default=None,
-        metadata={
-            "help": "bf16 mixed precision (default: on for GPUs with bf16 and for CPUs that compute bf16 "
-            "natively, AVX512-BF16 or AMX; weights stay float32 on a CPU)"
-        },
-    )
-    packed_attention: bool = field(
-        default=True,
-        metadata={
-            "help": "with packing, each example attends to itself alone (exact; 2-16x less attention work than "
-            "transformers' block mask over the whole flattened batch)"
-        },
-    )
-    fused_optimizer: bool = field(
-        default=True,
-        metadata={"help": "PyTorch's fused AdamW kernel (one pass over all weights instead of one op per tensor)"},
-    )
-    trl_loss: bool | None = field(
-        default=None,
-        metadata={
-            "help": "TRL's own loss, which also logs entropy and token accuracy (default: on CUDA, where TRL "
-            "computes it with Triton kernels in chunks that never hold all the logits; elsewhere socratic's "
-            "loss over the logits of the trained positions alone, as TRL without Triton scores every "
-            "position; not with --decision-weight)"
-        },
-    )
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (large models)"})
-    torch_compile: bool = field(
-        default=False,
-        metadata={
-            "help": "compile the model with torch.compile, once: every step is padded to --batch-size x "
-            "--max-length tokens (worth it only for long runs of full rows; measured in docs/RESULTS.md)"
-        },
-    )
-    threads: int | None = field(default=None, metadata={"help": "CPU threads (default: its usable cores)", "min": 1})
-    save_steps: int = field(default=100, metadata={"help": "save a resumable checkpoint every N steps", "min": 1})
-    logging_steps: int = field(default=5, metadata={"help": "record the loss every N steps", "min": 1})
-    max_steps: int = field(
-        default=-1, metadata={"help": "stop after N optimizer steps (default -1: by --epochs)", "min": -1}
-    )
-    seed: int = field(default=0, metadata={"help": "random seed (data order, LoRA init)"})
-    report_to: str = field(
-        default="none",
-        metadata={
-            "help": "also log loss and learning rate to tensorboard (event files under <out>/checkpoints/runs; "
-            "pip install 'socratic[track]') or wandb; loss.jsonl and loss.png are written either way",
-            "choices": ("none", "tensorboard", "wandb"),
-        },
-    )
-
-    def __post_init__(self) -> None:
-        if self.max_steps == 0:
-            raise SocraticError("--max-steps: must be at least 1 (or -1 to train by --epochs)")
-        if self.trl_loss and (self.decision_weight != 1 or self.repeat_unlikelihood):
-            raise SocraticError(
-                "--trl-loss: TRL's loss has no decision weight or repeat unlikelihood; leave out one of the two"
-            )
-        if self.warmup_ratio >= 1:
-            raise SocraticError(f"--warmup-ratio: must be below 1, not {self.warmup_ratio}")
-
-    @property
-    def lr(self) -> float:
-        if self.learning_rate is not None:
-            return self.learning_rate
-        return 2e-4 if self.lora_r else 5e-5
-
-
-def load_pieces(config: TrainConfig, role: str) -> tuple[list[list[tuple[str, bool]]], str]:
-    """The training text of `role`, one list of (text, trained) pieces per chain (`formats.segments`),
-    and a hash of that text."""
-    path = Path(config.chains)
-    if not path.is_file():
-        raise SocraticError(f"chains file not found: {path} (write one with `socratic annotate`)")
-    chains = _distinct([c for c in read_jsonl(path, Chain) if c.correct is not False], path)
-    if not chains:
-        raise SocraticError(f"{path}: no correct chains to train on")
-    problems = _problems_for(chains, config.data, path)
-    wanted = set(config.data.select(list(dict.fromkeys(c.problem_id for c in chains))))  # --offset, --limit
-    chains = [c for c in chains if c.problem_id in wanted]
-    if role in ("unified", "qg", "qa") and any(c.style != "socratic" for c in chains):
-        raise SocraticError(
-            f"role '{role}' needs socratic chains (with subquestions); {path} has "
-            f"{sum(c.style != 'socratic' for c in chains)} of another style"
-        )
-    pieces = [formats.segments(role, problems[c.problem_id].question, c.steps, c.final_answer) for c in chains]
-    digest = hashlib.sha256("\n".join("\x00".join(t for t, _ in p) for p in pieces).encode()).hexdigest()[:16]
-    return pieces, digest
-
-
-def _distinct(chains: list[Chain], path: Path) -> list[Chain]:
-    """The chains without repeats of the same steps for the same problem, which would be trained twice."""
-    seen: set[tuple[str, tuple, str]] = set()
-    kept = []
-    for chain in chains:
-        key = (chain.problem_id, chain.steps, chain.final_answer)
-        if key not in seen:
-            seen.add(key)
-            kept.append(chain)
-    if len(kept) < len(chains):
-        log.warning("%s: %d repeated chains dropped (same problem, steps and answer)", path, len(chains) - len(kept))
-    return kept
-
-
-def tokenize_pieces(tokenizer: Any, pieces: Sequence[tuple[str, bool]]) -> dict[str, list[int]]:
-    """Token ids of the whole text and a mask of the trained tokens, plus end-of-sequence.
-
-    The text is tokenized in one go, as `solve` tokenizes a prompt, and a token is trained when its
-    first character lies in a trained piece. End-of-sequence follows the last piece, trained with it.
-    """
-    text = "".join(t for t, _ in pieces)
-    trained_chars = [flag for t, flag in pieces for _ in t]
-    encoded = tokenizer(text, return_offsets_mapping=True)
-    mask = [int(start < len(text) and end > start and trained_chars[start]) for start, end in encoded["offset_mapping"]]
-    return {
-        "input_ids": [*encoded["input_ids"], tokenizer.eos_token_id],
-        "completion_mask": [*mask, int(pieces[-1][1])],
-    }
-
-
-def _problems_for(chains: Sequence[Chain], data: DataOptions, path: Path) -> dict[str, Problem]:
-    """Problems by id: from --dataset (with its field options) when given, else from the benchmark and
-    split that each chain id names ("gsm8k/train/17")."""
-    sources: set[tuple[str, str]] = set()
-    for number, chain in enumerate(chains, start=1):
-        parts = chain.problem_id.split("/", 2)
-        if len(parts) != 3 or not all(parts):
-            raise RecordError(path, number, "expected an id like <dataset>/<split>/<n>", "problem_id", unit="chain")
-        sources.add((parts[0], parts[1]))
-    problems: dict[str, Problem] = {}
-    for name, split in sorted(sources):
-        if data.dataset is None and name not in BENCHMARKS:
-            raise SocraticError(
-                f"{path}: chains of '{name}', which is not a shipped benchmark: give --dataset with the file "
-                "they came from (and its field options)"
-            )
-        task = data.task() if data.dataset else load_task(name)
-        wanted = data.split_of(task, split)
-        problems.update((p.id, p) for p in task.load(wanted))
-    missing = [c.problem_id for c in chains if c.problem_id not in problems]
-    if missing:
-        raise SocraticError(
-            f"{path}: {len(missing)} chains name problems that the dataset does not have (first: {missing[0]})"
-        )
-    return problems
 
 
 def run_train(config: TrainConfig) -> Path:
@@ -546,12 +328,6 @@ def _save(
         loss=_loss_options(config, role),
     )
     student_folder.write_info(out, info)
-
-
-def default_threads() -> int:
-    """The cores this process may use, shared among the processes on this machine when `accelerate launch`
-    starts several."""
-    return max(1, usable_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
 def _trained_for(config: TrainConfig) -> dict[str, float]:
