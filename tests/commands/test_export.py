@@ -9,6 +9,7 @@ from huggingface_hub import ModelCard
 from socratic.cli import main
 from socratic.commands.export import ExportConfig, run_export
 from socratic.core.config import build
+from socratic.core.machine import usable_cores
 from socratic.engines import HFEngine
 from socratic.llamacpp.buffers import without_repacking
 from socratic.tasks import load_task
@@ -52,7 +53,7 @@ def test_an_exported_tiny_student_writes_its_greedy_text_in_llama_cpp(make_tiny_
 
 @pytest.mark.slow
 def test_an_exported_student_writes_its_greedy_text_in_llama_cpp(make_student, tmp_path):
-    check_reproduces_the_student(make_student("unified"), tmp_path, "f32", tokens=48, threads=2)
+    check_reproduces_the_student(make_student("unified"), tmp_path, "f32", tokens=48, threads=usable_cores())
 
 
 def test_an_iterative_pair_exports_both_students_and_how_to_drive_them(make_tiny_student, tmp_path):
@@ -130,12 +131,20 @@ def test_the_exported_gguf_answers_as_socratic_ask_in_llama_cpp_and_its_server(m
     problems = [p.question for p in load_task("gsm8k").load("test", limit=12)]
     questions = problems + [with_messy_spacing(q) for q in problems]
     # `socratic ask` on two problems; on all, what it runs (its Dialogues) loaded once, one problem at a time.
-    flags = ["--engine", "llamacpp", "--threads", "2", "--no-calculator", "--max-new-tokens", str(tokens)]
+    flags = [
+        "--engine",
+        "llamacpp",
+        "--threads",
+        str(usable_cores()),
+        "--no-calculator",
+        "--max-new-tokens",
+        str(tokens),
+    ]
     for question in (questions[0], questions[-1]):
         assert main(["ask", "--model", str(student), *flags, "--json", question]) == 0
     printed = [json.loads(line)["output"] for line in capsys.readouterr().out.splitlines()]
     runtime, decode = (
-        socratic.EngineOptions(engine="llamacpp", threads=2),
+        socratic.EngineOptions(engine="llamacpp", threads=usable_cores()),
         socratic.DecodeOptions(tokens, calculator=False),
     )
     asking = socratic.Student.load(student, runtime=runtime, decode=decode)
@@ -149,7 +158,7 @@ def test_the_exported_gguf_answers_as_socratic_ask_in_llama_cpp_and_its_server(m
         return text if end is None else text[:end]
 
     with without_repacking():
-        llama = Llama(model_path=str(gguf), n_ctx=1024, n_threads=2, verbose=False)
+        llama = Llama(model_path=str(gguf), n_ctx=1024, n_threads=usable_cores(), verbose=False)
     for question, expected in zip(questions, asked, strict=True):
         chat = llama.create_chat_completion([{"role": "user", "content": question}], max_tokens=tokens, temperature=0)
         assert as_socratic_cuts_it(chat["choices"][0]["message"]["content"]) == expected, question

@@ -19,6 +19,7 @@ from socratic.commands.ask import AskConfig, run_ask
 from socratic.commands.serve import ServerThread, make_app
 from socratic.core.config import build
 from socratic.core.errors import SocraticError
+from socratic.core.machine import usable_cores
 from socratic.solving.dialogue import Dialogues
 from socratic.solving.loops import DecodeOptions
 from socratic.solving.students import EngineOptions, StudentOptions
@@ -160,7 +161,7 @@ def test_32_concurrent_requests_are_all_answered_each_as_alone(make_student):
     """The load test on SmolLM2 (standing in for a unified student): 32 requests at once share the
     llama.cpp engine's batch; each reply is the one the same request gets alone."""
     questions = [p.question for p in load_task("gsm8k").load("test", limit=32)]
-    dialogues = open_dialogues(make_student("unified"), threads=2, batch_size=32, max_new_tokens=48)
+    dialogues = open_dialogues(make_student("unified"), threads=usable_cores(), batch_size=32, max_new_tokens=48)
     with Server(dialogues) as server:
         client = server.client()
         alone = [chat(client, q).choices[0].message.content for q in questions]

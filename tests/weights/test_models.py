@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from socratic.core.errors import SocraticError
+from socratic.core.machine import usable_cores
 from socratic.weights import models
 
 needs_students = pytest.mark.skipif(
@@ -47,7 +48,7 @@ def assert_agrees_with_llama_cpp(folder, gguf):
     model = AutoModelForCausalLM.from_pretrained(folder)
     ids = tokenizer(PROMPT).input_ids  # with the model's own special tokens (Gemma's <bos>)
     with without_repacking():
-        llama = Llama(model_path=str(gguf), n_ctx=256, n_threads=2, logits_all=True, verbose=False)
+        llama = Llama(model_path=str(gguf), n_ctx=256, n_threads=usable_cores(), logits_all=True, verbose=False)
     try:
         plain = tokenizer(PROMPT, add_special_tokens=False).input_ids
         assert llama.tokenize(PROMPT.encode(), add_bos=False) == plain  # the same tokenizer

@@ -19,6 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from socratic.core.machine import usable_cores
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -30,9 +32,17 @@ class LlamaServer:
     """`with LlamaServer(gguf, log) as url:` — the server runs, logging to `log`, until the block ends."""
 
     def __init__(
-        self, gguf: str | Path, log: str | Path, n_ctx: int = 2048, n_threads: int = 2, startup_timeout: float = 120.0
+        self,
+        gguf: str | Path,
+        log: str | Path,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        startup_timeout: float = 120.0,
     ):
-        self.gguf, self.log, self.n_ctx, self.n_threads = str(gguf), Path(log), n_ctx, n_threads
+        # Never more threads than cores: llama.cpp's threads spin at each barrier, so two on one core (a test
+        # worker pinned to its own) wait a scheduler slice for each other at every layer: a test ran for hours.
+        self.gguf, self.log, self.n_ctx = str(gguf), Path(log), n_ctx
+        self.n_threads = n_threads or usable_cores()
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen | None = None
 
