@@ -131,15 +131,8 @@ def test_the_exported_gguf_answers_as_socratic_ask_in_llama_cpp_and_its_server(m
     problems = [p.question for p in load_task("gsm8k").load("test", limit=12)]
     questions = problems + [with_messy_spacing(q) for q in problems]
     # `socratic ask` on two problems; on all, what it runs (its Dialogues) loaded once, one problem at a time.
-    flags = [
-        "--engine",
-        "llamacpp",
-        "--threads",
-        str(usable_cores()),
-        "--no-calculator",
-        "--max-new-tokens",
-        str(tokens),
-    ]
+    threads = str(usable_cores())
+    flags = ["--engine", "llamacpp", "--threads", threads, "--no-calculator", "--max-new-tokens", str(tokens)]
     for question in (questions[0], questions[-1]):
         assert main(["ask", "--model", str(student), *flags, "--json", question]) == 0
     printed = [json.loads(line)["output"] for line in capsys.readouterr().out.splitlines()]

@@ -40,7 +40,7 @@ class LlamaServer:
         startup_timeout: float = 120.0,
     ):
         # Never more threads than cores: llama.cpp's threads spin at each barrier, so two on one core (a test
-        # worker pinned to its own) wait a scheduler slice for each other at every layer: a test ran for hours.
+        # worker pinned to its own) wait a scheduler slice for each other at every layer (CI timed out on it).
         self.gguf, self.log, self.n_ctx = str(gguf), Path(log), n_ctx
         self.n_threads = n_threads or usable_cores()
         self.startup_timeout = startup_timeout
