@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from socratic.core.machine import usable_cores
+from socratic.core import machine
+from socratic.core.machine import threads_within_cores, usable_cores
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this system")
@@ -24,3 +25,12 @@ def test_without_an_affinity_set_every_core_of_the_machine(monkeypatch):
     assert usable_cores() == 7
     monkeypatch.setattr(os, "cpu_count", lambda: None)  # "cannot be determined"
     assert usable_cores() == 1
+
+
+def test_llama_cpp_threads_never_outnumber_the_cores(monkeypatch, caplog):
+    monkeypatch.setattr(machine, "usable_cores", lambda: 2)
+    assert threads_within_cores(None) == 2
+    assert threads_within_cores(1) == 1
+    assert not caplog.records
+    assert threads_within_cores(8) == 2
+    assert "--threads 8: this process may run on 2 cores; using 2" in caplog.text

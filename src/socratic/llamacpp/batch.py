@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from socratic.core.errors import SocraticError
-from socratic.core.machine import usable_cores
+from socratic.core.machine import threads_within_cores
 from socratic.llamacpp.buffers import model_params
 from socratic.llamacpp.build import check_build
 from socratic.llamacpp.lookup import PromptLookup
@@ -202,7 +202,7 @@ class LlamaBatch:
         self.tokens_evaluated = 0  # prompt and generated tokens llama.cpp has computed, for benchmarks
         self.prompt_tokens_evaluated = 0  # of which prompt tokens (those copied from another sequence are not)
         self.drafts_fed = self.drafts_accepted = 0  # draft tokens checked, and kept, for benchmarks
-        threads = threads or usable_cores()
+        threads = threads_within_cores(threads)
         lc.llama_log_set(_silent_llama_log(), ctypes.c_void_p(0))  # llama.cpp logs every graph it builds
         lc.llama_backend_init()
         # Ctrl-C while llama.cpp loads and allocates: raised once it returns (see `interrupts_held`)

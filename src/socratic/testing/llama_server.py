@@ -19,7 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from socratic.core.machine import usable_cores
+from socratic.core.machine import threads_within_cores
 
 
 def free_port() -> int:
@@ -39,10 +39,8 @@ class LlamaServer:
         n_threads: int | None = None,
         startup_timeout: float = 120.0,
     ):
-        # Never more threads than cores: llama.cpp's threads spin at each barrier, so two on one core (a test
-        # worker pinned to its own) wait a scheduler slice for each other at every layer (CI timed out on it).
         self.gguf, self.log, self.n_ctx = str(gguf), Path(log), n_ctx
-        self.n_threads = n_threads or usable_cores()
+        self.n_threads = threads_within_cores(n_threads)
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen | None = None
 

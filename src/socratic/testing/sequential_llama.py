@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Sequence
 
-from socratic.core.machine import usable_cores
+from socratic.core.machine import threads_within_cores
 from socratic.teacher.protocol import Reply, Request, TeacherSampling
 
 
@@ -28,7 +28,7 @@ class SequentialLlama:
 
         self.model_name = os.path.basename(gguf)
         with without_repacking():
-            self.llm = Llama(model_path=str(gguf), n_ctx=4096, n_threads=threads or usable_cores(), verbose=False)
+            self.llm = Llama(model_path=str(gguf), n_ctx=4096, n_threads=threads_within_cores(threads), verbose=False)
         self.prompt_tokens_evaluated = 0
         evaluate = self.llm.eval
 
