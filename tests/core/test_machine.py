@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from socratic.core import machine
-from socratic.core.machine import threads_within_cores, usable_cores
+from socratic.core.machine import release_freed_memory, threads_within_cores, usable_cores
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this system")
@@ -34,3 +34,28 @@ def test_llama_cpp_threads_never_outnumber_the_cores(monkeypatch, caplog):
     assert not caplog.records
     assert threads_within_cores(8) == 2
     assert "--threads 8: this process may run on 2 cores; using 2" in caplog.text
+
+
+def _resident_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator and /proc: Linux")
+def test_memory_freed_between_live_blocks_goes_back_to_the_system():
+    # 200 MB of 64 KB blocks from malloc's heap, all freed but the last: the allocator keeps the freed
+    # pages resident (the last block pins the heap's top), as it kept a training step's activations
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    blocks = [libc.malloc(64 * 1024) for _ in range(3200)]
+    for block in blocks:
+        ctypes.memset(block, 1, 64 * 1024)
+    for block in blocks[:-1]:
+        libc.free(block)
+    held = _resident_mb()
+    assert release_freed_memory()
+    assert held - _resident_mb() > 150
+    libc.free(blocks[-1])

@@ -47,6 +47,7 @@ from socratic.core import config as options
 from socratic.core.errors import SocraticError, did_you_mean
 from socratic.core.jsonl import MAX_DOCUMENT_BYTES, parse_toml, read_state, write_atomic
 from socratic.core.locks import holding_lock
+from socratic.core.machine import release_freed_memory
 from socratic.scoring import cards
 from socratic.scoring.evaluate import EvaluateConfig, run_evaluate, verdict
 from socratic.scoring.report import write_report
@@ -327,8 +328,10 @@ def run_pipeline(
         with record.stage(f"train {method}"):
             run_train(stages[f"train {method}"])
             cards.after_training(stages[f"train {method}"].out, method)
+        release_freed_memory()  # each stage starts from what the run holds, not above the last one's peak
         with record.stage(f"solve {method}"):
             run_solve(dataclasses.replace(stages[f"solve {method}"], out=str(target)))
+        release_freed_memory()
     waiting = [m for m in config.run.methods if not _solved_everything(predictions[m], m, wanted)]
     if waiting:
         print(f"== report: when {', '.join(waiting)} {'is' if len(waiting) == 1 else 'are'} solved", flush=True)

@@ -56,6 +56,7 @@ from socratic.training.trainer import (
     optimizer_name,
     packing_is_exact,
     progress_bar,
+    release_memory_each_step,
     stop_when_not_finite,
     trainer_class,
     write_loss_curve,
@@ -180,7 +181,7 @@ def _fit(
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=_lora_config(config),
-        callbacks=[progress_bar(f"train {role}"), stop_when_not_finite()],
+        callbacks=[progress_bar(f"train {role}"), stop_when_not_finite(), release_memory_each_step()],
     )
     trainer.remove_callback(PrinterCallback)  # with the trainer's bar off, it prints every log as a dict
     if resume_from:
