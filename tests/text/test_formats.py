@@ -139,6 +139,14 @@ def test_format_version_is_an_int():
         ("Q: a\nAnswer: 5\nQ: more", "answer", 14),
         ("Answer: 5\n", "answer", 9),
         ("The Answer: 5\n", "answer", None),  # only a line that starts with it
+        ("Answer: 100 | Background: The answer is 10.", "answer", 11),  # the answer written: the rest is not read
+        ("Answer: 1,250.5 dollars", "answer", 15),
+        ("Answer: $12 each", "answer", 11),
+        ("Answer: yes, he could", "answer", 12),
+        ("Answer: No it", "answer", 10),
+        ("Answer: 100", "answer", None),  # the number may still grow
+        ("Answer: The total is 7", "answer", None),  # no answer in the first word: up to the newline
+        ("Answer: nothing more", "answer", None),
         ("Q: x\nA", "line", 5),
         ("Q: x", "line", None),
     ],

@@ -313,6 +313,7 @@ def run_pipeline(
     folder.root.mkdir(parents=True, exist_ok=True)
     folder.ignore_weights()
     record = _Record(folder.record, config, estimates)
+    release_freed_memory()  # what the plan's speed measurement used (a model of the student's size)
     stages = stage_configs(config, folder, threads)
     test_task, test_split, test_problems = config.solve.data.load("test")  # read once for the whole run
     _warn_if_trained_on_the_test_problems(config, test_task.name, test_split)

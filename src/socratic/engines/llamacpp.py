@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from socratic.engines.base import GREEDY, Completion, Decoding, Sampling, encode, eos_ids, fits, too_long
-from socratic.llamacpp.batch import Job, LlamaBatch
+from socratic.llamacpp.batch import LlamaBatch
+from socratic.llamacpp.jobs import Job
 
 
 class LlamaCppEngine(LlamaBatch):

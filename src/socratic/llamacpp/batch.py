@@ -3,8 +3,9 @@
 Two front ends share it: the students' engine (`engines.llamacpp.LlamaCppEngine`: the student's own
 tokenizer, formats' stop rules, the calculator) and the in-process teacher
 (`teacher.llamacpp.LlamaCppBackend`: the GGUF's chat template and llama.cpp's samplers). Each
-hands it `Job`s (prompt token ids, a decoding state that takes the chosen tokens and says when to
-stop, and how a token is chosen from the logits), submitted while others run, and `step`s it.
+hands it `Job`s (`llamacpp.jobs`: prompt token ids, a decoding state that takes the chosen tokens and
+says when to stop, and how a token is chosen from the logits), submitted while others run, and `step`s
+it. Loading the model (quiet logs, Ctrl-C kept) is `llamacpp.loading`.
 
 What it does with them (continuous batching, parked sequences, prompt-lookup drafts, shared
 prefixes) is described on the class.
@@ -12,117 +13,18 @@ prefixes) is described on the class.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import functools
-import signal
-import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from socratic.core.errors import SocraticError
 from socratic.core.machine import threads_within_cores
-from socratic.llamacpp.buffers import model_params
 from socratic.llamacpp.build import check_build
+from socratic.llamacpp.jobs import MIN_ROOM, Job, room_for, shared_prefix
+from socratic.llamacpp.loading import interrupts_held, load_model, silent_llama_log
 from socratic.llamacpp.lookup import PromptLookup
-
-MIN_ROOM = 256  # llama.cpp rounds a sequence's room up to a multiple of this
-
-
-def room_for(positions: int) -> int:
-    """The room llama.cpp gives a sequence asked for `positions`: the next multiple of 256."""
-    return -(-positions // MIN_ROOM) * MIN_ROOM
-
-
-def shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """How many leading tokens `a` and `b` have in common."""
-    n = min(len(a), len(b))
-    return next((i for i in range(n) if a[i] != b[i]), n)
-
-
-class DecodeState(Protocol):
-    """What a front end keeps per prompt while its tokens arrive (`engines.base.Decoding` is one)."""
-
-    tokens: list[int]  # chosen so far
-    forced: deque[int]  # tokens that come next whatever the logits say (the calculator's value)
-    finish: str | None  # set once the completion is complete
-    max_new_tokens: int
-
-    def add(self, token: int) -> None: ...
-
-    def result(self) -> Any: ...
-
-
-@dataclass
-class Job:
-    """A submitted prompt: its token ids, its decoding state, how its tokens are chosen, and the
-    drafts fed after its last token. `choose(logits, i)` gets the next-token logits and their row
-    in llama.cpp's last batch (for llama.cpp's own samplers). Only `greedy` jobs check drafts: a
-    sampled token would have to be drawn against the draft's probability."""
-
-    ids: list[int]
-    state: DecodeState
-    choose: Callable[[Any, int], int]
-    greedy: bool
-    drafts: list[int] = field(default_factory=list)
-    lookup: PromptLookup | None = None
-
-
-@functools.cache
-def _silent_llama_log():
-    """A llama.cpp log callback that drops everything (kept alive for the process: llama.cpp holds it)."""
-    import llama_cpp
-
-    return llama_cpp.llama_log_callback(lambda level, text, user_data: None)
-
-
-@contextlib.contextmanager
-def interrupts_held() -> Iterator[threading.Event]:
-    """Ctrl-C (or the CLI's SIGTERM) during the block is noted, not raised, then raised as
-    KeyboardInterrupt when the block ends.
-
-    While llama.cpp loads a model it calls back into Python (its log and progress callbacks), and
-    the interrupt raised inside a ctypes callback is printed as "Exception ignored" and lost: the
-    command went on and exited 0. The event lets a callback stop the native work early."""
-    interrupted = threading.Event()
-    if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
-        yield interrupted
-        return
-
-    def note(signum, frame):
-        interrupted.set()
-
-    held = [s for s in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(s))]  # those raising
-    previous = {s: signal.signal(s, note) for s in held}
-    try:
-        yield interrupted
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    if interrupted.is_set():
-        raise KeyboardInterrupt
-
-
-def load_model(lc, model: str | Path, interrupted: threading.Event):
-    """llama.cpp's model from a GGUF file (no AMX repacking), loading stopped early by `interrupted`;
-    a file llama.cpp cannot read is one line."""
-    params = model_params()
-    keep_loading = lc.llama_progress_callback(lambda progress, user_data: not interrupted.is_set())
-    params.progress_callback = keep_loading  # (kept alive by this frame for the whole load)
-    loaded = lc.llama_model_load_from_file(str(model).encode(), params)
-    if interrupted.is_set():  # stopped part way (NULL), or the signal came as it finished
-        if loaded:
-            lc.llama_model_free(loaded)
-        raise KeyboardInterrupt
-    if not loaded:
-        raise SocraticError(
-            f"llama.cpp could not load {model}: not a GGUF file of a model it knows, or damaged (a file "
-            "socratic exported is written again once deleted)"
-        )
-    return loaded
 
 
 class LlamaBatch:
@@ -203,7 +105,7 @@ class LlamaBatch:
         self.prompt_tokens_evaluated = 0  # of which prompt tokens (those copied from another sequence are not)
         self.drafts_fed = self.drafts_accepted = 0  # draft tokens checked, and kept, for benchmarks
         threads = threads_within_cores(threads)
-        lc.llama_log_set(_silent_llama_log(), ctypes.c_void_p(0))  # llama.cpp logs every graph it builds
+        lc.llama_log_set(silent_llama_log(), ctypes.c_void_p(0))  # llama.cpp logs every graph it builds
         lc.llama_backend_init()
         # Ctrl-C while llama.cpp loads and allocates: raised once it returns (see `interrupts_held`)
         with interrupts_held() as interrupted:

@@ -27,7 +27,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from socratic.core.machine import usable_cores
-from socratic.llamacpp.batch import Job, LlamaBatch
+from socratic.llamacpp.batch import LlamaBatch
+from socratic.llamacpp.jobs import Job
 from socratic.teacher.protocol import Reply, Request, TeacherError, TeacherSampling
 from socratic.text.checked import tokenizable
 

@@ -246,12 +246,20 @@ def parse_solution(text: str) -> str:
     return (solution if solution is not None else line).strip()
 
 
+# The first word of an answer line, when it holds the answer (it has a digit, or is yes / no) and
+# something follows it on the line: "Answer: 1,250.5 dollars" -> "1,250.5".
+_ANSWER_WRITTEN = re.compile(r"[ \t]*(\S*\d\S*|(?i:yes|no)[.,!]?)[ \t]")
+
+
 def completion_end(text: str, until: str) -> int | None:
     """Where generated text stops being the completion (index just past it), or None while it goes on.
 
     `until="line"`: QG and QA completions are one line, newline included. `until="answer"`: one-pass
     completions end with their answer line; the newline after it is not part of the completion (the
-    model was trained to write end-of-sequence there, but a newline ends it just as well).
+    model was trained to write end-of-sequence there, but a newline ends it just as well). The answer
+    line also ends once its answer is written, a number (or yes / no) and a space after it: a student
+    trained on "Answer: 22" that goes on with "22 | Background: The answer is 10. The answer is 11..."
+    is read as 22, and stops there instead of writing to its token budget.
     """
     if until == "line":
         newline = text.find(LINE_STOP)
@@ -261,7 +269,10 @@ def completion_end(text: str, until: str) -> int | None:
         if line is None:
             return None
         newline = text.find("\n", line.start())
-        return newline if newline >= 0 else None
+        if newline >= 0:
+            return newline
+        written = _ANSWER_WRITTEN.match(text, line.end())
+        return written.end(1) if written else None
     raise ValueError(f"until must be 'line' or 'answer', not {until!r}")
 
 
