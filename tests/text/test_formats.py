@@ -142,9 +142,14 @@ def test_format_version_is_an_int():
         ("Answer: 100 | Background: The answer is 10.", "answer", 11),  # the answer written: the rest is not read
         ("Answer: 1,250.5 dollars", "answer", 15),
         ("Answer: $12 each", "answer", 11),
+        ("Answer: 6. The", "answer", 10),
         ("Answer: yes, he could", "answer", 12),
         ("Answer: No it", "answer", 10),
         ("Answer: 100", "answer", None),  # the number may still grow
+        ("Answer: 100 ", "answer", None),  # ... or an operator come next
+        ("Answer: 11-5 = <<11-5=6>>6 more", "answer", None),  # an expression: up to the newline, as before
+        ("Answer: 11 - 5 = 6 more", "answer", None),
+        ("Answer: 3 x 4", "answer", None),
         ("Answer: The total is 7", "answer", None),  # no answer in the first word: up to the newline
         ("Answer: nothing more", "answer", None),
         ("Q: x\nA", "line", 5),

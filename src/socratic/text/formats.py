@@ -246,9 +246,12 @@ def parse_solution(text: str) -> str:
     return (solution if solution is not None else line).strip()
 
 
-# The first word of an answer line, when it holds the answer (it has a digit, or is yes / no) and
-# something follows it on the line: "Answer: 1,250.5 dollars" -> "1,250.5".
-_ANSWER_WRITTEN = re.compile(r"[ \t]*(\S*\d\S*|(?i:yes|no)[.,!]?)[ \t]")
+# The first word of an answer line when it is the answer (a number, or yes / no) and a word follows it
+# that does not go on computing: "Answer: $1,250.5 in all" -> "$1,250.5"; "Answer: 11 - 5 = 6" and
+# "Answer: 11-5 = <<11-5=6>>6 more" (CoT students write these) run to the newline as before.
+_ANSWER_WRITTEN = re.compile(
+    r"[ \t]*((?:[$€£]?-?\d[\d,]*(?:\.\d+)?%?|(?i:yes|no))[.,!]?)[ \t]+(?=[^\s=+\-*/×x^(<])"
+)
 
 
 def completion_end(text: str, until: str) -> int | None:
