@@ -249,9 +249,7 @@ def parse_solution(text: str) -> str:
 # The first word of an answer line when it is the answer (a number, or yes / no) and a word follows it
 # that does not go on computing: "Answer: $1,250.5 in all" -> "$1,250.5"; "Answer: 11 - 5 = 6" and
 # "Answer: 11-5 = <<11-5=6>>6 more" (CoT students write these) run to the newline as before.
-_ANSWER_WRITTEN = re.compile(
-    r"[ \t]*((?:[$€£]?-?\d[\d,]*(?:\.\d+)?%?|(?i:yes|no))[.,!]?)[ \t]+(?=[^\s=+\-*/×x^(<])"
-)
+_ANSWER_WRITTEN = re.compile(r"[ \t]*((?:[$€£]?-?\d[\d,]*(?:\.\d+)?%?|(?i:yes|no))[.,!]?)[ \t]+(?=[^\s=+\-*/×x^(<])")
 
 
 def completion_end(text: str, until: str) -> int | None:
