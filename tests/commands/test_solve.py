@@ -285,6 +285,8 @@ def test_the_pair_votes_over_sampled_decompositions_and_resumes_without_duplicat
             a is not None for a in p.meta["answers"]
         )
         assert p.meta["tokens"] == sum(p.meta["attempt_tokens"]) and min(p.meta["attempt_tokens"]) > 0
+    run_solve(config)  # all saved: nothing to do (with a QG to run, this raised ValueError: no QG engine)
+    assert len(list(read_jsonl(out, Prediction))) == 3
     with pytest.raises(SocraticError, match=r"other settings \(qg_sampling"):
         run_solve(_sampled_pair_config(make_tiny_student, out, engine=engine_name, qg_temperature=0.5))
 

@@ -171,14 +171,13 @@ def run_solve(config: SolveConfig) -> Path:
         todo = [p for p in problems if p.id not in done]
         if done:
             log.warning("%s: %d problems already solved, %d to go", out, len(problems) - len(todo), len(todo))
-        qg, qa = (None, None)
-        if todo:
+        if todo:  # nothing to do opens no student (a finished iterative solve, resumed, had no QG to run)
             qg, qa = students.open_engines(method, folders, config.runtime, config.decoding, config.adapters)
-        with tqdm(total=len(todo) * config.samples, desc=f"solve {config.method}", unit="attempt") as bar:
-            if method.iterative:
-                _solve_rolling(todo, qg, qa, config, task, sink.append, bar.update)  # type: ignore[arg-type]
-            else:
-                _solve_in_chunks(todo, qa, config, task, sink.append, bar.update)  # type: ignore[arg-type]
+            with tqdm(total=len(todo) * config.samples, desc=f"solve {config.method}", unit="attempt") as bar:
+                if method.iterative:
+                    _solve_rolling(todo, qg, qa, config, task, sink.append, bar.update)  # type: ignore[arg-type]
+                else:
+                    _solve_in_chunks(todo, qa, config, task, sink.append, bar.update)  # type: ignore[arg-type]
     predictions = list(read_jsonl(out, Prediction))
     correct = sum(bool(p.correct) for p in predictions)
     write_manifest(
