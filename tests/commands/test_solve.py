@@ -2,6 +2,7 @@
 command saves every problem once with all its samples, self-consistency votes, the command resumes
 after a kill without duplicates, and vLLM (where installed) matches the hf engine."""
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from socratic.commands.solve import SolveConfig, run_solve
 from socratic.core.config import build
 from socratic.core.errors import SocraticError
 from socratic.core.jsonl import read_jsonl
+from socratic.core.manifest import manifest_path
 from socratic.core.records import Prediction
 from socratic.solving.loops import Attempt, DecodeOptions, solve_one_pass
 from socratic.solving.predictions import to_prediction
@@ -285,8 +287,10 @@ def test_the_pair_votes_over_sampled_decompositions_and_resumes_without_duplicat
             a is not None for a in p.meta["answers"]
         )
         assert p.meta["tokens"] == sum(p.meta["attempt_tokens"]) and min(p.meta["attempt_tokens"]) > 0
+    manifest = json.loads(manifest_path(out).read_text())
     run_solve(config)  # all saved: nothing to do (with a QG to run, this raised ValueError: no QG engine)
     assert len(list(read_jsonl(out, Prediction))) == 3
+    assert json.loads(manifest_path(out).read_text()) == manifest  # the seconds of the run that solved them
     with pytest.raises(SocraticError, match=r"other settings \(qg_sampling"):
         run_solve(_sampled_pair_config(make_tiny_student, out, engine=engine_name, qg_temperature=0.5))
 

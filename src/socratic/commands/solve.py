@@ -38,7 +38,7 @@ from pathlib import Path
 from socratic.core import resume
 from socratic.core.errors import SocraticError
 from socratic.core.jsonl import JsonlAppender, read_jsonl
-from socratic.core.manifest import git_commit, write_manifest
+from socratic.core.manifest import git_commit, manifest_path, write_manifest
 from socratic.core.records import Prediction, Problem
 from socratic.engines import GREEDY, Engine, Sampling
 from socratic.solving import students
@@ -180,18 +180,19 @@ def run_solve(config: SolveConfig) -> Path:
                     _solve_in_chunks(todo, qa, config, task, sink.append, bar.update)  # type: ignore[arg-type]
     predictions = list(read_jsonl(out, Prediction))
     correct = sum(bool(p.correct) for p in predictions)
-    write_manifest(
-        out,
-        "solve",
-        config,
-        started,
-        commit,
-        split=split,
-        problems=len(predictions),
-        correct=correct,
-        solve_seconds=round(time.time() - started, 1),
-        solved_now=len(todo),
-    )
+    if todo or not manifest_path(out).exists():  # a run that solved nothing keeps the manifest of the one that did
+        write_manifest(
+            out,
+            "solve",
+            config,
+            started,
+            commit,
+            split=split,
+            problems=len(predictions),
+            correct=correct,
+            solve_seconds=round(time.time() - started, 1),
+            solved_now=len(todo),
+        )
     print(f"{out}: {correct} / {len(predictions)} correct ({100 * correct / max(len(predictions), 1):.1f} %)")
     return out
 
