@@ -384,7 +384,7 @@ def release_memory_each_step() -> Any:
     resident in blocks the next step could not reuse: `socratic train` on SmolLM2-135M (rows of 1,024
     tokens, 1 row a micro-batch) held 3.7 GB after three steps instead of 2.4, peaking at 4.2 GB
     instead of 4.0; with 4 rows a micro-batch 5.9 instead of 5.1 GB, at the same speed
-    (docs/RESULTS.md, "The demo in 4 GB")."""
+    (docs/RESULTS.md, "The demo in less memory")."""
     from transformers import TrainerCallback
 
     from socratic.core.machine import release_freed_memory
