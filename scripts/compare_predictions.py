@@ -10,35 +10,34 @@ import json
 import sys
 from pathlib import Path
 
-from socratic.scoring.evaluate import mcnemar_exact
-
-
-def read(path: Path) -> dict[str, dict]:
-    rows = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-    return {row["problem_id"]: row for row in rows}
+from socratic.core.jsonl import read_jsonl
+from socratic.core.manifest import manifest_path
+from socratic.core.records import Prediction
+from socratic.scoring.evaluate import paired_comparisons
 
 
 def seconds(path: Path) -> float | None:
-    manifest = path.with_name(path.name.removesuffix(".jsonl") + ".manifest.json")
+    manifest = manifest_path(path)
     return json.loads(manifest.read_text())["solve_seconds"] if manifest.exists() else None
 
 
 def main(paths: list[Path]) -> None:
-    base = read(paths[0])
+    base = list(read_jsonl(paths[0], Prediction))
+    outputs = {p.problem_id: p.output for p in base}
     print(f"{'predictions':<40} {'accuracy':>9} {'vs first':>24} {'same output':>12} {'seconds':>8}")
     for path in paths:
-        rows = read(path)
-        if rows.keys() != base.keys():
+        run = list(read_jsonl(path, Prediction))
+        pairs = paired_comparisons([paths[0].name, path.name], [base, run])
+        if not pairs:
             sys.exit(f"{path}: not the same problems as {paths[0]}")
-        correct = sum(r["correct"] for r in rows.values())
-        only_base = sum(base[i]["correct"] and not rows[i]["correct"] for i in base)
-        only_this = sum(rows[i]["correct"] and not base[i]["correct"] for i in base)
-        same = sum(rows[i]["output"] == base[i]["output"] for i in base)
-        versus = f"p = {mcnemar_exact(only_base, only_this):.3g} ({only_base} vs {only_this})"
+        pair = pairs[0]  # first: this file, second: the first file
+        versus = f"p = {pair.p_value:.3g} ({pair.only_second} vs {pair.only_first})"
+        correct = sum(bool(p.correct) for p in run)
+        same = sum(p.output == outputs[p.problem_id] for p in run)
         took = seconds(path)
         print(
-            f"{path.name:<40} {100 * correct / len(rows):>8.1f}% {versus:>24} "
-            f"{same:>5}/{len(rows):<6} {took if took is not None else '-':>8}"
+            f"{path.name:<40} {100 * correct / len(run):>8.1f}% {versus:>24} "
+            f"{same:>5}/{len(run):<6} {took if took is not None else '-':>8}"
         )
 
 

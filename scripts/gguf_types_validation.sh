@@ -20,14 +20,11 @@ for folder in (run / "students/unified", run / "students/iterative/qg", run / "s
     for kind in types:
         student_gguf(folder, kind)  # exported once, before any solve is timed
 EOF
-students() {  # method -> the student options
-    if [ "$1" = iterative ]; then echo "--qg $run/students/iterative/qg --qa $run/students/iterative/qa"
-    else echo "--model $run/students/$1"; fi
-}
 for method in unified iterative; do
+    students=(--model "$run/students/$method")
+    [ "$method" = iterative ] && students=(--qg "$run/students/iterative/qg" --qa "$run/students/iterative/qa")
     for kind in $types; do
-        # shellcheck disable=SC2046
-        socratic solve --config default --method "$method" $(students "$method") --gguf-type "$kind" \
+        socratic solve --config default --method "$method" "${students[@]}" --gguf-type "$kind" \
             --split train --offset 300 --limit 300 --out "$out/$method-$kind.jsonl"
     done
 done
