@@ -258,9 +258,10 @@ def completion_end(text: str, until: str) -> int | None:
     `until="line"`: QG and QA completions are one line, newline included. `until="answer"`: one-pass
     completions end with their answer line; the newline after it is not part of the completion (the
     model was trained to write end-of-sequence there, but a newline ends it just as well). The answer
-    line also ends once its answer is written, a number (or yes / no) and a space after it: a student
-    trained on "Answer: 22" that goes on with "22 | Background: The answer is 10. The answer is 11..."
-    is read as 22, and stops there instead of writing to its token budget.
+    line also ends once its first word is the answer (a number, or yes / no) and another word follows
+    that is not an operator (`_ANSWER_WRITTEN`): a student trained on "Answer: 22" that goes on with
+    "22 | Background: The answer is 10. The answer is 11..." is read as 22, and stops there instead of
+    writing to its token budget.
     """
     if until == "line":
         newline = text.find(LINE_STOP)
