@@ -262,9 +262,7 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="socratic: %(levelname)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format=console.LOG_FORMAT)
     console.quiet_libraries(verbose=args.verbose)
     try:
         with terminate_as_interrupt():

@@ -162,7 +162,7 @@ def tiny_config(tiny_model, **run):
 @pytest.mark.slow
 def test_the_whole_pipeline_on_a_tiny_config(tiny_model, tmp_path, capsys):
     config = tiny_config(tiny_model)
-    folder = run_pipeline(config, tmp_path / "run")
+    folder = run_pipeline(config, tmp_path / "run", own_processes=False)
     printed = capsys.readouterr().out
     for method in config.run.methods:
         assert f"| {method} | gsm8k/test | {method} | 3 |" in printed
@@ -178,7 +178,7 @@ def test_the_whole_pipeline_on_a_tiny_config(tiny_model, tmp_path, capsys):
 
     # Rerunning finds everything done: no stage trains or solves again.
     weights = (folder / "students" / "unified" / "model.safetensors").stat().st_mtime_ns
-    run_pipeline(config, folder)
+    run_pipeline(config, folder, own_processes=False)
     assert (folder / "students" / "unified" / "model.safetensors").stat().st_mtime_ns == weights
     assert len((folder / "students" / "cot" / "predictions.gsm8k.test.jsonl").read_text().splitlines()) == 3
 
@@ -192,7 +192,7 @@ def test_the_whole_pipeline_on_a_tiny_config(tiny_model, tmp_path, capsys):
     for name in committed:
         (elsewhere / name).parent.mkdir(parents=True, exist_ok=True)
         (elsewhere / name).write_bytes((folder / name).read_bytes())
-    run_pipeline(config, elsewhere)
+    run_pipeline(config, elsewhere, own_processes=False)
     assert not list(elsewhere.rglob("*.safetensors"))
     assert "nothing to train or solve" in capsys.readouterr().out
 
@@ -221,11 +221,12 @@ def tiny_run(tiny_model, name: str, methods: list[str], **solve):
     )
 
 
-def test_the_whole_pipeline_on_a_tinier_config(tiny_model, tmp_path, capsys):
-    # Fast twin of the test above: two methods (one of them the QG + QA pair), two problems, one epoch.
+def test_the_whole_pipeline_on_a_tinier_config(tiny_model, tmp_path, capfd):
+    # Fast twin of the test above: two methods (one of them the QG + QA pair), two problems, one epoch;
+    # each stage in a process of its own, as `socratic run` runs them (their lines are the terminal's: capfd).
     config = tiny_run(tiny_model, "tinier", ["answer", "iterative"], max_steps=2)
     folder = run_pipeline(config, tmp_path / "run", threads=1, estimates={"train answer": 150.0, "solve answer": 3.0})
-    printed = capsys.readouterr().out
+    printed = capfd.readouterr().out
     assert f"report: {folder / 'report' / 'report.html'}" in printed, "the run names its page"
     assert "== train answer (estimated 2.5 min)\n" in printed and "== solve answer\n" in printed  # (seconds: not shown)
     assert "   train answer: done in " in printed
@@ -251,9 +252,9 @@ def test_the_whole_pipeline_on_a_tinier_config(tiny_model, tmp_path, capsys):
         "evaluate",
     ]
 
-    # Rerunning finds everything done: no stage trains or solves again.
+    # Rerunning finds everything done: no stage trains or solves again (in this process: quicker to start).
     weights = (folder / "students" / "answer" / "model.safetensors").stat().st_mtime_ns
-    run_pipeline(config, folder, threads=1)
+    run_pipeline(config, folder, threads=1, own_processes=False)
     assert (folder / "students" / "answer" / "model.safetensors").stat().st_mtime_ns == weights
 
     # On a machine with only the files git would commit, the finished methods are not trained again.
@@ -264,9 +265,9 @@ def test_the_whole_pipeline_on_a_tinier_config(tiny_model, tmp_path, capsys):
     for name in committed:
         (elsewhere / name).parent.mkdir(parents=True, exist_ok=True)
         (elsewhere / name).write_bytes((folder / name).read_bytes())
-    run_pipeline(config, elsewhere, threads=1)
+    run_pipeline(config, elsewhere, threads=1, own_processes=False)
     assert not list(elsewhere.rglob("*.safetensors"))
-    assert "nothing to train or solve" in capsys.readouterr().out
+    assert "nothing to train or solve" in capfd.readouterr().out
 
 
 def test_an_unfinished_run_is_continued(tmp_path):
@@ -376,8 +377,8 @@ def test_only_some_methods_run_and_the_last_process_writes_the_report(tiny_model
     config = tiny_run(tiny_model, "shared", ["answer", "cot"])
     folder = tmp_path / "run"
     with pytest.raises(SocraticError, match=r"--only unified: not among this run's methods \(answer, cot\)"):
-        run_pipeline(config, folder, threads=1, only=("unified",))
-    run_pipeline(config, folder, threads=1, only=("cot",))
+        run_pipeline(config, folder, threads=1, only=("unified",), own_processes=False)
+    run_pipeline(config, folder, threads=1, only=("cot",), own_processes=False)
     assert "== report: when answer is solved" in capsys.readouterr().out
     assert not (folder / "students" / "answer").exists() and not (folder / "report").exists()
     # Where it stands, read from the folder while another process starts the other student.
@@ -390,7 +391,7 @@ def test_only_some_methods_run_and_the_last_process_writes_the_report(tiny_model
         "| answer | started, no checkpoint yet (now) | – |",
         f"| cot | trained, {steps} steps | 2 of 2 ({_right(folder / 'students' / 'cot')}) |",
     ]
-    run_pipeline(config, folder, threads=1, only=("answer",))
+    run_pipeline(config, folder, threads=1, only=("answer",), own_processes=False)
     printed = capsys.readouterr().out
     assert "| answer | gsm8k/test | answer | 2 |" in printed and "| cot | gsm8k/test | cot | 2 |" in printed
     assert (folder / "report" / "report.html").is_file()

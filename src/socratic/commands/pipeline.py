@@ -1,6 +1,6 @@
 """`socratic run`: the whole pipeline in one command: chains, students, solving, the report.
 
-    socratic run                                          # the demo: 4 students on SVAMP, ~15 min on 2 CPU cores
+    socratic run                                          # the demo: 4 students on SVAMP, ~25 min on 2 CPU cores
     socratic run --config tiny                            # a pipeline check in minutes (no method signal)
     socratic run --config configs/cpu-gsm8k.toml          # the comparison that fits 2 CPU cores
     socratic run --config configs/paper-gsm8k.toml --out runs/paper-gsm8k     # the paper's setting (GPU)
@@ -15,6 +15,8 @@ answer-only, `evaluate.verdict`), and the report (results.md, accuracy.png, repo
 problem, student by student, filterable; see `socratic.scoring.report`) is written to
 `<run>/report` and the page's path printed. The run opens with what it will do and an estimate of
 each stage's time here (`plan.announce`); each stage then prints its estimate and its real time.
+Each stage runs in a process of its own (`core.processes`), so that what one student held is given
+back before the next is trained: the run's memory peaks at its largest stage, not at their sum.
 
 A run lives in `runs/<name>-<date>-<time>/` (or `--out`; its layout: `run_folder.RunFolder`), with
 `run.json` recording its settings and the time of each stage. Every stage resumes, so after a kill
@@ -48,6 +50,7 @@ from socratic.core.errors import SocraticError, did_you_mean
 from socratic.core.jsonl import MAX_DOCUMENT_BYTES, parse_toml, read_state, write_atomic
 from socratic.core.locks import holding_lock
 from socratic.core.machine import release_freed_memory
+from socratic.core.processes import run_in_own_process
 from socratic.scoring import cards
 from socratic.scoring.evaluate import EvaluateConfig, run_evaluate, verdict
 from socratic.scoring.report import write_report
@@ -304,21 +307,25 @@ def run_pipeline(
     threads: int | None = None,
     only: tuple[str, ...] | None = None,
     estimates: dict[str, float] | None = None,
+    own_processes: bool = True,
 ) -> Path:
     """Run (or continue) the whole pipeline in the folder `root`; with `only`, just those methods' students, and
     the report once every method's predictions are complete (whichever process completes them).
-    `estimates` (seconds by stage name, `plan.announce`'s) are shown as each stage starts."""
+    `estimates` (seconds by stage name, `plan.announce`'s) are shown as each stage starts. With
+    `own_processes` each training and solve runs in a process of its own, so that the run's memory
+    peaks at one stage's peak (`core.processes`); without, in this one (faster to start, for tests)."""
     mine = _methods_to_run(config, only)
     folder = RunFolder(root)
     folder.root.mkdir(parents=True, exist_ok=True)
     folder.ignore_weights()
     record = _Record(folder.record, config, estimates)
     release_freed_memory()  # what the plan's speed measurement used (a model of the student's size)
+    run_stage = _in_own_process if own_processes else _in_this_process
     stages = stage_configs(config, folder, threads)
     test_task, test_split, test_problems = config.solve.data.load("test")  # read once for the whole run
     _warn_if_trained_on_the_test_problems(config, test_task.name, test_split)
     with record.stage("annotate"):
-        run_annotate(stages["annotate"])
+        run_stage("annotate", run_annotate, stages["annotate"])
     wanted = {p.id for p in test_problems}
     predictions = {method: folder.predictions(method, test_task.name, test_split) for method in config.run.methods}
     for method in mine:
@@ -327,12 +334,10 @@ def run_pipeline(
             print(f"== {method}: every test problem already solved, nothing to train or solve", flush=True)
             continue
         with record.stage(f"train {method}"):
-            run_train(stages[f"train {method}"])
+            run_stage(f"train {method}", run_train, stages[f"train {method}"])
             cards.after_training(stages[f"train {method}"].out, method)
-        release_freed_memory()  # each stage starts from what the run holds, not above the last one's peak
         with record.stage(f"solve {method}"):
-            run_solve(dataclasses.replace(stages[f"solve {method}"], out=str(target)))
-        release_freed_memory()
+            run_stage(f"solve {method}", run_solve, dataclasses.replace(stages[f"solve {method}"], out=str(target)))
     waiting = [m for m in config.run.methods if not _solved_everything(predictions[m], m, wanted)]
     if waiting:
         print(f"== report: when {', '.join(waiting)} {'is' if len(waiting) == 1 else 'are'} solved", flush=True)
@@ -345,6 +350,15 @@ def run_pipeline(
         print(line, flush=True)
     print(f"report: {page} (open it in a browser: every problem, student by student)", flush=True)
     return folder.root
+
+
+def _in_own_process(name: str, stage: Callable[[Any], object], config: Any) -> None:
+    run_in_own_process(stage, config, name=name)
+
+
+def _in_this_process(name: str, stage: Callable[[Any], object], config: Any) -> None:
+    stage(config)
+    release_freed_memory()  # the next stage starts from what the run holds, not above this one's peak
 
 
 def _methods_to_run(config: PipelineConfig, only: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -453,10 +467,10 @@ def run_command(
     args: RunArgs, announce: Callable[[PipelineConfig, Path, int | None], dict[str, float]] | None = None
 ) -> Path:
     """`socratic run`; `announce` (`plan.announce`, given by the CLI) first says what the run will do and
-    how long each stage should take."""
+    how long each stage should take (in a process of its own: it measures a model's speed)."""
     config = load_config(args.config)
     if args.only and not args.out:
         raise SocraticError("--only shares a run folder between processes: give them all the same --out")
     folder = find_run_folder(config, args.out).root
-    estimates = announce(config, folder, args.threads) if announce else None
+    estimates = run_in_own_process(announce, config, folder, args.threads, name="plan") if announce else None
     return run_pipeline(config, folder, args.threads, args.only, estimates)

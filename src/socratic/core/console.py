@@ -34,17 +34,30 @@ KNOWN_WARNINGS = (
 )
 NOISY_LOGGERS = ("transformers", "datasets", "trl", "peft", "accelerate", "huggingface_hub", "gguf", "httpx")
 
+# How socratic's own log lines look: "socratic: WARNING: resuming from ...".
+LOG_FORMAT = "socratic: %(levelname)s: %(message)s"
+
+_quieted = False  # whether `quiet_libraries` silenced the libraries in this process
+
 
 def quiet_libraries(verbose: bool) -> None:
     """Silence the libraries' progress bars, advice and known warnings (all kept with `verbose`)."""
+    global _quieted
     if verbose:
         return
+    _quieted = True
     for name, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     for category, modules in KNOWN_WARNINGS:
         warnings.filterwarnings("ignore", category=category, module=modules)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def libraries_are_quiet() -> bool:
+    """Whether this process silenced the libraries (`quiet_libraries` without `verbose`): a stage run in a
+    process of its own does the same."""
+    return _quieted
 
 
 # Characters that make a terminal act instead of print: C0 controls but tab and newline (ESC starts

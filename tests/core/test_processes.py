@@ -1,0 +1,84 @@
+"""A stage in a process of its own: its result, its errors and its interruption come back as the parent's,
+and the memory it held is the child's, not the parent's."""
+
+import logging
+import os
+import signal
+import time
+
+import pytest
+
+from socratic.core.errors import RecordError, SocraticError
+from socratic.core.processes import run_in_own_process
+
+
+# The stages: module-level, so that a spawned process can import them by name.
+def _hold_memory_and_answer(megabytes: int) -> tuple[int, int, int]:
+    block = bytearray(megabytes * 2**20)  # touched: bytearray fills it with zeros
+    logging.getLogger("socratic.test").warning("child logging %d MB", len(block) // 2**20)
+    return os.getpid(), os.getpgid(0), len(block)
+
+
+def _fail_on_a_bad_row(path: str) -> None:
+    raise RecordError(path, 3, "no 'question'")
+
+
+def _crash() -> None:
+    raise ZeroDivisionError("a bug in the stage")
+
+
+def _killed() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _save_when_interrupted(folder: str) -> None:
+    (open(os.path.join(folder, "started"), "w")).close()
+    try:
+        time.sleep(60)
+    except KeyboardInterrupt:
+        open(os.path.join(folder, "saved"), "w").close()
+        raise
+
+
+def _rss_megabytes() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def test_the_result_comes_back_and_the_memory_stays_in_the_child(capfd):
+    logging.basicConfig(level=logging.WARNING)
+    before = _rss_megabytes() if os.path.exists("/proc/self/status") else None
+    pid, group, size = run_in_own_process(_hold_memory_and_answer, 200)
+    assert size == 200 * 2**20
+    assert pid != os.getpid() and group == pid, "its own process, in its own process group"
+    assert "socratic: WARNING: child logging 200 MB" in capfd.readouterr().err, "logged as socratic logs"
+    if before is not None:
+        assert _rss_megabytes() - before < 50, "the 200 MB were the child's"
+
+
+def test_an_error_is_the_same_one_line_and_a_crash_keeps_its_traceback(tmp_path):
+    with pytest.raises(SocraticError, match=r"rows\.jsonl:3: no 'question'"):
+        run_in_own_process(_fail_on_a_bad_row, str(tmp_path / "rows.jsonl"))
+    with pytest.raises(RuntimeError, match=r"(?s)train cot failed in its own process:.*ZeroDivisionError: a bug"):
+        run_in_own_process(_crash, name="train cot")
+    with pytest.raises(SocraticError, match=r"solve cot: its process was killed by signal 9 .*out of memory"):
+        run_in_own_process(_killed, name="solve cot")
+
+
+def test_an_interruption_is_passed_on_once_and_the_child_saves_first(tmp_path):
+    # The parent is interrupted (as Ctrl-C or `kill` would, through the CLI's handler) once the child
+    # has started; the child gets it, saves, and the parent raises KeyboardInterrupt after it ended.
+    def interrupt_once_started(signum, frame):
+        if (tmp_path / "started").exists():
+            raise KeyboardInterrupt
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+
+    previous = signal.signal(signal.SIGALRM, interrupt_once_started)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_in_own_process(_save_when_interrupted, str(tmp_path))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert (tmp_path / "saved").exists(), "the child saved its work before the parent went on"
