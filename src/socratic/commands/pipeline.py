@@ -57,9 +57,9 @@ from socratic.scoring.report import write_report
 from socratic.solving.predictions import already_solved
 from socratic.tasks import BENCHMARKS
 from socratic.teacher.annotate import AnnotateConfig, run_annotate
-from socratic.text.methods import METHODS
+from socratic.text.methods import METHODS, roles_to_train
 from socratic.training.config import TrainConfig
-from socratic.training.train import run_train
+from socratic.training.train import train_role
 
 log = logging.getLogger(__name__)
 
@@ -334,7 +334,8 @@ def run_pipeline(
             print(f"== {method}: every test problem already solved, nothing to train or solve", flush=True)
             continue
         with record.stage(f"train {method}"):
-            run_stage(f"train {method}", run_train, stages[f"train {method}"])
+            for role in roles_to_train(method):  # QG and QA each in their own process, too
+                run_stage(f"train {method}", train_role, stages[f"train {method}"], role)
             cards.after_training(stages[f"train {method}"].out, method)
         with record.stage(f"solve {method}"):
             run_stage(f"solve {method}", run_solve, dataclasses.replace(stages[f"solve {method}"], out=str(target)))
@@ -352,12 +353,12 @@ def run_pipeline(
     return folder.root
 
 
-def _in_own_process(name: str, stage: Callable[[Any], object], config: Any) -> None:
-    run_in_own_process(stage, config, name=name)
+def _in_own_process(name: str, stage: Callable[..., object], *args: Any) -> None:
+    run_in_own_process(stage, *args, name=name)
 
 
-def _in_this_process(name: str, stage: Callable[[Any], object], config: Any) -> None:
-    stage(config)
+def _in_this_process(name: str, stage: Callable[..., object], *args: Any) -> None:
+    stage(*args)
     release_freed_memory()  # the next stage starts from what the run holds, not above this one's peak
 
 

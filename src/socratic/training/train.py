@@ -43,6 +43,7 @@ from typing import Any
 from socratic.core import resume
 from socratic.core.errors import SocraticError
 from socratic.core.locks import holding_lock
+from socratic.core.machine import release_freed_memory
 from socratic.core.manifest import git_commit, write_manifest
 from socratic.text.methods import role_folder, roles_to_train
 from socratic.training.config import TrainConfig, default_threads
@@ -70,22 +71,15 @@ log = logging.getLogger(__name__)
 def run_train(config: TrainConfig) -> Path:
     """Train the student of each role of `config.method`; return the output folder."""
     for role in roles_to_train(config.method):
-        _train_one(config, role, role_folder(config.out, config.method, role))
-        release_memory()
+        train_role(config, role)
+        release_freed_memory()  # the next role's training starts from what this process holds
     return Path(config.out)
 
 
-def release_memory() -> None:
-    """Hand the memory of a finished training back to the system. The model, its gradients and the
-    optimizer state are garbage once the student is saved, but glibc keeps the freed pages for reuse,
-    so the process stays as large as the training was while `socratic run` goes on to load llama.cpp's
-    engines (issue 34: the demo's peak was a finished training's pages plus those engines)."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+def train_role(config: TrainConfig, role: str) -> Path:
+    """Train the student of one role of `config.method` (QG or QA of the iterative pair, or the one-pass
+    student) into its folder; `socratic run` trains each role in a process of its own."""
+    return _train_one(config, role, role_folder(config.out, config.method, role))
 
 
 def _train_one(config: TrainConfig, role: str, out: Path) -> Path:
