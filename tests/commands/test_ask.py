@@ -49,25 +49,24 @@ def pair_folder(make_tiny_student, tmp_path):
     return pair
 
 
-@pytest.mark.parametrize(("method", "engine"), [("unified", "hf"), ("unified", "llamacpp"), ("iterative", "hf")])
-def test_ask_gives_the_dialogue_solve_saves_tiny(make_tiny_student, tmp_path, engine, method):
-    check_ask_gives_the_dialogue_solve_saves(make_tiny_student, tmp_path, engine, method)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("method", "engine"), [("unified", "llamacpp"), ("iterative", "hf")])
-def test_ask_gives_the_dialogue_solve_saves(make_student, tmp_path, engine, method):
-    # SmolLM2 standing in for the students (as in test_solve.py).
-    check_ask_gives_the_dialogue_solve_saves(make_student, tmp_path, engine, method)
-
-
-def check_ask_gives_the_dialogue_solve_saves(make_tiny_student, tmp_path, engine, method):
+@pytest.mark.parametrize(
+    ("kind", "method", "engine"),
+    [
+        ("tiny", "unified", "hf"),
+        ("tiny", "unified", "llamacpp"),
+        ("tiny", "iterative", "hf"),
+        # SmolLM2 standing in for the students (as in test_solve.py).
+        pytest.param("real", "unified", "llamacpp", marks=pytest.mark.slow),
+        pytest.param("real", "iterative", "hf", marks=pytest.mark.slow),
+    ],
+)
+def test_ask_gives_the_dialogue_solve_saves(any_make_student, tmp_path, engine, method):
     question = load_task("gsm8k").load("test", limit=1)[0].question
     if method == "unified":
-        options = dict(model=str(make_tiny_student("unified")))
+        options = dict(model=str(any_make_student("unified")))
         solve_options = dict(method="unified", **options)
     else:
-        pair = pair_folder(make_tiny_student, tmp_path)
+        pair = pair_folder(any_make_student, tmp_path)
         options = dict(model=str(pair))
         solve_options = dict(method="iterative", qg=str(pair / "qg"), qa=str(pair / "qa"))
     expected = solved(solve_options, engine, tmp_path, question)

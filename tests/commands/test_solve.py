@@ -22,31 +22,21 @@ from socratic.solving.predictions import to_prediction
 from socratic.tasks import load_task
 
 
-@pytest.mark.slow
-def test_solve_iterative_saves_every_problem_once_with_all_its_samples(make_student, tmp_path):
-    check_every_problem_saved_once(make_student("qa"), tmp_path)
-
-
-def test_solve_iterative_saves_every_problem_once_with_all_its_samples_tiny(make_tiny_student, tmp_path):
-    # Fast twin of the test above, on a tiny student.
-    check_every_problem_saved_once(make_tiny_student("qa"), tmp_path, threads=1)
-
-
-def check_every_problem_saved_once(qa, tmp_path, **options):
+def test_solve_iterative_saves_every_problem_once_with_all_its_samples(any_make_student, engine_threads, tmp_path):
     out = tmp_path / "oracle.jsonl"
     config = build(
         SolveConfig,
         dict(
             method="iterative",
-            qa=str(qa),
+            qa=str(any_make_student("qa")),
             oracle=True,
             limit=3,
             samples=2,
             batch_size=3,  # fewer places than attempts: the active set rolls
             max_steps=2,
             step_tokens=8,
+            threads=engine_threads,
             out=str(out),
-            **options,
         ),
     )
     run_solve(config)
@@ -57,27 +47,16 @@ def check_every_problem_saved_once(qa, tmp_path, **options):
     assert len(list(read_jsonl(out, Prediction))) == 3
 
 
-@pytest.mark.slow
-def test_self_consistency_votes_on_the_answer(engine, problems):
+def test_self_consistency_votes_on_the_answer(any_engine, kind, problems):
     task = load_task("gsm8k")
     attempts = [Attempt(answer_text="42"), Attempt(answer_text="41"), Attempt(answer_text="The answer is 42")]
     prediction = to_prediction(problems[0], attempts, "unified", task, 1.0)
     assert prediction.answer == "42" and prediction.meta["votes"] == {"42": 2, "41": 1}
     config = SolveConfig(samples=3, decode=DecodeOptions(max_new_tokens=8))
-    sampled = solve_one_pass(engine, [problems[0].question] * 3, config.decoding)
+    sampled = solve_one_pass(any_engine, [problems[0].question] * 3, config.decoding)
     assert config.sampling.temperature == 0.7 and len(sampled) == 3
-
-
-def test_self_consistency_votes_on_the_answer_tiny(tiny_engine, problems):
-    # Fast twin of the test above, on the tiny decoder.
-    task = load_task("gsm8k")
-    attempts = [Attempt(answer_text="42"), Attempt(answer_text="41"), Attempt(answer_text="The answer is 42")]
-    prediction = to_prediction(problems[0], attempts, "unified", task, 1.0)
-    assert prediction.answer == "42" and prediction.meta["votes"] == {"42": 2, "41": 1}
-    config = SolveConfig(samples=3, decode=DecodeOptions(max_new_tokens=8))
-    sampled = solve_one_pass(tiny_engine, [problems[0].question] * 3, config.decoding)
-    assert config.sampling.temperature == 0.7 and len(sampled) == 3
-    assert len({a.output for a in sampled}) > 1, "samples differ"
+    if kind == "tiny":  # SmolLM2 at 0.7 may well write one answer line three times; the tiny decoder does not
+        assert len({a.output for a in sampled}) > 1, "samples differ"
 
 
 def _solve_command(student, out, limit):

@@ -2,6 +2,7 @@
 the calculator writes annotation values, llama.cpp on the exported GGUF matches transformers, and a
 prompt too long for an engine's context is marked "too long" without stopping the others (or a solve)."""
 
+import contextlib
 import json
 
 import pytest
@@ -17,7 +18,6 @@ from socratic.solving.loops import DecodeOptions, solve_iterative, solve_one_pas
 from socratic.solving.predictions import to_prediction
 from socratic.tasks import load_task
 from socratic.text import formats
-from socratic.weights import models
 from socratic.weights.gguf_io import export_gguf
 
 
@@ -28,64 +28,31 @@ def prompts():
     return [formats.problem_prompt(q) + "Q: What is the first step?\nA:" for q in questions]
 
 
-@pytest.mark.slow
-def test_batched_greedy_equals_one_at_a_time(engine, prompts):
-    batched = engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
-    single = [engine.complete([p], "line", max_new_tokens=24, calculator=True)[0] for p in prompts]
+def test_batched_greedy_equals_one_at_a_time(any_engine, kind, prompts):
+    batched = any_engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
+    single = [any_engine.complete([p], "line", max_new_tokens=24, calculator=True)[0] for p in prompts]
     assert batched == single
     assert {c.finish for c in batched} <= {"stop", "eos", "length"}
+    if kind == "tiny":  # pinned on the tiny decoder only: SmolLM2's finishes on these prompts are not
+        assert {c.finish for c in batched} == {"stop", "length"}, "rows finish at different steps"
 
 
-def test_batched_greedy_equals_one_at_a_time_tiny(tiny_engine, prompts):
-    # Fast twin of the test above, on the tiny decoder.
-    batched = tiny_engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
-    single = [tiny_engine.complete([p], "line", max_new_tokens=24, calculator=True)[0] for p in prompts]
-    assert batched == single
-    assert {c.finish for c in batched} == {"stop", "length"}, "rows finish at different steps"
-
-
-@pytest.mark.slow
-def test_completions_stop_where_the_layout_ends(engine, prompts):
-    for completion in engine.complete(prompts, "line", max_new_tokens=24):
-        if completion.finish == "stop":
-            assert completion.text.endswith("\n") and completion.text.count("\n") == 1
-        else:
-            assert "\n" not in completion.text
-        assert completion.tokens <= 24
-    long = engine.complete(prompts[:2], "answer", max_new_tokens=5)
-    assert all(c.finish in ("length", "eos", "stop") and c.tokens <= 5 for c in long)
-
-
-def test_completions_stop_where_the_layout_ends_tiny(tiny_engine, prompts):
-    # Fast twin of the test above, on the tiny decoder (which ends some lines and not others).
-    completions = tiny_engine.complete(prompts, "line", max_new_tokens=24)
-    assert "stop" in {c.finish for c in completions}
+def test_completions_stop_where_the_layout_ends(any_engine, kind, prompts):
+    completions = any_engine.complete(prompts, "line", max_new_tokens=24)
+    if kind == "tiny":  # the tiny decoder is known to end some lines: the "stop" branch below is taken
+        assert "stop" in {c.finish for c in completions}
     for completion in completions:
         if completion.finish == "stop":
             assert completion.text.endswith("\n") and completion.text.count("\n") == 1
         else:
             assert "\n" not in completion.text
         assert completion.tokens <= 24
-    long = tiny_engine.complete(prompts[:2], "answer", max_new_tokens=5)
+    long = any_engine.complete(prompts[:2], "answer", max_new_tokens=5)
     assert all(c.finish in ("length", "eos", "stop") and c.tokens <= 5 for c in long)
 
 
-@pytest.mark.slow
-def test_calculator_writes_the_value_of_an_open_annotation(engine):
-    state = Decoding(engine.tokenizer, "line", 64, calculator=True, eos=engine.eos)
-    for token in engine.tokenizer.encode("A: 12 eggs cost 12*3 = <<12*3=", add_special_tokens=False):
-        state.add(token)
-    assert engine.tokenizer.decode(list(state.forced)) == "36>>"
-    assert state.calculator_writes == 1
-    off = Decoding(engine.tokenizer, "line", 64, calculator=False, eos=engine.eos)
-    for token in engine.tokenizer.encode("A: 12*3 = <<12*3=", add_special_tokens=False):
-        off.add(token)
-    assert not off.forced
-
-
-def test_calculator_writes_the_value_of_an_open_annotation_tiny(tiny_engine):
-    # Fast twin of the test above: the same tokenizer, without loading SmolLM2.
-    tokenizer, eos = tiny_engine.tokenizer, tiny_engine.eos
+def test_calculator_writes_the_value_of_an_open_annotation(any_engine):
+    tokenizer, eos = any_engine.tokenizer, any_engine.eos
     state = Decoding(tokenizer, "line", 64, calculator=True, eos=eos)
     for token in tokenizer.encode("A: 12 eggs cost 12*3 = <<12*3=", add_special_tokens=False):
         state.add(token)
@@ -97,102 +64,64 @@ def test_calculator_writes_the_value_of_an_open_annotation_tiny(tiny_engine):
     assert not off.forced
 
 
-@pytest.mark.slow
-def test_calculator_forces_the_value_while_decoding(engine):
-    # Few-shot annotations make the model write "=" after the open expression; the value after it is
-    # the calculator's, in the batched loop as in the one-at-a-time one.
-    prompt = "A: 2+2 = <<2+2=4>>4\nA: 3+5 = <<3+5=8>>8\nA: 1787+2694 = <<1787+2694"
-    on = engine.complete([prompt, "A: 1 + 1 ="], "line", 12, calculator=True)[0]
-    off = engine.complete([prompt], "line", 12, calculator=False)[0]
-    assert on.text.startswith("=4481>>") and on.calculator == 1
-    assert not off.text.startswith("=4481>>") and off.calculator == 0
-
-
-def test_calculator_forces_the_value_while_decoding_tiny(tiny_engine):
-    # Fast twin of the test above: a hook makes the tiny model write "=" at every step, as SmolLM2 does
-    # after the few-shot annotations; the value after it is the calculator's.
-    model, tokenizer = tiny_engine.model, tiny_engine.tokenizer
-    [equals] = tokenizer.encode("=", add_special_tokens=False)
+@contextlib.contextmanager
+def writing_equals(engine):
+    """A hook that makes the engine's model write "=" at every step."""
+    [equals] = engine.tokenizer.encode("=", add_special_tokens=False)
 
     def always_equals(module, args, output):
         output.logits[..., equals] += 1e4
 
-    prompt = "A: 2+2 = <<2+2=4>>4\nA: 1787+2694 = <<1787+2694"
-    hook = model.register_forward_hook(always_equals)
+    hook = engine.model.register_forward_hook(always_equals)
     try:
-        on = tiny_engine.complete([prompt, "A: 1 + 1 ="], "line", 12, calculator=True)
-        off = tiny_engine.complete([prompt], "line", 12, calculator=False)[0]
+        yield
     finally:
         hook.remove()
+
+
+def test_calculator_forces_the_value_while_decoding(any_engine, kind):
+    # Few-shot annotations make SmolLM2 write "=" after the open expression (the tiny model is made to
+    # by a hook); the value after it is the calculator's, in the batched loop as in the one-at-a-time one.
+    prompt = "A: 2+2 = <<2+2=4>>4\nA: 3+5 = <<3+5=8>>8\nA: 1787+2694 = <<1787+2694"
+    with writing_equals(any_engine) if kind == "tiny" else contextlib.nullcontext():
+        on = any_engine.complete([prompt, "A: 1 + 1 ="], "line", 12, calculator=True)
+        off = any_engine.complete([prompt], "line", 12, calculator=False)[0]
     assert on[0].text.startswith("=4481>>") and on[0].calculator == 1
-    assert on[1].calculator == 0, "no open annotation, nothing to compute"
     assert not off.text.startswith("=4481>>") and off.calculator == 0
+    if kind == "tiny":  # the hooked model writes only "=": SmolLM2 may open an annotation of its own here
+        assert on[1].calculator == 0, "no open annotation, nothing to compute"
 
 
-@pytest.mark.slow
-def test_sampling_is_seeded(engine, prompts):
-    first = engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
-    again = engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
-    assert first == again
-
-
-def test_sampling_is_seeded_tiny(tiny_engine, prompts):
-    # Fast twin of the test above, on the tiny decoder.
-    first = tiny_engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
-    again = tiny_engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
-    other = tiny_engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=4))
+def test_sampling_is_seeded(any_engine, prompts):
+    first = any_engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
+    again = any_engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=3))
+    other = any_engine.complete(prompts[:3], "line", 12, Sampling(temperature=1.0, seed=4))
     assert first == again and first != other
 
 
-@pytest.mark.slow
-def test_llamacpp_on_the_exported_gguf_matches_transformers(engine, smollm2, smollm2_gguf, prompts):
-    llama = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2)
-    ours = llama.complete(prompts, "line", max_new_tokens=24, calculator=True)
-    theirs = engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
+def test_llamacpp_on_the_exported_gguf_matches_transformers(any_llamacpp, any_engine, kind, prompts):
+    # The tiny decoder's export is `export_gguf` on a tiny template (rotary permutation included). On it,
+    # one thread: llama.cpp's threads wait for each other, slow on a loaded CPU for a tiny model.
+    ours = any_llamacpp().complete(prompts, "line", max_new_tokens=24, calculator=True)
+    theirs = any_engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
+    if kind == "tiny":  # pinned on the tiny decoder only: SmolLM2's finishes on these prompts are not
+        assert {c.finish for c in theirs} == {"stop", "length"}, "the tiny decoder ends some lines, not all"
     # Float32 on both sides; summation order differs, so allow one near-tie divergence.
     assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) - 1
 
 
-def test_llamacpp_on_the_exported_tiny_gguf_matches_transformers(tiny_engine, tiny_decoder, tiny_gguf, prompts):
-    # Fast twin of the test above; the export is `export_gguf` on a tiny template (rotary permutation
-    # included). One thread: llama.cpp's threads wait for each other, slow on a loaded CPU for a tiny model.
-    llama = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, threads=1)
-    ours = llama.complete(prompts, "line", max_new_tokens=24, calculator=True)
-    theirs = tiny_engine.complete(prompts, "line", max_new_tokens=24, calculator=True)
-    assert {c.finish for c in theirs} == {"stop", "length"}, "the tiny decoder ends some lines, not all"
-    assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) - 1
-
-
-@pytest.mark.slow
-def test_llamacpp_continues_parked_sequences_instead_of_recomputing_them(smollm2, smollm2_gguf, prompts):
+def test_llamacpp_continues_parked_sequences_instead_of_recomputing_them(any_llamacpp, prompts):
     # The iterative loop's pattern: every call repeats each problem's history plus a new line. With
     # fewer slots than prompts, some parked sequences are given away and their prompts start afresh.
-    fresh = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, batch_size=8, keep_cache=False)
-    kept = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, batch_size=8)
-    crowded = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, batch_size=4)
+    fresh = any_llamacpp(batch_size=8, keep_cache=False)
+    kept = any_llamacpp(batch_size=8)
+    crowded = any_llamacpp(batch_size=4)
     histories = list(prompts)
     for _ in range(3):
         expected = fresh.complete(histories, "line", max_new_tokens=12)
         for engine in (kept, crowded):
             continued = engine.complete(histories, "line", max_new_tokens=12)
             # Cached cells were computed in other batches (other float summation order): allow a near-tie.
-            assert sum(a.text == b.text for a, b in zip(expected, continued, strict=True)) >= len(prompts) - 1
-        histories = [h + c.text.rstrip("\n") + "\nQ: And then?\nA:" for h, c in zip(histories, expected, strict=True)]
-    assert kept.tokens_evaluated < 0.5 * fresh.tokens_evaluated
-    assert kept.tokens_evaluated < crowded.tokens_evaluated < fresh.tokens_evaluated
-    assert len(kept.parked) == len(prompts), "finished sequences stay parked for the next call"
-
-
-def test_llamacpp_continues_parked_sequences_tiny(tiny_decoder, tiny_gguf, prompts):
-    # Fast twin of the test above, on the tiny decoder's GGUF.
-    fresh = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=8, keep_cache=False, threads=1)
-    kept = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=8, threads=1)
-    crowded = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=4, threads=1)
-    histories = list(prompts)
-    for _ in range(3):
-        expected = fresh.complete(histories, "line", max_new_tokens=12)
-        for engine in (kept, crowded):
-            continued = engine.complete(histories, "line", max_new_tokens=12)
             assert sum(a.text == b.text for a, b in zip(expected, continued, strict=True)) >= len(prompts) - 1
         histories = [h + c.text.rstrip("\n") + "\nQ: And then?\nA:" for h, c in zip(histories, expected, strict=True)]
     assert kept.tokens_evaluated < 0.5 * fresh.tokens_evaluated
@@ -220,12 +149,11 @@ def test_llamacpp_kv_cache_grows_to_what_the_jobs_need_and_writes_the_same_text_
     assert grown.prompt_tokens_evaluated == full.prompt_tokens_evaluated, "parked cells kept across the growth"
 
 
-@pytest.mark.slow
-def test_llamacpp_takes_prompts_submitted_while_others_decode(smollm2, smollm2_gguf, prompts):
+def test_llamacpp_takes_prompts_submitted_while_others_decode(any_llamacpp, prompts):
     # The iterative loop's pattern: a prompt arrives while the engine is busy with others.
-    alone = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, lookup=0)
+    alone = any_llamacpp(lookup=0)
     expected = [alone.complete([p], "line", max_new_tokens=16)[0] for p in prompts]
-    engine = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, batch_size=4, lookup=0)
+    engine = any_llamacpp(batch_size=4, lookup=0)
     tickets = engine.submit(prompts[:3], "line", 16)
     done = dict(engine.step())
     tickets += engine.submit(prompts[3:], "line", 16)  # more prompts than sequences: some wait
@@ -237,28 +165,6 @@ def test_llamacpp_takes_prompts_submitted_while_others_decode(smollm2, smollm2_g
     assert sum(a == b for a, b in zip(expected, got, strict=True)) >= len(prompts) - 1
     # A prompt too long for a sequence, submitted while others decode, comes back at the next step.
     assert engine.context_per_sequence == 1024
-    tickets = engine.submit([prompts[0], "word " * 2000], "line", 16)
-    done = dict(engine.step())
-    assert done == {tickets[1]: too_long()}
-    while engine.busy:
-        done |= dict(engine.step())
-    assert done[tickets[0]] == got[0] and done[tickets[1]] == too_long()
-
-
-def test_llamacpp_takes_prompts_submitted_while_others_decode_tiny(tiny_decoder, tiny_gguf, prompts):
-    # Fast twin of the test above, on the tiny decoder's GGUF.
-    alone = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, lookup=0, threads=1)
-    expected = [alone.complete([p], "line", max_new_tokens=16)[0] for p in prompts]
-    engine = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=4, lookup=0, threads=1)
-    tickets = engine.submit(prompts[:3], "line", 16)
-    done = dict(engine.step())
-    tickets += engine.submit(prompts[3:], "line", 16)  # more prompts than sequences: some wait
-    while engine.busy:
-        done |= dict(engine.step())
-    assert sorted(done) == sorted(tickets)
-    got = [done[t] for t in tickets]
-    assert sum(a == b for a, b in zip(expected, got, strict=True)) >= len(prompts) - 1
-    # A prompt too long for a sequence, submitted while others decode, comes back at the next step.
     tickets = engine.submit([prompts[0], "word " * 2000], "line", 16)
     done = dict(engine.step())
     assert done == {tickets[1]: too_long()}
@@ -314,15 +220,27 @@ def test_llamacpp_lookup_drafts_keep_the_text_token_by_token_decoding_gives_tiny
     assert drafting.tokens_evaluated > plain.tokens_evaluated  # rejected drafts cost compute, never text
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("weights_type", ["bf16", "q8_0"])
-def test_smaller_gguf_exports_run(engine, smollm2, prompts, tmp_path, weights_type):
-    template = models.resolve("smollm2-135m", want="gguf")
-    small = export_gguf(smollm2, template, tmp_path / f"s.{weights_type}.gguf", weights_type)
-    float32_bytes = 4 * sum(p.numel() for p in engine.model.parameters())  # tied weights counted once
-    assert small.stat().st_size < 0.6 * float32_bytes
-    ours = LlamaCppEngine(small, tokenizer=smollm2).complete(prompts, "line", max_new_tokens=12)
-    theirs = engine.complete(prompts, "line", max_new_tokens=12)
+@pytest.mark.parametrize(
+    ("kind", "weights_type"),
+    # bf16 on SmolLM2 only: the tiny decoder's q8_0 export checks the rounding of the fast tier.
+    [
+        ("tiny", "q8_0"),
+        pytest.param("real", "bf16", marks=pytest.mark.slow),
+        pytest.param("real", "q8_0", marks=pytest.mark.slow),
+    ],
+)
+def test_smaller_gguf_exports_run(
+    kind, weights_type, any_engine, any_decoder, any_template, any_gguf, any_llamacpp, prompts, tmp_path
+):
+    small = export_gguf(any_decoder, any_template, tmp_path / f"s.{weights_type}.gguf", weights_type)
+    float32_bytes = 4 * sum(p.numel() for p in any_engine.model.parameters())  # tied weights counted once
+    if kind == "tiny":
+        # The tokenizer in the header is a large share of a tiny model's file: compare the bytes saved.
+        assert any_gguf.stat().st_size - small.stat().st_size > 0.4 * float32_bytes
+    else:
+        assert small.stat().st_size < 0.6 * float32_bytes
+    ours = any_llamacpp(small).complete(prompts, "line", max_new_tokens=12)
+    theirs = any_engine.complete(prompts, "line", max_new_tokens=12)
     # Rounded weights change some greedy choices, not most of them.
     assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) // 2
 
@@ -432,15 +350,3 @@ def test_solve_on_llamacpp_records_a_question_too_long_for_its_context_and_goes_
         assert attempts[1].steps == () and attempts[1].answer_text == ""
         assert not qg.busy and not qa.busy
         assert not (continuous and (qg.parked or qa.parked)), "a finished problem's sequences are freed at once"
-
-
-def test_a_smaller_tiny_gguf_export_runs(tiny_engine, tiny_decoder, tiny_template, tiny_gguf, prompts, tmp_path):
-    # Fast twin of the test above for q8_0 (bf16 is checked in the slow tier only).
-    small = export_gguf(tiny_decoder, tiny_template, tmp_path / "s.q8_0.gguf", "q8_0")
-    float32_bytes = 4 * sum(p.numel() for p in tiny_engine.model.parameters())
-    # The tokenizer in the header is a large share of a tiny model's file: compare the bytes saved.
-    assert tiny_gguf.stat().st_size - small.stat().st_size > 0.4 * float32_bytes
-    ours = LlamaCppEngine(small, tokenizer=tiny_decoder, threads=1).complete(prompts, "line", max_new_tokens=12)
-    theirs = tiny_engine.complete(prompts, "line", max_new_tokens=12)
-    # Rounded weights change some greedy choices, not most of them.
-    assert sum(a.text == b.text for a, b in zip(ours, theirs, strict=True)) >= len(prompts) // 2

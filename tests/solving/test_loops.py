@@ -11,19 +11,12 @@ from socratic.engines import GREEDY, Completion
 from socratic.solving.loops import DecodeOptions, solve_iterative
 from socratic.text import formats
 
-# Each behaviour on SmolLM2 (slow tier) and on the tiny decoder (fast tier), one body for both.
-ON_BOTH_ENGINES = pytest.mark.parametrize(
-    "engine_fixture", [pytest.param("engine", marks=pytest.mark.slow), "tiny_engine"]
-)
 
-
-@ON_BOTH_ENGINES
-def test_iterative_loop_batched_equals_one_problem_at_a_time(engine_fixture, problems, request):
-    engine = request.getfixturevalue(engine_fixture)
+def test_iterative_loop_batched_equals_one_problem_at_a_time(any_engine, problems):
     config = DecodeOptions(max_steps=2, step_tokens=16).settings()
     questions = [p.question for p in problems]
-    batched = solve_iterative(engine, engine, questions, config)
-    single = [solve_iterative(engine, engine, [q], config)[0] for q in questions]
+    batched = solve_iterative(any_engine, any_engine, questions, config)
+    single = [solve_iterative(any_engine, any_engine, [q], config)[0] for q in questions]
     assert batched == single
     for attempt in batched:
         assert len(attempt.steps) <= 2
@@ -31,34 +24,29 @@ def test_iterative_loop_batched_equals_one_problem_at_a_time(engine_fixture, pro
         assert attempt.finish == "end" or len(attempt.steps) == 2
 
 
-@ON_BOTH_ENGINES
-def test_a_rolling_active_set_gives_the_same_attempts_and_reports_each_problem_once(engine_fixture, problems, request):
-    engine = request.getfixturevalue(engine_fixture)
+def test_a_rolling_active_set_gives_the_same_attempts_and_reports_each_problem_once(any_engine, problems):
     config = DecodeOptions(max_steps=3, step_tokens=8).settings()
     questions = [p.question for p in problems]
     # Problem 0 ends after one step: its place goes to problem 2 while problem 1 is still going.
     oracle = [["What is asked?"]] + [["What is given?", "What is asked?", "What is the answer?"]] * 3
-    together = solve_iterative(None, engine, questions, config, oracle=oracle)
+    together = solve_iterative(None, any_engine, questions, config, oracle=oracle)
     reported = []
     rolling = solve_iterative(
-        None, engine, questions, config, oracle=oracle, width=2, on_finished=lambda i, a: reported.append((i, a))
+        None, any_engine, questions, config, oracle=oracle, width=2, on_finished=lambda i, a: reported.append((i, a))
     )
     assert rolling == together
     assert [i for i, _ in reported] == [0, 1, 2, 3]
     assert all(attempt.output and attempt.seconds > 0 for _, attempt in reported), "closed before it is reported"
 
 
-@pytest.mark.slow
-def test_iterative_loop_on_llamacpp_continues_each_problem_from_its_cache(smollm2, smollm2_gguf, problems):
-    from socratic.engines import LlamaCppEngine
-
+def test_iterative_loop_on_llamacpp_continues_each_problem_from_its_cache(any_llamacpp, problems):
     config = DecodeOptions(max_steps=3, step_tokens=16).settings()
     questions = [p.question for p in problems]
     # Oracle subquestions: the base model does not follow QG's layout, and QA's calls are what repeat.
     oracle = [["How many are there at first?", "How many are added?", "How many in all?"]] * len(questions)
     runs = {}
     for keep_cache in (True, False):
-        qa = LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, batch_size=4, keep_cache=keep_cache)
+        qa = any_llamacpp(batch_size=4, keep_cache=keep_cache)
         runs[keep_cache] = (solve_iterative(None, qa, questions, config, oracle=oracle), qa.tokens_evaluated)
     (cached, cached_tokens), (fresh, fresh_tokens) = runs[True], runs[False]
     assert [len(a.steps) for a in cached] == [3] * len(questions)
@@ -67,95 +55,37 @@ def test_iterative_loop_on_llamacpp_continues_each_problem_from_its_cache(smollm
     assert cached_tokens < 0.7 * fresh_tokens
 
 
-def test_iterative_loop_on_llamacpp_continues_each_problem_from_its_cache_tiny(tiny_decoder, tiny_gguf, problems):
-    # Fast twin of the test above, on the tiny decoder's GGUF (one thread: see test_engines.py).
-    from socratic.engines import LlamaCppEngine
-
-    config = DecodeOptions(max_steps=3, step_tokens=16).settings()
-    questions = [p.question for p in problems]
-    oracle = [["How many are there at first?", "How many are added?", "How many in all?"]] * len(questions)
-    runs = {}
-    for keep_cache in (True, False):
-        qa = LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=4, keep_cache=keep_cache, threads=1)
-        runs[keep_cache] = (solve_iterative(None, qa, questions, config, oracle=oracle), qa.tokens_evaluated)
-    (cached, cached_tokens), (fresh, fresh_tokens) = runs[True], runs[False]
-    assert [len(a.steps) for a in cached] == [3] * len(questions)
-    assert sum(a.output == b.output for a, b in zip(cached, fresh, strict=True)) >= len(questions) - 1
-    assert cached_tokens < 0.7 * fresh_tokens
-
-
-@pytest.mark.slow
 def test_iterative_loop_on_llamacpp_can_hand_each_line_to_the_other_model_as_it_ends(
-    smollm2, smollm2_gguf, problems, monkeypatch
+    any_llamacpp, problems, monkeypatch
 ):
-    from socratic.engines import LlamaCppEngine
-    from socratic.text import formats
-
-    # The base model, asked for a subquestion, writes an empty line (the end); started on one, it
-    # goes on, so every problem runs its steps through both engines.
+    # The model, asked for a subquestion, writes an empty line (the end); started on one, it goes on,
+    # so every problem runs its steps through both engines.
     qg_prompt = formats.qg_prompt
     monkeypatch.setattr(formats, "qg_prompt", lambda question, steps: qg_prompt(question, steps) + "Q: How many")
     config = DecodeOptions(max_steps=2, step_tokens=8).settings()
     questions = [p.question for p in problems[:3]]
-    qg, qa = (LlamaCppEngine(smollm2_gguf, tokenizer=smollm2, batch_size=4) for _ in range(2))
+    qg, qa = (any_llamacpp(batch_size=4) for _ in range(2))
     flowing = solve_iterative(qg, qa, questions, config, continuous=True)
     assert not qg.parked and not qa.parked, "a finished problem's sequences are freed at once"
     alone = [solve_iterative(qg, qa, [q], config)[0] for q in questions]
     rounds = solve_iterative(qg, qa, questions, config)
     # One engine object as both QG and QA: each finished line still goes to the right role.
     shared = solve_iterative(qg, qg, questions, config, continuous=True)
-    assert [len(a.steps) for a in flowing] == [2] * len(questions), "the base model's lines all read as steps"
+    assert [len(a.steps) for a in flowing] == [2] * len(questions), "the model's lines all read as steps"
     for other in (alone, rounds, shared):
         # Batches of other compositions round differently: allow one near-tie divergence.
         assert sum(a.output == b.output for a, b in zip(flowing, other, strict=True)) >= len(questions) - 1
     assert not qg.busy and not qa.busy
 
 
-def test_iterative_loop_on_llamacpp_can_hand_each_line_to_the_other_model_tiny(
-    tiny_decoder, tiny_gguf, problems, monkeypatch
-):
-    # Fast twin of the test above, on the tiny decoder's GGUF (one thread: see test_engines.py).
-    from socratic.engines import LlamaCppEngine
-    from socratic.text import formats
-
-    qg_prompt = formats.qg_prompt
-    monkeypatch.setattr(formats, "qg_prompt", lambda question, steps: qg_prompt(question, steps) + "Q: How many")
-    config = DecodeOptions(max_steps=2, step_tokens=8).settings()
-    questions = [p.question for p in problems[:3]]
-    qg, qa = (LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=4, threads=1) for _ in range(2))
-    flowing = solve_iterative(qg, qa, questions, config, continuous=True)
-    assert not qg.parked and not qa.parked, "a finished problem's sequences are freed at once"
-    alone = [solve_iterative(qg, qa, [q], config)[0] for q in questions]
-    rounds = solve_iterative(qg, qa, questions, config)
-    shared = solve_iterative(qg, qg, questions, config, continuous=True)
-    assert [len(a.steps) for a in flowing] == [2] * len(questions), "the tiny model's lines all read as steps"
-    for other in (alone, rounds, shared):
-        assert sum(a.output == b.output for a, b in zip(flowing, other, strict=True)) >= len(questions) - 1
-    assert not qg.busy and not qa.busy
-
-
-@pytest.mark.slow
-def test_one_problem_ending_early_does_not_disturb_the_others(engine, problems):
+def test_one_problem_ending_early_does_not_disturb_the_others(any_engine, problems):
     config = DecodeOptions(max_steps=3, step_tokens=8).settings()
     questions = [p.question for p in problems]
     # Oracle subquestions of different counts: problem 0 stops after one step, the rest go on.
     oracle = [["What is asked?"]] + [["What is given?", "What is asked?", "What is the answer?", "Why?"]] * 3
-    together = solve_iterative(None, engine, questions, config, oracle=oracle)
-    alone = [solve_iterative(None, engine, [q], config, oracle=[o])[0] for q, o in zip(questions, oracle, strict=True)]
-    assert together == alone
-    assert [len(a.steps) for a in together] == [1, 3, 3, 3]
-    assert [a.finish for a in together] == ["end", "max_steps", "max_steps", "max_steps"]
-    assert [s.question for s in together[1].steps] == oracle[1][:3]
-
-
-def test_one_problem_ending_early_does_not_disturb_the_others_tiny(tiny_engine, problems):
-    # Fast twin of the test above, on the tiny decoder.
-    config = DecodeOptions(max_steps=3, step_tokens=8).settings()
-    questions = [p.question for p in problems]
-    oracle = [["What is asked?"]] + [["What is given?", "What is asked?", "What is the answer?", "Why?"]] * 3
-    together = solve_iterative(None, tiny_engine, questions, config, oracle=oracle)
+    together = solve_iterative(None, any_engine, questions, config, oracle=oracle)
     alone = [
-        solve_iterative(None, tiny_engine, [q], config, oracle=[o])[0] for q, o in zip(questions, oracle, strict=True)
+        solve_iterative(None, any_engine, [q], config, oracle=[o])[0] for q, o in zip(questions, oracle, strict=True)
     ]
     assert together == alone
     assert [len(a.steps) for a in together] == [1, 3, 3, 3]

@@ -52,17 +52,15 @@ def test_vllm_engine_is_reported_clearly_where_missing(make_student):
         run_solve(config)
 
 
-@pytest.mark.slow
-def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students(tiny_model, tmp_path):
-    check_adapter_pair(tiny_model, tmp_path, max_steps=3)
-
-
-def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students_tiny(tiny_model, tmp_path):
-    # Fast twin of the test above: one short step per role.
-    check_adapter_pair(tiny_model, tmp_path, max_steps=1, max_length=256, threads=1)
-
-
-def check_adapter_pair(tiny_model, tmp_path, **training):
+@pytest.mark.parametrize(
+    "training",
+    # Both on the tiny model, the training is what is slow: one short step per role in the fast tier.
+    [
+        pytest.param(dict(max_steps=1, max_length=256, threads=1), id="short"),
+        pytest.param(dict(max_steps=3), id="long", marks=pytest.mark.slow),
+    ],
+)
+def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students(tiny_model, tmp_path, training):
     """QG and QA trained with LoRA load as two adapters of one model, each with its merged student's
     logits, solve together, and a pair without adapters is refused."""
     import torch

@@ -272,10 +272,18 @@ def test_rejections_are_listed_by_problem_and_sample(tmp_path):
     assert not {r["problem_id"] for r in rejected} & {c.problem_id for c in kept}
 
 
-@pytest.mark.slow
-def test_in_process_llama_cpp_and_transformers_teachers(tmp_path, capsys):
-    """The two in-process engines on the small real model: replies are produced, cached and judged."""
-    for teacher in ("llamacpp:smollm2-135m", "hf:smollm2-135m"):
+def test_in_process_llama_cpp_and_transformers_teachers(kind, request, tmp_path, capsys, monkeypatch):
+    """The two in-process engines on the tiny decoder (its folder and GGUF) or on SmolLM2 (by its name):
+    replies are produced, cached and judged."""
+    if kind == "tiny":
+        # One core (the teachers take every usable core): llama.cpp's two threads waiting for each other
+        # beside torch's made this call take 1 s or 13 s from run to run, with `-n 0`.
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+        gguf, folder = request.getfixturevalue("tiny_gguf"), request.getfixturevalue("tiny_decoder")
+        teachers = (f"llamacpp:{gguf}", f"hf:{folder}")
+    else:
+        teachers = ("llamacpp:smollm2-135m", "hf:smollm2-135m")
+    for teacher in teachers:
         out = tmp_path / teacher.split(":")[0] / "chains.jsonl"
         run_annotate(
             annotate_config(teacher=teacher, out=str(out), batch_size=2, **{**SMALL, "limit": 2, "max_tokens": 24})
@@ -299,18 +307,3 @@ def test_a_reply_cache_is_not_continued_with_other_settings(tmp_path):
             run_annotate(dataclasses.replace(config, max_tokens=99))
         assert server.requests == 2 and replies_path(out).read_bytes() == cached, "nothing asked, nothing written"
         run_annotate(dataclasses.replace(config, data=dataclasses.replace(config.data, limit=1)))  # fewer: fine
-
-
-def test_in_process_llama_cpp_and_transformers_teachers_tiny(tiny_decoder, tiny_gguf, tmp_path, capsys, monkeypatch):
-    """Fast twin of the test above: the two in-process engines on the tiny decoder (its folder and GGUF)."""
-    # One core (the teachers take every usable core): llama.cpp's two threads waiting for each other
-    # beside torch's made this call take 1 s or 13 s from run to run, with `-n 0`.
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
-    for teacher in (f"llamacpp:{tiny_gguf}", f"hf:{tiny_decoder}"):
-        out = tmp_path / teacher.split(":")[0] / "chains.jsonl"
-        run_annotate(
-            annotate_config(teacher=teacher, out=str(out), batch_size=2, **{**SMALL, "limit": 2, "max_tokens": 24})
-        )
-        rows = list(read_jsonl(replies_path(out)))
-        assert len(rows) == 2 and all(r["tokens_out"] > 0 for r in rows), teacher
-        assert "problems                    2" in capsys.readouterr().out

@@ -154,31 +154,24 @@ def test_teacher_assembles_from_22_chunks(cache):
     assert path.stat().st_size == spec.size_bytes
 
 
-@pytest.mark.slow
-@needs_students
-def test_resolve_names_folders_and_files(smollm2_hf, cache, tmp_path, monkeypatch):
+@pytest.fixture(params=["stubbed", pytest.param("converted", marks=pytest.mark.slow)])
+def prepared_smollm2(request, tmp_path, monkeypatch):
+    """Where SmolLM2's HF folder is in the cache SOCRATIC_CACHE names: converted for real (`smollm2_hf`,
+    slow tier), or in a fresh cache the first `resolve` fills with the conversion stubbed (fast tier)."""
+    if request.param == "converted":
+        cache, folder = request.getfixturevalue("cache"), request.getfixturevalue("smollm2_hf")
+    else:
+        fake_conversion(monkeypatch)
+        cache = tmp_path / "cache"
+        folder = models.hf_path(models.MODELS["smollm2-135m"], cache)
     monkeypatch.setenv("SOCRATIC_CACHE", str(cache))
-    assert models.resolve("smollm2-135m") == smollm2_hf
-    assert models.resolve(str(smollm2_hf)) == smollm2_hf
-    gguf = models.resolve("smollm2-135m", want="gguf")
-    assert models.resolve(str(gguf), want="gguf") == gguf
-    with pytest.raises(SocraticError, match="is a GGUF file; this command needs a Hugging Face folder"):
-        models.resolve(str(gguf))
-    with pytest.raises(SocraticError, match=r"is not a folder with config\.json"):
-        models.resolve(str(tmp_path))
-    with pytest.raises(SocraticError, match="did you mean 'smollm2-135m'"):
-        models.resolve("smollm2-135")
+    return folder
 
 
 @needs_students
-def test_resolve_names_folders_and_files_stubbed(tmp_path, monkeypatch):
-    # Fast twin of the test above, with the conversion stubbed.
-    fake_conversion(monkeypatch)
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("SOCRATIC_CACHE", str(cache))
-    folder = models.resolve("smollm2-135m")
-    assert folder == models.hf_path(models.MODELS["smollm2-135m"], cache)
-    assert models.resolve(str(folder)) == folder
+def test_resolve_names_folders_and_files(prepared_smollm2, tmp_path):
+    assert models.resolve("smollm2-135m") == prepared_smollm2
+    assert models.resolve(str(prepared_smollm2)) == prepared_smollm2
     gguf = models.resolve("smollm2-135m", want="gguf")
     assert models.resolve(str(gguf), want="gguf") == gguf
     with pytest.raises(SocraticError, match="is a GGUF file; this command needs a Hugging Face folder"):
