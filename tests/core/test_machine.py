@@ -59,3 +59,12 @@ def test_memory_freed_between_live_blocks_goes_back_to_the_system():
     assert release_freed_memory()
     assert held - _resident_mb() > 150
     libc.free(blocks[-1])
+
+
+def test_the_kernel_cache_is_bounded_unless_the_user_set_it(monkeypatch):
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    machine.bound_kernel_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "64"
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "512")
+    machine.bound_kernel_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "512", "the user's own value is kept"

@@ -43,7 +43,7 @@ from typing import Any
 from socratic.core import resume
 from socratic.core.errors import SocraticError
 from socratic.core.locks import holding_lock
-from socratic.core.machine import release_freed_memory
+from socratic.core.machine import bound_kernel_cache, release_freed_memory
 from socratic.core.manifest import git_commit, write_manifest
 from socratic.text.methods import role_folder, roles_to_train
 from socratic.training.config import TrainConfig, default_threads
@@ -116,6 +116,7 @@ def _fit(
     commit: str | None,
 ) -> Path:
     resume_from = student_folder.latest_checkpoint(out)
+    bound_kernel_cache()  # before the first matrix product: oneDNN reads it then
 
     import torch
     from datasets import Dataset
