@@ -1,6 +1,6 @@
 """`socratic run`: the whole pipeline in one command: chains, students, solving, the report.
 
-    socratic run                                          # the demo: 4 students on SVAMP, ~25 min on 2 CPU cores
+    socratic run                                          # the demo: 4 students on SVAMP, ~16 min on 2 CPU cores
     socratic run --config tiny                            # a pipeline check in minutes (no method signal)
     socratic run --config configs/cpu-gsm8k.toml          # the comparison that fits 2 CPU cores
     socratic run --config configs/paper-gsm8k.toml --out runs/paper-gsm8k     # the paper's setting (GPU)
