@@ -312,14 +312,15 @@ def run_pipeline(
     """Run (or continue) the whole pipeline in the folder `root`; with `only`, just those methods' students, and
     the report once every method's predictions are complete (whichever process completes them).
     `estimates` (seconds by stage name, `plan.announce`'s) are shown as each stage starts. With
-    `own_processes` each training and solve runs in a process of its own, so that the run's memory
-    peaks at one stage's peak (`core.processes`); without, in this one (faster to start, for tests)."""
+    `own_processes` the annotation, each role's training and each solve run in a process of their own,
+    so that the run's memory peaks at one stage's peak (`core.processes`); without, in this one (a few
+    seconds quicker a stage, which tests of the flow use)."""
     mine = _methods_to_run(config, only)
     folder = RunFolder(root)
     folder.root.mkdir(parents=True, exist_ok=True)
     folder.ignore_weights()
     record = _Record(folder.record, config, estimates)
-    release_freed_memory()  # what the plan's speed measurement used (a model of the student's size)
+    release_freed_memory()  # what a caller held before (the plan's speed measurement, run in this process)
     run_stage = _in_own_process if own_processes else _in_this_process
     stages = stage_configs(config, folder, threads)
     test_task, test_split, test_problems = config.solve.data.load("test")  # read once for the whole run
