@@ -189,23 +189,6 @@ def test_the_libraries_are_quiet_unless_verbose(monkeypatch):
         assert [str(w.message) for w in caught] == ["ours"], "the libraries' warnings only"
 
 
-def test_sigterm_during_a_command_is_an_interrupt_and_the_handler_comes_back():
-    import os
-    import signal
-    import threading
-    import time
-
-    from socratic.cli import terminate_as_interrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("signal handlers live in the main thread")
-    before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(5)  # the handler runs at the next bytecode: this sleep is cut short
-    assert signal.getsignal(signal.SIGTERM) is before
-
-
 def leaf_commands(parser, path=()):
     """(the words of the command, its parser) for every command that runs (`socratic data show`, ...)."""
     import argparse

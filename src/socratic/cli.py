@@ -19,14 +19,11 @@ bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import logging
-import signal
 import sys
 import textwrap
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +41,7 @@ from socratic.commands.solve import SolveConfig
 from socratic.core import config, console
 from socratic.core.console import terminal_safe
 from socratic.core.errors import SocraticError, describe_os_error
+from socratic.core.processes import terminate_as_interrupt
 from socratic.core.records import Problem, to_json
 from socratic.core.version import __version__
 from socratic.scoring import evaluate as evaluate_module
@@ -237,27 +235,6 @@ def run_data_stats(args: StatsArgs) -> None:
             steps = sum(len(p.human_steps) or len(p.decomposition) for p in with_steps)
             mean = f"{steps / len(with_steps):.1f}/problem" if with_steps else "-"
             print(f"{task.name:<14}{split:<8}{len(problems):>9,}  {task.answer_kind:<8}{mean:>12}  {task.description}")
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """Inside the block `kill PID` (SIGTERM) stops a command as Ctrl-C does, so the work in flight is
-    saved first; the previous handler comes back after it (`main` may run inside another program).
-
-    A command a script starts in the background (`nohup socratic run ... &`) ignores SIGINT, so TERM
-    is how it is stopped; without this it would die at once and lose the replies being decoded."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():  # only the main thread has handlers
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,13 +4,14 @@ and the memory it held is the child's, not the parent's."""
 import logging
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from socratic.core.errors import RecordError, SocraticError
-from socratic.core.processes import run_in_own_process
+from socratic.core.processes import run_in_own_process, terminate_as_interrupt
 
 
 # The stages: module-level, so that a spawned process can import them by name.
@@ -83,3 +84,13 @@ def test_an_interruption_is_passed_on_once_and_the_child_saves_first(tmp_path):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert (tmp_path / "saved").exists(), "the child saved its work before the parent went on"
+
+
+def test_sigterm_during_a_command_is_an_interrupt_and_the_handler_comes_back():
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers live in the main thread")
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler runs at the next bytecode: this sleep is cut short
+    assert signal.getsignal(signal.SIGTERM) is before

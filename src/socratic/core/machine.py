@@ -53,12 +53,18 @@ def release_freed_memory() -> bool:
 
 
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
+def c_library() -> ctypes.CDLL | None:
+    """The C library this process runs on (glibc's calls: malloc_trim, prctl), or None where ctypes
+    cannot find or open one."""
     name = ctypes.util.find_library("c")
     try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc (musl, macOS): no malloc_trim to call
+        return ctypes.CDLL(name) if name else None
+    except OSError:
         return None
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    return getattr(c_library(), "malloc_trim", None)  # glibc's alone (not musl's, not macOS's)
 
 
 # Kernels oneDNN keeps for the matrix shapes it has met (its default keeps 1,024).
@@ -73,6 +79,6 @@ def bound_kernel_cache() -> None:
     ~100 MiB an optimizer step with nothing of its own alive (SmolLM2-135M, rows of 512 tokens, 8 a
     step: 2,207 → 2,684 MiB held after steps 1 to 6; maximum resident set 3,923,704 kB). With 64 the
     growth halved and the maximum fell to ~3,654,000 kB at the same speed and the same losses
-    (docs/RESULTS.md). oneDNN reads the setting
-    when it first computes, so this is called before training starts; a value the user set is kept."""
+    (docs/RESULTS.md). oneDNN reads the setting when it first computes, so this is called before
+    training starts; a value the user set is kept."""
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(KERNEL_CACHE_SHAPES))

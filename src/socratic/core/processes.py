@@ -18,20 +18,20 @@ child to save what it had; and the child is ended if the parent dies.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import multiprocessing
 import os
 import signal
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from socratic.core import console
 from socratic.core.errors import SocraticError
+from socratic.core.machine import c_library
 
 T = TypeVar("T")
 
@@ -52,6 +52,27 @@ class _Console:
     def apply(self) -> None:
         logging.basicConfig(level=self.log_level, format=console.LOG_FORMAT)
         console.quiet_libraries(verbose=not self.quiet)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Inside the block `kill PID` (SIGTERM) stops a command as Ctrl-C does, so the work in flight is
+    saved first; the previous handler comes back after it (`main` may run inside another program).
+
+    A command a script starts in the background (`nohup socratic run ... &`) ignores SIGINT, so TERM
+    is how it is stopped; without this it would die at once and lose the replies being decoded."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread has handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_in_own_process(function: Callable[..., T], *args: Any, name: str = "stage") -> T:
@@ -114,10 +135,10 @@ def _child(send: Connection, settings: _Console, function: Callable[..., Any], a
     if hasattr(os, "setpgid"):
         os.setpgid(0, 0)  # a Ctrl-C at the terminal reaches the parent alone, which passes it on once
     _end_with_the_parent()
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     settings.apply()
     try:
-        outcome: tuple[str, Any] = ("result", function(*args))
+        with terminate_as_interrupt():
+            outcome: tuple[str, Any] = ("result", function(*args))
     except SocraticError as e:  # its message alone: a subclass's own constructor may not survive pickling
         outcome = ("error", str(e))
     except KeyboardInterrupt:
@@ -128,17 +149,9 @@ def _child(send: Connection, settings: _Console, function: Callable[..., Any], a
     send.close()
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def _end_with_the_parent() -> None:
     """Ask Linux to send this process SIGTERM when its parent dies (killed with no chance to pass an
     interruption on), so no orphaned training keeps running; elsewhere nothing is asked."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name, use_errno=True) if name else None
-        if libc is not None:
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: no prctl
-        pass
+    prctl = getattr(c_library(), "prctl", None)  # Linux's alone
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
