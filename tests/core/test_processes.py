@@ -4,6 +4,7 @@ and the memory it held is the child's, not the parent's."""
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -40,6 +41,12 @@ def _save_when_interrupted(folder: str) -> None:
     except KeyboardInterrupt:
         Path(folder, "saved").touch()  # what a stage saves before it ends
         raise
+
+
+def _what_the_stage_starts_with(variable: str) -> tuple[bool, str | None, str]:
+    print("stage output", flush=True)
+    print("stage errors", file=sys.stderr, flush=True)
+    return "torch" in sys.modules, os.environ.get(variable), os.getcwd()
 
 
 def _rss_megabytes() -> float:
@@ -94,3 +101,18 @@ def test_sigterm_during_a_command_is_an_interrupt_and_the_handler_comes_back():
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # the handler runs at the next bytecode: this sleep is cut short
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_stage_starts_with_the_libraries_imported_and_the_parents_current_surroundings(tmp_path, monkeypatch, capfd):
+    # The first stage starts the fork server, with this moment's environment, folder and output; what the
+    # parent changes afterwards must still reach the next stage.
+    with capfd.disabled():  # the server (if this starts it) takes the output the test does not capture
+        run_in_own_process(_what_the_stage_starts_with, "SOCRATIC_TEST_MARK")
+    monkeypatch.setenv("SOCRATIC_TEST_MARK", "set after the server started")
+    monkeypatch.chdir(tmp_path)
+    with_torch, mark, folder = run_in_own_process(_what_the_stage_starts_with, "SOCRATIC_TEST_MARK")
+    assert mark == "set after the server started" and folder == str(tmp_path)
+    printed = capfd.readouterr()
+    assert printed.out == "stage output\n" and printed.err == "stage errors\n", "the parent's output of now"
+    if sys.platform.startswith("linux"):
+        assert with_torch, "forked from the server that imported the stages' libraries"

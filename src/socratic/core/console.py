@@ -16,6 +16,9 @@ import os
 import re
 import warnings
 
+# Read by `core.preload`, which imports the libraries in a process of its own.
+QUIET_SWITCH = "SOCRATIC_QUIET_LIBRARIES"
+
 # Environment switches each library reads when it is first imported.
 QUIET_ENVIRONMENT = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # also transformers' own bars ("Loading weights", shards)
@@ -24,6 +27,7 @@ QUIET_ENVIRONMENT = {
     "DATASETS_VERBOSITY": "error",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
     "TOKENIZERS_PARALLELISM": "false",  # the fork warning of the tokenizers library
+    QUIET_SWITCH: "1",  # socratic's own: the fork server of `core.processes` silences them before importing
 }
 
 # Warnings the libraries raise about their own internals, which a socratic user cannot act on.
