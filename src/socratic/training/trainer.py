@@ -391,9 +391,9 @@ def release_memory_each_step() -> Any:
 
     class ReleaseMemory(TrainerCallback):
         def on_substep_end(self, args, state, control, **kwargs):
-            release_freed_memory()
+            release_freed_memory(young_garbage_only=True)
 
         def on_step_end(self, args, state, control, **kwargs):
-            release_freed_memory()
+            release_freed_memory(young_garbage_only=True)
 
     return ReleaseMemory()
