@@ -9,6 +9,7 @@ A behaviour checked in both tiers is one test taking `kind` or the `any_*` fixtu
 `[tiny]` case runs in the fast tier and its `[real]` case, marked slow, on SmolLM2.
 """
 
+import gc
 import json
 import os
 from pathlib import Path
@@ -38,6 +39,15 @@ def pytest_configure(config):
         index = int(worker.removeprefix("gw"))
         os.sched_setaffinity(0, cores[index * share : (index + 1) * share])
         torch.set_num_threads(share)
+
+
+def pytest_collection_finish(session):
+    """Leave the objects that live as long as the session (the libraries, the collected tests) out of
+    every later garbage collection: a full collection in a test worker walked them all, ~0.25 s each
+    time, and training, `socratic run` and accelerate collect after every stage and step. The stages'
+    own fork server does the same (`core.preload`)."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")
