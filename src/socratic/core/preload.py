@@ -2,10 +2,11 @@
 
 A stage forked from that server begins with torch, transformers, TRL, PEFT, datasets and llama.cpp
 in memory (shared with the server until it writes them) instead of importing them again: ~5 s for a
-training and ~3 s for a solve on 2 cores, each time. Importing is all this does: no thread starts
-and nothing is computed (oneDNN and OpenMP start their threads at the first computation, in the
-stage), so forking the server stays safe. A library that is not installed (an extra) is skipped:
-the stage that needs it says so itself.
+training and ~3 s for a solve on 2 cores, each time. Importing is all this does: nothing is computed
+(oneDNN, OpenMP and llama.cpp start their threads at the first computation, in the stage), and the
+only threads the imports start are numpy's OpenBLAS and pyarrow's jemalloc ones, idle, which those
+libraries re-create after a fork; so forking the server stays safe. A library that is not installed
+(an extra) is skipped: the stage that needs it says so itself.
 """
 
 from __future__ import annotations

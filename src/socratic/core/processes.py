@@ -10,11 +10,13 @@ The stage's process is forked from a *fork server*, a clean process that Python'
 starts once, at the first stage, and that imports the libraries the stages use (torch, transformers,
 TRL, llama.cpp: ~5 s and ~450 MB) before it forks anything. A stage then starts with them already
 in memory, shared with the server page by page until it writes them, instead of importing them
-again in a spawned interpreter of its own. The server has run no thread and computed nothing, so a
-fork of it is safe, where a fork of `socratic run` itself (whose torch or llama.cpp threads have
-run) may deadlock; and it holds nothing of the stages before. Where there is no fork server
-(Windows), the stage is spawned. Each stage gets the parent's current environment, working folder
-and module path (the server's are those of the moment it started).
+again in a spawned interpreter of its own. The server has run no Python thread and computed nothing
+(numpy's OpenBLAS and pyarrow's jemalloc keep an idle thread each, which their fork handlers
+re-create), so a fork of it is safe, where a fork of `socratic run` itself (whose torch or llama.cpp
+threads have run) may deadlock; and it holds nothing of the stages before. Elsewhere than on Linux
+(macOS, whose system libraries are not safe to fork once loaded; Windows) the stage is spawned.
+Each stage gets the parent's current environment, working folder and module path (the server's
+are those of the moment it started).
 
 The stage writes to the same terminal, logs with the parent's settings, and its errors come back as
 the parent's: a `SocraticError` as the same one line, an interruption as `KeyboardInterrupt`, a
