@@ -15,7 +15,7 @@ from socratic.core.errors import RecordError, SocraticError
 from socratic.core.processes import run_in_own_process, terminate_as_interrupt
 
 
-# The stages: module-level, so that a spawned process can import them by name.
+# The stages: module-level, so that the stage's process (forked or spawned) finds them by name.
 def _hold_memory_and_answer(megabytes: int) -> tuple[int, int, int]:
     block = bytearray(megabytes * 2**20)  # touched: bytearray fills it with zeros
     logging.getLogger("socratic.test").warning("child logging %d MB", len(block) // 2**20)

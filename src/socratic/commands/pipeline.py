@@ -313,8 +313,8 @@ def run_pipeline(
     the report once every method's predictions are complete (whichever process completes them).
     `estimates` (seconds by stage name, `plan.announce`'s) are shown as each stage starts. With
     `own_processes` the annotation, each role's training and each solve run in a process of their own,
-    so that the run's memory peaks at one stage's peak (`core.processes`); without, in this one (a few
-    seconds quicker a stage, which tests of the flow use)."""
+    so that the run's memory peaks at one stage's peak (`core.processes`); without, in this one (no
+    process to start, which tests of the flow use)."""
     mine = _methods_to_run(config, only)
     folder = RunFolder(root)
     folder.root.mkdir(parents=True, exist_ok=True)
