@@ -9,8 +9,10 @@ same run, and a check that the speed did not change what is learnt.
    through SmolLM2-135M's projections and its 49k-word output layer); the best of a few, as a peak is.
 2. Throughput: `socratic train --method unified` (full fine-tuning, SmolLM2-135M, packed rows of 1,024
    tokens, 4 rows a step: the defaults) for one epoch on the human chains of the first N GSM8K training
-   problems, the landed recipe (`--no-packed-attention --no-fused-optimizer --trl-loss`: what main did
-   before issue 32) and the new defaults alternating, `--repeats` times each; medians. Beside them, the plain
+   problems, the landed recipe (`--no-packed-attention --no-fused-optimizer --trl-loss
+   --gradient-checkpointing`: what main did before issue 32), the new defaults with activations
+   recomputed (what main did until TRL's default was overridden, 2026-12-05) and the new defaults
+   alternating, `--repeats` times each; medians. Beside them, the plain
    loop of the issue: one 1,024-token row of the same text a step, bf16 autocast, AdamW, nothing else.
    And `--torch-compile` (every step padded to one shape, so it compiles once) over two epochs: overall,
    and its second epoch alone (steady state, from the seconds stamped in loss.jsonl).
@@ -44,12 +46,20 @@ from socratic.training.data import load_pieces, tokenize_pieces
 from socratic.training.train import run_train
 from socratic.weights import models
 
-LANDED = {"packed_attention": False, "fused_optimizer": False, "trl_loss": True}
+# TRL's SFTConfig turns activation checkpointing on unless told otherwise, and until 2026-12-05 socratic
+# did not tell it: every recipe measured before then recomputed each layer's forward pass.
+LANDED = {"packed_attention": False, "fused_optimizer": False, "trl_loss": True, "gradient_checkpointing": True}
+RECOMPUTING = {"gradient_checkpointing": True}
 NEW: dict[str, bool] = {}
 COMPILED = {"torch_compile": True}
 # name, recipe, epochs: the compiled recipe trains two epochs so that its second one, past compilation, is
 # timed on its own (its steady state, what a long run gets); the others are timed over one.
-RECIPES = (("landed", LANDED, 1), ("new", NEW, 1), ("new + compile", COMPILED, 2))
+RECIPES = (
+    ("landed", LANDED, 1),
+    ("recomputing", RECOMPUTING, 1),  # the new defaults as main ran them until 2026-12-05
+    ("new", NEW, 1),
+    ("new + compile", COMPILED, 2),
+)
 
 
 # --- 1. the limit --------------------------------------------------------------------------------------
@@ -251,12 +261,13 @@ def main() -> None:
             print(f"{label:<52} {rate:9.1f} {mfu / peak:6.1%} {mfu / best:18.1%}")
 
         row("socratic train, landed recipe", statistics.median(rates["landed"]))
+        row("socratic train, new defaults recomputing activations", statistics.median(rates["recomputing"]))
         row("socratic train, new defaults", statistics.median(rates["new"]))
         row("socratic train --torch-compile, 2 epochs overall", statistics.median(rates["new + compile"]))
         row("socratic train --torch-compile, 2nd epoch (steady)", statistics.median(steady["new + compile"]))
         row("plain loop (1,024-token rows, autocast, AdamW)", plain)
         landed = statistics.median(rates["landed"])
-        for name, table in (("new", rates), ("new + compile", steady)):
+        for name, table in (("recomputing", rates), ("new", rates), ("new + compile", steady)):
             ours = statistics.median(table[name])
             print(f"{name} / landed: {ours / landed:.2f}x; {name} / plain loop: {ours / plain:.2f}x")
         if not args.skip_loss_check:

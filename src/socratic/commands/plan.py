@@ -252,6 +252,9 @@ def measured_speed(base: Path, train: TrainConfig) -> Speed:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(base), dtype=torch.float32)
     model = model.to_empty(device=device).train()
+    if train.gradient_checkpointing:  # each layer's forward pass again in the backward: as train does
+        enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        enable()
     with torch.no_grad():  # matrices random, norms 1, biases 0: as trained weights scale activations
         for name, weight in model.named_parameters():
             if weight.dim() > 1:
@@ -265,7 +268,7 @@ def measured_speed(base: Path, train: TrainConfig) -> Speed:
     for _ in range(2):
         started = time.perf_counter()
         with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
-            loss = model(input_ids=ids, labels=ids).loss
+            loss = model(input_ids=ids, labels=ids, use_cache=False).loss
         loss.backward()
         model.zero_grad(set_to_none=True)
         seconds = time.perf_counter() - started

@@ -103,7 +103,13 @@ class TrainConfig:
             "position; not with --decision-weight)"
         },
     )
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (large models)"})
+    gradient_checkpointing: bool = field(
+        default=False,
+        metadata={
+            "help": "recompute each layer's activations in the backward pass instead of keeping them: less "
+            "memory, more compute (SmolLM2-135M, rows of 512: 0.5 GB less, steps 1.15x as long; docs/RESULTS.md)"
+        },
+    )
     torch_compile: bool = field(
         default=False,
         metadata={
@@ -113,6 +119,15 @@ class TrainConfig:
     )
     threads: int | None = field(default=None, metadata={"help": "CPU threads (default: its usable cores)", "min": 1})
     save_steps: int = field(default=100, metadata={"help": "save a resumable checkpoint every N steps", "min": 1})
+    final_checkpoint: bool = field(
+        default=True,
+        metadata={
+            "help": "also save one when training ends, so that asking for more epochs or steps continues from "
+            "it (with its optimizer state it is 3x the weights on disk: --no-final-checkpoint saves that and "
+            "the seconds it takes to write; more training then starts from the last periodic checkpoint, or "
+            "from the base model)"
+        },
+    )
     logging_steps: int = field(default=5, metadata={"help": "record the loss every N steps", "min": 1})
     max_steps: int = field(
         default=-1, metadata={"help": "stop after N optimizer steps (default -1: by --epochs)", "min": -1}

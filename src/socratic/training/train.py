@@ -51,9 +51,11 @@ from socratic.training.data import load_pieces, tokenize_pieces
 from socratic.training.limits import check_lengths
 from socratic.training.packed_attention import training_attention
 from socratic.training.trainer import (
+    activation_checkpointing,
     attends_per_example,
     checkpointing_args,
     native_bf16,
+    no_checkpoint_at_the_end,
     optimizer_name,
     packing_is_exact,
     progress_bar,
@@ -176,7 +178,12 @@ def _fit(
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=_lora_config(config),
-        callbacks=[progress_bar(f"train {role}"), stop_when_not_finite(), release_memory_each_step()],
+        callbacks=[
+            progress_bar(f"train {role}"),
+            stop_when_not_finite(),
+            release_memory_each_step(),
+            *([] if config.final_checkpoint else [no_checkpoint_at_the_end()]),
+        ],
     )
     trainer.remove_callback(PrinterCallback)  # with the trainer's bar off, it prints every log as a dict
     if resume_from:
@@ -201,6 +208,7 @@ def _fit(
         processes=trainer.args.world_size,
         packed=packing,
         per_example_attention=per_example,
+        activation_checkpointing=activation_checkpointing(trainer.model),
         optimizer=optimizer_name(config.fused_optimizer),
         train_seconds=runtime,
         epoch_tokens=_token_count(trainer),
