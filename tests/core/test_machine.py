@@ -61,10 +61,14 @@ def test_memory_freed_between_live_blocks_goes_back_to_the_system():
     libc.free(blocks[-1])
 
 
-def test_the_kernel_cache_is_bounded_unless_the_user_set_it(monkeypatch):
-    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+def test_the_kernel_caches_are_bounded_unless_the_user_set_them(monkeypatch):
+    for name in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY"):
+        monkeypatch.delenv(name, raising=False)
     machine.bound_kernel_cache()
-    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "64"
+    assert (os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"], os.environ["LRU_CACHE_CAPACITY"]) == ("64", "16")
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "512")
+    monkeypatch.setenv("LRU_CACHE_CAPACITY", "256")
     machine.bound_kernel_cache()
-    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "512", "the user's own value is kept"
+    assert (os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"], os.environ["LRU_CACHE_CAPACITY"]) == ("512", "256"), (
+        "the user's own values are kept"
+    )

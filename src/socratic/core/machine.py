@@ -74,16 +74,20 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 # Kernels oneDNN keeps for the matrix shapes it has met (its default keeps 1,024).
 KERNEL_CACHE_SHAPES = 64
+COMPUTATION_CACHE_SHAPES = 16
 
 
 def bound_kernel_cache() -> None:
-    """Let oneDNN (PyTorch's CPU matrix products) keep the kernels of 64 recent shapes, not 1,024.
+    """Bound the two caches of PyTorch's CPU matrix products: oneDNN keeps the kernels of 64 recent
+    shapes, not 1,024, and ideep (PyTorch's layer over oneDNN) its prepared computations of 16, not 1,024.
 
     Packed training rows change shape every micro-batch (the row's length, the trained positions whose
-    logits are computed), and oneDNN compiles and keeps kernels for each new shape: a training grew
-    ~100 MiB an optimizer step with nothing of its own alive (SmolLM2-135M, rows of 512 tokens, 8 a
-    step: 2,207 → 2,684 MiB held after steps 1 to 6; maximum resident set 3,923,704 kB). With 64 the
-    growth halved and the maximum fell to ~3,654,000 kB at the same speed and the same losses
-    (docs/RESULTS.md). oneDNN reads the setting when it first computes, so this is called before
-    training starts; a value the user set is kept."""
+    logits are computed), and each new shape was kept in both: a training grew ~100 MiB an optimizer
+    step with nothing of its own alive (SmolLM2-135M, rows of 512 tokens, 8 a step: 2,207 → 2,684 MiB
+    held after steps 1 to 6). oneDNN's bound halved that growth (maximum resident set 3,923,704 →
+    ~3,654,000 kB); the rest was ideep's cache (`LRU_CACHE_CAPACITY`): glibc's heap in use grew ~60 MiB a
+    step (1,073 → 1,249 MiB over 4 steps) with the same tensors and Python objects alive, and stayed at
+    ~1,000 MiB with 16, at the same speed (docs/RESULTS.md). Both are read when the first product is
+    computed, so this is called before training starts; a value the user set is kept."""
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(KERNEL_CACHE_SHAPES))
+    os.environ.setdefault("LRU_CACHE_CAPACITY", str(COMPUTATION_CACHE_SHAPES))

@@ -122,10 +122,10 @@ class TrainConfig:
     final_checkpoint: bool = field(
         default=True,
         metadata={
-            "help": "also save one when training ends, so that asking for more epochs or steps continues from "
-            "it (with its optimizer state it is 3x the weights on disk: --no-final-checkpoint saves that and "
-            "the seconds it takes to write; more training then starts from the last periodic checkpoint, or "
-            "from the base model)"
+            "help": "also save a resumable checkpoint when training ends, so that asking for more epochs or steps "
+            "continues from it (with its optimizer state it is 3x the weights on disk: --no-final-checkpoint saves "
+            "that and the seconds it takes to write; more training then starts from the last periodic checkpoint, "
+            "or from the base model)"
         },
     )
     logging_steps: int = field(default=5, metadata={"help": "record the loss every N steps", "min": 1})

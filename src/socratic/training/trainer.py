@@ -244,7 +244,8 @@ def checkpointing_args(enabled: bool) -> dict[str, bool]:
     """The trainer's activation-checkpointing switch, under the name this transformers knows
     (`gradient_checkpointing` warns that it is deprecated from transformers 5.x), stated both ways: TRL's
     `SFTConfig` turns checkpointing on by default, so leaving the switch out when it is off recomputed
-    every layer's forward pass in the backward pass (~30 % of a CPU training step) for all students."""
+    every layer's forward pass in the backward pass for all students (CPU steps 1.09x as long at rows of
+    1,024, 1.15x at 512: docs/RESULTS.md)."""
     from transformers import TrainingArguments
 
     names = {f.name for f in dataclasses.fields(TrainingArguments)}
