@@ -161,18 +161,21 @@ def test_iterative_writes_qg_and_qa(tiny_model, chains_file, tmp_path):
 def test_resume_continues_from_the_saved_step(tiny_model, chains_file, tmp_path):
     # 3 steps with checkpoints every 2 and none at the end, then 5: the later run starts from step 2, not
     # from scratch, and (by default) keeps a checkpoint of its end. Also a cheap place to check that
-    # activations are recomputed only when asked: TRL's SFTConfig turns that on unless told otherwise.
+    # activations are recomputed only when asked (TRL's SFTConfig turns that on unless told otherwise), and
+    # with --recompute-every 2 for every other layer only.
     out = tmp_path / "resume"
     short = dict(save_steps=2, max_length=256, threads=1)
     run_train(quick(tiny_model, chains_file, out, max_steps=3, final_checkpoint=False, **short))
     assert sorted(p.name for p in (out / "checkpoints").glob("checkpoint-*")) == ["checkpoint-2"]
-    assert json.loads((out / "manifest.json").read_text())["activation_checkpointing"] is False
-    run_train(quick(tiny_model, chains_file, out, max_steps=5, gradient_checkpointing=True, **short))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["activation_checkpointing"], manifest["recomputed_layers"]) == (False, 0)
+    run_train(quick(tiny_model, chains_file, out, max_steps=5, gradient_checkpointing=True, recompute_every=2, **short))
     steps = [json.loads(line)["step"] for line in (out / "loss.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5]
     state = json.loads((out / "checkpoints" / "checkpoint-5" / "trainer_state.json").read_text())
     assert state["global_step"] == 5
-    assert json.loads((out / "manifest.json").read_text())["activation_checkpointing"] is True
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["activation_checkpointing"], manifest["recomputed_layers"]) == (True, 1)  # of its 2 layers
 
 
 def test_lora_merges_into_a_plain_checkpoint(base, chains_file, tmp_path):

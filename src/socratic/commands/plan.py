@@ -252,9 +252,9 @@ def measured_speed(base: Path, train: TrainConfig) -> Speed:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(base), dtype=torch.float32)
     model = model.to_empty(device=device).train()
-    if train.gradient_checkpointing:  # each layer's forward pass again in the backward: as train does
+    if train.gradient_checkpointing:  # each (or every Nth) layer's forward pass again in the backward: as train does
         enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
-        enable()
+        enable(**({"every_n_layers": train.recompute_every} if train.recompute_every > 1 else {}))
     with torch.no_grad():  # matrices random, norms 1, biases 0: as trained weights scale activations
         for name, weight in model.named_parameters():
             if weight.dim() > 1:

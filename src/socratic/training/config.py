@@ -110,6 +110,15 @@ class TrainConfig:
             "memory, more compute (SmolLM2-135M, rows of 512: 0.5 GB less, steps 1.15x as long; docs/RESULTS.md)"
         },
     )
+    recompute_every: int = field(
+        default=1,
+        metadata={
+            "help": "with --gradient-checkpointing, recompute only every Nth layer (2: the 1st, 3rd, 5th ...) and "
+            "keep the others' activations: memory and speed between all layers recomputed (1) and none "
+            "(transformers' every_n_layers)",
+            "min": 1,
+        },
+    )
     torch_compile: bool = field(
         default=False,
         metadata={

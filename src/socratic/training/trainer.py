@@ -5,7 +5,8 @@
   and `--repeat-unlikelihood` (`copy_targets`: QG is taught not to ask again what its chain asked).
 - `packed_logits_match`: whether a model keeps packed examples apart, checked before training.
 - `native_bf16`, `checkpointing_args`, `optimizer_name`: the hardware switches, named as this transformers
-  knows them; `activation_checkpointing`: whether the trainer really recomputes activations.
+  knows them; `activation_checkpointing`, `recomputed_layers`: whether (and for how many layers) the trainer
+  really recomputes activations.
 - `progress_bar`, `write_loss_curve`: the one progress bar of a training, and `loss.jsonl` / `loss.png`.
 - `stop_when_not_finite`: a loss or weights that are no longer numbers end the training before they are saved.
 - `release_memory_each_step`: what a micro-batch freed goes back to the system before the next one.
@@ -240,21 +241,48 @@ def attends_per_example(model: Any, name: str) -> bool:
     return False
 
 
-def checkpointing_args(enabled: bool) -> dict[str, bool]:
+def checkpointing_args(enabled: bool, every: int = 1) -> dict[str, Any]:
     """The trainer's activation-checkpointing switch, under the name this transformers knows
     (`gradient_checkpointing` warns that it is deprecated from transformers 5.x), stated both ways: TRL's
     `SFTConfig` turns checkpointing on by default, so leaving the switch out when it is off recomputed
     every layer's forward pass in the backward pass for all students (CPU steps 1.09x as long at rows of
-    1,024, 1.15x at 512: docs/RESULTS.md)."""
+    1,024, 1.15x at 512: docs/RESULTS.md). With `every` > 1 (`--recompute-every`) only every `every`-th
+    layer is recomputed, by transformers' own `every_n_layers`."""
     from transformers import TrainingArguments
 
     names = {f.name for f in dataclasses.fields(TrainingArguments)}
-    return {"activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing": enabled}
+    new_names = "activation_checkpointing" in names
+    switch = {"activation_checkpointing" if new_names else "gradient_checkpointing": enabled}
+    if not enabled or every == 1:
+        return switch
+    if not _checkpoints_every_n_layers():
+        raise SocraticError(
+            f"--recompute-every {every}: this transformers recomputes all layers or none; "
+            "it needs a transformers whose models take every_n_layers (5.x), or --recompute-every 1"
+        )
+    kwargs = "activation_checkpointing_kwargs" if new_names else "gradient_checkpointing_kwargs"
+    return {**switch, kwargs: {"every_n_layers": every}}
+
+
+def _checkpoints_every_n_layers() -> bool:
+    import inspect
+
+    from transformers import PreTrainedModel
+
+    return "every_n_layers" in inspect.signature(PreTrainedModel._set_gradient_checkpointing).parameters
+
+
+def recomputed_layers(model: Any) -> int:
+    """How many of `model`'s repeated layers the trainer recomputes in the backward pass (the manifest
+    records it: what the option asked for is not proof, as TRL's own default showed). 0 when none do."""
+    from transformers.modeling_layers import GradientCheckpointingLayer  # transformers >= 4.56 has it
+
+    layers = (m for m in model.modules() if isinstance(m, GradientCheckpointingLayer))
+    return sum(1 for layer in layers if layer.gradient_checkpointing)
 
 
 def activation_checkpointing(model: Any) -> bool:
-    """Whether the trainer recomputes `model`'s activations in the backward pass (the manifest records
-    it: what the option asked for is not proof, as TRL's own default showed)."""
+    """Whether the trainer recomputes any of `model`'s activations in the backward pass."""
     for name in ("is_activation_checkpointing", "is_gradient_checkpointing"):  # transformers 5.x, 4.x
         if hasattr(model, name):
             return bool(getattr(model, name))
