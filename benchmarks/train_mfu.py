@@ -5,8 +5,9 @@ same run, and a check that the speed did not change what is learnt.
     bash benchmarks/quiet.sh python benchmarks/train_mfu.py                 # everything, ~25 min on 2 cores
     python benchmarks/train_mfu.py --repeats 1 --problems 16 --skip-loss-check   # a quick look
 
-1. Peak: bf16 and float32 matrix products, 4096^3 and the model's own shapes (rows of 1,024 tokens
-   through SmolLM2-135M's projections and its 49k-word output layer); the best of a few, as a peak is.
+1. Peak: matrix products in the precision training computes in, 4096^3 and the model's own shapes (rows
+   of 1,024 tokens through SmolLM2-135M's projections and its 49k-word output layer), and the other
+   precision's 4096^3 for scale; the best of a few, as a peak is.
 2. Throughput: `socratic train --method unified` (full fine-tuning, SmolLM2-135M, packed rows of 1,024
    tokens, 4 rows a step: the defaults) for two epochs on the human chains of the first N GSM8K training
    problems: the landed recipe (`--no-packed-attention --no-fused-optimizer --trl-loss
@@ -16,14 +17,16 @@ same run, and a check that the speed did not change what is learnt.
    times each; medians. Each is reported over its two epochs and over its second epoch alone (the steady
    state a long run gets, from the seconds stamped in loss.jsonl: past the first steps' warm-up and past
    compilation, as the plain loop beside them leaves out its warm-up step). The plain loop of the issue:
-   one 1,024-token row of the same text a step, bf16 autocast, AdamW, nothing else.
+   one 1,024-token row of the same text a step, bf16 autocast (where training uses bf16), AdamW, nothing else.
    Tokens/s counts real tokens (the epoch's packed tokens over the trainer's own train_runtime).
-   MFU = model FLOPs / time / the bf16 4096^3 peak of step 1, where model FLOPs = 6 x parameters x
+   MFU = model FLOPs / time / the 4096^3 peak of the precision training computes in (bf16 where the CPU
+   has AVX512-BF16 or AMX, float32 elsewhere: `socratic train`'s own choice, `native_bf16`; the plain
+   loop autocasts to bf16 only where training does, so both compute alike), where model FLOPs = 6 x parameters x
    tokens (every parameter of a tied model is used in one matmul forward) + the attention each
    example needs (6 x layers x width x n(n+1) for an example of n tokens: QK^T and AV, forward and
    backward, causal). The landed recipe's wasted attention across examples is not counted as useful.
-3. Loss check: both recipes train 50 steps (1 row of 384 tokens a step, same data and seed, bf16
-   autocast as the default); the new recipe's per-step losses must stay within --tolerance (relative)
+3. Loss check: both recipes train 50 steps (1 row of 384 tokens a step, same data and seed, in the
+   precision training computes in); the new recipe's per-step losses must stay within --tolerance (relative)
    of the landed one's, and the held-out loss of the two students (completion tokens of the next 32
    problems' chains, float32) must not be worse by more than that tolerance.
 """
@@ -45,6 +48,7 @@ from socratic.tasks import gsm8k
 from socratic.training.config import TrainConfig
 from socratic.training.data import load_pieces, tokenize_pieces
 from socratic.training.train import run_train
+from socratic.training.trainer import native_bf16
 from socratic.weights import models
 
 # TRL's SFTConfig turns activation checkpointing on unless told otherwise, and until 2026-12-05 socratic
@@ -79,7 +83,8 @@ def matmul_tflops(m: int, k: int, n: int, dtype: torch.dtype, seconds: float = 1
     return 2 * m * k * n / best / 1e12
 
 
-def peaks(config) -> dict[str, float]:
+def peaks(config, precision: str) -> dict[str, float]:
+    """Matmul TFLOP/s in `precision` (4096^3 and the model's shapes), and the other precision's 4096^3."""
     width, ffn, vocab = config.hidden_size, config.intermediate_size, config.vocab_size
     kv = config.num_key_value_heads * (width // config.num_attention_heads)
     shapes = {
@@ -90,8 +95,10 @@ def peaks(config) -> dict[str, float]:
         f"1024x{width}x{kv} (k, v)": (1024, width, kv),
         f"1024x{width}x{vocab} (output layer)": (1024, width, vocab),
     }
-    found = {f"bf16 {name}": matmul_tflops(*shape, torch.bfloat16) for name, shape in shapes.items()}
-    found["float32 4096^3"] = matmul_tflops(4096, 4096, 4096, torch.float32, seconds=3)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    found = {f"{precision} {name}": matmul_tflops(*shape, dtype) for name, shape in shapes.items()}
+    other = "float32" if precision == "bf16" else "bf16"  # the other precision's 4096^3, for scale
+    found[f"{other} 4096^3"] = matmul_tflops(4096, 4096, 4096, torch.float32 if other == "float32" else torch.bfloat16)
     return found
 
 
@@ -144,8 +151,9 @@ def rates_of(manifest: dict, out: Path, epochs: int) -> tuple[float, float]:
     return overall, (epochs - 1) * tokens / later
 
 
-def plain_loop(model_path: str, chains: Path, steps: int) -> tuple[int, float]:
-    """The issue's plain loop: 1,024-token rows of the chains' text, bf16 autocast, AdamW, nothing else."""
+def plain_loop(model_path: str, chains: Path, steps: int, bf16: bool) -> tuple[int, float]:
+    """The issue's plain loop: 1,024-token rows of the chains' text, bf16 autocast (where `socratic train`
+    would use it), AdamW, nothing else."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
@@ -157,7 +165,7 @@ def plain_loop(model_path: str, chains: Path, steps: int) -> tuple[int, float]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
 
     def step(ids):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = model(input_ids=ids, labels=ids, use_cache=False).loss
         loss.backward()
         optimizer.step()
@@ -225,11 +233,16 @@ def main() -> None:
     parameters = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(path).parameters())
     print(f"machine: {torch.get_num_threads()} threads; torch {torch.__version__}", flush=True)
 
-    found = peaks(config)
+    # MFU is against the peak of what training computes in: without native bf16 (an AVX2 CPU) socratic
+    # trains in float32, and emulated bf16 products are slower than float32 ones, so a bf16 peak would flatter.
+    bf16 = native_bf16(gpu=False)
+    precision = "bf16" if bf16 else "float32"
+    found = peaks(config, precision)
     for name, tflops in found.items():
         print(f"peak {name:<40} {tflops:6.3f} TFLOP/s", flush=True)
-    peak = found["bf16 4096^3"]
-    best = max(v for k, v in found.items() if k.startswith("bf16"))
+    print(f"training computes in {precision} here (native bf16: {bf16}); MFU is against its peak", flush=True)
+    peak = found[f"{precision} 4096^3"]
+    best = max(v for k, v in found.items() if k.startswith(precision))
 
     problems = gsm8k.load("train")
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -250,12 +263,12 @@ def main() -> None:
                 print(f"  {name:<14} repeat {repeat + 1}: {overall:6.1f} tokens/s, {later:6.1f} steady", flush=True)
             # The peak again between repeats: on a shared or throttled machine it moves, and MFU is against
             # the median of all of them, measured beside the runs.
-            peaks_between.append(matmul_tflops(4096, 4096, 4096, torch.bfloat16))
-        tokens, seconds = plain_loop(path, chains, steps=6)
+            peaks_between.append(matmul_tflops(4096, 4096, 4096, torch.bfloat16 if bf16 else torch.float32))
+        tokens, seconds = plain_loop(path, chains, steps=6, bf16=bf16)
         plain = tokens / seconds
         per_token = flops / sum(lengths)
         peak = statistics.median(peaks_between)
-        print(f"\nbf16 4096^3 peak beside the runs: {', '.join(f'{p:.3f}' for p in peaks_between)}; median {peak:.3f}")
+        print(f"\n{precision} 4096^3 peak beside the runs: {', '.join(f'{p:.3f}' for p in peaks_between)}; median {peak:.3f}")
         print(f"{sum(lengths):,} tokens an epoch ({len(lengths)} examples), {per_token / 1e9:.3f} GFLOP a token")
         print(f"{'':<52} {'tokens/s':>9} {'MFU':>6} {'MFU vs best shape':>18}")
 
@@ -272,7 +285,7 @@ def main() -> None:
         for name, label in labels.items():
             row(f"socratic train, {label}, 2 epochs", statistics.median(rates[name]))
             row(f"socratic train, {label}, 2nd epoch (steady)", statistics.median(steady[name]))
-        row("plain loop (1,024-token rows, autocast, AdamW)", plain)
+        row(f"plain loop (1,024-token rows, {'autocast' if bf16 else 'float32'}, AdamW)", plain)
         for kind, table in (("2 epochs", rates), ("2nd epochs", steady)):
             landed = statistics.median(table["landed"])
             for name in ("recomputing", "new", "new + compile"):
