@@ -268,7 +268,8 @@ def main() -> None:
         plain = tokens / seconds
         per_token = flops / sum(lengths)
         peak = statistics.median(peaks_between)
-        print(f"\n{precision} 4096^3 peak beside the runs: {', '.join(f'{p:.3f}' for p in peaks_between)}; median {peak:.3f}")
+        beside = ", ".join(f"{p:.3f}" for p in peaks_between)
+        print(f"\n{precision} 4096^3 peak beside the runs: {beside}; median {peak:.3f}")
         print(f"{sum(lengths):,} tokens an epoch ({len(lengths)} examples), {per_token / 1e9:.3f} GFLOP a token")
         print(f"{'':<52} {'tokens/s':>9} {'MFU':>6} {'MFU vs best shape':>18}")
 
