@@ -14,7 +14,7 @@ from socratic.weights import student_folder
 
 RESULTS = Path(__file__).parents[2] / "results"
 # Runs that `socratic run` wrote and that were committed whole (their config, chains, students, report).
-COMMITTED = {"cpu-svamp": "svamp", "cpu-gsm8k": "gsm8k", "cpu-strategyqa": "strategyqa"}
+COMMITTED = {"cpu-svamp": "svamp", "cpu-gsm8k": "gsm8k", "cpu-strategyqa": "strategyqa", "demo-avx2-float32": "svamp"}
 
 
 @pytest.mark.parametrize("name", sorted(COMMITTED))
