@@ -68,6 +68,7 @@ RECIPES = (
     ("new + compile", COMPILED),
 )
 EPOCHS = 2
+PRECISION = {torch.bfloat16: "bf16", torch.float32: "float32"}  # the names the peaks are printed under
 
 
 # --- 1. the limit --------------------------------------------------------------------------------------
@@ -84,8 +85,8 @@ def matmul_tflops(m: int, k: int, n: int, dtype: torch.dtype, seconds: float = 1
     return 2 * m * k * n / best / 1e12
 
 
-def peaks(config, precision: str) -> dict[str, float]:
-    """Matmul TFLOP/s in `precision` (4096^3 and the model's shapes), and the other precision's, for scale."""
+def peaks(config, dtype: torch.dtype) -> dict[str, float]:
+    """Matmul TFLOP/s in `dtype` (4096^3 and the model's shapes), and the other precision's, for scale."""
     width, ffn, vocab = config.hidden_size, config.intermediate_size, config.vocab_size
     kv = config.num_key_value_heads * (width // config.num_attention_heads)
     shapes = {
@@ -96,9 +97,8 @@ def peaks(config, precision: str) -> dict[str, float]:
         f"1024x{width}x{kv} (k, v)": (1024, width, kv),
         f"1024x{width}x{vocab} (output layer)": (1024, width, vocab),
     }
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    found = {f"{precision} {name}": matmul_tflops(*shape, dtype) for name, shape in shapes.items()}
-    if precision == "bf16":
+    found = {f"{PRECISION[dtype]} {name}": matmul_tflops(*shape, dtype) for name, shape in shapes.items()}
+    if dtype == torch.bfloat16:
         found["float32 4096^3"] = matmul_tflops(4096, 4096, 4096, torch.float32)  # for scale
     else:  # for scale, smaller: emulated bf16 ran at 0.0009 TFLOP/s on an AVX2 EPYC, 150 s a 4096^3 product
         found["bf16 1024^3"] = matmul_tflops(1024, 1024, 1024, torch.bfloat16, seconds=0.5)
@@ -233,6 +233,13 @@ def main() -> None:
         help="comma-separated, of: " + ", ".join(name for name, _ in RECIPES) + " (landed is always run)",
     )
     args = parser.parse_args()
+    # The landed recipe is every ratio's denominator, so it always runs; the rest as asked (on a slow
+    # machine, an AVX2 CPU training in float32 say, leaving out compilation halves the hour).
+    asked = {"landed", *(name.strip() for name in args.recipes.split(","))}
+    unknown = asked - {name for name, _ in RECIPES}
+    if unknown:
+        parser.error(f"unknown recipe(s): {', '.join(sorted(unknown))}")
+    recipes = [(name, recipe) for name, recipe in RECIPES if name in asked]
     from transformers import AutoConfig, AutoModelForCausalLM
 
     torch.set_num_threads(torch.get_num_threads())
@@ -244,8 +251,9 @@ def main() -> None:
     # MFU is against the peak of what training computes in: without native bf16 (an AVX2 CPU) socratic
     # trains in float32, and emulated bf16 products are slower than float32 ones, so a bf16 peak would flatter.
     bf16 = native_bf16(gpu=False)
-    precision = "bf16" if bf16 else "float32"
-    found = peaks(config, precision)
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    precision = PRECISION[dtype]
+    found = peaks(config, dtype)
     for name, tflops in found.items():
         print(f"peak {name:<40} {tflops:6.3f} TFLOP/s", flush=True)
     print(f"training computes in {precision} here (native bf16: {bf16}); MFU is against its peak", flush=True)
@@ -258,13 +266,6 @@ def main() -> None:
         chains = chains_of(problems[: args.problems], tmp / "chains.jsonl")
         lengths = example_lengths(chains, args.model)
         flops = model_flops(config, parameters, lengths)
-        # The landed recipe is every ratio's denominator, so it always runs; the rest as asked (on a slow
-        # machine, an AVX2 CPU training in float32 say, leaving out compilation halves the hour).
-        asked = {"landed", *(name.strip() for name in args.recipes.split(","))}
-        unknown = asked - {name for name, _ in RECIPES}
-        if unknown:
-            parser.error(f"unknown recipe(s): {', '.join(sorted(unknown))}")
-        recipes = [(name, recipe) for name, recipe in RECIPES if name in asked]
         rates: dict[str, list[float]] = {name: [] for name, _ in recipes}
         steady: dict[str, list[float]] = {name: [] for name, _ in recipes}
         peaks_between: list[float] = [peak]
@@ -278,7 +279,7 @@ def main() -> None:
                 print(f"  {name:<14} repeat {repeat + 1}: {overall:6.1f} tokens/s, {later:6.1f} steady", flush=True)
             # The peak again between repeats: on a shared or throttled machine it moves, and MFU is against
             # the median of all of them, measured beside the runs.
-            peaks_between.append(matmul_tflops(4096, 4096, 4096, torch.bfloat16 if bf16 else torch.float32))
+            peaks_between.append(matmul_tflops(4096, 4096, 4096, dtype))
         tokens, seconds = plain_loop(path, chains, steps=6, bf16=bf16)
         plain = tokens / seconds
         per_token = flops / sum(lengths)
@@ -298,11 +299,9 @@ def main() -> None:
             "new": "new defaults",
             "new + compile": "--torch-compile",
         }
-        for name, label in labels.items():
-            if name not in rates:
-                continue
-            row(f"socratic train, {label}, 2 epochs", statistics.median(rates[name]))
-            row(f"socratic train, {label}, 2nd epoch (steady)", statistics.median(steady[name]))
+        for name in rates:
+            row(f"socratic train, {labels[name]}, 2 epochs", statistics.median(rates[name]))
+            row(f"socratic train, {labels[name]}, 2nd epoch (steady)", statistics.median(steady[name]))
         row(f"plain loop (1,024-token rows, {'autocast' if bf16 else 'float32'}, AdamW)", plain)
         for kind, table in (("2 epochs", rates), ("2nd epochs", steady)):
             landed = statistics.median(table["landed"])
