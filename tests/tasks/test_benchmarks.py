@@ -31,6 +31,18 @@ def test_sizes_and_unique_stable_ids(name, split):
     assert load_task(name).load(split) == problems  # same ids, same order, every time
 
 
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+def test_a_split_is_parsed_once_and_each_caller_gets_a_list_of_its_own(name, monkeypatch):
+    task = load_task(name)
+    first = task.load("train")
+    reads = []
+    monkeypatch.setattr(json, "loads", lambda *a, **k: reads.append(a) or pytest.fail("the split was parsed again"))
+    again = task.load("train")
+    assert again == first and again is not first and not reads
+    again.clear()  # a caller's own list: emptying it leaves the next caller's whole
+    assert len(task.load("train")) == SIZES[name, "train"]
+
+
 def test_gsm8k_problem_fields():
     first = gsm8k.load("test")[0]
     assert first.id == "gsm8k/test/0"

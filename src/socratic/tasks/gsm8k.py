@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 
 from socratic.core.records import Problem, Step
-from socratic.tasks.base import Task, shipped_lines
+from socratic.tasks.base import Task, parsed_once, shipped_lines
 from socratic.text.answers import normalize_answer
 
 SUBQUESTION_SEPARATOR = " ** "
@@ -46,6 +46,7 @@ def format_solution(steps: tuple[Step, ...], final_answer: str) -> str:
     return "\n".join([*lines, FINAL_ANSWER_PREFIX + final_answer])
 
 
+@parsed_once
 def load(split: str) -> list[Problem]:
     problems = []
     for index, line in enumerate(shipped_lines("gsm8k", f"{split}.jsonl")):

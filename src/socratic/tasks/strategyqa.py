@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 
 from socratic.core.records import Problem
-from socratic.tasks.base import Task, shipped_lines
+from socratic.tasks.base import Task, parsed_once, shipped_lines
 from socratic.text.answers import normalize_answer
 
 
+@parsed_once
 def load(split: str) -> list[Problem]:
     problems = []
     for line in shipped_lines("strategyqa", f"{split}.jsonl"):

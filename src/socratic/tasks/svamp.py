@@ -18,7 +18,7 @@ import hashlib
 import json
 
 from socratic.core.records import Problem
-from socratic.tasks.base import Task, shipped_lines
+from socratic.tasks.base import Task, parsed_once, shipped_lines
 from socratic.text.answers import normalize_answer
 
 TEST_SIZE = 300
@@ -35,6 +35,7 @@ def problem_text(body: str, question: str) -> str:
     return f"{body} {question}"
 
 
+@parsed_once
 def load(split: str) -> list[Problem]:
     rows = json.loads("".join(shipped_lines("svamp", "SVAMP.json")))
     test_ids = set(sorted((row["ID"] for row in rows), key=_split_key)[:TEST_SIZE])
