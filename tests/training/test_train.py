@@ -21,7 +21,14 @@ from socratic.text import formats
 from socratic.training.config import TrainConfig
 from socratic.training.data import load_pieces, tokenize_pieces
 from socratic.training.train import run_train, uses_trl_loss
-from socratic.training.trainer import completion_loss, copy_penalty, copy_targets, trained_positions, trainer_class
+from socratic.training.trainer import (
+    checkpointing_args,
+    completion_loss,
+    copy_penalty,
+    copy_targets,
+    trained_positions,
+    trainer_class,
+)
 from socratic.weights import models
 from socratic.weights.student_folder import read_info
 
@@ -57,6 +64,7 @@ def first_batch(tiny_model, chains_file, tmp_path, mode="unified"):
         completion_only_loss=True,
         use_cpu=True,
         report_to="none",
+        **checkpointing_args(False),  # (TRL's default is on, under a name transformers 5.x warns about)
     )
     trainer = SFTTrainer(
         model=AutoModelForCausalLM.from_pretrained(tiny_model),
@@ -631,3 +639,15 @@ def test_a_killed_training_resumes_with_other_speed_options_and_goes_on_as_it_wo
 
     assert len(losses(switched)) == 4
     assert losses(switched) == pytest.approx(losses(straight), rel=0.02)  # bf16 autocast where native
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_follows_the_hardware_unless_asked_and_emulated_bf16_is_warned_about(native, monkeypatch, caplog):
+    from socratic.training import trainer
+
+    monkeypatch.setattr(trainer, "native_bf16", lambda gpu: native)
+    assert trainer.training_bf16(None, gpu=False) is native
+    assert trainer.training_bf16(False, gpu=False) is False
+    assert not caplog.records
+    assert trainer.training_bf16(True, gpu=False) is True  # honoured either way: the user asked
+    assert ("emulated here" in caplog.text) is not native

@@ -44,7 +44,7 @@ from socratic.text.methods import METHODS, role_folder
 from socratic.training.config import TrainConfig
 from socratic.training.data import load_pieces, tokenize_pieces
 from socratic.training.train import run_train
-from socratic.training.trainer import TrainingDiverged, native_bf16
+from socratic.training.trainer import TrainingDiverged, training_bf16
 from socratic.weights import models
 
 REHEARSAL_STEPS = 2
@@ -263,7 +263,7 @@ def measured_speed(base: Path, train: TrainConfig) -> Speed:
                 weight.fill_(1.0 if name.endswith("weight") else 0.0)
     length = min(train.max_length, 256)
     ids = torch.randint(0, min(model.config.vocab_size, 1000), (1, length), device=device)
-    bf16 = train.bf16 if train.bf16 is not None else native_bf16(device == "cuda")  # as train decides
+    bf16 = training_bf16(train.bf16, device == "cuda")  # as train decides
     seconds = 0.0
     for _ in range(2):
         started = time.perf_counter()

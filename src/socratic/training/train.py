@@ -54,7 +54,6 @@ from socratic.training.trainer import (
     activation_checkpointing,
     attends_per_example,
     checkpointing_args,
-    native_bf16,
     no_checkpoint_at_the_end,
     optimizer_name,
     packing_is_exact,
@@ -63,6 +62,7 @@ from socratic.training.trainer import (
     release_memory_each_step,
     stop_when_not_finite,
     trainer_class,
+    training_bf16,
     write_loss_curve,
 )
 from socratic.weights import student_folder
@@ -134,7 +134,7 @@ def _fit(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     gpu = torch.cuda.is_available()
-    bf16 = config.bf16 if config.bf16 is not None else native_bf16(gpu)
+    bf16 = training_bf16(config.bf16, gpu)
     model = AutoModelForCausalLM.from_pretrained(
         base, dtype=torch.bfloat16 if gpu and bf16 else torch.float32, attn_implementation="sdpa"
     )

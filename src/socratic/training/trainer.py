@@ -4,9 +4,9 @@
   `--decision-weight` (the first token of every trained line counted W times; for QG: ask or end),
   and `--repeat-unlikelihood` (`copy_targets`: QG is taught not to ask again what its chain asked).
 - `packed_logits_match`: whether a model keeps packed examples apart, checked before training.
-- `native_bf16`, `checkpointing_args`, `optimizer_name`: the hardware switches, named as this transformers
-  knows them; `activation_checkpointing`, `recomputed_layers`: whether (and for how many layers) the trainer
-  really recomputes activations.
+- `native_bf16`, `training_bf16`, `checkpointing_args`, `optimizer_name`: the hardware switches, named as
+  this transformers knows them; `activation_checkpointing`, `recomputed_layers`: whether (and for how many
+  layers) the trainer really recomputes activations.
 - `progress_bar`, `write_loss_curve`: the one progress bar of a training, and `loss.jsonl` / `loss.png`.
 - `stop_when_not_finite`: a loss or weights that are no longer numbers end the training before they are saved.
 - `release_memory_each_step`: what a micro-batch freed goes back to the system before the next one.
@@ -298,6 +298,21 @@ def native_bf16(gpu: bool) -> bool:
         return torch.cuda.is_bf16_supported()
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private but long-lived torch.cpu helpers
     return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+def training_bf16(requested: bool | None, gpu: bool) -> bool:
+    """Whether to train in bf16: as `--bf16` / `--no-bf16` says, else where it is native. Asked for on a
+    CPU that only emulates it, it is honoured with a warning: an AVX2 CPU computed a 1024³ bf16 product
+    ~150x slower than in float32 (0.0009 against 0.14 TFLOP/s, docs/RESULTS.md), so a run that would
+    take minutes takes hours."""
+    native = native_bf16(gpu)
+    if requested and not native:
+        log.warning(
+            "--bf16 on a %s without native bf16 arithmetic: it is emulated here, far slower than float32 "
+            "(~150x for a CPU's matrix products); leave --bf16 out to train in float32",
+            "GPU" if gpu else "CPU (no AVX512-BF16 or AMX)",
+        )
+    return native if requested is None else requested
 
 
 def optimizer_name(fused: bool) -> str:
