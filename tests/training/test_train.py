@@ -639,15 +639,3 @@ def test_a_killed_training_resumes_with_other_speed_options_and_goes_on_as_it_wo
 
     assert len(losses(switched)) == 4
     assert losses(switched) == pytest.approx(losses(straight), rel=0.02)  # bf16 autocast where native
-
-
-@pytest.mark.parametrize("native", [True, False])
-def test_bf16_follows_the_hardware_unless_asked_and_emulated_bf16_is_warned_about(native, monkeypatch, caplog):
-    from socratic.training import trainer
-
-    monkeypatch.setattr(trainer, "native_bf16", lambda gpu: native)
-    assert trainer.training_bf16(None, gpu=False) is native
-    assert trainer.training_bf16(False, gpu=False) is False
-    assert not caplog.records
-    assert trainer.training_bf16(True, gpu=False) is True  # honoured either way: the user asked
-    assert ("emulated here" in caplog.text) is not native
