@@ -45,6 +45,7 @@ def quick(tiny_model, chains_file, out, **overrides):
         warmup_ratio=0.0,
         logging_steps=1,
         save_steps=1000,
+        final_checkpoint=False,  # ~0.2 s and 40 MB a training; the tests of resuming a finished student ask for it
     )
     return build(TrainConfig, {**settings, **overrides})
 
@@ -168,16 +169,18 @@ def test_iterative_writes_qg_and_qa(tiny_model, chains_file, tmp_path):
 
 def test_resume_continues_from_the_saved_step(tiny_model, chains_file, tmp_path):
     # 3 steps with checkpoints every 2 and none at the end, then 5: the later run starts from step 2, not
-    # from scratch, and (by default) keeps a checkpoint of its end. Also a cheap place to check that
-    # activations are recomputed only when asked (TRL's SFTConfig turns that on unless told otherwise), and
-    # with --recompute-every 2 for every other layer only.
+    # from scratch, and keeps a checkpoint of its end (`socratic train`'s default; `quick` turns it off).
+    # Also a cheap place to check that activations are recomputed only when asked (TRL's SFTConfig turns
+    # that on unless told otherwise), and with --recompute-every 2 for every other layer only.
     out = tmp_path / "resume"
     short = dict(save_steps=2, max_length=256, threads=1)
-    run_train(quick(tiny_model, chains_file, out, max_steps=3, final_checkpoint=False, **short))
+    run_train(quick(tiny_model, chains_file, out, max_steps=3, **short))
     assert sorted(p.name for p in (out / "checkpoints").glob("checkpoint-*")) == ["checkpoint-2"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert (manifest["activation_checkpointing"], manifest["recomputed_layers"]) == (False, 0)
-    run_train(quick(tiny_model, chains_file, out, max_steps=5, gradient_checkpointing=True, recompute_every=2, **short))
+    recomputing = dict(gradient_checkpointing=True, recompute_every=2)
+    at_the_end = dict(final_checkpoint=TrainConfig.final_checkpoint)  # `socratic train`'s default (on)
+    run_train(quick(tiny_model, chains_file, out, max_steps=5, **at_the_end, **recomputing, **short))
     steps = [json.loads(line)["step"] for line in (out / "loss.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5]
     state = json.loads((out / "checkpoints" / "checkpoint-5" / "trainer_state.json").read_text())
