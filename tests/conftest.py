@@ -21,7 +21,7 @@ from socratic.engines import HFEngine
 from socratic.tasks import load_task
 from socratic.text import formats
 from socratic.weights import models
-from socratic.weights.gguf_io import export_gguf
+from socratic.weights.gguf_io import export_gguf, gguf_fields
 
 
 def pytest_configure(config):
@@ -234,13 +234,12 @@ def _tiny_template(source: Path, student: Path, out: Path) -> Path:
         "llama.rope.freq_base": float(rope["rope_theta"]),
         "llama.attention.layer_norm_rms_epsilon": config.rms_norm_eps,
     }
-    reader = gguf.GGUFReader(str(source))
     writer = gguf.GGUFWriter(str(out), "llama")
-    for key, field in reader.fields.items():
-        if key.startswith("GGUF.") or key in ("general.architecture", "general.file_type"):
+    for key, field in gguf_fields(source).items():  # (gguf-py's reader took 3.9 s of each worker's start)
+        if key in ("general.architecture", "general.file_type"):
             continue
-        sub_type = field.types[-1] if len(field.types) > 1 else None
-        writer.add_key_value(key, shapes.get(key, field.contents()), field.types[0], sub_type=sub_type)
+        sub_type = gguf.GGUFValueType(field.item) if field.item is not None else None
+        writer.add_key_value(key, shapes.get(key, field.value), gguf.GGUFValueType(field.kind), sub_type=sub_type)
     tensors = {"token_embd.weight": (config.vocab_size, hidden), "output_norm.weight": (hidden,)}
     for block in range(config.num_hidden_layers):
         layer = {"attn_norm": (hidden,), "ffn_norm": (hidden,), "attn_q": (hidden, hidden), "attn_k": (kv, hidden)}

@@ -130,22 +130,25 @@ def test_llamacpp_continues_parked_sequences_instead_of_recomputing_them(any_lla
 
 
 def test_llamacpp_kv_cache_grows_to_what_the_jobs_need_and_writes_the_same_text_tiny(tiny_decoder, tiny_gguf, prompts):
-    # Issue 32: the cache starts with room for 256 positions a sequence and grows only when a job's
-    # prompt plus its token budget needs more, the parked sequences' cells copied across: the text and
-    # the reuse of parked cells are those of a cache allocated at full size.
+    # Issue 32: the cache opens when the first jobs start, with room for what they need (in steps of 256
+    # positions a sequence), and grows only when a later job's prompt plus its token budget needs more, the
+    # parked sequences' cells copied across: the text and the reuse of parked cells are those of a cache
+    # allocated at full size when the engine opened.
     grown, full = (
         LlamaCppEngine(tiny_gguf, tokenizer=tiny_decoder, batch_size=4, context_per_sequence=1000, threads=1, grow=g)
         for g in (True, False)
     )
-    assert (grown.room, full.room, grown.context_per_sequence) == (256, 1024, 1024)
-    histories = list(prompts)
+    assert (grown.room, full.room, grown.context_per_sequence) == (0, 1024, 1024), "no cache before a job"
+    histories, rooms = list(prompts), []
     for budget in (12, 12, 200):
         need = max(len(grown.tokenizer(h)["input_ids"]) for h in histories) + budget
         texts = [[c.text for c in e.complete(histories, "line", max_new_tokens=budget)] for e in (grown, full)]
         assert texts[0] == texts[1]
         assert need <= grown.room < full.room, f"room for the longest job ({need} positions), not the most allowed"
+        assert grown.room - need < 256, "no more room than the jobs need, in steps of 256"
+        rooms.append(grown.room)
         histories = [h + t.rstrip("\n") + "\nQ: And then?\nA:" for h, t in zip(histories, texts[0], strict=True)]
-    assert grown.room > 256, "the last jobs needed more than the first room"
+    assert rooms[0] < rooms[-1], "the last jobs needed more than the first ones: the cache grew"
     assert grown.prompt_tokens_evaluated == full.prompt_tokens_evaluated, "parked cells kept across the growth"
 
 

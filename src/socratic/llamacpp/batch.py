@@ -22,7 +22,7 @@ from typing import Any
 from socratic.core.errors import SocraticError
 from socratic.core.machine import threads_within_cores
 from socratic.llamacpp.build import check_build
-from socratic.llamacpp.jobs import MIN_ROOM, Job, room_for, shared_prefix
+from socratic.llamacpp.jobs import Job, room_for, shared_prefix
 from socratic.llamacpp.loading import interrupts_held, load_model, silent_llama_log
 from socratic.llamacpp.lookup import PromptLookup
 
@@ -60,12 +60,13 @@ class LlamaBatch:
     (784 becomes 1,024). `fits` says whether a prompt and its token budget fit that, and a front end
     refuses the ones that do not. The KV cache holds `batch_size + 1` sequences of the same room
     (llama.cpp's streams are all one size, and all of it is resident: llama.cpp zeroes it), so it
-    is not allocated at that size up front: it starts with room for 256 positions a sequence and
-    grows (`_ensure_room`) once a job starts that needs more, its prompt plus its whole token budget.
-    Growing copies every held sequence's cells into the new cache (llama.cpp's sequence state, bit
-    for bit), so the text is the one a cache of full size gives; `grow=False` allocates the full
-    size at once. An iterative GSM8K solve at batch 64 asked for 2,816 positions a problem (4.2 GB
-    a student) and its problems needed far fewer (docs/RESULTS.md, issue 32). A prompt is also read
+    is not allocated at that size up front: it opens when the first jobs start, with room for what
+    they need (their prompts plus their whole token budgets, in steps of 256 positions), and grows
+    (`_ensure_room`) once a job starts that needs more. Growing copies every held sequence's cells
+    into the new cache (llama.cpp's sequence state, bit for bit), so the text is the one a cache of
+    full size gives; `grow=False` allocates the full size at once, when the engine opens. An
+    iterative GSM8K solve at batch 64 asked for 2,816 positions a problem (4.2 GB a student) and its
+    problems needed far fewer (docs/RESULTS.md, issue 32). A prompt is also read
     in one llama.cpp call of at most `max_tokens_per_call` tokens (`context_per_sequence`, and at
     least 2,048; the call's memory grows with `ubatch`, not with this).
     """
@@ -117,8 +118,10 @@ class LlamaBatch:
             # 3,000-token prompts, as `Llama` did).
             self.max_tokens_per_call = max(2048, min(context_per_sequence, trained))
             self.ubatch, self.flash_attention, self.threads = ubatch, flash_attention, threads
-            self.ctx = None
-            self._open_context(self.context_per_sequence if not grow else min(MIN_ROOM, self.context_per_sequence))
+            self.ctx = self.memory = None
+            self.room = 0  # positions a sequence has in the KV cache; none until it opens
+            if not grow:
+                self._open_context(self.context_per_sequence)
             self.batch = lc.llama_batch_init(self.max_tokens_per_call, 0, 1)
             self.vocab = lc.llama_model_get_vocab(self.model)
             self.n_vocab = lc.llama_vocab_n_tokens(self.vocab)
@@ -159,6 +162,9 @@ class LlamaBatch:
         # In steps of 256 positions: a history growing a line at a time copies the cells once per step of
         # 256 at most (10 times up to 2,816), and the cache stays within 256 positions a sequence of the need.
         room = min(room_for(need), self.context_per_sequence)
+        if self.ctx is None:  # the first jobs: nothing to copy (opening a cache only to grow it cost 0.75 s)
+            self._open_context(room)
+            return
         lc = self.lc
         held = {*self.slots, *self.parked, *(seq for seq, _ in self.reserved.values())}
         states = {}
@@ -178,11 +184,13 @@ class LlamaBatch:
 
     def close(self) -> None:
         """Free llama.cpp's memory (also done when the object is garbage-collected)."""
-        if getattr(self, "ctx", None):
-            self.lc.llama_batch_free(self.batch)
+        if getattr(self, "batch", None) is None:  # closed already, or failed to open
+            return
+        self.lc.llama_batch_free(self.batch)
+        if self.ctx:
             self.lc.llama_free(self.ctx)
-            self.lc.llama_model_free(self.model)
-            self.ctx = None
+        self.lc.llama_model_free(self.model)
+        self.batch = self.ctx = self.memory = None
 
     def __del__(self):
         # Not `contextlib.suppress`: at interpreter shutdown module globals (contextlib, llama_cpp) may be gone.

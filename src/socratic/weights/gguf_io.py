@@ -95,7 +95,7 @@ def export_gguf(student: Path, template: Path, out: Path, weights_type: str = "f
     # The template read as raw bytes: gguf-py's reader makes objects for each of the 49,152 vocabulary
     # entries, 3.8 of the 4.6 s an export of SmolLM2-135M took (five exports in the default demo).
     layout = _Layout(template)
-    fields = {key: _decoded(raw) for key, raw in layout.metadata}
+    fields = layout.fields()
     arch = fields["general.architecture"].value
     if arch not in ("llama", "gemma3"):
         raise SocraticError(f"exporting a {arch} model to GGUF is not supported (llama and gemma3 are)")
@@ -150,6 +150,12 @@ def with_metadata(source: Path, out: Path, strings: dict[str, str]) -> Path:
         shutil.copyfileobj(original, copy, 1 << 24)
     os.replace(partial, out)
     return out
+
+
+def gguf_fields(path: Path) -> dict[str, _Field]:
+    """Every metadata entry of a GGUF by key, decoded (without gguf-py's per-token objects), as
+    gguf-py's writer takes them back: `writer.add_key_value(key, field.value, kind, sub_type=item)`."""
+    return _Layout(path).fields()
 
 
 def gguf_strings(path: Path) -> dict[str, str]:
@@ -244,6 +250,10 @@ class _Layout:
         struct.unpack_from("<B", head, position - 1)  # the descriptions end inside what was read
         self.descriptions = head[start:position]
         self.data_offset = position + (-position % self.alignment)
+
+    def fields(self) -> dict[str, _Field]:
+        """The metadata entries by key, decoded."""
+        return {key: _decoded(raw) for key, raw in self.metadata}
 
     def tensor_names(self) -> list[str]:
         """The tensors' names, in the file's order."""
