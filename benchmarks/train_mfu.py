@@ -12,8 +12,10 @@ same run, and a check that the speed did not change what is learnt.
 2. Throughput: `socratic train --method unified` (full fine-tuning, SmolLM2-135M, packed rows of 1,024
    tokens, 4 rows a step: the defaults) for two epochs on the human chains of the first N GSM8K training
    problems: the landed recipe (`--no-packed-attention --no-fused-optimizer --trl-loss
-   --gradient-checkpointing`: what main did before issue 32), the new defaults with activations
-   recomputed (what main did until TRL's default was overridden, 2026-12-05), the new defaults, and
+   --gradient-checkpointing --micro-batch 4`: what main did before issue 32), the new defaults with
+   activations recomputed (what main did until TRL's default was overridden, 2026-12-05), the new
+   defaults with a step's 4 rows in one pass (`--micro-batch 4`, main until 2026-12-07), the new
+   defaults (on a CPU one row a pass), and
    `--torch-compile` (every step padded to one shape, so it compiles once), alternating, `--repeats`
    times each; medians. Each is reported over its two epochs and over its second epoch alone (the steady
    state a long run gets, from the seconds stamped in loss.jsonl: past the first steps' warm-up and past
@@ -54,8 +56,16 @@ from socratic.weights import models
 
 # TRL's SFTConfig turns activation checkpointing on unless told otherwise, and until 2026-12-05 socratic
 # did not tell it: every recipe measured before then recomputed each layer's forward pass.
-LANDED = {"packed_attention": False, "fused_optimizer": False, "trl_loss": True, "gradient_checkpointing": True}
-RECOMPUTING = {"gradient_checkpointing": True}
+# Until 2026-12-07 a step's 4 rows went through the model in one pass; a CPU now takes them one at a time.
+LANDED = {
+    "packed_attention": False,
+    "fused_optimizer": False,
+    "trl_loss": True,
+    "gradient_checkpointing": True,
+    "micro_batch": 4,
+}
+RECOMPUTING = {"gradient_checkpointing": True, "micro_batch": 4}
+WHOLE_BATCH = {"micro_batch": 4}
 NEW: dict[str, bool] = {}
 COMPILED = {"torch_compile": True}
 # name, recipe: each trains two epochs of the same rows, so that its second one, past the first step's
@@ -64,6 +74,7 @@ COMPILED = {"torch_compile": True}
 RECIPES = (
     ("landed", LANDED),
     ("recomputing", RECOMPUTING),  # the new defaults as main ran them until 2026-12-05
+    ("whole batch", WHOLE_BATCH),  # the new defaults as main ran them until 2026-12-07
     ("new", NEW),
     ("new + compile", COMPILED),
 )
@@ -207,7 +218,7 @@ def loss_check(train_chains: Path, held_out: Path, model: str, tmp: Path, tolera
     losses, held = {}, {}
     for name, recipe in (("landed", LANDED), ("new", NEW)):
         out = tmp / f"losscheck-{name}"
-        socratic_train(train_chains, model, out, recipe, max_steps=50, batch_size=1, max_length=384)
+        socratic_train(train_chains, model, out, recipe, max_steps=50, batch_size=1, micro_batch=1, max_length=384)
         losses[name] = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
         held[name] = held_out_loss(out, held_out)
     worst = max(abs(a - b) / b for a, b in zip(losses["new"], losses["landed"], strict=True))
@@ -296,6 +307,7 @@ def main() -> None:
         labels = {
             "landed": "landed recipe",
             "recomputing": "new defaults recomputing activations",
+            "whole batch": "new defaults, 4 rows a pass",
             "new": "new defaults",
             "new + compile": "--torch-compile",
         }

@@ -626,12 +626,13 @@ def test_a_killed_training_resumes_with_other_speed_options_and_goes_on_as_it_wo
     tiny_model, chains_file, tmp_path, caplog
 ):
     """Issue 33: a long run started with one speed recipe continues with another. The speed options
-    (optimizer kernel, packed attention) are not in the resume recipe, and they change no arithmetic
-    beyond rounding: the switched run's losses are the straight run's."""
+    (optimizer kernel, packed attention, rows a pass) are not in the resume recipe, and they change no
+    arithmetic beyond rounding: the switched run's losses are the straight run's (one row a pass, a
+    CPU's default, against both of the batch's rows at once)."""
     quick_run = functools.partial(quick, tiny_model, chains_file, max_length=256, threads=1, save_steps=1)
     straight, switched = tmp_path / "straight", tmp_path / "switched"
     run_train(quick_run(straight, max_steps=4))
-    run_train(quick_run(switched, max_steps=2, fused_optimizer=False, packed_attention=False))
+    run_train(quick_run(switched, max_steps=2, fused_optimizer=False, packed_attention=False, micro_batch=2))
     for finished in ("socratic.json", "model.safetensors"):  # as if killed after its checkpoints
         (switched / finished).unlink()
     run_train(quick_run(switched, max_steps=4))
@@ -642,3 +643,4 @@ def test_a_killed_training_resumes_with_other_speed_options_and_goes_on_as_it_wo
 
     assert len(losses(switched)) == 4
     assert losses(switched) == pytest.approx(losses(straight), rel=0.02)  # bf16 autocast where native
+    assert json.loads((straight / "manifest.json").read_text())["rows_per_pass"] == 1

@@ -10,8 +10,9 @@ has. Two bounds, read from the base model's config.json and file sizes before it
   position embeddings fail and rotary ones were never trained;
 - on a CPU, one optimizer step must fit the machine's memory. The estimate is a floor, so that no
   training that could run is refused: the weights with their gradients and two AdamW moments (4x the
-  weights' bytes), and a full step's logits with their gradients in float32
-  (batch_size x max_length x vocabulary x 8 bytes); activations come on top.
+  weights' bytes), and the logits of one forward and backward pass with their gradients in float32
+  (rows a pass x max_length x vocabulary x 8 bytes; `--micro-batch`, one row by default on a CPU);
+  activations come on top.
 """
 
 from __future__ import annotations
@@ -40,18 +41,19 @@ def check_lengths(config: Any) -> None:
     memory = physical_memory()
     if memory is None or _has_gpu():
         return
-    need = step_memory_floor(config.batch_size, config.max_length, model_config.vocab_size, weights_bytes(base))
+    rows = config.rows_per_pass(gpu=False)
+    need = step_memory_floor(rows, config.max_length, model_config.vocab_size, weights_bytes(base))
     if need > memory:
         raise SocraticError(
-            f"max_length {config.max_length:,} with batch_size {config.batch_size}: one training step needs at "
-            f"least {need / 2**30:.1f} GiB, and this machine has {memory / 2**30:.1f} GiB: lower max_length or "
-            "batch_size (and raise grad_accum to keep the batch)"
+            f"max_length {config.max_length:,} with {rows} rows a pass (--micro-batch): one training step needs "
+            f"at least {need / 2**30:.1f} GiB, and this machine has {memory / 2**30:.1f} GiB: lower max_length "
+            "or --micro-batch (the batch stays the same)"
         )
 
 
-def step_memory_floor(batch_size: int, max_length: int, vocabulary: int, weights: int) -> int:
-    """Bytes one optimizer step needs at least; see the module docstring."""
-    return 4 * weights + batch_size * max_length * vocabulary * 8
+def step_memory_floor(rows: int, max_length: int, vocabulary: int, weights: int) -> int:
+    """Bytes one optimizer step needs at least, with `rows` packed rows a pass; see the module docstring."""
+    return 4 * weights + rows * max_length * vocabulary * 8
 
 
 def weights_bytes(folder: Path) -> int:

@@ -141,21 +141,22 @@ def _fit(
     packing = config.packing and packing_is_exact(model, config.model)
     per_example = packing and config.packed_attention and attends_per_example(model, config.model)
     dataset = Dataset.from_list([tokenize_pieces(tokenizer, p) for p in pieces])
+    per_pass = config.rows_per_pass(gpu)
     args = SFTConfig(
         output_dir=str(student_folder.checkpoints_folder(out)),
         num_train_epochs=config.epochs,
         max_steps=config.max_steps,
         learning_rate=config.lr,
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=per_pass,  # an optimizer step sums the batch's rows, however many a pass
         optim=optimizer_name(config.fused_optimizer),
-        gradient_accumulation_steps=config.grad_accum,
+        gradient_accumulation_steps=config.grad_accum * config.batch_size // per_pass,
         lr_scheduler_type={"constant": "constant_with_warmup"}.get(config.lr_schedule, config.lr_schedule),
         warmup_steps=config.warmup_ratio,
         weight_decay=config.weight_decay,
         max_length=config.max_length,
         packing=packing,
         packing_strategy="bfd",
-        pad_to_multiple_of=compiled_batch_tokens(config, packing),
+        pad_to_multiple_of=compiled_batch_tokens(config, packing, per_pass),
         completion_only_loss=True,
         bf16=bf16,
         logging_steps=config.logging_steps,
@@ -212,6 +213,7 @@ def _fit(
         activation_checkpointing=activation_checkpointing(trainer.model),
         recomputed_layers=recomputed_layers(trainer.model),
         optimizer=optimizer_name(config.fused_optimizer),
+        rows_per_pass=per_pass,
         train_seconds=runtime,
         epoch_tokens=_token_count(trainer),
     )
@@ -237,12 +239,12 @@ def uses_trl_loss(config: TrainConfig, gpu: bool, role: str = "unified") -> bool
     return gpu and not _loss_options(config, role) and is_triton_available()
 
 
-def compiled_batch_tokens(config: TrainConfig, packing: bool) -> int | None:
-    """Under --torch-compile, every step's flattened batch is padded to the same length (its rows' tokens):
+def compiled_batch_tokens(config: TrainConfig, packing: bool, rows: int) -> int | None:
+    """Under --torch-compile, every pass's flattened rows are padded to the same length (its rows' tokens):
     a compiled graph is specialised to its input's shape, and padding-free batches, whose lengths vary
     step to step, would recompile (or run a slower dynamic-shape graph) instead. The padding is the
     space the best-fit packing left in the rows: a few percent of a step's tokens."""
-    return config.batch_size * config.max_length if config.torch_compile and packing else None
+    return rows * config.max_length if config.torch_compile and packing else None
 
 
 def _token_count(trainer: Any) -> int:
