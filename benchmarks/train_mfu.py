@@ -298,11 +298,11 @@ def main() -> None:
         beside = ", ".join(f"{p:.3f}" for p in peaks_between)
         print(f"\n{precision} 4096^3 peak beside the runs: {beside}; median {peak:.3f}")
         print(f"{sum(lengths):,} tokens an epoch ({len(lengths)} examples), {per_token / 1e9:.3f} GFLOP a token")
-        print(f"{'':<52} {'tokens/s':>9} {'MFU':>6} {'MFU vs best shape':>18}")
+        print(f"{'':<64} {'tokens/s':>9} {'MFU':>6} {'MFU vs best shape':>18}")
 
         def row(label: str, rate: float) -> None:
             mfu = rate * per_token / 1e12
-            print(f"{label:<52} {rate:9.1f} {mfu / peak:6.1%} {mfu / best:18.1%}")
+            print(f"{label:<64} {rate:9.1f} {mfu / peak:6.1%} {mfu / best:18.1%}")
 
         labels = {
             "landed": "landed recipe",

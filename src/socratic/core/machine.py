@@ -42,8 +42,10 @@ def release_freed_memory(young_garbage_only: bool = False) -> bool:
     the next step cannot always reuse: `socratic train` grew by ~1 GB over its first three steps
     (SmolLM2-135M, rows of 1,024 tokens) with no tensor more alive, and each student of `socratic run`
     started above the last. `malloc_trim(0)` returns those pages (it is glibc's, so elsewhere this only
-    collects Python's garbage). Cheap enough to call once per micro-batch: a few milliseconds, against
-    the ~50 % slower steps of making every large block its own mapping (`MALLOC_MMAP_THRESHOLD_`).
+    collects Python's garbage). Training calls it once per optimizer step: a call takes milliseconds,
+    but the next pass faults the pages in again (once per pass of one row made training 1.09x as
+    long), against the ~50 % slower steps of making every large block its own mapping
+    (`MALLOC_MMAP_THRESHOLD_`).
 
     `young_garbage_only` collects only the objects made since the last collections (generations 0 and
     1), which is what a training step leaves: a full collection walks every object of torch,

@@ -9,7 +9,7 @@
   layers) the trainer really recomputes activations.
 - `progress_bar`, `write_loss_curve`: the one progress bar of a training, and `loss.jsonl` / `loss.png`.
 - `stop_when_not_finite`: a loss or weights that are no longer numbers end the training before they are saved.
-- `release_memory_each_step`: what a micro-batch freed goes back to the system before the next one.
+- `release_memory_each_step`: what an optimizer step freed goes back to the system before the next one.
 - `no_checkpoint_at_the_end`: `--no-final-checkpoint`.
 """
 
@@ -447,20 +447,20 @@ def no_checkpoint_at_the_end() -> Any:
 
 
 def release_memory_each_step() -> Any:
-    """A trainer callback that hands the memory a micro-batch freed back to the system before the next
-    one (`core.machine.release_freed_memory`). Without it the allocator kept each step's activations
+    """A trainer callback that hands the memory an optimizer step freed back to the system before the
+    next one (`core.machine.release_freed_memory`). Without it the allocator kept each step's activations
     resident in blocks the next step could not reuse: `socratic train` on SmolLM2-135M (rows of 1,024
     tokens, 1 row a micro-batch) held 3.7 GB after three steps instead of 2.4, peaking at 4.2 GB
     instead of 4.0; with 4 rows a micro-batch 5.9 instead of 5.1 GB, at the same speed
-    (docs/RESULTS.md, "The demo in less memory")."""
+    (docs/RESULTS.md, "The demo in less memory"). Once a step, not after each of its passes: the pages
+    handed back are faulted in again by the next pass, and with a CPU's one row a pass releasing after
+    every pass made training 1.09x as long for 0.08-0.17 GB less at the peak (docs/RESULTS.md, issue 32,
+    "A step's rows one pass at a time")."""
     from transformers import TrainerCallback
 
     from socratic.core.machine import release_freed_memory
 
     class ReleaseMemory(TrainerCallback):
-        def on_substep_end(self, args, state, control, **kwargs):
-            release_freed_memory(young_garbage_only=True)
-
         def on_step_end(self, args, state, control, **kwargs):
             release_freed_memory(young_garbage_only=True)
 
