@@ -44,7 +44,7 @@ class TrainConfig:
         metadata={
             "help": "packed rows one forward and backward pass computes at once; an optimizer step still sums "
             "--batch-size x --grad-accum rows, with the same loss (default: one row on a CPU, where it trained "
-            "1.19x faster than 4 rows at once, docs/RESULTS.md; the whole --batch-size on a GPU)",
+            "1.17-1.18x the tokens/s of 4 rows at once, docs/RESULTS.md; the whole --batch-size on a GPU, as before)",
             "min": 1,
         },
     )
@@ -173,9 +173,9 @@ class TrainConfig:
             raise SocraticError(f"--warmup-ratio: must be below 1, not {self.warmup_ratio}")
 
     def rows_per_pass(self, gpu: bool) -> int:
-        """Packed rows one forward and backward pass computes: --micro-batch, else one on a CPU (its
-        steps of 4 rows took 1.19x as long as 4 passes of one, the same losses: docs/RESULTS.md, issue 32)
-        and the whole batch on a GPU, which wider passes keep busy."""
+        """Packed rows one forward and backward pass computes: --micro-batch, else one on a CPU (4 passes
+        of one row trained 1.17-1.18x the tokens/s of one pass of 4, with the same losses: docs/RESULTS.md,
+        issue 32) and the whole batch on a GPU, as before (not measured on one)."""
         if self.micro_batch:
             return self.micro_batch
         return self.batch_size if gpu else 1

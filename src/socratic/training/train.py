@@ -27,8 +27,8 @@ The recipe, and why:
 - bf16 mixed precision where the hardware computes bf16 natively (GPUs; CPUs with AVX512-BF16 or
   AMX, where weights stay float32 and matrix products run in bf16); `accelerate launch` for GPUs.
 - On a CPU a step's packed rows go through the model one pass each, their gradients summed
-  (`--micro-batch`): the step and its loss are those of one pass over all of them, at 1.19x the
-  tokens/s (docs/RESULTS.md, issue 32); a GPU takes the whole batch in one pass.
+  (`--micro-batch`): the step and its loss are those of one pass over all of them, at 1.17-1.18x the
+  tokens/s (docs/RESULTS.md, issue 32); a GPU takes the whole batch in one pass, as before.
 - Checkpoints every `--save-steps` under `<out>/checkpoints/`; rerunning the same command resumes
   from the latest one, after checking it was made by the same recipe and data (else it stops).
   One process trains a folder at a time: a second one (the same command twice) stops at once.
