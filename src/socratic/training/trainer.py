@@ -454,7 +454,7 @@ def release_memory_each_step() -> Any:
     instead of 4.0; with 4 rows a micro-batch 5.9 instead of 5.1 GB, at the same speed
     (docs/RESULTS.md, "The demo in less memory"). Once a step, not after each of its passes: the pages
     handed back are faulted in again by the next pass, and with a CPU's one row a pass releasing after
-    every pass made training 1.09x as long for 0.08-0.17 GB less at the peak (docs/RESULTS.md, issue 32,
+    every pass made training 1.05-1.09x as long for 0.05-0.18 GiB less at the peak (docs/RESULTS.md, issue 32,
     "A step's rows one pass at a time")."""
     from transformers import TrainerCallback
 
