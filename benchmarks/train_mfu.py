@@ -57,15 +57,15 @@ from socratic.weights import models
 # TRL's SFTConfig turns activation checkpointing on unless told otherwise, and until 2026-12-05 socratic
 # did not tell it: every recipe measured before then recomputed each layer's forward pass.
 # Until 2026-12-07 a step's 4 rows went through the model in one pass; a CPU now takes them one at a time.
+WHOLE_BATCH = {"micro_batch": 4}
 LANDED = {
     "packed_attention": False,
     "fused_optimizer": False,
     "trl_loss": True,
     "gradient_checkpointing": True,
-    "micro_batch": 4,
+    **WHOLE_BATCH,
 }
-RECOMPUTING = {"gradient_checkpointing": True, "micro_batch": 4}
-WHOLE_BATCH = {"micro_batch": 4}
+RECOMPUTING = {"gradient_checkpointing": True, **WHOLE_BATCH}
 NEW: dict[str, bool] = {}
 COMPILED = {"torch_compile": True}
 # name, recipe: each trains two epochs of the same rows, so that its second one, past the first step's
