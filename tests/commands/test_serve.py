@@ -84,6 +84,14 @@ def streamed(client: openai.OpenAI, question: str) -> tuple[str, dict, str]:
     return text, extra, finish
 
 
+@pytest.fixture(scope="module")
+def unified_server(make_tiny_student):
+    """A tiny unified student behind the server (llama.cpp, calculator on), shared by the tests that
+    only send it requests, in turn: each leaves it answering for the next (each opened its own, ~0.9 s)."""
+    with Server(open_dialogues(make_tiny_student("unified"))) as server:
+        yield server
+
+
 @pytest.mark.parametrize("role", ["unified", "pair"])
 def test_replies_are_the_dialogue_ask_prints_streamed_or_not(make_tiny_student, tmp_path, role):
     from tests.commands.test_ask import pair_folder
@@ -104,13 +112,12 @@ def test_replies_are_the_dialogue_ask_prints_streamed_or_not(make_tiny_student, 
             assert extra["steps"] == steps and finish == answer.choices[0].finish_reason
 
 
-def test_concurrent_requests_each_get_their_own_reply(make_tiny_student):
+def test_concurrent_requests_each_get_their_own_reply(unified_server):
     questions = [p.question for p in load_task("gsm8k").load("test", limit=6)]
-    with Server(open_dialogues(make_tiny_student("unified"))) as server:
-        client = server.client()
-        alone = [chat(client, q).choices[0].message.content for q in questions]
-        with ThreadPoolExecutor(len(questions)) as pool:
-            together = list(pool.map(lambda q: chat(client, q).choices[0].message.content, questions))
+    client = unified_server.client()
+    alone = [chat(client, q).choices[0].message.content for q in questions]
+    with ThreadPoolExecutor(len(questions)) as pool:
+        together = list(pool.map(lambda q: chat(client, q).choices[0].message.content, questions))
     assert together == alone
     assert len(set(alone)) > 1  # different problems, different replies: a mix-up would show
 
@@ -215,14 +222,12 @@ def test_a_lone_surrogate_is_its_requests_400_and_the_server_goes_on(make_tiny_s
             assert good.result().choices[0].message.content
 
 
-def test_text_no_tokenizer_reads_is_refused_even_when_it_reaches_the_scheduler(make_tiny_student):
+def test_text_no_tokenizer_reads_is_refused_even_when_it_reaches_the_scheduler(unified_server):
     """The check sits where text enters the engines (`Dialogues.add`), not only in the JSON reader."""
-    dialogues = open_dialogues(make_tiny_student("unified"))
-    with Server(dialogues) as server:
-        scheduler_input = "caf\udce9"  # what undecodable bytes become with surrogateescape
-        with pytest.raises(SocraticError, match="not UTF-8 text"):
-            dialogues.add(scheduler_input)
-        assert chat(server.client(), "What is 2 plus 3?").choices[0].message.content
+    scheduler_input = "caf\udce9"  # what undecodable bytes become with surrogateescape
+    with pytest.raises(SocraticError, match="not UTF-8 text"):
+        unified_server.dialogues.add(scheduler_input)
+    assert chat(unified_server.client(), "What is 2 plus 3?").choices[0].message.content
 
 
 @pytest.mark.parametrize(
@@ -237,19 +242,21 @@ def test_text_no_tokenizer_reads_is_refused_even_when_it_reaches_the_scheduler(m
     ],
     ids=["100k-deep", "5000-digits", "surrogate-model", "nan", "bytes", "5-MiB"],
 )
-def test_hostile_bodies_get_a_4xx_in_openais_shape_and_no_traceback(make_tiny_student, caplog, body, status, message):
-    with Server(open_dialogues(make_tiny_student("unified"))) as server, ServerLog(caplog) as log:
+def test_hostile_bodies_get_a_4xx_in_openais_shape_and_no_traceback(unified_server, caplog, body, status, message):
+    server = unified_server
+    with ServerLog(caplog) as log:
         got, reply = server.post(body)
         assert got == status and message in reply["error"]["message"], reply
         assert chat(server.client(), "What is 2 plus 3?").choices[0].message.content
         assert not log.troubles()
 
 
-def test_clients_that_leave_mid_body_are_not_logged(make_tiny_student, caplog):
+def test_clients_that_leave_mid_body_are_not_logged(unified_server, caplog):
     """Each used to write ~50 lines (an ASGI traceback ending in ClientDisconnect)."""
     import socket
 
-    with Server(open_dialogues(make_tiny_student("unified"))) as server, ServerLog(caplog) as log:
+    server = unified_server
+    with ServerLog(caplog) as log:
         for _ in range(3):
             with socket.create_connection(("127.0.0.1", server.port)) as raw:
                 head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
