@@ -56,8 +56,10 @@ def pytest_runtest_teardown(item, nextitem):
     on first use (transformers' models, TRL, PEFT, the server's), the datasets and fixtures kept for
     later tests. A worker's objects grew to ~390,000 beyond those frozen, and each full collection
     (automatic ones included: decoding a tokenizer's JSON started ~60) walked them all, ~0.18 s, 34 s
-    of the tier's two workers together. What a test left behind is collected first, so only objects
-    still alive are frozen."""
+    of the tier's two workers together (6.5 s with this). What a test left behind is collected first,
+    so only objects still alive are frozen; a module's fixture frozen here and closed later is freed by
+    reference counting, as a closed engine is (docs/RESULTS.md, thirteenth session), unless it sits in
+    a reference cycle, which then lasts until the worker ends."""
     yield
     gc.collect()
     gc.freeze()
