@@ -9,7 +9,6 @@ A behaviour checked in both tiers is one test taking `kind` or the `any_*` fixtu
 `[tiny]` case runs in the fast tier and its `[real]` case, marked slow, on SmolLM2.
 """
 
-import gc
 import json
 import os
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from socratic.core.machine import freeze_live_objects
 from socratic.engines import HFEngine
 from socratic.tasks import load_task
 from socratic.text import formats
@@ -46,8 +46,7 @@ def pytest_collection_finish(session):
     every later garbage collection: a full collection in a test worker walked them all, ~0.25 s each
     time, and training, `socratic run` and accelerate collect after every stage and step. The stages'
     own fork server does the same (`core.preload`)."""
-    gc.collect()
-    gc.freeze()
+    freeze_live_objects()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -56,13 +55,11 @@ def pytest_runtest_teardown(item, nextitem):
     on first use (transformers' models, TRL, PEFT, the server's), the datasets and fixtures kept for
     later tests. A worker's objects grew to ~390,000 beyond those frozen, and each full collection
     (automatic ones included: decoding a tokenizer's JSON started ~60) walked them all, ~0.18 s, 34 s
-    of the tier's two workers together (6.5 s with this). What a test left behind is collected first,
-    so only objects still alive are frozen; a module's fixture frozen here and closed later is freed by
-    reference counting, as a closed engine is (docs/RESULTS.md, thirteenth session), unless it sits in
-    a reference cycle, which then lasts until the worker ends."""
+    of the tier's two workers together (6.5 s with this). What a test left behind is collected first;
+    a module's fixture frozen here and closed later is freed by reference counting, as a closed engine
+    is (docs/RESULTS.md, thirteenth session)."""
     yield
-    gc.collect()
-    gc.freeze()
+    freeze_live_objects()
 
 
 @pytest.fixture(scope="session")

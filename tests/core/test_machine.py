@@ -1,5 +1,5 @@
 """The cores a process may use: its affinity set, not the machine's count (a container, `taskset`, a
-pinned test worker)."""
+pinned test worker); memory handed back, kernel caches bounded, living objects frozen."""
 
 import os
 import subprocess
@@ -72,3 +72,21 @@ def test_the_kernel_caches_are_bounded_unless_the_user_set_them(monkeypatch):
     assert (os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"], os.environ["LRU_CACHE_CAPACITY"]) == ("512", "256"), (
         "the user's own values are kept"
     )
+
+
+def test_freezing_collects_the_garbage_first_and_keeps_the_living_out_of_later_collections():
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    cycle, kept = Node(), Node()
+    cycle.itself = cycle  # garbage only a collection frees
+    gone = weakref.ref(cycle)
+    del cycle
+    frozen_before = gc.get_freeze_count()
+    machine.freeze_live_objects()
+    assert gone() is None, "the garbage was collected before anything was frozen"
+    assert gc.get_freeze_count() > frozen_before
+    assert not any(o is kept for o in gc.get_objects()), "what lives is left out of the collections' walks"

@@ -11,11 +11,11 @@ libraries re-create after a fork; so forking the server stays safe. A library th
 
 from __future__ import annotations
 
-import gc
 import importlib
 import os
 
 from socratic.core import console
+from socratic.core.machine import freeze_live_objects
 
 # (module, the names a stage takes from it: transformers and TRL import their parts when first asked)
 LIBRARIES = (
@@ -43,8 +43,7 @@ def import_libraries() -> list[str]:
         imported.append(name)
     # The collector of a forked stage would write to every object here to walk it, copying the pages it
     # shares with the server; frozen, the libraries' objects are left out of its walks.
-    gc.collect()
-    gc.freeze()
+    freeze_live_objects()
     return imported
 
 
