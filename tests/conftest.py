@@ -281,15 +281,22 @@ def tiny_gguf(tiny_decoder, tiny_template, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def make_tiny_student(tiny_decoder, tiny_gguf, tmp_path_factory):
+def tiny_gguf_f16(tiny_decoder, tiny_template, tmp_path_factory):
+    """The tiny decoder exported to an f16 GGUF: what `solve --engine llamacpp` runs by default."""
+    return export_gguf(tiny_decoder, tiny_template, tmp_path_factory.mktemp("tiny-gguf") / "student.f16.gguf", "f16")
+
+
+@pytest.fixture(scope="session")
+def make_tiny_student(tiny_decoder, tiny_gguf, tiny_gguf_f16, tmp_path_factory):
     """`make_student`'s fast twin: a student folder of a given mode holding the tiny decoder, with its
-    float32 GGUF already exported (so `--engine llamacpp` does not export it again)."""
+    f16 (the default) and float32 GGUFs already exported (so `--engine llamacpp` does not export again)."""
 
     def make(mode: str):
         folder = tmp_path_factory.mktemp(f"tiny-student-{mode}")
         for item in os.listdir(tiny_decoder):
             os.symlink(tiny_decoder / item, folder / item)
         os.symlink(tiny_gguf, folder / "model.f32.gguf")
+        os.symlink(tiny_gguf_f16, folder / "model.f16.gguf")
         info = {"mode": mode, "format_version": formats.FORMAT_VERSION, "base_model": str(tiny_decoder)}
         (folder / "socratic.json").write_text(json.dumps(info))
         return folder

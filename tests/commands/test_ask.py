@@ -170,7 +170,7 @@ def test_a_damaged_student_folder_is_one_line(make_tiny_student, tmp_path, capsy
 
 def test_a_damaged_gguf_is_one_line(make_tiny_student, tmp_path, capsys):
     student = copied_student(make_tiny_student, tmp_path)
-    gguf = student / "model.f32.gguf"
+    gguf = student / "model.f16.gguf"  # the default weights type
     gguf.write_bytes(gguf.read_bytes()[:5000])  # newer than the weights: used as it is
     assert main(["ask", "--model", str(student), "--engine", "llamacpp", "--threads", "1", "What is 2 plus 3?"]) == 2
     assert f"llama.cpp could not load {gguf}: not a GGUF file" in one_error_line(capsys)

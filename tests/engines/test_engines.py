@@ -225,9 +225,11 @@ def test_llamacpp_lookup_drafts_keep_the_text_token_by_token_decoding_gives_tiny
 
 @pytest.mark.parametrize(
     ("kind", "weights_type"),
-    # bf16 on SmolLM2 only: the tiny decoder's q8_0 export checks the rounding of the fast tier.
+    # bf16 on SmolLM2 only: the tiny decoder's f16 and q8_0 exports check the rounding of the fast tier.
     [
+        ("tiny", "f16"),
         ("tiny", "q8_0"),
+        pytest.param("real", "f16", marks=pytest.mark.slow),
         pytest.param("real", "bf16", marks=pytest.mark.slow),
         pytest.param("real", "q8_0", marks=pytest.mark.slow),
     ],

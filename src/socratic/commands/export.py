@@ -15,7 +15,8 @@ passes the text through), a Modelfile for each, and a README.md, the pair's mode
 QG <-> QA loop is driven (what `socratic ask` and `serve` do), with a Python version of the loop.
 
 Weights: f32 (the default) reproduces the student's greedy text as transformers writes it;
-bf16 and q8_0 are 2x and 4x smaller and faster, and may differ at near-ties. The calculator that
+f16 and bf16 are 2x smaller and q8_0 ~4x, and may differ at near-ties (f16 the least: 97-99 % of a
+student's validation outputs equal to f32's, and what `socratic solve` runs by default). The calculator that
 `socratic` runs while decoding (writing the value of each `<<expr=` annotation) is not part of the
 GGUF: other runtimes print the student's own arithmetic, and only `socratic ask` / `serve` correct it.
 """
@@ -43,7 +44,7 @@ class ExportConfig:
     gguf_type: str = field(
         default="f32",
         metadata={
-            "help": "weights: f32 (the student's own greedy text), bf16 or q8_0 (smaller, faster, may differ slightly)",
+            "help": "weights: f32 (the student's own greedy text), f16, bf16 or q8_0 (smaller, may differ slightly)",
             "choices": GGUF_TYPES,
         },
     )

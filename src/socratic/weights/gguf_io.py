@@ -75,7 +75,7 @@ def _read_once() -> Iterator[None]:
         gguf_py.GGUFReader, gguf_py.get_tensor_name_map = reader, name_map
 
 
-GGUF_TYPES = ("f32", "bf16", "q8_0")
+GGUF_TYPES = ("f32", "f16", "bf16", "q8_0")
 
 
 def export_gguf(student: Path, template: Path, out: Path, weights_type: str = "f32") -> Path:
@@ -459,8 +459,13 @@ def _write_gguf(out: Path, arch: str, metadata: Any, tensors: dict, weights_type
     import gguf
     import numpy as np
 
-    kinds = {"f32": None, "bf16": gguf.GGMLQuantizationType.BF16, "q8_0": gguf.GGMLQuantizationType.Q8_0}
-    file_types = {"f32": "ALL_F32", "bf16": "MOSTLY_BF16", "q8_0": "MOSTLY_Q8_0"}
+    kinds = {
+        "f32": None,
+        "f16": gguf.GGMLQuantizationType.F16,
+        "bf16": gguf.GGMLQuantizationType.BF16,
+        "q8_0": gguf.GGMLQuantizationType.Q8_0,
+    }
+    file_types = {"f32": "ALL_F32", "f16": "MOSTLY_F16", "bf16": "MOSTLY_BF16", "q8_0": "MOSTLY_Q8_0"}
     partial = out.with_name(out.name + ".partial")
     writer = gguf.GGUFWriter(str(partial), arch)
     metadata(writer)
