@@ -273,7 +273,7 @@ def measured_speed(base: Path, train: TrainConfig) -> Speed:
         model.zero_grad(set_to_none=True)
         seconds = time.perf_counter() - started
     started = time.perf_counter()
-    with torch.no_grad():  # the students solve in float32
+    with torch.no_grad():  # reading and writing, as a proxy for the solves (llama.cpp's own speed is not measured)
         model(input_ids=ids)
     forward = time.perf_counter() - started
     where = torch.cuda.get_device_name() if device == "cuda" else "CPU"
