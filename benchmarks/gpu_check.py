@@ -16,7 +16,8 @@ as a dry run of the script (`GPU_CHECK_PROBLEMS=8 GPU_CHECK_LAYERS=2 GPU_CHECK_C
    (GSM8K training problems from 7,173 on; not the test split), float32 and bf16 weights, problems/s.
    Random weights trained for seconds write up to the token limit, so this measures decoding, not accuracy.
 
-Everything goes to $OUT (or /tmp/gpu-check): log.txt, summary.json.
+$OUT (or /tmp/gpu-check) gets log.txt and summary.json; the students and predictions go to a temporary
+folder, removed at the end.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -186,7 +188,13 @@ def main() -> None:
     print(json.dumps(summary["versions"]), flush=True)
     summary["peak"] = dict(zip(("shape", "tflops"), peak_tflops(device), strict=True))
     print(f"peak {summary['peak']['shape']}: {summary['peak']['tflops']:.1f} TFLOP/s", flush=True)
-    work = OUT / "work"
+    # The students and predictions stay outside $OUT: a device call brings back a few small files only.
+    with tempfile.TemporaryDirectory(prefix="gpu-check-") as scratch:
+        measure(summary, Path(scratch))
+
+
+def measure(summary: dict, work: Path) -> None:
+    """Train eager and compiled, then solve with the eager student, writing summary.json after each part."""
     base, parameters = random_student(work / "base")
     summary["parameters"] = parameters
     chains = human_chains(work / "chains.jsonl")
