@@ -191,6 +191,11 @@ def main() -> None:
     # The students and predictions stay outside $OUT: a device call brings back a few small files only.
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as scratch:
         measure(summary, Path(scratch))
+    failed = [
+        part for part, result in summary.items() if isinstance(result, dict) and {"error", "exit_status"} & set(result)
+    ]
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)} (summary.json and log.txt say how)")
 
 
 def measure(summary: dict, work: Path) -> None:
