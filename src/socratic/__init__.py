@@ -23,7 +23,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from socratic.core.machine import no_hub_kernels
 from socratic.core.version import __version__
+
+no_hub_kernels()  # before any model is loaded, by any part of socratic
 
 # name -> the module that is its one home
 _HOMES = {

@@ -1,5 +1,5 @@
 """The cores a process may use: its affinity set, not the machine's count (a container, `taskset`, a
-pinned test worker); memory handed back, kernel caches bounded, living objects frozen."""
+pinned test worker); memory handed back, kernel caches bounded, living objects frozen, no Hub kernels."""
 
 import os
 import subprocess
@@ -90,3 +90,22 @@ def test_freezing_collects_the_garbage_first_and_keeps_the_living_out_of_later_c
     assert gone() is None, "the garbage was collected before anything was frozen"
     assert gc.get_freeze_count() > frozen_before
     assert not any(o is kept for o in gc.get_objects()), "what lives is left out of the collections' walks"
+
+
+def test_models_load_without_hub_kernels_unless_the_user_asks_for_them(tiny_decoder):
+    """transformers 5.x kernelizes every model it loads where `kernels` is installed (from the Hub, on a GPU);
+    importing socratic turns that off, and a `USE_HUB_KERNELS` the user set is kept."""
+    code = (
+        "import os, socratic; from transformers import AutoModelForCausalLM; "
+        f"model = AutoModelForCausalLM.from_pretrained({str(tiny_decoder)!r}); "
+        "print(os.environ['USE_HUB_KERNELS'], getattr(model, 'use_kernels', False))"
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "USE_HUB_KERNELS"}
+
+    def loaded(**extra) -> str:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment | extra)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.split()
+
+    assert loaded() == ["0", "False"]
+    assert loaded(USE_HUB_KERNELS="1")[0] == "1"

@@ -89,6 +89,17 @@ KERNEL_CACHE_SHAPES = 64
 COMPUTATION_CACHE_SHAPES = 16
 
 
+def no_hub_kernels() -> None:
+    """Keep transformers from swapping a model's layers for kernels fetched from the Hugging Face Hub as it
+    loads the model: transformers 5.x does so by default wherever the `kernels` package is installed (one
+    of its own requirements), and on a GPU that is code downloaded at run time, which nothing socratic runs
+    may do, and other arithmetic than every figure in docs/RESULTS.md (PyTorch's own layers). On a CPU it
+    replaced nothing (SmolLM2's RMSNorm kept transformers' forward). Called when socratic is imported, so
+    it holds for the command line, the stages' processes and the Python API; `USE_HUB_KERNELS=1` set
+    before that turns the kernels back on."""
+    os.environ.setdefault("USE_HUB_KERNELS", "0")
+
+
 def bound_kernel_cache() -> None:
     """Bound the two caches of PyTorch's CPU matrix products: oneDNN keeps the kernels of 64 recent
     shapes, not 1,024, and ideep (PyTorch's layer over oneDNN) its prepared computations of 16, not 1,024.
