@@ -32,6 +32,10 @@ from pathlib import Path
 
 import torch
 
+# Imported first: socratic turns off transformers' Hub kernels (`core.machine.no_hub_kernels`), which this
+# machine could not download and without whose compiled package loading a model fails.
+import socratic  # noqa: F401
+
 OUT = Path(os.environ.get("OUT") or "/tmp/gpu-check")
 BUNDLE = Path(os.environ.get("GPU_CHECK_BUNDLE", ".device"))
 PROBLEMS = int(os.environ.get("GPU_CHECK_PROBLEMS", "512"))  # ~100k tokens an epoch: ~26 steps of 4 rows

@@ -24,9 +24,5 @@ if ! "$python" -c "import trl" 2>/dev/null; then
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 "$python" -c "import socratic" 2>/dev/null || export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
-# transformers 5.x loads every model with use_kernels on (kernelize, with layers from the `kernels` package, which
-# fetches them from the Hub): the machine cannot download, and without that package (a compiled one, not bundled)
-# loading fails ("Kernels are not available"). So PyTorch's own layers, as on the CPUs measured here, unless asked.
-export USE_HUB_KERNELS=${USE_HUB_KERNELS:-0}
 export PYTHONUNBUFFERED=1 OUT="$out" GPU_CHECK_BUNDLE="$bundle"
 "$python" benchmarks/gpu_check.py 2>&1 | tee "$out/log.txt"
