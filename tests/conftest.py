@@ -62,6 +62,20 @@ def pytest_runtest_teardown(item, nextitem):
     freeze_live_objects()
 
 
+@pytest.fixture(autouse=True)
+def environment_restored():
+    """Each test gets the environment the one before it started with. A command run in-process
+    (`cli.main`) sets the libraries' quiet switches (`console.quiet_libraries`), as it should for its
+    own process; left set, they reached every later test of the worker and the subprocesses those
+    start, so a `socratic -v` started after one showed no library bars and its test failed or passed
+    by the order xdist gave the tests."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def smollm2():
     return models.resolve("smollm2-135m")
