@@ -6,6 +6,7 @@ import json
 import pytest
 
 from socratic.cli import main
+from socratic.weights import models
 from tests.conftest import hub_cache_entry
 
 
@@ -26,7 +27,7 @@ def test_dry_run_prints_the_plan_and_rehearses_without_writing_a_run(hub, tmp_pa
     assert main(["run", "--config", str(config), "--dry-run", "--threads", "1"]) in (0, None)
     out = capsys.readouterr().out
     assert "annotate: 8 chains of gsm8k (the dataset's own)" in out
-    assert "train: student tiny-org/tiny-llama, 3M parameters, full fine-tuning, 2 epochs" in out
+    assert "train: student tiny-org/tiny-llama, 0.2M parameters, full fine-tuning, 2 epochs" in out
     plan = next(line for line in out.splitlines() if line.strip().startswith("unified    unified"))
     assert "8 examples" in plan and "steps" in plan
     assert "speed measured here:" in out and "solve: 4 problems of gsm8k test" in out
@@ -49,7 +50,7 @@ def test_dry_run_of_the_paper_config_counts_gpt2_large(tmp_path, monkeypatch, ca
 
     large = tmp_path / "gpt2-large"
     GPT2Config(n_embd=1280, n_layer=36, n_head=20, vocab_size=50257, n_positions=1024).save_pretrained(large)
-    AutoTokenizer.from_pretrained(tiny_model).save_pretrained(large)
+    AutoTokenizer.from_pretrained(models.resolve("smollm2-135m")).save_pretrained(large)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     hub_cache_entry(tmp_path / "hub", "gpt2-large", large)

@@ -92,20 +92,19 @@ def test_freezing_collects_the_garbage_first_and_keeps_the_living_out_of_later_c
     assert not any(o is kept for o in gc.get_objects()), "what lives is left out of the collections' walks"
 
 
-def test_models_load_without_hub_kernels_unless_the_user_asks_for_them(tiny_decoder):
+def test_models_load_without_hub_kernels_unless_the_user_asks_for_them(tiny_decoder, monkeypatch):
     """transformers 5.x kernelizes every model it loads where `kernels` is installed (from the Hub, on a GPU);
-    importing socratic turns that off, and a `USE_HUB_KERNELS` the user set is kept."""
+    importing socratic turns that off (in a fresh interpreter, as a user's), and a `USE_HUB_KERNELS` the
+    user set is kept."""
     code = (
         "import os, socratic; from transformers import AutoModelForCausalLM; "
         f"model = AutoModelForCausalLM.from_pretrained({str(tiny_decoder)!r}); "
         "print(os.environ['USE_HUB_KERNELS'], getattr(model, 'use_kernels', False))"
     )
     environment = {k: v for k, v in os.environ.items() if k != "USE_HUB_KERNELS"}
-
-    def loaded(**extra) -> str:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment | extra)
-        assert done.returncode == 0, done.stderr[-2000:]
-        return done.stdout.split()
-
-    assert loaded() == ["0", "False"]
-    assert loaded(USE_HUB_KERNELS="1")[0] == "1"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["0", "False"]
+    monkeypatch.setenv("USE_HUB_KERNELS", "1")
+    machine.no_hub_kernels()
+    assert os.environ["USE_HUB_KERNELS"] == "1"

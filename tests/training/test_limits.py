@@ -34,12 +34,12 @@ def test_a_row_longer_than_the_models_positions_is_refused_before_training(tiny_
 
 
 def test_a_step_larger_than_the_machine_is_refused(tiny_model, chains, tmp_path, monkeypatch):
-    monkeypatch.setattr(limits, "physical_memory", lambda: 2**30)  # a 1 GiB machine
+    monkeypatch.setattr(limits, "physical_memory", lambda: 2**29)  # a 0.5 GiB machine
     config = train_config(
         tiny_model, chains, tmp_path / "s", method="unified", max_length=1024, batch_size=64, micro_batch=64
     )
-    # 64 x 1,024 tokens x 49,152 logits x 8 bytes = 24 GiB at least
-    refusal = r"64 rows a pass .*: one training step needs at least 24\.\d GiB, and this machine has 1\.0 GiB"
+    # 64 x 1,024 tokens x 2,048 logits (the tiny model's words) x 8 bytes = 1 GiB at least
+    refusal = r"64 rows a pass .*: one training step needs at least 1\.\d GiB, and this machine has 0\.5 GiB"
     with pytest.raises(SocraticError, match=refusal):
         run_train(config)
 

@@ -1,6 +1,7 @@
 """Training: completion-only labels, packing without cross-talk, every mode learns, resume, LoRA.
 
-Uses a tiny randomly initialised Llama built on SmolLM2's real tokenizer, so each run takes seconds.
+Uses a tiny randomly initialised Llama built on SmolLM2's real tokenizer (its first 2,048 words), so each
+run takes seconds.
 """
 
 import dataclasses

@@ -1,5 +1,5 @@
 """Model families other than Llama through every stage: GPT-2 (the paper's students: learned positions,
-Conv1D weights) and Qwen2 (biases on Q/K/V), as tiny random models on SmolLM2's tokenizer. Packed
+Conv1D weights) and Qwen2 (biases on Q/K/V), as tiny random models on SmolLM2's first words. Packed
 training rows keep examples apart (or packing is switched off, warned), every mode trains, `solve`
 runs on the hf engine and, after the GGUF export, on llama.cpp, whose logits match transformers'."""
 

@@ -81,7 +81,7 @@ def dry_run(config: PipelineConfig, threads: int | None = None) -> None:
         methods = config.run.methods
         plans = [plan_student(stages[f"train {m}"], m, role, tokenizer) for m in methods for role in _roles(m)]
         params = parameter_count(base)
-        print(f"  train: student {config.train.model}, {params / 1e6:,.0f}M parameters, {_recipe(config.train)}")
+        print(f"  train: student {config.train.model}, {_millions(params)} parameters, {_recipe(config.train)}")
         speed = measured_speed(base, config.train)
         tokens_per_second, device = speed.train, speed.device
         for p in plans:
@@ -341,6 +341,11 @@ def _teacher(config: PipelineConfig) -> str:
         written = shipped.provenance(config.annotate.data.dataset or "gsm8k", config.annotate.style)["teacher"]["model"]
         return f"written by {written} (shipped with socratic)"
     return f"to be written by {teacher}; counted: its problems"
+
+
+def _millions(count: int) -> str:
+    """135M for SmolLM2, 0.2M for a test's tiny model (not 0M)."""
+    return f"{count / 1e6:,.{1 if count < 10e6 else 0}f}M"
 
 
 def _recipe(train: TrainConfig) -> str:
