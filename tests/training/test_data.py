@@ -8,7 +8,7 @@ from socratic.core.records import Chain
 from socratic.tasks import gsm8k
 from socratic.text import formats
 from socratic.training.data import load_pieces, tokenize_pieces
-from tests.training.test_train import quick
+from tests.training.runs import quick
 
 
 def test_iterative_pieces_cost_far_fewer_tokens_than_per_step_examples(tiny_model, chains_file, tmp_path):

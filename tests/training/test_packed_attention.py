@@ -9,7 +9,7 @@ import torch
 from socratic.training.packed_attention import NAME, example_starts, training_attention
 from socratic.training.train import run_train
 from socratic.training.trainer import attends_per_example
-from tests.training.test_train import first_batch, quick
+from tests.training.runs import first_batch, losses_of, quick
 
 
 def logits_and_grads(model, batch):
@@ -72,7 +72,7 @@ def test_training_with_it_follows_the_block_masks_losses_step_for_step(tiny_mode
     for per_example in (False, True):
         out = tmp_path / str(per_example)
         run_train(quick(tiny_model, chains_file, out, max_steps=4, packed_attention=per_example, bf16=False))
-        losses[per_example] = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+        losses[per_example] = losses_of(out)
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["per_example_attention"] is per_example
     assert len(losses[True]) == 4

@@ -19,7 +19,7 @@ from socratic.training.data import load_pieces, tokenize_pieces
 from socratic.training.train import run_train
 from socratic.training.trainer import packed_logits_match
 from socratic.weights.student_folder import student_gguf
-from tests.training.test_train import check_trained_student, first_batch, quick
+from tests.training.runs import check_trained_student, first_batch, losses_of, quick
 
 PROMPT = formats.problem_prompt("Natalia sold clips to 48 of her friends in April. How many?") + "Q:"
 
@@ -127,7 +127,7 @@ def assert_llamacpp_agrees(folder, gguf):
 @pytest.mark.parametrize("mode", formats.ROLES)
 def test_every_mode_learns_in_each_family(tiny_family, chains_file, tmp_path, mode):
     out = run_train(quick(tiny_family, chains_file, tmp_path / mode, method=mode))
-    losses = [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
+    losses = losses_of(out)
     # Learning, if slower than the tiny Llama (Qwen2 measured at 0.86: 10.84 -> 8.97 in 12 steps)
     assert len(losses) == 12 and sum(losses[-3:]) < 0.9 * sum(losses[:3]), losses
     check_trained_student(out, tiny_family, mode)
