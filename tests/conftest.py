@@ -122,7 +122,8 @@ def make_student(smollm2, tmp_path_factory):
 # The words the tiny models' tokenizer keeps of SmolLM2's 49,152: its 17 special tokens, the 235 bytes
 # its merges start from, and the first merges. At this size a text is 1.35x as many tokens (GSM8K
 # chains), the tokenizer loads in 4 ms instead of 110, and the output layer, which was 97 % of a tiny
-# model's arithmetic, is 24x smaller: the fast tier took ~130 s on two cores with the whole vocabulary.
+# model's arithmetic, is 24x smaller: the fast tier took ~130 s on two cores with the whole vocabulary,
+# ~77 s with this (docs/RESULTS.md, fifteenth session).
 TINY_VOCABULARY = 2048
 
 
@@ -150,7 +151,7 @@ def _without_half_characters(model, tokenizer) -> None:
     logits are then 0 where the best word's are well above, so a random model's greedy text is whole
     characters, as a trained model's is. Half characters are where engines rightly differ (transformers
     shows U+FFFD, llama.cpp holds the bytes back and llama-cpp-python decodes past max_tokens to finish
-    them), and with a tenth of the words they are a tenth of what a random model would write."""
+    them); they are 115 of the tiny tokenizer's 2,048 words, where they were 314 of SmolLM2's 49,152."""
     half = [word for word in range(len(tokenizer)) if "\ufffd" in tokenizer.decode([word])]
     with torch.no_grad():
         model.get_input_embeddings().weight[half] = 0

@@ -247,8 +247,9 @@ def test_smaller_gguf_exports_run(
     ours = any_llamacpp(small).complete(prompts, "line", max_new_tokens=12)
     theirs = any_engine.complete(prompts, "line", max_new_tokens=12)
     # Rounded weights change some greedy choices, not most of them: most first choices agree (one changed
-    # choice changes the rest of its reply), and some whole replies (most, for SmolLM2, whose choices are
-    # less close than a random model's). A wrong layout agrees on none.
+    # choice changes the rest of its reply), and some whole replies; most of SmolLM2's. (The tiny random
+    # decoder's q8_0 export changed 2 of 6 first choices and kept 2 of 6 whole replies.) A wrong layout
+    # agrees on none.
     pairs = list(zip(ours, theirs, strict=True))
     assert sum(a.text.split()[:1] == b.text.split()[:1] for a, b in pairs) >= len(prompts) // 2
     assert sum(a.text == b.text for a, b in pairs) >= (len(prompts) // 2 if kind == "real" else 1)
