@@ -14,6 +14,8 @@ from socratic.weights.student_folder import read_info
 
 
 def quick(tiny_model, chains_file, out, **overrides):
+    """A training config that runs in seconds on the tiny model: 12 steps at a high rate, no warm-up, every
+    loss logged, no checkpoints unless asked; `overrides` are the TrainConfig fields a test changes."""
     settings = dict(
         chains=str(chains_file),
         model=str(tiny_model),
@@ -31,6 +33,7 @@ def quick(tiny_model, chains_file, out, **overrides):
 
 
 def first_batch(tiny_model, chains_file, tmp_path, mode="unified"):
+    """(pieces, tokenizer, TRL's SFTTrainer, its first packed batch) for the chains in `mode`."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
@@ -73,4 +76,5 @@ def check_trained_student(out, tiny_model, mode):
 
 
 def losses_of(out):
+    """The losses a training logged, step by step (`loss.jsonl`)."""
     return [json.loads(line)["loss"] for line in (out / "loss.jsonl").read_text().splitlines()]
