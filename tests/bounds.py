@@ -1,11 +1,12 @@
 """A bound on the work a block of code does: `with cpu_seconds_under(0.05): calculate(text)`.
 
-Tests that guard against hangs (a hostile expression, a hostile file) bound this thread's CPU time, not wall
-time: on a loaded CI machine wall time once gave a 1 ms expression 0.6 s. Garbage collection is left out
-too. A full collection costs whatever the whole process holds, not what the block did: 0.11 s in a process
-that has imported torch and transformers, more in a worker that has trained models. It once landed inside a
-0.1 ms calculator case and failed a 0.05 s bound (`test_calculator_contract[slow]`, in CI on 2026-12-08). The code
-under test makes little cyclic garbage, and a hang is its own work, so neither is hidden.
+Tests that guard against hangs (a hostile expression, a hostile file) bound this thread's CPU time, not
+wall time: on a loaded CI machine wall time once gave a 1 ms expression 0.6 s. Automatic garbage
+collection is held off too. A full collection costs what the whole process holds, not what the block
+made: 0.11 s once torch and transformers are imported, more in a worker that has trained models. One
+landed inside a 0.1 ms calculator case and failed its 0.05 s bound (`test_calculator_contract[slow]`,
+CI, 2026-12-08; docs/RESULTS.md has the measurements). A hang is the block's own work, so it is still
+caught, and the code under test makes little cyclic garbage to wait for.
 """
 
 from __future__ import annotations
