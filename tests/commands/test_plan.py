@@ -108,3 +108,39 @@ def test_the_demo_plans_on_its_real_shipped_chains(tmp_path):
     chains, exact = planned_chains(load_config(None), tmp_path / "chains.jsonl")
     assert (len(chains), exact) == (231, True), "no placeholders: the counts and estimates are the run's"
     assert {c.source for c in chains} == {"teacher:qwen2.5-coder-1.5b.gguf"}
+
+
+@pytest.mark.slow
+def test_the_plan_counts_the_steps_the_trainer_takes(tiny_model, tmp_path):
+    """1,100 examples, more than the 1,000 TRL packs at a time in its seeded order: the plan packs as the
+    trainer does and counts its 111 steps; tokens / max_length, the count before, gave 110."""
+    from transformers import AutoTokenizer
+
+    from socratic.commands.plan import plan_student
+    from socratic.core.config import build
+    from socratic.core.jsonl import write_jsonl
+    from socratic.core.records import Chain
+    from socratic.tasks import gsm8k
+    from socratic.training.config import TrainConfig
+    from socratic.training.train import run_train
+
+    chains = [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in gsm8k.load("train")[:1100]]
+    train = build(
+        TrainConfig,
+        dict(
+            chains=str(write_jsonl(tmp_path / "chains.jsonl", chains)),
+            model=str(tiny_model),
+            method="answer",
+            out=str(tmp_path / "answer"),
+            epochs=1,
+            batch_size=1,
+            max_length=1024,
+            save_steps=1000,
+            final_checkpoint=False,
+        ),
+    )
+    planned = plan_student(train, "answer", "answer", AutoTokenizer.from_pretrained(tiny_model))
+    run_train(train)
+    trained = json.loads((tmp_path / "answer" / "manifest.json").read_text())["steps"]
+    assert planned.steps == trained
+    assert planned.rows > -(-planned.tokens // train.max_length)  # the count before (110) falls short

@@ -59,7 +59,7 @@ class StudentPlan:
     role: str
     examples: int
     tokens: int  # per epoch, each example cut at max_length as the trainer cuts it
-    rows: int  # packed rows of max_length tokens (best-fit packing fills them nearly full)
+    rows: int  # rows of max_length tokens, as the trainer packs them (`packed_rows`)
     steps: int
 
 
@@ -216,10 +216,22 @@ def plan_student(train: TrainConfig, method: str, role: str, tokenizer: Any) -> 
     pieces, _ = load_pieces(train, role)
     lengths = [min(len(tokenize_pieces(tokenizer, p)["input_ids"]), train.max_length) for p in pieces]
     tokens = sum(lengths)
-    rows = math.ceil(tokens / train.max_length) if train.packing else len(lengths)
+    rows = packed_rows(lengths, train) if train.packing else len(lengths)
     per_epoch = math.ceil(rows / (train.batch_size * train.grad_accum))
     steps = train.max_steps if train.max_steps > 0 else math.ceil(train.epochs * per_epoch)
     return StudentPlan(method, role, len(pieces), tokens, rows, steps)
+
+
+def packed_rows(lengths: list[int], train: TrainConfig) -> int:
+    """The rows TRL's trainer packs examples of these lengths into. It shuffles them with the run's seed,
+    then packs them best-fit 1,000 at a time (`SFTTrainer._prepare_dataset`), so the count depends on the
+    order: the same two calls on the same lengths give the trainer's count. Tokens / max_length, the
+    count before, fell 1-2 % short (docs/RESULTS.md, 2026-12-08)."""
+    from datasets import Dataset
+    from trl.data_utils import pack_dataset
+
+    examples = Dataset.from_dict({"input_ids": [[0] * n for n in lengths]}).shuffle(seed=train.seed)
+    return len(pack_dataset(examples, train.max_length, strategy="bfd"))
 
 
 def parameter_count(base: Path) -> int:
@@ -350,12 +362,17 @@ def _millions(count: int) -> str:
 
 def _recipe(train: TrainConfig) -> str:
     tuning = f"LoRA r={train.lora_r}" if train.lora_r else "full fine-tuning"
-    epochs = f"{train.max_steps} steps" if train.max_steps > 0 else f"{train.epochs:g} epochs"
-    batch = train.batch_size * train.grad_accum
+    epochs = _counted(train.max_steps, "step") if train.max_steps > 0 else _counted(train.epochs, "epoch")
+    rows = _counted(train.batch_size * train.grad_accum, "row")
     return (
-        f"{tuning}, {epochs}, lr {train.lr:g}, {batch} rows of {train.max_length} tokens a step per process"
+        f"{tuning}, {epochs}, lr {train.lr:g}, {rows} of {train.max_length} tokens a step per process"
         f"{'' if train.packing else ' (unpacked)'}"
     )
+
+
+def _counted(count: float, noun: str) -> str:
+    """A count and its noun, singular for one: 1 epoch, 2 epochs, 0.5 epochs."""
+    return f"{count:g} {noun}{'' if count == 1 else 's'}"
 
 
 def _epochs(train: TrainConfig, plan: StudentPlan) -> float:
