@@ -144,3 +144,11 @@ def test_the_plan_counts_the_steps_the_trainer_takes(tiny_model, tmp_path):
     trained = json.loads((tmp_path / "answer" / "manifest.json").read_text())["steps"]
     assert planned.steps == trained
     assert planned.rows > -(-planned.tokens // train.max_length)  # the count before (110) falls short
+
+
+def test_the_speed_line_says_when_other_processes_shared_the_machine():
+    from socratic.commands.plan import busy_machine_remark
+
+    assert busy_machine_remark(None) == busy_machine_remark(0.1) == ""
+    remark = busy_machine_remark(0.37)
+    assert "other processes took 37 % of the cores it ran on meanwhile" in remark and "shared machine" in remark

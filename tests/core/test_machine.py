@@ -1,14 +1,17 @@
 """The cores a process may use: its affinity set, not the machine's count (a container, `taskset`, a
-pinned test worker); memory handed back, kernel caches bounded, living objects frozen, no Hub kernels."""
+pinned test worker); memory handed back, kernel caches bounded, living objects frozen, no Hub kernels; the
+CPU other processes take."""
 
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from socratic.core import machine
-from socratic.core.machine import release_freed_memory, threads_within_cores, usable_cores
+from socratic.core.machine import others_cpu_share, release_freed_memory, threads_within_cores, usable_cores
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this system")
@@ -108,3 +111,24 @@ def test_models_load_without_hub_kernels_unless_the_user_asks_for_them(tiny_deco
     monkeypatch.setenv("USE_HUB_KERNELS", "1")
     machine.no_hub_kernels()
     assert os.environ["USE_HUB_KERNELS"] == "1"
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="reads Linux's /proc/stat")
+def test_the_cpu_another_process_takes_is_measured():
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # running
+        with others_cpu_share() as busy:
+            time.sleep(1.0)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    # The spinner runs on this process's cores (it inherits their set): one of them, or most of it.
+    assert 0.8 / len(os.sched_getaffinity(0)) <= busy.others <= 1.0
+
+
+def test_without_proc_stat_the_share_is_unknown(monkeypatch):
+    monkeypatch.setattr(machine, "_busy_seconds", lambda cores: None)
+    with others_cpu_share() as busy:
+        pass
+    assert busy.others is None

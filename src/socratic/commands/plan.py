@@ -37,6 +37,7 @@ from socratic.commands.pipeline import PipelineConfig, stage_configs
 from socratic.commands.run_folder import RunFolder
 from socratic.core.errors import SocraticError
 from socratic.core.jsonl import write_jsonl
+from socratic.core.machine import others_cpu_share
 from socratic.core.records import Chain, Step
 from socratic.teacher import shipped
 from socratic.teacher.human import human_chain
@@ -48,6 +49,7 @@ from socratic.training.trainer import TrainingDiverged, training_bf16
 from socratic.weights import models
 
 REHEARSAL_STEPS = 2
+BUSY_SHARE = 0.2  # of the cores' time taken by others while the speed is measured: said beside it
 REHEARSAL_PROBLEMS = 64  # enough chains for two steps of a large batch; few enough to tokenize in a second
 
 
@@ -95,6 +97,7 @@ def dry_run(config: PipelineConfig, threads: int | None = None) -> None:
             f"    speed measured here: {tokens_per_second:,.0f} tokens/s ({device}, one forward + backward pass of the "
             f"student); all training: {total:,} tokens, ~{_duration(total / tokens_per_second)} at that speed"
             + ("" if exact else " (token counts of placeholder chains: the teacher has not written any)")
+            + busy_machine_remark(speed.others_share)
         )
         test = config.solve.data
         print(
@@ -251,6 +254,7 @@ class Speed:
     train: float  # forward + backward, as training runs
     forward: float  # a forward pass alone: reading prompts and writing answers costs about this
     device: str  # e.g. "CPU, bf16 mixed precision"
+    others_share: float | None = None  # of the cores' time, taken by other processes while measuring
 
 
 def measured_speed(base: Path, train: TrainConfig) -> Speed:
@@ -277,19 +281,32 @@ def measured_speed(base: Path, train: TrainConfig) -> Speed:
     ids = torch.randint(0, min(model.config.vocab_size, 1000), (1, length), device=device)
     bf16 = training_bf16(train.bf16, device == "cuda")  # as train decides
     seconds = 0.0
-    for _ in range(2):
+    with others_cpu_share() as busy:
+        for _ in range(2):
+            started = time.perf_counter()
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+                loss = model(input_ids=ids, labels=ids, use_cache=False).loss
+            loss.backward()
+            model.zero_grad(set_to_none=True)
+            seconds = time.perf_counter() - started
         started = time.perf_counter()
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
-            loss = model(input_ids=ids, labels=ids, use_cache=False).loss
-        loss.backward()
-        model.zero_grad(set_to_none=True)
-        seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    with torch.no_grad():  # reading and writing, as a proxy for the solves (llama.cpp's own speed is not measured)
-        model(input_ids=ids)
-    forward = time.perf_counter() - started
+        with torch.no_grad():  # reading and writing, as a proxy for the solves (llama.cpp's speed is not measured)
+            model(input_ids=ids)
+        forward = time.perf_counter() - started
     where = torch.cuda.get_device_name() if device == "cuda" else "CPU"
-    return Speed(length / seconds, length / forward, f"{where}, {'bf16 mixed precision' if bf16 else 'float32'}")
+    precision = "bf16 mixed precision" if bf16 else "float32"
+    return Speed(length / seconds, length / forward, f"{where}, {precision}", busy.others)
+
+
+def busy_machine_remark(others_share: float | None) -> str:
+    """A warning for the speed line when other processes took a fifth or more of the cores it was measured
+    on: the estimates are then of a shared machine, longer than it alone would take."""
+    if others_share is None or others_share < BUSY_SHARE:
+        return ""
+    return (
+        f"; other processes took {others_share * 100:.0f} % of the cores it ran on meanwhile, "
+        "so the estimates are of a shared machine"
+    )
 
 
 def tiny_copy(base: Path, out: Path) -> Path:

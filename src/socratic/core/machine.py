@@ -6,7 +6,11 @@ import functools
 import gc
 import logging
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +25,54 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS and Windows keep no affinity set that Python can read
         return os.cpu_count() or 1
+
+
+@dataclass
+class CpuShare:
+    """What other processes took of this process's cores while a block ran (`others_cpu_share`)."""
+
+    others: float | None = None  # 0 quiet, 0.5 with one busy process beside us on 2 cores; None: not known
+
+
+@contextmanager
+def others_cpu_share() -> Iterator[CpuShare]:
+    """Measure the share of CPU time on this process's cores (`usable_cores`) that other processes, and
+    the hypervisor (steal time), took while the block ran: those cores' busy time from /proc/stat less
+    this process's own. A speed measured while others take a large share is not the machine's own.
+
+    Readable on Linux only; elsewhere the share stays None."""
+    share = CpuShare()
+    cores = _own_cores()
+    cores_before, ours_before, started = _busy_seconds(cores), time.process_time(), time.monotonic()
+    yield share
+    cores_after, ours_after, wall = _busy_seconds(cores), time.process_time(), time.monotonic() - started
+    if cores_before is None or cores_after is None or wall <= 0:
+        return
+    others = (cores_after - cores_before) - (ours_after - ours_before)
+    share.others = min(1.0, max(0.0, others / (wall * len(cores))))
+
+
+def _own_cores() -> set[int]:
+    try:
+        return os.sched_getaffinity(0)
+    except AttributeError:
+        return set(range(os.cpu_count() or 1))
+
+
+def _busy_seconds(cores: set[int]) -> float | None:
+    """CPU seconds these cores have spent busy since boot, stolen by the hypervisor included."""
+    busy = 0
+    try:
+        for line in Path("/proc/stat").read_text(encoding="ascii").splitlines():
+            name, *fields = line.split() or [""]
+            if not (name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores):
+                continue
+            # cpuN user nice system idle iowait irq softirq steal ...: guest time is already in user.
+            user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+            busy += user + nice + system + irq + softirq + steal
+    except (OSError, ValueError):
+        return None
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def threads_within_cores(requested: int | None) -> int:
