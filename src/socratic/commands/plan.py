@@ -174,7 +174,8 @@ def announce(config: PipelineConfig, folder: Path, threads: int | None = None) -
     total = sum(s.seconds for s in stages if s.seconds is not None)
     print(
         f"  about {_duration(total)} in all here (training {speed.train:,.0f} tokens/s, reading and writing "
-        f"{speed.forward:,.0f} tokens/s measured just now; loading and converting the students add a little)",
+        f"{speed.forward:,.0f} tokens/s measured just now; loading and converting the students add a little)"
+        + busy_machine_remark(speed.others_share),
         flush=True,
     )
     return {s.name: s.seconds for s in stages if s.seconds is not None}
