@@ -6,9 +6,11 @@ that training on a tiny model of the student's architecture, in seconds, before 
 
 Nothing is written into a run folder. The plan lists each stage: the problems the chains come from,
 and per student (each role of each method) its examples, tokens per epoch, packed rows, optimizer
-steps and size; then the training time estimated at the tokens per second measured here with one
-forward and backward pass of the student's architecture, in bf16 where train would use it (on this
-machine's GPU, else its CPU; random weights, so a config.json and tokenizer suffice). The rehearsal
+steps (its rows packed as TRL's trainer packs them) and size; then the training time estimated at
+the tokens per second measured here with one forward and backward pass of the student's
+architecture, in bf16 where train would use it (on this machine's GPU, else its CPU; random weights,
+so a config.json and tokenizer suffice), and a remark if other processes took a fifth or more of the
+cores meanwhile (the estimates are then of a shared machine). The rehearsal
 builds a random model from the base model's config, shrunk (2 layers, width 64, the same vocabulary
 and tokenizer), and trains every student of the run for two optimizer steps with the run's own
 recipe (packing, LoRA, learning rate, lengths), so a broken recipe fails here, not after the hours.
@@ -49,8 +51,8 @@ from socratic.training.trainer import TrainingDiverged, training_bf16
 from socratic.weights import models
 
 REHEARSAL_STEPS = 2
-BUSY_SHARE = 0.2  # of the cores' time taken by others while the speed is measured: said beside it
 REHEARSAL_PROBLEMS = 64  # enough chains for two steps of a large batch; few enough to tokenize in a second
+BUSY_SHARE = 0.2  # of the cores' time taken by others while the speed is measured: said beside it
 
 
 @dataclass(frozen=True)
