@@ -10,10 +10,10 @@ steps (its rows packed as TRL's trainer packs them) and size; then the training 
 the tokens per second measured here with one forward and backward pass of the student's
 architecture, in bf16 where train would use it (on this machine's GPU, else its CPU; random weights,
 so a config.json and tokenizer suffice), and a remark if other processes took a fifth or more of the
-cores meanwhile (the estimates are then of a shared machine). The rehearsal
-builds a random model from the base model's config, shrunk (2 layers, width 64, the same vocabulary
-and tokenizer), and trains every student of the run for two optimizer steps with the run's own
-recipe (packing, LoRA, learning rate, lengths), so a broken recipe fails here, not after the hours.
+cores meanwhile (the estimates are then of a shared machine). The rehearsal builds a random model
+from the base model's config, shrunk (2 layers, width 64, the same vocabulary and tokenizer), and
+trains every student of the run for two optimizer steps with the run's own recipe (packing, LoRA,
+learning rate, lengths), so a broken recipe fails here, not after the hours.
 
 Chains: with `teacher = "human"` they are the dataset's own, and with `teacher = "shipped"` the
 package's (`socratic.teacher.shipped`), as `annotate` will write them, so the counts are exact. With
