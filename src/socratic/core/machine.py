@@ -16,15 +16,20 @@ log = logging.getLogger(__name__)
 
 
 def usable_cores() -> int:
-    """The cores this process may run on: its CPU affinity where the system keeps one (a container's
-    CPU set, `taskset`, a test worker pinned to its own core), otherwise every core of the machine.
+    """How many cores this process may run on (`usable_core_ids`).
 
     Threads beyond these cores only wait for each other: two torch or llama.cpp threads on one core
     made tiny-model calls up to ten times slower than one."""
+    return len(usable_core_ids())
+
+
+def usable_core_ids() -> set[int]:
+    """The cores this process may run on: its CPU affinity where the system keeps one (a container's
+    CPU set, `taskset`, a test worker pinned to its own core), otherwise every core of the machine."""
     try:
-        return len(os.sched_getaffinity(0))
+        return os.sched_getaffinity(0)
     except AttributeError:  # macOS and Windows keep no affinity set that Python can read
-        return os.cpu_count() or 1
+        return set(range(os.cpu_count() or 1))
 
 
 @dataclass
@@ -36,13 +41,13 @@ class CpuShare:
 
 @contextmanager
 def others_cpu_share() -> Iterator[CpuShare]:
-    """Measure the share of CPU time on this process's cores (`usable_cores`) that other processes, and
+    """Measure the share of CPU time on this process's cores (`usable_core_ids`) that other processes, and
     the hypervisor (steal time), took while the block ran: those cores' busy time from /proc/stat less
     this process's own. A speed measured while others take a large share is not the machine's own.
 
     Readable on Linux only; elsewhere the share stays None."""
     share = CpuShare()
-    cores = _own_cores()
+    cores = usable_core_ids()
     cores_before, ours_before, started = _busy_seconds(cores), time.process_time(), time.monotonic()
     yield share
     cores_after, ours_after, wall = _busy_seconds(cores), time.process_time(), time.monotonic() - started
@@ -50,13 +55,6 @@ def others_cpu_share() -> Iterator[CpuShare]:
         return
     others = (cores_after - cores_before) - (ours_after - ours_before)
     share.others = min(1.0, max(0.0, others / (wall * len(cores))))
-
-
-def _own_cores() -> set[int]:
-    try:
-        return os.sched_getaffinity(0)
-    except AttributeError:
-        return set(range(os.cpu_count() or 1))
 
 
 def _busy_seconds(cores: set[int]) -> float | None:
