@@ -437,9 +437,9 @@ def any_llamacpp(any_decoder, any_gguf, engine_threads):
 def chains_file(tmp_path_factory):
     """The human Socratic chains of six GSM8K training problems (the training tests' data)."""
     from socratic.core.jsonl import write_jsonl
-    from socratic.core.records import Chain
     from socratic.tasks import gsm8k
+    from socratic.teacher.human import human_chain
 
     problems = gsm8k.load("train")[:6]
-    chains = [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in problems]
+    chains = [human_chain(p, "socratic") for p in problems]
     return write_jsonl(tmp_path_factory.mktemp("chains") / "chains.jsonl", chains)

@@ -139,12 +139,12 @@ def test_a_stage_shows_its_own_bar_and_summary_not_the_libraries(tiny_model, tmp
     """`socratic train` in a fresh process: one progress bar of its own, one summary line; no library
     bars ("Loading weights", tokenizing, packing) or warnings, which `-v` brings back."""
     from socratic.core.jsonl import write_jsonl
-    from socratic.core.records import Chain
     from socratic.tasks import gsm8k
+    from socratic.teacher.human import human_chain
 
     chains = write_jsonl(
         tmp_path / "chains.jsonl",
-        [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in gsm8k.load("train")[:2]],
+        [human_chain(p, "socratic") for p in gsm8k.load("train")[:2]],
     )
 
     def train(*flags):

@@ -119,12 +119,12 @@ def test_the_plan_counts_the_steps_the_trainer_takes(tiny_model, tmp_path):
     from socratic.commands.plan import plan_student
     from socratic.core.config import build
     from socratic.core.jsonl import write_jsonl
-    from socratic.core.records import Chain
     from socratic.tasks import gsm8k
+    from socratic.teacher.human import human_chain
     from socratic.training.config import TrainConfig
     from socratic.training.train import run_train
 
-    chains = [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in gsm8k.load("train")[:1100]]
+    chains = [human_chain(p, "socratic") for p in gsm8k.load("train")[:1100]]
     train = build(
         TrainConfig,
         dict(

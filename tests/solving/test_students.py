@@ -66,14 +66,12 @@ def test_qg_and_qa_as_two_adapters_of_one_model_match_the_merged_students(tiny_m
     import torch
 
     from socratic.core.jsonl import write_jsonl
-    from socratic.core.records import Chain
+    from socratic.teacher.human import human_chain
     from socratic.training.config import TrainConfig
     from socratic.training.train import run_train
 
     train = load_task("gsm8k").load("train", limit=4)
-    chains = write_jsonl(
-        tmp_path / "chains.jsonl", [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in train]
-    )
+    chains = write_jsonl(tmp_path / "chains.jsonl", [human_chain(p, "socratic") for p in train])
     students = run_train(
         TrainConfig(
             method="iterative",

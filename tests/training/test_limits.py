@@ -5,8 +5,8 @@ import pytest
 from socratic.core.config import build
 from socratic.core.errors import SocraticError
 from socratic.core.jsonl import write_jsonl
-from socratic.core.records import Chain
 from socratic.tasks import gsm8k
+from socratic.teacher.human import human_chain
 from socratic.training import limits
 from socratic.training.config import TrainConfig
 from socratic.training.train import run_train
@@ -15,7 +15,7 @@ from socratic.training.train import run_train
 @pytest.fixture
 def chains(tmp_path):
     problems = gsm8k.load("train")[:2]
-    rows = [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in problems]
+    rows = [human_chain(p, "socratic") for p in problems]
     return write_jsonl(tmp_path / "chains.jsonl", rows)
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from socratic.core.jsonl import write_jsonl
-from socratic.core.records import Chain
 from socratic.tasks import gsm8k
+from socratic.teacher.human import human_chain
 from socratic.training.train import run_train
 from tests.training.runs import check_trained_student, losses_of, quick
 
@@ -47,7 +47,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tiny_model, cha
     # 8 chains make 8 rows of 256 tokens, two global batches an epoch: an epoch's last batch that does not
     # divide among the processes is filled by accelerate with rows from its start, so it would differ.
     problems = gsm8k.load("train")[:8]
-    chains = [Chain(p.id, "socratic", p.human_steps, p.answer, True, "human") for p in problems]
+    chains = [human_chain(p, "socratic") for p in problems]
     chains_file = write_jsonl(tmp_path / "chains.jsonl", chains)
     one = quick(tiny_model, chains_file, tmp_path / "one", max_steps=3, batch_size=4, max_length=256, bf16=False)
     alone = run_train(dataclasses.replace(one, threads=1))
